@@ -1,0 +1,82 @@
+# vmsend: the targets a newcomer uses.  Everything builds with CMake under build/.
+#   make run      install deps, build release, serve the demo site on http://127.0.0.1:8080/
+#   make test     install deps, build debug (INVARIANTS + ASan/UBSan), run the whole ctest suite
+#   make debug | release | tsan | format | clean | bench | fuzz | stress | incident | soak
+
+JOBS     ?= $(shell nproc)
+CMAKE    ?= cmake
+DEBUG    := build/debug
+RELEASE  := build/release
+TSAN     := build/tsan
+FUZZBLD  := build/fuzz
+FUZZ_SECONDS   ?= 60
+STRESS_SECONDS ?= 60
+PORT     ?= 8080
+
+.PHONY: all deps debug release tsan test test-tsan run format format-check clean bench bench-quick \
+	fuzz stress incident soak
+
+all: debug
+
+deps:
+	@scripts/deps.sh
+
+$(DEBUG)/CMakeCache.txt:
+	$(CMAKE) -S . -B $(DEBUG) -DCMAKE_BUILD_TYPE=Debug -DVMSEND_INVARIANTS=ON -DVMSEND_SANITIZE=address,undefined
+
+$(RELEASE)/CMakeCache.txt:
+	$(CMAKE) -S . -B $(RELEASE) -DCMAKE_BUILD_TYPE=Release -DVMSEND_INVARIANTS=OFF
+
+$(TSAN)/CMakeCache.txt:
+	$(CMAKE) -S . -B $(TSAN) -DCMAKE_BUILD_TYPE=Debug -DVMSEND_INVARIANTS=ON -DVMSEND_SANITIZE=thread
+
+debug: deps $(DEBUG)/CMakeCache.txt
+	$(CMAKE) --build $(DEBUG) -j $(JOBS)
+
+release: deps $(RELEASE)/CMakeCache.txt
+	$(CMAKE) --build $(RELEASE) -j $(JOBS)
+
+tsan: deps $(TSAN)/CMakeCache.txt
+	$(CMAKE) --build $(TSAN) -j $(JOBS)
+	cd $(TSAN) && ctest --output-on-failure -j $(JOBS) -L tsan
+
+# The whole suite: format check, unit, contract, http, fault, fuzz-corpus replay, short stress.
+test: debug
+	cd $(DEBUG) && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+run: release
+	scripts/demo-site.sh demo/site
+	$(RELEASE)/src/vmsend serve --listen 127.0.0.1:$(PORT) --root demo/site
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+bench: release
+	scripts/deps.sh bench
+	bench/run
+
+bench-quick: release
+	scripts/deps.sh bench
+	bench/run --quick
+
+fuzz:
+	scripts/deps.sh fuzz
+	$(CMAKE) -S . -B $(FUZZBLD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DVMSEND_FUZZ=ON
+	$(CMAKE) --build $(FUZZBLD) -j $(JOBS)
+	tests/fuzz/run-all.sh $(FUZZBLD) $(FUZZ_SECONDS)
+
+stress: debug
+	$(DEBUG)/tests/stress/vmsend-stress --seconds $(STRESS_SECONDS)
+
+incident: debug
+	$(DEBUG)/src/vmsend incident
+
+soak: release
+	scripts/deps.sh bench
+	tests/soak/run.sh $(RELEASE)/src/vmsend
+
+clean:
+	rm -rf build

@@ -1,0 +1,14 @@
+/* The vmsend commands: int cmd_NAME(int argc, char **argv), argv[0] is the command name. */
+#ifndef VMSEND_CLI_COMMANDS_H
+#define VMSEND_CLI_COMMANDS_H
+
+struct vms_command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+};
+
+int cmd_demo(int argc, char **argv);
+int cmd_tunables(int argc, char **argv);
+
+#endif

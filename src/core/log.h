@@ -1,0 +1,26 @@
+/*
+ * A levelled logger.  Lines go to stderr (or the file given to
+ * vms_log_open) as "2026-11-25T13:00:00Z vmsend[pid] LEVEL subsystem: message".
+ * The level comes from the tunable "log_level" (error, warn, info, debug).
+ * Thread-safe: each line is written with one write(2).
+ */
+#ifndef VMSEND_CORE_LOG_H
+#define VMSEND_CORE_LOG_H
+
+enum vms_log_level { VMS_LOG_ERROR = 0, VMS_LOG_WARN, VMS_LOG_INFO, VMS_LOG_DEBUG };
+
+extern int vms_log_level; /* lines above this level are dropped */
+
+__attribute__((format(printf, 3, 4))) void vms_log(enum vms_log_level level, const char *subsys,
+						   const char *fmt, ...);
+/* Parse "error|warn|info|debug"; returns the level or -1. */
+int vms_log_level_parse(const char *s);
+/* Send log lines to fd (default 2). */
+void vms_log_set_fd(int fd);
+
+#define LOG_ERR(sub, ...)   vms_log(VMS_LOG_ERROR, sub, __VA_ARGS__)
+#define LOG_WARN(sub, ...)  vms_log(VMS_LOG_WARN, sub, __VA_ARGS__)
+#define LOG_INFO(sub, ...)  vms_log(VMS_LOG_INFO, sub, __VA_ARGS__)
+#define LOG_DEBUG(sub, ...) vms_log(VMS_LOG_DEBUG, sub, __VA_ARGS__)
+
+#endif
