@@ -1,0 +1,227 @@
+/*
+ * The sendfile engine: FreeBSD's asynchronous sendfile(2) in userspace.
+ *
+ * A `struct vms_socket` is a connected, non-blocking kernel socket (TCP or
+ * a stream socketpair) plus our own send buffer: an ordered queue of
+ * segments, each either copied bytes (HTTP headers, trailers) or a run of
+ * wired page-cache pages.  A file segment whose pages still need disk I/O is
+ * queued *not ready*; nothing behind it goes out until it becomes ready, so
+ * the bytes on the wire are always in the order of the calls that queued
+ * them.  When the last pager I/O of a request completes, its segments turn
+ * ready and the sender pushes everything ready from the head of the queue.
+ *
+ * Threading.  A socket belongs to one io loop (src/io/io.h) and every call
+ * below is made on that loop's thread; pager completions that arrive on
+ * other threads are handed to the loop with io_loop_post().  Callbacks run
+ * on the loop's thread, never from inside the call that queued the data
+ * (except where a blocking call says it runs the loop).
+ *
+ * Page lifetime.  Every page handed to the socket is wired from swapin until
+ * the kernel no longer needs its bytes (the send completion; the zero-copy
+ * notification for send_zc), then unwired onto the reclaim queue (or freed,
+ * with SF_NOCACHE).  An aborted socket drops its queue and unwires as its
+ * in-flight sends complete; afterwards no page it touched is busy or wired.
+ *
+ * Accounting follows FreeBSD's sockbuf: sb_cc counts every byte queued and
+ * not yet completed by the kernel, not-ready bytes included; a call may
+ * queue while sb_cc < hiwat; the lowat callback fires (when armed) as sb_cc
+ * drops to lowat or below.
+ *
+ * Errors are 0 or a negative errno, like the rest of vmsend.
+ */
+#ifndef VMSEND_SENDFILE_H
+#define VMSEND_SENDFILE_H
+
+#include "core/stats.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+struct io_loop;
+struct vm_object;
+struct vnode;
+struct vms_socket;
+
+/* ---- flags of vms_sendfile (FreeBSD's values and shape) ---- */
+
+#define SF_NODISKIO       0x00000001 /* never wait on a busy page or start disk I/O: EBUSY */
+#define SF_MNOWAIT        0x00000002 /* accepted and ignored (FreeBSD compatibility) */
+#define SF_SYNC           0x00000004 /* return only when the kernel is done with the bytes */
+#define SF_USER_READAHEAD 0x00000008 /* read-ahead is exactly SF_READAHEAD(flags) pages */
+#define SF_NOCACHE        0x00000010 /* free the pages as soon as they were sent */
+/* Combine a read-ahead page count (0..65535) with flags. */
+#define SF_FLAGS(rh, flags) ((((int)(rh)) << 16) | (flags))
+#define SF_READAHEAD(flags) (((unsigned)(flags) >> 16) & 0xffffu)
+
+/* Headers sent before the file bytes, trailers after (copied at the call). */
+struct vms_hdtr {
+	const struct iovec *headers;
+	int hdr_cnt;
+	const struct iovec *trailers;
+	int trl_cnt;
+};
+
+/* ---- the socket ---- */
+
+/* The send buffer fell to lowat or below after the lowat callback was armed. */
+typedef void vms_socket_lowat_t(struct vms_socket *so, void *arg);
+/*
+ * The socket was aborted: error is -EIO (a pager I/O failed), -EPIPE /
+ * -ECONNRESET (the peer went away) or another negative errno from a send.
+ * Called once; later calls on the socket return that error.  The owner
+ * still calls vms_socket_close().
+ */
+typedef void vms_socket_error_t(struct vms_socket *so, int error, void *arg);
+
+struct vms_socket_params {
+	uint32_t hiwat;               /* send-buffer high-water mark; 0: tunable "sf_sb_hiwat" */
+	uint32_t lowat;               /* low-water mark; 0: hiwat / 4 */
+	bool blocking;                /* calls wait (running the loop) instead of EAGAIN */
+	bool close_fd;                /* the socket closes fd when it is finally freed */
+	vms_socket_lowat_t *on_lowat; /* optional */
+	vms_socket_error_t *on_error; /* optional */
+	void *arg;                    /* passed to the callbacks */
+};
+
+struct vms_socket_stats {
+	uint64_t bytes_queued; /* accepted by vms_socket_write / vms_sendfile */
+	uint64_t bytes_sent;   /* completed by the kernel */
+	uint64_t sends;        /* send operations issued */
+	uint64_t partial;      /* sends the kernel completed short */
+	uint32_t sb_cc;        /* bytes in the send buffer now */
+	uint32_t notready;     /* not-ready bytes now */
+	uint32_t inflight;     /* bytes in sends the kernel has not completed */
+};
+
+/*
+ * Wrap the connected socket `fd` (it is made non-blocking; MSG_NOSIGNAL is
+ * used, so a dead peer is -EPIPE, never SIGPIPE).  `params` may be NULL
+ * (defaults, non-blocking, fd not owned).  Call on `loop`'s thread.
+ * Returns 0 and *out, or -ENOMEM / -EINVAL.
+ */
+int vms_socket_create(struct io_loop *loop, int fd, const struct vms_socket_params *params,
+		      struct vms_socket **out);
+
+/*
+ * Release the socket.  VMS_CLOSE_ABORT drops everything not yet sent
+ * (in-flight sends are cancelled with shutdown(2)); VMS_CLOSE_LINGER keeps
+ * sending what is queued, not-ready data included, and then frees.  Either
+ * way no callback runs after this call, and the struct (and fd, if owned) is
+ * freed once the kernel is done with every byte it was given, which may be
+ * after this returns.  The caller's loop must keep running until then
+ * (vms_socket_count() tells tests when).
+ */
+#define VMS_CLOSE_ABORT  0
+#define VMS_CLOSE_LINGER 1
+void vms_socket_close(struct vms_socket *so, int how);
+
+/*
+ * Queue a copy of `len` bytes.  Returns 0 when all were queued, -EAGAIN
+ * with *queued < len when the buffer is full on a non-blocking socket (the
+ * lowat callback is then armed), or the socket's error if it was aborted.
+ * `queued` may be NULL.  A copy is queued even if it takes sb_cc past hiwat
+ * as long as sb_cc < hiwat on entry: headers are never split needlessly.
+ */
+int vms_socket_write(struct vms_socket *so, const void *buf, size_t len, size_t *queued);
+
+/* Arm the lowat callback: it fires once when sb_cc <= lowat (at once, from the loop, if so now). */
+void vms_socket_want_lowat(struct vms_socket *so);
+/* Bytes in the send buffer (queued and not completed by the kernel). */
+uint32_t vms_socket_sbcc(const struct vms_socket *so);
+/* Free space under hiwat (0 when full). */
+uint32_t vms_socket_sbspace(const struct vms_socket *so);
+/* 0, or the negative errno that aborted the socket. */
+int vms_socket_error(const struct vms_socket *so);
+int vms_socket_fd(const struct vms_socket *so);
+struct io_loop *vms_socket_loop(const struct vms_socket *so);
+void vms_socket_get_stats(const struct vms_socket *so, struct vms_socket_stats *st);
+/*
+ * Run the socket's loop until everything queued was completed by the kernel
+ * (sb_cc == 0) or the socket is aborted.  Returns 0 or the socket's error.
+ * Runs other callbacks of the loop meanwhile: not for use inside one.
+ */
+int vms_socket_flush(struct vms_socket *so);
+/* Sockets not yet freed (all threads): for leak checks in tests. */
+uint64_t vms_socket_count(void);
+
+/* ---- sendfile ---- */
+
+/*
+ * Queue `nbytes` bytes of `obj` (the whole rest if 0) from `offset`, with
+ * hdtr's headers before and trailers after, on `so`.  The object is
+ * referenced for as long as its pages are in use; its size is obj->size.
+ *
+ * Returns once the data is *queued* (pages needing I/O go in as not-ready
+ * segments):
+ *   0        everything was queued;
+ *   -EAGAIN  non-blocking socket, the buffer filled: *sbytes says how much
+ *            was queued (headers, file bytes, trailers all count); call
+ *            again with offset + file bytes queued after the lowat callback;
+ *   -EBUSY   SF_NODISKIO and a page was busy or not cached: the cached
+ *            prefix was queued and counted in *sbytes (trailers not sent);
+ *   -EINVAL  offset < 0, bad hdtr;
+ *   -EIO, -EPIPE, ...  the socket was aborted (earlier or now).
+ * An offset at or past EOF queues zero file bytes, headers and trailers
+ * still.  `hdtr` and `sbytes` may be NULL.  With SF_SYNC the call runs the
+ * loop and returns only when the kernel is done with the bytes it queued.
+ * On a blocking socket the call runs the loop instead of returning -EAGAIN.
+ */
+int vms_sendfile_object(struct vms_socket *so, struct vm_object *obj, off_t offset, size_t nbytes,
+			const struct vms_hdtr *hdtr, off_t *sbytes, int flags);
+
+/* The same for a regular-file vnode (vp->object); -EINVAL for a directory. */
+int vms_sendfile(struct vms_socket *so, struct vnode *vp, off_t offset, size_t nbytes,
+		 const struct vms_hdtr *hdtr, off_t *sbytes, int flags);
+
+/*
+ * Convenience for simple programs (`vmsend cat`): send the whole range
+ * (retrying after EAGAIN) and return when the kernel is done with every
+ * byte.  Runs the socket's loop.  Returns 0 or a negative errno; *sbytes as
+ * above, totalled over the retries.
+ */
+int vms_sendfile_blocking(struct vms_socket *so, struct vm_object *obj, off_t offset, size_t nbytes,
+			  const struct vms_hdtr *hdtr, off_t *sbytes, int flags);
+
+/* ---- policy ---- */
+
+/* Tunable "sf_swapin_policy": how a run with valid pages inside is read. */
+#define SF_POLICY_COALESCE 0 /* one I/O, valid pages as bogus_page (PAGER_CAP_BOGUS only) */
+#define SF_POLICY_SPLIT    1 /* one I/O per invalid sub-run, no bogus_page */
+extern int64_t sf_swapin_policy;
+extern int64_t sf_sb_hiwat;        /* default send-buffer high-water mark */
+extern int64_t sf_readahead;       /* default read-ahead pages past the request */
+extern int64_t sf_max_chunk_pages; /* pages per swapin request (one sf_io) */
+
+/* ---- counters (FreeBSD's sfstat, and a few more) ---- */
+
+struct sf_stats {
+	struct vms_counter calls;         /* vms_sendfile calls */
+	struct vms_counter ios;           /* pager getpages_async calls */
+	struct vms_counter pages_read;    /* requested pages that I/O filled */
+	struct vms_counter pages_valid;   /* pages found valid (no I/O) */
+	struct vms_counter pages_zeroed;  /* hole pages zero-filled */
+	struct vms_counter pages_bogus;   /* bogus_page slots used in coalesced I/O */
+	struct vms_counter readahead;     /* read-ahead pages the pager read */
+	struct vms_counter busy_waits;    /* swapin found a page busy and waited */
+	struct vms_counter ebusy;         /* SF_NODISKIO calls that returned EBUSY */
+	struct vms_counter eagain;        /* calls that returned EAGAIN */
+	struct vms_counter nocache_frees; /* SF_NOCACHE pages freed on unwire */
+	struct vms_counter io_errors;     /* pager I/Os that failed (socket aborted) */
+	struct vms_counter bytes_queued;  /* headers + file + trailers queued */
+	struct vms_counter bytes_sent;    /* bytes the kernel completed */
+	struct vms_counter sends;         /* send operations issued */
+};
+extern struct sf_stats sf_stats;
+
+/* Call fn once per counter: name ("sf_ios"), current value, description. */
+void sf_stats_foreach(void (*fn)(void *arg, const char *name, uint64_t value, const char *desc),
+		      void *arg);
+/* "name value" lines. */
+void sf_stats_print(FILE *f);
+/* Zero every counter (tests). */
+void sf_stats_reset(void);
+
+#endif
