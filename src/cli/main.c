@@ -10,8 +10,8 @@
 #include <string.h>
 
 static const struct vms_command commands[] = {
-	{"demo", cmd_demo, "exercise the page cache and print its counters"},
-	{"tunables", cmd_tunables, "list every tunable with its value and description"},
+    {"demo", cmd_demo, "exercise the page cache and print its counters"},
+    {"tunables", cmd_tunables, "list every tunable with its value and description"},
 };
 
 static void
@@ -28,7 +28,8 @@ int
 main(int argc, char **argv)
 {
 	if (vms_tunables_load_env() != 0)
-		fprintf(stderr, "vmsend: warning: a VMSEND_* environment variable has a bad value\n");
+		fprintf(stderr,
+			"vmsend: warning: a VMSEND_* environment variable has a bad value\n");
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

@@ -8,7 +8,8 @@
 extern const struct vms_tunable __start_vms_tunables[] __attribute__((weak));
 extern const struct vms_tunable __stop_vms_tunables[] __attribute__((weak));
 
-#define FOREACH_TUNABLE(t) for (const struct vms_tunable *t = __start_vms_tunables; t < __stop_vms_tunables; t++)
+#define FOREACH_TUNABLE(t)                                                                         \
+	for (const struct vms_tunable *t = __start_vms_tunables; t < __stop_vms_tunables; t++)
 
 int
 vms_parse_size(const char *s, int64_t *out)
@@ -20,10 +21,20 @@ vms_parse_size(const char *s, int64_t *out)
 		return -EINVAL;
 	int shift = 0;
 	switch (toupper((unsigned char)*end)) {
-	case 'K': shift = 10; end++; break;
-	case 'M': shift = 20; end++; break;
-	case 'G': shift = 30; end++; break;
-	default: break;
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	default:
+		break;
 	}
 	if (*end == 'i' || *end == 'B')
 		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;

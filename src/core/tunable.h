@@ -20,15 +20,15 @@
 struct vms_tunable {
 	const char *name; /* (c) */
 	const char *desc; /* (c) */
-	int64_t *valp;	  /* (c) the variable */
-	int64_t def;	  /* (c) default */
+	int64_t *valp;    /* (c) the variable */
+	int64_t def;      /* (c) default */
 };
 
 #define VMS_TUNABLE(var, tname, defval, description)                                               \
 	int64_t var = (defval);                                                                    \
-	static const struct vms_tunable var##_tunable_                                            \
-		__attribute__((section("vms_tunables"), used, aligned(8))) = {                     \
-			.name = tname, .desc = description, .valp = &var, .def = (defval)}
+	static const struct vms_tunable var##_tunable_                                             \
+	    __attribute__((section("vms_tunables"), used, aligned(8))) = {                         \
+		.name = tname, .desc = description, .valp = &var, .def = (defval)}
 
 /* Parse "123", "64K", "256M", "2G" into *out; returns 0 or -EINVAL. */
 int vms_parse_size(const char *s, int64_t *out);

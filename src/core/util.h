@@ -6,16 +6,16 @@
 #include <stdint.h>
 #include <time.h>
 
-#define nitems(a)		   (sizeof(a) / sizeof((a)[0]))
-#define container_of(p, type, mem) ((type *)((char *)(p) - offsetof(type, mem)))
-#define MIN(a, b)		   ((a) < (b) ? (a) : (b))
-#define MAX(a, b)		   ((a) > (b) ? (a) : (b))
-#define howmany(x, y)		   (((x) + ((y) - 1)) / (y))
-#define roundup2(x, y)		   (((x) + ((y) - 1)) & ~((__typeof__(x))(y) - 1))
-#define rounddown2(x, y)	   ((x) & ~((__typeof__(x))(y) - 1))
-#define powerof2(x)		   ((((x) - 1) & (x)) == 0)
-#define likely(x)		   __builtin_expect(!!(x), 1)
-#define unlikely(x)		   __builtin_expect(!!(x), 0)
+#define nitems(a)                  (sizeof(a) / sizeof((a)[0]))
+#define container_of(p, type, mem) ((type *)((char *)(p)-offsetof(type, mem)))
+#define MIN(a, b)                  ((a) < (b) ? (a) : (b))
+#define MAX(a, b)                  ((a) > (b) ? (a) : (b))
+#define howmany(x, y)              (((x) + ((y)-1)) / (y))
+#define roundup2(x, y)             (((x) + ((y)-1)) & ~((__typeof__(x))(y)-1))
+#define rounddown2(x, y)           ((x) & ~((__typeof__(x))(y)-1))
+#define powerof2(x)                ((((x)-1) & (x)) == 0)
+#define likely(x)                  __builtin_expect(!!(x), 1)
+#define unlikely(x)                __builtin_expect(!!(x), 0)
 
 static inline uint64_t
 vms_now_ns(void)

@@ -56,7 +56,7 @@
 
 enum pager_result {
 	PAGER_OK = 0,
-	PAGER_BAD = 1,	 /* request outside the object / bad argument */
+	PAGER_BAD = 1,   /* request outside the object / bad argument */
 	PAGER_ERROR = 2, /* I/O error (EIO) */
 	PAGER_AGAIN = 3, /* resources short; try again */
 };
@@ -84,11 +84,11 @@ typedef void pager_dealloc_t(struct vm_object *obj);
 
 struct pager_ops {
 	const char *name;
-	unsigned caps;				 /* PAGER_CAP_* */
-	pager_getpages_t *getpages;		 /* required */
-	pager_getpages_async_t *getpages_async;	 /* optional: default runs getpages, then iodone */
-	pager_haspage_t *haspage;		 /* required */
-	pager_dealloc_t *dealloc;		 /* optional */
+	unsigned caps;                          /* PAGER_CAP_* */
+	pager_getpages_t *getpages;             /* required */
+	pager_getpages_async_t *getpages_async; /* optional: default runs getpages, then iodone */
+	pager_haspage_t *haspage;               /* required */
+	pager_dealloc_t *dealloc;               /* optional */
 };
 
 /* Human-readable name of a PAGER_* result. */

@@ -24,19 +24,19 @@
 #include <stdint.h>
 
 /* vm_page_grab_pages() flags */
-#define VM_ALLOC_XBUSY	 0x00 /* default: return pages exclusively busied */
-#define VM_ALLOC_SBUSY	 0x01 /* return pages shared-busied */
-#define VM_ALLOC_NOBUSY	 0x02 /* return pages unbusied */
-#define VM_ALLOC_WIRED	 0x04 /* wire each returned page */
-#define VM_ALLOC_NOWAIT	 0x08 /* stop at the first busy page or failed allocation */
+#define VM_ALLOC_XBUSY   0x00 /* default: return pages exclusively busied */
+#define VM_ALLOC_SBUSY   0x01 /* return pages shared-busied */
+#define VM_ALLOC_NOBUSY  0x02 /* return pages unbusied */
+#define VM_ALLOC_WIRED   0x04 /* wire each returned page */
+#define VM_ALLOC_NOWAIT  0x08 /* stop at the first busy page or failed allocation */
 #define VM_ALLOC_NOCREAT 0x10 /* stop at the first non-resident page */
 
 struct vm_stats {
-	struct vms_counter hits;	/* grab found the page resident */
-	struct vms_counter misses;	/* grab allocated a page */
-	struct vms_counter reclaims;	/* pages taken back from objects */
-	struct vms_counter frees;	/* pages returned to the free list */
-	struct vms_counter alloc_fail;	/* NOWAIT allocations that failed */
+	struct vms_counter hits;        /* grab found the page resident */
+	struct vms_counter misses;      /* grab allocated a page */
+	struct vms_counter reclaims;    /* pages taken back from objects */
+	struct vms_counter frees;       /* pages returned to the free list */
+	struct vms_counter alloc_fail;  /* NOWAIT allocations that failed */
 	struct vms_counter alloc_waits; /* sleeps for a free page */
 	struct vms_counter busy_sleeps; /* sleeps on a busy page */
 };
@@ -57,11 +57,11 @@ void *vm_arena_base(void);
 size_t vm_arena_size(void);
 
 struct vm_counts {
-	uint64_t total;	 /* usable pages (frame 0 excluded) */
-	uint64_t free;	 /* on the free list */
+	uint64_t total;  /* usable pages (frame 0 excluded) */
+	uint64_t free;   /* on the free list */
 	uint64_t cached; /* on the cache queue (in an object) */
-	uint64_t wired;	 /* cached pages with wire_count > 0 */
-	uint64_t busy;	 /* cached pages busied */
+	uint64_t wired;  /* cached pages with wire_count > 0 */
+	uint64_t busy;   /* cached pages busied */
 };
 /* A walk of every page: for tests and metrics, not a hot path. */
 void vm_counts(struct vm_counts *c);

@@ -27,17 +27,18 @@ struct pager_ops;
 
 struct vm_object {
 	pthread_mutex_t lock;
-	struct vm_page **hash;		     /* (o) page index: chains by pindex */
-	uint32_t hash_mask;		     /* (o) buckets - 1 */
-	uint32_t resident_count;	     /* (o) pages in the index */
-	_Atomic uint32_t ref_count;	     /* (a) */
+	_Atomic int lock_owner;              /* (a) tid holding `lock`, 0 if none */
+	struct vm_page **hash;               /* (o) page index: chains by pindex */
+	uint32_t hash_mask;                  /* (o) buckets - 1 */
+	uint32_t resident_count;             /* (o) pages in the index */
+	_Atomic uint32_t ref_count;          /* (a) */
 	_Atomic uint32_t paging_in_progress; /* (a) pager I/Os under way */
-	_Atomic bool dead;		     /* (o) to set, (a) to read */
-	uint64_t size;			     /* (c) bytes */
-	const struct pager_ops *pager;	     /* (c) */
-	void *pager_priv;		     /* (c) pager's own state */
-	uint64_t id;			     /* (c) unique, for logs */
-	char *name;			     /* (c) file path for logs, owned */
+	_Atomic bool dead;                   /* (o) to set, (a) to read */
+	uint64_t size;                       /* (c) bytes */
+	const struct pager_ops *pager;       /* (c) */
+	void *pager_priv;                    /* (c) pager's own state */
+	uint64_t id;                         /* (c) unique, for logs */
+	char *name;                          /* (c) file path for logs, owned */
 };
 
 /*

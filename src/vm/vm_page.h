@@ -42,20 +42,20 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
-#define PAGE_SHIFT	  12
-#define PAGE_SIZE	  (1u << PAGE_SHIFT)
-#define PAGE_MASK	  (PAGE_SIZE - 1)
-#define DEV_BSHIFT	  9
-#define DEV_BSIZE	  (1u << DEV_BSHIFT)
-#define VM_PAGE_BITS_ALL  0xffu
-#define OFF_TO_IDX(off)	  ((uint64_t)(off) >> PAGE_SHIFT)
-#define IDX_TO_OFF(idx)	  ((uint64_t)(idx) << PAGE_SHIFT)
+#define PAGE_SHIFT       12
+#define PAGE_SIZE        (1u << PAGE_SHIFT)
+#define PAGE_MASK        (PAGE_SIZE - 1)
+#define DEV_BSHIFT       9
+#define DEV_BSIZE        (1u << DEV_BSHIFT)
+#define VM_PAGE_BITS_ALL 0xffu
+#define OFF_TO_IDX(off)  ((uint64_t)(off) >> PAGE_SHIFT)
+#define IDX_TO_OFF(idx)  ((uint64_t)(idx) << PAGE_SHIFT)
 
 /* busy_lock bits */
-#define VPB_XBUSY	  0x80000000u
-#define VPB_WAITERS	  0x40000000u
-#define VPB_SHARERS_MASK  0x3fffffffu
-#define VPB_UNBUSIED	  0u
+#define VPB_XBUSY        0x80000000u
+#define VPB_WAITERS      0x40000000u
+#define VPB_SHARERS_MASK 0x3fffffffu
+#define VPB_UNBUSIED     0u
 
 /* queue (q) */
 enum vm_page_queue { PQ_NONE = 0, PQ_FREE, PQ_CACHE };
@@ -69,17 +69,19 @@ struct vm_object;
 
 struct vm_page {
 	TAILQ_ENTRY(vm_page) plinks; /* (q) free list or cache queue */
-	struct vm_page *hnext;	     /* (o) object page-index chain */
+	struct vm_page *hnext;       /* (o) object page-index chain */
 	struct vm_object *object;    /* (o,b) owner, NULL when free */
-	uint64_t pindex;	     /* (o,b) page index within object */
+	uint64_t pindex;             /* (o,b) page index within object */
 	_Atomic uint32_t busy_lock;  /* (a) see above */
 	_Atomic uint32_t wire_count; /* (a) */
-	uint8_t valid;		     /* (b) 512-byte blocks holding file bytes */
-	uint8_t dirty;		     /* (b) blocks modified (write path, later) */
-	uint8_t queue;		     /* (q) enum vm_page_queue */
-	_Atomic uint8_t aflags;	     /* (a) PGA_* */
+	uint8_t valid;               /* (b) 512-byte blocks holding file bytes */
+	uint8_t dirty;               /* (b) blocks modified (write path, later) */
+	uint8_t queue;               /* (q) enum vm_page_queue */
+	_Atomic uint8_t aflags;      /* (a) PGA_* */
 	_Atomic uint32_t busy_owner; /* (a) tid of the xbusy owner, for panics */
 };
+/* The budget: at most 64 bytes of metadata per 4 KiB page. */
+_Static_assert(sizeof(struct vm_page) <= 64, "struct vm_page grew past 64 bytes");
 
 /*
  * bogus_page: belongs to no object, is never busied, valid or reclaimed.  In

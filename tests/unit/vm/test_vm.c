@@ -1,0 +1,180 @@
+/* vm_page_grab_pages flags, reclaim and object lifetime (src/vm/vm.c, vm_object.c). */
+#include "vm/vm.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "support/mempager.h"
+
+#define NPAGES 32
+
+static char data[64 * 4096];
+
+static void
+setup(void)
+{
+	cr_assert_eq(vm_init(NPAGES * PAGE_SIZE), 0);
+}
+
+static void
+teardown(void)
+{
+	cr_assert(vm_quiescent());
+	cr_assert_eq(vm_object_count(), 0);
+	vm_fini();
+}
+
+TestSuite(vm, .init = setup, .fini = teardown);
+
+static void
+unbusy_all(struct vm_page **ma, int n)
+{
+	for (int i = 0; i < n; i++)
+		vm_page_unbusy(ma[i]);
+}
+
+Test(vm, grab_allocates_consecutive_xbusy_pages)
+{
+	struct vm_object *obj = mempager_create(data, sizeof(data), 0, "o");
+	struct vm_page *ma[8];
+	cr_assert_eq(vm_page_grab_pages(obj, 5, 0, ma, 8), 8);
+	for (int i = 0; i < 8; i++) {
+		cr_assert_eq(ma[i]->object, obj);
+		cr_assert_eq(ma[i]->pindex, 5 + i);
+		cr_assert(vm_page_xbusied(ma[i]));
+		cr_assert_eq(ma[i]->valid, 0);
+		cr_assert_eq(vm_page_wired(ma[i]), 0);
+	}
+	cr_assert_eq(counter_get(&vm_stats.misses), 8);
+	unbusy_all(ma, 8);
+	struct vm_page *mb[8];
+	cr_assert_eq(vm_page_grab_pages(obj, 5, VM_ALLOC_WIRED | VM_ALLOC_SBUSY, mb, 8), 8);
+	cr_assert_eq(memcmp(ma, mb, sizeof(ma)), 0);
+	cr_assert_eq(counter_get(&vm_stats.hits), 8);
+	for (int i = 0; i < 8; i++) {
+		cr_assert(vm_page_sbusied(mb[i]));
+		cr_assert_eq(vm_page_wired(mb[i]), 1);
+		vm_page_sunbusy(mb[i]);
+		vm_page_unwire(mb[i]);
+	}
+	vm_object_deallocate(obj);
+}
+
+Test(vm, grab_nobusy_nocreat_nowait)
+{
+	struct vm_object *obj = mempager_create(data, sizeof(data), 0, "o");
+	struct vm_page *ma[8];
+	cr_assert_eq(vm_page_grab_pages(obj, 0, VM_ALLOC_NOBUSY, ma, 4), 4);
+	for (int i = 0; i < 4; i++)
+		cr_assert_not(vm_page_busied(ma[i]));
+	/* NOCREAT stops at the first page that is not resident. */
+	cr_assert_eq(vm_page_grab_pages(obj, 2, VM_ALLOC_NOCREAT | VM_ALLOC_NOBUSY, ma, 6), 2);
+	/* NOWAIT stops at the first busy page. */
+	struct vm_page *busy = vm_page_grab(obj, 2, 0);
+	cr_assert_eq(vm_page_grab_pages(obj, 0, VM_ALLOC_NOWAIT, ma, 4), 2);
+	unbusy_all(ma, 2);
+	vm_page_xunbusy(busy);
+	vm_object_deallocate(obj);
+}
+
+Test(vm, nowait_allocation_fails_when_everything_is_wired)
+{
+	struct vm_object *obj = mempager_create(data, sizeof(data), 0, "o");
+	struct vm_page *ma[NPAGES];
+	cr_assert_eq(vm_page_grab_pages(obj, 0, VM_ALLOC_WIRED | VM_ALLOC_NOBUSY, ma, NPAGES),
+		     NPAGES);
+	struct vm_page *m;
+	cr_assert_eq(vm_page_grab_pages(obj, NPAGES, VM_ALLOC_NOWAIT, &m, 1), 0);
+	cr_assert_geq(counter_get(&vm_stats.alloc_fail), 1);
+	for (int i = 0; i < NPAGES; i++)
+		vm_page_unwire(ma[i]);
+	cr_assert_eq(vm_page_grab_pages(obj, NPAGES, VM_ALLOC_NOWAIT, &m, 1), 1);
+	vm_page_xunbusy(m);
+	vm_object_deallocate(obj);
+}
+
+Test(vm, reclaim_never_takes_busy_or_wired_pages)
+{
+	struct vm_object *obj = mempager_create(data, sizeof(data), 0, "o");
+	struct vm_page *held[8];
+	/* 4 wired, 4 busy; then stream 3x the cache through the rest. */
+	cr_assert_eq(vm_page_grab_pages(obj, 0, VM_ALLOC_WIRED | VM_ALLOC_NOBUSY, held, 4), 4);
+	cr_assert_eq(vm_page_grab_pages(obj, 4, 0, held + 4, 4), 4);
+	for (int i = 0; i < 8; i++)
+		held[i]->valid = VM_PAGE_BITS_ALL;
+	struct vm_object *big = mempager_create(data, sizeof(data), 0, "big");
+	for (int round = 0; round < 3; round++) {
+		for (uint64_t p = 0; p < 64; p++) {
+			struct vm_page *m = vm_page_grab(big, p, 0);
+			cr_assert_not_null(m);
+			vm_page_xunbusy(m);
+		}
+	}
+	cr_assert_geq(counter_get(&vm_stats.reclaims), 64);
+	for (int i = 0; i < 8; i++) {
+		cr_assert_eq(held[i]->object, obj, "held page %d was reclaimed", i);
+		cr_assert_eq(held[i]->pindex, (uint64_t)i);
+		cr_assert_eq(held[i]->valid, VM_PAGE_BITS_ALL);
+	}
+	for (int i = 0; i < 4; i++)
+		vm_page_unwire(held[i]);
+	unbusy_all(held + 4, 4);
+	vm_object_deallocate(big);
+	vm_object_deallocate(obj);
+}
+
+Test(vm, dead_object_pages_freed_once_unwired)
+{
+	struct vm_object *obj = mempager_create(data, sizeof(data), 0, "o");
+	struct vm_page *ma[4];
+	cr_assert_eq(vm_page_grab_pages(obj, 0, VM_ALLOC_WIRED, ma, 4), 4);
+	unbusy_all(ma, 2); /* 0,1 wired; 2,3 wired and busy */
+	struct vm_page *loose = vm_page_grab(obj, 10, 0);
+	vm_page_xunbusy(loose);
+	struct vm_counts c;
+	vm_counts(&c);
+	cr_assert_eq(c.cached, 5);
+	vm_object_deallocate(obj); /* dies: only the loose page can go now */
+	cr_assert_eq(vm_object_count(), 1);
+	vm_counts(&c);
+	cr_assert_eq(c.cached, 4);
+	vm_page_unwire(ma[0]);
+	vm_page_unwire(ma[1]);
+	vm_counts(&c);
+	cr_assert_eq(c.cached, 2);
+	vm_page_xunbusy(ma[2]);
+	vm_page_xunbusy(ma[3]);
+	vm_page_unwire(ma[2]);
+	cr_assert_eq(vm_object_count(), 1);
+	vm_page_unwire(ma[3]); /* the last page out frees the struct */
+	cr_assert_eq(vm_object_count(), 0);
+	vm_counts(&c);
+	cr_assert_eq(c.cached, 0);
+	cr_assert_eq(c.free, c.total);
+}
+
+Test(vm, reclaim_frees_dead_object_leftovers)
+{
+	struct vm_object *obj = mempager_create(data, sizeof(data), 0, "o");
+	struct vm_page *m = vm_page_grab(obj, 0, 0);
+	vm_object_deallocate(obj); /* page busy: stays */
+	cr_assert_eq(vm_object_count(), 1);
+	vm_page_xunbusy(m);
+	cr_assert_eq(vm_reclaim(NPAGES), 1);
+	cr_assert_eq(vm_object_count(), 0);
+}
+
+Test(vm, readahead_finish)
+{
+	struct vm_object *obj = mempager_create(data, sizeof(data), 0, "o");
+	struct vm_page *a = vm_page_grab(obj, 0, 0), *b = vm_page_grab(obj, 1, 0);
+	vm_page_valid(a);
+	vm_page_readahead_finish(a); /* valid: stays cached, unbusied */
+	vm_page_readahead_finish(b); /* invalid: freed */
+	vm_object_lock(obj);
+	cr_assert_eq(vm_page_lookup(obj, 0), a);
+	cr_assert_null(vm_page_lookup(obj, 1));
+	vm_object_unlock(obj);
+	cr_assert_not(vm_page_busied(a));
+	vm_object_deallocate(obj);
+}
