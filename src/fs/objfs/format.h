@@ -164,6 +164,17 @@ struct objfs_disk_dirent {
 _Static_assert(sizeof(struct objfs_disk_dirent) == 16, "dirent head is 16 bytes");
 #define OBJFS_DIRENT_SIZE(namelen) ((16u + (unsigned)(namelen) + 7u) & ~7u)
 
+/* The order of directory entries: bytewise, a prefix first. */
+static inline int
+objfs_name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	size_t n = alen < blen ? alen : blen;
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
+	return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
 /* ---- In-memory (host-endian) forms and the codecs (format.c). ---- */
 
 struct objfs_bp {

@@ -147,7 +147,7 @@ ssize_t objfs_image_pread(struct objfs_image *img, const struct objfs_dnode *dn,
  * struct until done runs, fills the "in" fields and calls
  * objfs_image_read_async() on the thread that owns `loop`.  done(ar, error)
  * runs exactly once on that thread, with error 0 (buf holds bp.lsize
- * verified bytes) or -EIO / -EBADMSG (buf zeroed); for a hole or a bad bp it
+ * verified bytes) or -EIO / -EBADMSG (buf zeroed), or -ENOMEM; for a hole, a bad bp or -ENOMEM it
  * runs before objfs_image_read_async() returns.  Short reads are resumed.
  */
 struct objfs_aread;

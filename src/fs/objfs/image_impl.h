@@ -1,0 +1,93 @@
+/*
+ * Private to the image reader (image*.c, fsck.c): the image struct and the
+ * small u64-keyed map it uses for its caches.
+ *
+ * Lock key: (c) constant after open, (m) img->mu, (a) atomic.
+ */
+#ifndef VMSEND_FS_OBJFS_IMAGE_IMPL_H
+#define VMSEND_FS_OBJFS_IMAGE_IMPL_H
+
+#include "fs/objfs/image.h"
+
+#include <pthread.h>
+
+struct objfs_mapent {
+	uint64_t key;
+	void *val;
+	size_t len;
+	uint8_t cksum[OBJFS_CKSUM_LEN]; /* meta cache: the checksum the bytes verified against */
+	struct objfs_mapent *next;
+};
+
+struct objfs_map {
+	struct objfs_mapent **b;
+	size_t nb; /* power of two, or 0 before the first insert */
+	size_t n;
+};
+
+struct objfs_mapent *objfs_map_find(const struct objfs_map *m, uint64_t key);
+/* Insert (the key must not be present); false when out of memory. */
+bool objfs_map_insert(struct objfs_map *m, struct objfs_mapent *e);
+/* Free every entry and its val. */
+void objfs_map_free(struct objfs_map *m);
+
+/* A verified, parsed directory (image_dir.c); immutable once built. */
+struct objfs_dir_ent {
+	uint64_t objnum;
+	const char *name; /* NUL-terminated, in names */
+	uint16_t namelen;
+	uint8_t type; /* enum objfs_otype */
+};
+
+struct objfs_dir {
+	uint64_t objnum;
+	uint32_t n;
+	struct objfs_dir_ent *ents; /* sorted by name */
+	char *names;
+};
+
+struct objfs_image {
+	int fd;                         /* (c) */
+	char *path;                     /* (c) */
+	uint64_t id;                    /* (c) */
+	unsigned flags;                 /* (c) OBJFS_OPEN_* */
+	struct objfs_header hdr;        /* (c) */
+	struct objfs_uber ub;           /* (c) the uberblock in use */
+	struct objfs_image_info info;   /* (c) */
+	struct objfs_image_stats stats; /* (a) */
+	pthread_mutex_t mu;             /* protects the maps */
+	struct objfs_map meta;          /* (m) bp offset -> verified logical bytes; never evicted */
+	size_t meta_bytes;              /* (m) */
+	struct objfs_map dirs;          /* (m) objnum -> struct objfs_dir *; never evicted */
+	struct objfs_map paths;         /* (m) objnum -> path seen by lookup */
+};
+
+/*
+ * Verified logical bytes of a metadata block, from the cache or read and
+ * cached.  *data stays valid until close unless *tofree is set, in which case
+ * the caller frees it (cache full).  0 or -errno.
+ */
+int objfs_image_meta_get(struct objfs_image *img, const struct objfs_bp *bp, uint64_t objnum,
+			 uint64_t blkid, const void **data, void **tofree);
+/* The data block type of an object's records. */
+uint8_t objfs_dnode_data_btype(const struct objfs_dnode *dn);
+/* Remember/recall the path of objnum for error messages ("" if unknown). */
+void objfs_image_path_note(struct objfs_image *img, uint64_t objnum, const char *path);
+void objfs_image_path_of(struct objfs_image *img, uint64_t objnum, char *buf, size_t len);
+/* Verify a block's stored bytes and decode them into buf; logs and counts failures. */
+int objfs_image_finish_block(struct objfs_image *img, const struct objfs_bp *bp, uint64_t objnum,
+			     uint64_t blkid, const void *pbuf, void *buf);
+/* Generic sanity of a bp given without context (the ARC's): bounds and sizes only. */
+const char *objfs_image_bp_sane(const struct objfs_image *img, const struct objfs_bp *bp);
+/* Log (unless quiet) a structural problem and return -EBADMSG. */
+int objfs_image_bad(struct objfs_image *img, uint64_t objnum, const char *what, const char *why);
+void objfs_dir_free(struct objfs_dir *d);
+/*
+ * The verified, parsed entries of directory dn (cached until close).
+ * 0, -ENOTDIR, -EIO, -EBADMSG (entries out of order, bad names, bad object
+ * numbers, a stream that does not add up).
+ */
+int objfs_image_dir_get(struct objfs_image *img, const struct objfs_dnode *dn,
+			const struct objfs_dir **out);
+
+#endif
