@@ -1,0 +1,135 @@
+/*
+ * Private to src/sendfile: the socket, its segments and the swapin request.
+ *
+ * Lock key: (l) only the socket's loop thread touches it; (a) atomic;
+ * (s) owned by the swapin request while the segment is swapping (iodone may
+ * run on any thread), by the loop thread otherwise; (c) constant.
+ */
+#ifndef VMSEND_SENDFILE_SF_IMPL_H
+#define VMSEND_SENDFILE_SF_IMPL_H
+
+#include "io/io.h"
+#include "sendfile/sendfile.h"
+
+#include <stdatomic.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+struct vm_page;
+struct vm_object;
+struct sf_io;
+
+enum sf_seg_kind { SEG_COPY = 1, SEG_PAGES = 2 };
+
+/*
+ * One entry of the send buffer.  A SEG_PAGES segment covers file bytes
+ * [offset, offset + len) of `obj`; its pages are grabbed by swapin (until
+ * then `pages` is NULL and the segment is "pending"), wired until the
+ * segment is freed.  Segments leave the queue from the head only, when the
+ * kernel completed all their bytes, or all at once when the socket aborts.
+ */
+struct sf_seg {
+	TAILQ_ENTRY(sf_seg) link; /* (l) */
+	uint8_t kind;             /* (c) enum sf_seg_kind */
+	bool ready;               /* (l) may be sent */
+	bool swapping;            /* (l) an sf_io owns the pages */
+	bool sending;             /* (l) part of the send in flight */
+	bool nocache;             /* (c) SF_NOCACHE: free the pages on unwire */
+	uint32_t len;             /* (l) bytes (shrinks only when a pending segment splits) */
+	char *buf;                /* (c) SEG_COPY: the copy, owned */
+	struct vm_object *obj;    /* (c) SEG_PAGES: referenced */
+	uint64_t offset;          /* (l) SEG_PAGES: file offset of the first byte */
+	int npages;               /* (l) pages covering [offset, offset + len) */
+	int ra;                   /* (l) read-ahead pages past the last one (last chunk only) */
+	struct vm_page **pages;   /* (s) wired pages once grabbed */
+};
+
+static inline uint32_t
+sf_seg_pgoff(const struct sf_seg *seg)
+{
+	return (uint32_t)(seg->offset & 4095u);
+}
+
+struct vms_socket {
+	struct io_loop *loop; /* (c) */
+	int fd;               /* (c) */
+	bool blocking;        /* (c) */
+	bool close_fd;        /* (c) */
+	uint32_t hiwat;       /* (c) */
+	uint32_t lowat;       /* (c) */
+	vms_socket_lowat_t *on_lowat;
+	vms_socket_error_t *on_error;
+	void *arg;
+
+	TAILQ_HEAD(, sf_seg) sb; /* (l) the send buffer, in call order */
+	struct sf_seg *pending;  /* (l) first segment swapin has not started, or NULL */
+	uint32_t sb_cc;          /* (l) bytes queued and not completed by the kernel */
+	uint32_t notready;       /* (l) bytes in segments not ready */
+	uint32_t head_done;      /* (l) bytes of the head segment the kernel completed */
+	int error;               /* (l) 0 or the errno that aborted the socket */
+	bool closed;             /* (l) vms_socket_close() was called */
+	bool want_lowat;         /* (l) the lowat callback is armed */
+	bool in_callback;        /* (l) a callback is running (no nested loop runs) */
+	int refs;                /* (l) owner + swapins + send in flight + timers */
+
+	/* the one send in flight */
+	struct io_req send_req;     /* (l) */
+	bool send_inflight;         /* (l) */
+	uint32_t send_bytes;        /* (l) bytes in the send in flight */
+	struct msghdr msg;          /* (l) */
+	struct iovec iov[64];       /* (l) */
+	struct io_timer retry;      /* (l) swapin retry after a busy page or no memory */
+	bool retry_armed;           /* (l) */
+	struct io_task notify_task; /* (l) runs the callbacks on the loop */
+	bool notify_posted;         /* (l) */
+	bool error_reported;        /* (l) on_error ran */
+	bool owner_dropped;         /* (l) the close released the owner's reference */
+	uint64_t bytes_queued;      /* (l) */
+	uint64_t bytes_sent;        /* (l) */
+	uint64_t sends;             /* (l) */
+	uint64_t partial;           /* (l) */
+};
+
+/*
+ * One swapin request (FreeBSD's sf_io) for one SEG_PAGES segment.  `nios`
+ * holds one reference for the swapin call and one per pager I/O; whoever
+ * drops the last finishes the request on the socket's loop.
+ */
+struct sf_io {
+	struct io_task task;   /* (c) posted to the loop by the last iodone */
+	struct vms_socket *so; /* (c) referenced */
+	struct sf_seg *seg;    /* (c) */
+	_Atomic int nios;      /* (a) */
+	_Atomic int error;     /* (a) first error, negative errno */
+	int ra_done;           /* (a by the pager) read-ahead pages the pager read */
+};
+
+extern int64_t sf_retry_us; /* tunable: swapin retry delay */
+
+/* socket.c */
+void sf_socket_ref(struct vms_socket *so);
+void sf_socket_rele(struct vms_socket *so);
+/* Append a segment (its bytes join sb_cc); not ready ones join notready. */
+void sf_sb_append(struct vms_socket *so, struct sf_seg *seg);
+/* Start a send if ready data waits at the head and none is in flight. */
+void sf_sb_kick(struct vms_socket *so);
+/* A not-ready segment became ready. */
+void sf_sb_ready(struct vms_socket *so, struct sf_seg *seg);
+/* Abort the socket with `error` (first error wins); frees what it can. */
+void sf_socket_abort(struct vms_socket *so, int error);
+/* Free a segment: unwire its pages (NOCACHE ones may be freed), drop the object. */
+void sf_seg_free(struct sf_seg *seg);
+/* Run the loop once (blocking callers). */
+int sf_socket_wait(struct vms_socket *so);
+
+/* swapin.c */
+/* Start swapin of pending segments in order until one cannot proceed now. */
+void sf_swapin_pump(struct vms_socket *so);
+/*
+ * SF_NODISKIO: grab what is resident and valid of `seg` without waiting.
+ * Returns the number of bytes of seg that are ready (pages wired, segment
+ * shrunk to them), 0 if none.
+ */
+uint32_t sf_swapin_nodiskio(struct sf_seg *seg);
+
+#endif

@@ -1,0 +1,473 @@
+/*
+ * The vmsend socket: a kernel socket and our own send buffer.
+ *
+ * The send buffer is a queue of segments in call order.  At most one send
+ * (IORING_OP_SENDMSG over an iovec of consecutive ready segments) is in
+ * flight per socket, so the kernel sees bytes in queue order without links
+ * between SQEs; a not-ready segment stops the iovec, which is what holds
+ * later data back until its I/O is done.
+ *
+ *   head                                                       tail
+ *   [hdr COPY|ready] [file PAGES|ready] [file PAGES|not ready] [trl COPY]
+ *   \______ one sendmsg ______________/  ^ the send stops here
+ *
+ * A send completion says how many bytes the kernel took (a copying send has
+ * copied them by then): those bytes leave sb_cc from the head, and a segment
+ * whose last byte went is freed, unwiring its pages.  A short completion
+ * just leaves the rest at the head for the next send.
+ *
+ * Lifetime: the owner holds one reference until vms_socket_close(); every
+ * swapin in progress, the send in flight, an armed retry timer and a posted
+ * notification hold one each, so the struct outlives everything that can
+ * still touch it.  Callbacks always run from a task posted to the loop, so
+ * they never run inside the call that caused them.
+ */
+#include "sendfile/sf_impl.h"
+
+#include "core/assert.h"
+#include "core/util.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Most bytes one sendmsg carries; more would only delay unwiring. */
+#define SF_SEND_MAX (1u << 20)
+
+static _Atomic uint64_t sf_socket_live;
+
+static void sf_socket_notify_task(struct io_task *task);
+static void sf_send_done(struct io_req *req, int res, uint32_t cqe_flags);
+
+uint64_t
+vms_socket_count(void)
+{
+	return atomic_load(&sf_socket_live);
+}
+
+int
+vms_socket_create(struct io_loop *loop, int fd, const struct vms_socket_params *params,
+		  struct vms_socket **out)
+{
+	if (loop == NULL || fd < 0)
+		return -EINVAL;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	struct vms_socket *so = calloc(1, sizeof(*so));
+	if (so == NULL)
+		return -ENOMEM;
+	so->loop = loop;
+	so->fd = fd;
+	so->hiwat = (uint32_t)sf_sb_hiwat;
+	if (params != NULL) {
+		so->blocking = params->blocking;
+		so->close_fd = params->close_fd;
+		if (params->hiwat != 0)
+			so->hiwat = params->hiwat;
+		so->lowat = params->lowat;
+		so->on_lowat = params->on_lowat;
+		so->on_error = params->on_error;
+		so->arg = params->arg;
+	}
+	if (so->hiwat == 0)
+		so->hiwat = 256 * 1024;
+	if (so->lowat == 0 || so->lowat >= so->hiwat)
+		so->lowat = so->hiwat / 4;
+	TAILQ_INIT(&so->sb);
+	so->send_req.done = sf_send_done;
+	so->notify_task.fn = sf_socket_notify_task;
+	so->refs = 1;
+	atomic_fetch_add(&sf_socket_live, 1);
+	*out = so;
+	return 0;
+}
+
+void
+sf_socket_ref(struct vms_socket *so)
+{
+	so->refs++;
+}
+
+void
+sf_socket_rele(struct vms_socket *so)
+{
+	VERIFY3S(so->refs, >, 0);
+	if (--so->refs > 0)
+		return;
+	VERIFY(TAILQ_EMPTY(&so->sb));
+	VERIFY(!so->send_inflight);
+	if (so->close_fd)
+		close(so->fd);
+	free(so);
+	atomic_fetch_sub(&sf_socket_live, 1);
+}
+
+/* The owner's reference goes once a lingering close has nothing left to send. */
+static void
+sf_socket_linger_check(struct vms_socket *so)
+{
+	if (so->closed && !so->owner_dropped && TAILQ_EMPTY(&so->sb) && !so->send_inflight) {
+		so->owner_dropped = true;
+		sf_socket_rele(so);
+	}
+}
+
+void
+sf_seg_free(struct sf_seg *seg)
+{
+	if (seg->kind == SEG_COPY) {
+		free(seg->buf);
+	} else {
+		if (seg->pages != NULL) {
+			for (int i = 0; i < seg->npages; i++) {
+				struct vm_page *m = seg->pages[i];
+				if (seg->nocache)
+					atomic_fetch_or(&m->aflags, PGA_NOCACHE);
+				if (vm_page_unwire(m) && seg->nocache)
+					counter_inc(&sf_stats.nocache_frees);
+			}
+			free(seg->pages);
+		}
+		vm_object_deallocate(seg->obj);
+	}
+	free(seg);
+}
+
+/* Post the notification task (callbacks run from it, on the loop). */
+static void
+sf_socket_notify(struct vms_socket *so)
+{
+	if (so->notify_posted || so->closed)
+		return;
+	so->notify_posted = true;
+	sf_socket_ref(so);
+	io_loop_post(so->loop, &so->notify_task);
+}
+
+static void
+sf_socket_notify_task(struct io_task *task)
+{
+	struct vms_socket *so = container_of(task, struct vms_socket, notify_task);
+	so->notify_posted = false;
+	if (!so->closed) {
+		so->in_callback = true;
+		if (so->error != 0 && !so->error_reported) {
+			so->error_reported = true;
+			if (so->on_error != NULL)
+				so->on_error(so, -so->error, so->arg);
+		} else if (so->error == 0 && so->want_lowat && so->sb_cc <= so->lowat) {
+			so->want_lowat = false;
+			if (so->on_lowat != NULL)
+				so->on_lowat(so, so->arg);
+		}
+		so->in_callback = false;
+	}
+	sf_socket_rele(so);
+}
+
+void
+vms_socket_want_lowat(struct vms_socket *so)
+{
+	so->want_lowat = true;
+	if (so->sb_cc <= so->lowat)
+		sf_socket_notify(so);
+}
+
+void
+sf_sb_append(struct vms_socket *so, struct sf_seg *seg)
+{
+	TAILQ_INSERT_TAIL(&so->sb, seg, link);
+	so->sb_cc += seg->len;
+	if (!seg->ready)
+		so->notready += seg->len;
+	if (seg->kind == SEG_PAGES && seg->pages == NULL && so->pending == NULL)
+		so->pending = seg;
+	so->bytes_queued += seg->len;
+	counter_add(&sf_stats.bytes_queued, seg->len);
+}
+
+void
+sf_sb_ready(struct vms_socket *so, struct sf_seg *seg)
+{
+	ASSERT(!seg->ready);
+	seg->ready = true;
+	so->notready -= seg->len;
+	sf_sb_kick(so);
+}
+
+/*
+ * Add iovec entries for bytes [off, len) of seg, merging neighbours that are
+ * adjacent in memory (consecutive arena frames).  Returns true if all of them
+ * fit.
+ */
+static bool
+sf_seg_iov(struct vms_socket *so, const struct sf_seg *seg, uint32_t off, int *n, uint32_t *total)
+{
+	while (off < seg->len) {
+		char *addr;
+		uint32_t chunk;
+		if (seg->kind == SEG_COPY) {
+			addr = seg->buf + off;
+			chunk = seg->len - off;
+		} else {
+			uint32_t abs = sf_seg_pgoff(seg) + off;
+			uint32_t po = abs & PAGE_MASK;
+			addr = (char *)vm_page_data(seg->pages[abs >> PAGE_SHIFT]) + po;
+			chunk = MIN(PAGE_SIZE - po, seg->len - off);
+		}
+		chunk = MIN(chunk, SF_SEND_MAX - *total);
+		if (*n > 0 && (char *)so->iov[*n - 1].iov_base + so->iov[*n - 1].iov_len == addr) {
+			so->iov[*n - 1].iov_len += chunk;
+		} else {
+			if (*n == (int)nitems(so->iov))
+				return false;
+			so->iov[*n].iov_base = addr;
+			so->iov[*n].iov_len = chunk;
+			(*n)++;
+		}
+		*total += chunk;
+		off += chunk;
+		if (*total >= SF_SEND_MAX)
+			return off == seg->len;
+	}
+	return true;
+}
+
+void
+sf_sb_kick(struct vms_socket *so)
+{
+	if (so->send_inflight || so->error != 0)
+		return;
+	int n = 0;
+	uint32_t total = 0, off = so->head_done;
+	struct sf_seg *seg;
+	TAILQ_FOREACH(seg, &so->sb, link)
+	{
+		if (!seg->ready)
+			break;
+		seg->sending = true;
+		bool all = sf_seg_iov(so, seg, off, &n, &total);
+		off = 0;
+		if (!all || total >= SF_SEND_MAX)
+			break;
+	}
+	if (n == 0)
+		return;
+	memset(&so->msg, 0, sizeof(so->msg));
+	so->msg.msg_iov = so->iov;
+	so->msg.msg_iovlen = n;
+	struct io_uring_sqe *sqe = io_sqe(so->loop, &so->send_req);
+	io_uring_prep_sendmsg(sqe, so->fd, &so->msg, MSG_NOSIGNAL);
+	so->send_inflight = true;
+	so->send_bytes = total;
+	so->sends++;
+	counter_inc(&sf_stats.sends);
+	sf_socket_ref(so);
+}
+
+/* Drop every segment nobody else owns now (after an abort). */
+static void
+sf_socket_reap(struct vms_socket *so)
+{
+	struct sf_seg *seg, *next;
+	for (seg = TAILQ_FIRST(&so->sb); seg != NULL; seg = next) {
+		next = TAILQ_NEXT(seg, link);
+		if (seg->sending || seg->swapping)
+			continue;
+		if (seg == TAILQ_FIRST(&so->sb)) {
+			so->sb_cc -= seg->len - so->head_done;
+			so->head_done = 0;
+		} else {
+			so->sb_cc -= seg->len;
+		}
+		if (!seg->ready)
+			so->notready -= seg->len;
+		TAILQ_REMOVE(&so->sb, seg, link);
+		sf_seg_free(seg);
+	}
+	so->pending = NULL;
+	sf_socket_linger_check(so);
+}
+
+void
+sf_socket_abort(struct vms_socket *so, int error)
+{
+	ASSERT3S(error, <, 0);
+	if (so->error == 0) {
+		so->error = -error;
+		/* Wake a send stuck on a peer that does not read; the connection is dead anyway. */
+		shutdown(so->fd, SHUT_RDWR);
+		sf_socket_notify(so);
+	}
+	sf_socket_reap(so);
+}
+
+/* The kernel took `done` bytes from the head of the queue. */
+static void
+sf_sb_complete(struct vms_socket *so, uint32_t done)
+{
+	so->bytes_sent += done;
+	counter_add(&sf_stats.bytes_sent, done);
+	while (done > 0) {
+		struct sf_seg *seg = TAILQ_FIRST(&so->sb);
+		VERIFY(seg != NULL && seg->ready);
+		uint32_t take = MIN(done, seg->len - so->head_done);
+		so->head_done += take;
+		so->sb_cc -= take;
+		done -= take;
+		if (so->head_done == seg->len) {
+			TAILQ_REMOVE(&so->sb, seg, link);
+			so->head_done = 0;
+			sf_seg_free(seg);
+		}
+	}
+}
+
+static void
+sf_send_done(struct io_req *req, int res, uint32_t cqe_flags)
+{
+	struct vms_socket *so = container_of(req, struct vms_socket, send_req);
+	so->send_inflight = false;
+	struct sf_seg *seg;
+	if (res >= 0) {
+		VERIFY3S(res, <=, so->send_bytes);
+		if ((uint32_t)res < so->send_bytes)
+			so->partial++;
+		sf_sb_complete(so, (uint32_t)res);
+	}
+	TAILQ_FOREACH(seg, &so->sb, link)
+	{
+		if (!seg->sending)
+			break;
+		seg->sending = false;
+	}
+	if (res < 0 && res != -EINTR && res != -EAGAIN)
+		sf_socket_abort(so, res);
+	else if (so->error != 0)
+		sf_socket_reap(so);
+	else {
+		if (so->want_lowat && so->sb_cc <= so->lowat)
+			sf_socket_notify(so);
+		sf_sb_kick(so);
+	}
+	sf_socket_linger_check(so);
+	sf_socket_rele(so);
+}
+
+void
+vms_socket_close(struct vms_socket *so, int how)
+{
+	VERIFY(!so->closed);
+	so->closed = true;
+	so->want_lowat = false;
+	if (how == VMS_CLOSE_ABORT)
+		sf_socket_abort(so, -ECONNABORTED);
+	sf_socket_linger_check(so);
+}
+
+int
+sf_socket_wait(struct vms_socket *so)
+{
+	if (so->in_callback)
+		return -EDEADLK;
+	int r = io_loop_run_once(so->loop, true, 0);
+	return r < 0 && r != -EINTR && r != -ETIME ? r : 0;
+}
+
+int
+vms_socket_write(struct vms_socket *so, const void *buf, size_t len, size_t *queued)
+{
+	if (queued != NULL)
+		*queued = 0;
+	if (so->error != 0)
+		return -so->error;
+	if (len == 0)
+		return 0;
+	if (len > UINT32_MAX / 2)
+		return -EINVAL;
+	while (so->sb_cc >= so->hiwat) {
+		if (!so->blocking) {
+			vms_socket_want_lowat(so);
+			return -EAGAIN;
+		}
+		int r = sf_socket_wait(so);
+		if (r < 0)
+			return r;
+		if (so->error != 0)
+			return -so->error;
+	}
+	struct sf_seg *seg = calloc(1, sizeof(*seg));
+	char *copy = malloc(len);
+	if (seg == NULL || copy == NULL) {
+		free(seg);
+		free(copy);
+		return -ENOMEM;
+	}
+	memcpy(copy, buf, len);
+	seg->kind = SEG_COPY;
+	seg->ready = true;
+	seg->buf = copy;
+	seg->len = (uint32_t)len;
+	sf_sb_append(so, seg);
+	sf_sb_kick(so);
+	if (queued != NULL)
+		*queued = len;
+	return 0;
+}
+
+int
+vms_socket_flush(struct vms_socket *so)
+{
+	while (so->error == 0 && so->sb_cc > 0) {
+		int r = sf_socket_wait(so);
+		if (r < 0)
+			return r;
+	}
+	return so->error != 0 ? -so->error : 0;
+}
+
+uint32_t
+vms_socket_sbcc(const struct vms_socket *so)
+{
+	return so->sb_cc;
+}
+
+uint32_t
+vms_socket_sbspace(const struct vms_socket *so)
+{
+	return so->sb_cc >= so->hiwat ? 0 : so->hiwat - so->sb_cc;
+}
+
+int
+vms_socket_error(const struct vms_socket *so)
+{
+	return so->error != 0 ? -so->error : 0;
+}
+
+int
+vms_socket_fd(const struct vms_socket *so)
+{
+	return so->fd;
+}
+
+struct io_loop *
+vms_socket_loop(const struct vms_socket *so)
+{
+	return so->loop;
+}
+
+void
+vms_socket_get_stats(const struct vms_socket *so, struct vms_socket_stats *st)
+{
+	st->bytes_queued = so->bytes_queued;
+	st->bytes_sent = so->bytes_sent;
+	st->sends = so->sends;
+	st->partial = so->partial;
+	st->sb_cc = so->sb_cc;
+	st->notready = so->notready;
+	st->inflight = so->send_inflight ? so->send_bytes : 0;
+}

@@ -1,0 +1,357 @@
+/*
+ * swapin and iodone: getting a file segment's pages valid without blocking.
+ *
+ * A SEG_PAGES segment is queued not ready with no pages ("pending").  The
+ * pump takes pending segments in queue order and, for each:
+ *
+ *   1. grabs its pages wired + xbusy without waiting (VM_ALLOC_NOWAIT).  A
+ *      busy page or an empty free list stops the grab: the pages got so far
+ *      become this segment and the rest is split off as a new pending
+ *      segment, retried from a timer on the loop (counted as a busy wait).
+ *      Sleeping here could deadlock: the page may be busy for an I/O whose
+ *      completion this very loop has to run.
+ *   2. unbusies every valid page; zero-fills and validates holes (haspage
+ *      false);
+ *   3. for each run starting at an invalid page, bounds it by haspage's
+ *      `after`, trims valid pages off its end, and reads it:
+ *        coalesce: one getpages_async, valid pages inside as bogus_page
+ *                  (only for pagers with PAGER_CAP_BOGUS);
+ *        split:    one getpages_async per invalid sub-run.
+ *      Read-ahead goes only on the run ending at the call's last page.
+ *
+ * The request (struct sf_io) counts references in `nios`: one for the
+ * swapin call, one per I/O.  Each iodone (any thread, possibly before
+ * getpages_async returns) puts the real pages back in the segment's array
+ * (bogus slots keep the page saved there; the pager's array is not trusted
+ * for them), unbusies them and drops its reference.  Whoever drops the last
+ * one finishes the request on the socket's loop: ready on success, abort
+ * with EIO on any error.
+ *
+ *   swapin ──nios=1──┬─ I/O a (+1) ──iodone──(-1)─┐
+ *                    ├─ I/O b (+1) ──iodone──(-1)─┼─ last: finish on loop
+ *                    └─ end of call      ──(-1)───┘
+ */
+#include "sendfile/sf_impl.h"
+
+#include "core/assert.h"
+#include "core/util.h"
+#include "pager/pager.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One pager I/O of a request. */
+struct sf_ioreq {
+	struct sf_io *sfio; /* (c) */
+	int start;          /* (c) index of ma[0] in the segment's pages */
+	int count;          /* (c) */
+	bool *bogus;        /* (c) slots given to the pager as bogus_page */
+	struct vm_page *ma[];
+};
+
+static void sf_io_finish_task(struct io_task *task);
+
+static void
+sf_io_finish(struct sf_io *sfio)
+{
+	struct vms_socket *so = sfio->so;
+	struct sf_seg *seg = sfio->seg;
+	int error = atomic_load(&sfio->error);
+
+	counter_add(&sf_stats.readahead, (uint64_t)sfio->ra_done);
+	free(sfio);
+	seg->swapping = false;
+	if (error != 0)
+		sf_socket_abort(so, -EIO);
+	else if (so->error != 0)
+		sf_socket_abort(so, -so->error);
+	else
+		sf_sb_ready(so, seg);
+	sf_socket_rele(so);
+}
+
+static void
+sf_io_finish_task(struct io_task *task)
+{
+	sf_io_finish(container_of(task, struct sf_io, task));
+}
+
+/* Drop one reference; the last one finishes on the socket's loop. */
+static void
+sf_io_rele(struct sf_io *sfio, bool on_loop)
+{
+	if (atomic_fetch_sub(&sfio->nios, 1) != 1)
+		return;
+	if (on_loop)
+		sf_io_finish(sfio);
+	else
+		io_loop_post(sfio->so->loop, &sfio->task);
+}
+
+static void
+sf_iodone(void *arg, struct vm_page **ma, int count, int error)
+{
+	struct sf_ioreq *r = arg;
+	struct sf_io *sfio = r->sfio;
+	struct vm_page **pa = sfio->seg->pages;
+	int nreal = 0;
+
+	VERIFY3S(count, ==, r->count);
+	for (int i = 0; i < count; i++) {
+		if (r->bogus[i])
+			continue; /* the valid page saved in pa[] stands; never the pager's slot */
+		struct vm_page *m = ma[i] != bogus_page ? ma[i] : r->ma[i];
+		struct vm_page *old = pa[r->start + i];
+		if (m != old) {
+			/* The pager re-grabbed (rule 11): move our wiring to the new page. */
+			vm_page_wire(m);
+			vm_page_unwire(old);
+			pa[r->start + i] = m;
+		}
+		vm_page_xbusy_claim(m);
+		vm_page_xunbusy(m);
+		nreal++;
+	}
+	if (error != 0) {
+		int zero = 0;
+		atomic_compare_exchange_strong(&sfio->error, &zero, error);
+		counter_inc(&sf_stats.io_errors);
+	} else {
+		counter_add(&sf_stats.pages_read, (uint64_t)nreal);
+	}
+	free(r);
+	sf_io_rele(sfio, false);
+}
+
+/* Start one pager I/O over pages [start, start + count) of the segment. */
+static void
+sf_issue(struct sf_io *sfio, struct vm_object *obj, int start, int count, bool coalesce, int ra)
+{
+	struct vm_page **pa = sfio->seg->pages;
+	struct sf_ioreq *r = malloc(sizeof(*r) + count * (sizeof(r->ma[0]) + sizeof(bool)));
+	VERIFY(r != NULL);
+	r->sfio = sfio;
+	r->start = start;
+	r->count = count;
+	r->bogus = (bool *)&r->ma[count];
+	for (int k = 0; k < count; k++) {
+		struct vm_page *m = pa[start + k];
+		r->bogus[k] = coalesce && vm_page_all_valid(m);
+		r->ma[k] = r->bogus[k] ? bogus_page : m;
+		if (r->bogus[k])
+			counter_inc(&sf_stats.pages_bogus);
+	}
+	ASSERT(!r->bogus[0] && !r->bogus[count - 1]);
+	atomic_fetch_add(&sfio->nios, 1);
+	counter_inc(&sf_stats.ios);
+	int *rahead = NULL;
+	if (ra > 0) {
+		sfio->ra_done = ra;
+		rahead = &sfio->ra_done;
+	}
+	int rv = pager_getpages_async(obj, r->ma, count, NULL, rahead, sf_iodone, r);
+	if (rv != PAGER_OK) {
+		/* Nothing started and iodone will not run: the pages are still ours. */
+		for (int k = 0; k < count; k++)
+			if (!r->bogus[k])
+				vm_page_xunbusy(pa[start + k]);
+		if (ra > 0)
+			sfio->ra_done = 0;
+		int zero = 0;
+		atomic_compare_exchange_strong(&sfio->error, &zero, pager_to_errno(rv));
+		counter_inc(&sf_stats.io_errors);
+		free(r);
+		atomic_fetch_sub(&sfio->nios, 1); /* never the last: the call holds one */
+	}
+}
+
+/*
+ * Split the pending tail [n, npages) of seg off as a new pending segment
+ * right behind it.  Both stay not ready; sb_cc and notready do not change.
+ */
+static struct sf_seg *
+sf_seg_split(struct sf_seg *seg, int n)
+{
+	struct sf_seg *tail = calloc(1, sizeof(*tail));
+	VERIFY(tail != NULL);
+	uint32_t head_len = n * PAGE_SIZE - sf_seg_pgoff(seg);
+	ASSERT3U(head_len, <, seg->len);
+	tail->kind = SEG_PAGES;
+	tail->nocache = seg->nocache;
+	tail->obj = seg->obj;
+	vm_object_reference(tail->obj);
+	tail->offset = seg->offset + head_len;
+	tail->len = seg->len - head_len;
+	tail->npages = seg->npages - n;
+	tail->ra = seg->ra;
+	seg->ra = 0;
+	seg->len = head_len;
+	seg->npages = n;
+	return tail;
+}
+
+static void
+sf_retry_timer(struct io_timer *t)
+{
+	struct vms_socket *so = container_of(t, struct vms_socket, retry);
+	so->retry_armed = false;
+	if (so->error == 0)
+		sf_swapin_pump(so);
+	sf_socket_rele(so);
+}
+
+static void
+sf_retry_arm(struct vms_socket *so)
+{
+	if (so->retry_armed)
+		return;
+	so->retry_armed = true;
+	so->retry.fn = sf_retry_timer;
+	sf_socket_ref(so);
+	io_timer_arm(so->loop, &so->retry, (uint64_t)sf_retry_us * 1000);
+}
+
+/* Was the grab stopped by a busy page (rather than by an empty free list)? */
+static bool
+sf_page_busy(struct vm_object *obj, uint64_t pindex)
+{
+	vm_object_lock(obj);
+	struct vm_page *m = vm_page_lookup(obj, pindex);
+	bool busy = m != NULL && vm_page_busied(m);
+	vm_object_unlock(obj);
+	return busy;
+}
+
+/* Swap in one pending segment.  Returns false if the pump must stop and retry later. */
+static bool
+sf_swapin_seg(struct vms_socket *so, struct sf_seg *seg)
+{
+	struct vm_object *obj = seg->obj;
+	uint64_t pindex0 = OFF_TO_IDX(seg->offset);
+	struct vm_page **pa = calloc(seg->npages, sizeof(*pa));
+	VERIFY(pa != NULL);
+	int n = vm_page_grab_pages(obj, pindex0, VM_ALLOC_WIRED | VM_ALLOC_NOWAIT, pa, seg->npages);
+	bool stalled = n < seg->npages;
+	if (stalled) {
+		if (sf_page_busy(obj, pindex0 + n))
+			counter_inc(&sf_stats.busy_waits);
+		if (n == 0) {
+			free(pa);
+			return false;
+		}
+		struct sf_seg *tail = sf_seg_split(seg, n);
+		TAILQ_INSERT_AFTER(&so->sb, seg, tail, link);
+		so->pending = tail;
+	}
+	seg->pages = pa;
+	seg->swapping = true;
+
+	struct sf_io *sfio = calloc(1, sizeof(*sfio));
+	VERIFY(sfio != NULL);
+	sfio->task.fn = sf_io_finish_task;
+	sfio->so = so;
+	sfio->seg = seg;
+	atomic_init(&sfio->nios, 1);
+	sf_socket_ref(so);
+
+	n = seg->npages;
+	for (int i = 0; i < n; i++) {
+		if (vm_page_all_valid(pa[i])) {
+			vm_page_xunbusy(pa[i]);
+			counter_inc(&sf_stats.pages_valid);
+		}
+	}
+	bool coalesce =
+	    sf_swapin_policy == SF_POLICY_COALESCE && (obj->pager->caps & PAGER_CAP_BOGUS) != 0;
+	for (int i = 0; i < n;) {
+		if (vm_page_all_valid(pa[i])) {
+			i++;
+			continue;
+		}
+		int after = 0;
+		if (!pager_haspage(obj, pindex0 + i, NULL, &after)) {
+			vm_page_zero_invalid(pa[i], true);
+			vm_page_xunbusy(pa[i]);
+			counter_inc(&sf_stats.pages_zeroed);
+			i++;
+			continue;
+		}
+		int count = MIN(after + 1, n - i);
+		/* Valid pages at a run's end are not read; they are unbusied already. */
+		while (count > 1 && vm_page_all_valid(pa[i + count - 1]))
+			count--;
+		bool last = i + count == n;
+		if (coalesce) {
+			sf_issue(sfio, obj, i, count, true, last ? seg->ra : 0);
+		} else {
+			for (int j = i; j < i + count;) {
+				if (vm_page_all_valid(pa[j])) {
+					j++;
+					continue;
+				}
+				int k = j;
+				while (k < i + count && !vm_page_all_valid(pa[k]))
+					k++;
+				sf_issue(sfio, obj, j, k - j, false,
+					 last && k == i + count ? seg->ra : 0);
+				j = k;
+			}
+		}
+		i += count;
+	}
+	sf_io_rele(sfio, true);
+	return !stalled;
+}
+
+void
+sf_swapin_pump(struct vms_socket *so)
+{
+	if (so->retry_armed)
+		return; /* stalled: the timer resumes in order */
+	while (so->pending != NULL && so->error == 0) {
+		struct sf_seg *seg = so->pending;
+		ASSERT(seg->kind == SEG_PAGES && seg->pages == NULL);
+		/* The next pending segment: swapin always proceeds in queue order. */
+		struct sf_seg *next = TAILQ_NEXT(seg, link);
+		while (next != NULL && !(next->kind == SEG_PAGES && next->pages == NULL))
+			next = TAILQ_NEXT(next, link);
+		so->pending = next;
+		if (!sf_swapin_seg(so, seg)) {
+			if (seg->pages == NULL)
+				so->pending = seg;
+			sf_retry_arm(so);
+			return;
+		}
+	}
+}
+
+uint32_t
+sf_swapin_nodiskio(struct sf_seg *seg)
+{
+	struct vm_page **pa = calloc(seg->npages, sizeof(*pa));
+	VERIFY(pa != NULL);
+	int n = vm_page_grab_pages(seg->obj, OFF_TO_IDX(seg->offset),
+				   VM_ALLOC_WIRED | VM_ALLOC_NOWAIT | VM_ALLOC_NOCREAT, pa,
+				   seg->npages);
+	int k = 0;
+	while (k < n && vm_page_all_valid(pa[k]))
+		k++;
+	for (int i = 0; i < n; i++) {
+		vm_page_xunbusy(pa[i]);
+		if (i >= k)
+			vm_page_unwire(pa[i]);
+	}
+	counter_add(&sf_stats.pages_valid, (uint64_t)k);
+	if (k == 0) {
+		free(pa);
+		return 0;
+	}
+	seg->pages = pa;
+	if (k < seg->npages) {
+		seg->npages = k;
+		seg->len = k * PAGE_SIZE - sf_seg_pgoff(seg);
+	}
+	return seg->len;
+}
