@@ -19,6 +19,8 @@
 #ifndef VMSEND_IO_H
 #define VMSEND_IO_H
 
+#include "core/stats.h"
+
 #include <liburing.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,11 +40,18 @@ struct io_task {
 	struct io_task *next; /* owned by the io layer while queued */
 };
 
+/*
+ * Timers live in a per-loop min-heap in user space; the loop's wait is bounded
+ * by the earliest deadline, so a timer costs no SQE and arming, moving and
+ * cancelling never race a kernel completion.
+ */
 struct io_timer {
-	struct io_req req;		      /* internal */
+	struct io_req req;                  /* internal (unused; kept for layout) */
 	void (*fn)(struct io_timer *timer); /* runs on the loop's thread */
-	struct __kernel_timespec ts;	      /* internal */
-	bool armed;			      /* internal */
+	struct __kernel_timespec ts;        /* internal (unused; kept for layout) */
+	bool armed;                         /* internal: in the heap */
+	uint64_t deadline_ns;               /* internal: CLOCK_MONOTONIC */
+	uint32_t heap_index;                /* internal */
 };
 
 struct io_features {
@@ -50,7 +59,30 @@ struct io_features {
 	bool send_zc;
 	bool fixed_buffers; /* the arena is registered */
 	bool read_fixed;
+	bool readv; /* IORING_OP_READV; without it pagers read synchronously */
 };
+
+/*
+ * Tunable "io_disable" (bit mask, default 0) pretends ops are missing so the
+ * fallbacks can be tested: IO_DISABLE_MSG_RING, ... .  Read at io_loop_create().
+ */
+#define IO_DISABLE_MSG_RING      0x1
+#define IO_DISABLE_SEND_ZC       0x2
+#define IO_DISABLE_FIXED_BUFFERS 0x4
+#define IO_DISABLE_READ_FIXED    0x8
+#define IO_DISABLE_READV         0x10
+extern int64_t io_disable;
+
+/* Counters (core/stats.h), for /metrics and tests. */
+struct io_stats {
+	struct vms_counter submits;     /* SQEs handed to the kernel */
+	struct vms_counter completions; /* CQEs dispatched */
+	struct vms_counter posts;       /* io_loop_post() calls */
+	struct vms_counter wakes_msg;   /* cross-thread wakes sent with msg_ring */
+	struct vms_counter wakes_efd;   /* cross-thread wakes sent with the eventfd */
+	struct vms_counter timers_fired;
+};
+extern struct io_stats io_stats;
 
 #define IO_LOOP_ARENA 0x1 /* register the page arena (vm_init() must have run) */
 
@@ -96,6 +128,8 @@ int io_fixed_index(const struct io_loop *loop, const void *addr, size_t len);
  * calling thread's own, created on first use, never the thread's event loop.
  */
 struct io_loop *io_loop_private(void);
+/* Destroy the calling thread's private ring now (before vm_fini(), in tests). */
+void io_loop_private_destroy(void);
 /* Wait on `loop` until `*flag` (helper for blocking callers of async APIs). */
 #define io_wait_flag(loop, flag) io_loop_run_until((loop), (flag))
 

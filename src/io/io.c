@@ -1,0 +1,756 @@
+/*
+ * The io layer: one io_uring per thread.
+ *
+ * Theory.  Every thread that does I/O owns exactly one event loop (struct
+ * io_loop): a liburing ring, a min-heap of timers and an inbox of tasks
+ * posted by other threads.  A request is any struct embedding struct io_req;
+ * its address is the SQE's user_data and its `done` callback runs on the
+ * owning thread when the CQE is reaped.  One turn of the loop is
+ *
+ *     submit queued SQEs, wait (bounded by the earliest timer)
+ *       -> copy a batch of CQEs out and advance the CQ
+ *       -> run each request's done()
+ *       -> fire expired timers
+ *       -> run posted tasks
+ *
+ * CQEs are copied out before any callback runs so a callback may submit,
+ * wait on another ring, or even run this loop again without seeing a CQE
+ * twice.
+ *
+ * Cross-thread hand-off.  io_loop_post() pushes onto a lock-free stack
+ * (atomic exchange drains it, reversed to keep FIFO order).  Only the push
+ * that finds the stack empty wakes the target: with IORING_OP_MSG_RING sent
+ * from the poster's own ring when the poster has one (a CQE appears on the
+ * target's ring with no syscall on the target's side), otherwise by writing
+ * the target's eventfd, on which every loop keeps one read armed.  A failed
+ * msg_ring (its only CQE on the poster's ring, IOSQE_CQE_SKIP_SUCCESS hides
+ * successes) falls back to the eventfd.
+ *
+ * Timers are in user space: the wait's timeout is the earliest deadline.  No
+ * timeout SQE means no race between a re-arm and a CQE already in flight.
+ *
+ * The page arena is registered as fixed buffers in chunks of at most 1 GiB
+ * (the kernel's per-buffer limit); io_fixed_index() maps an address range to
+ * its chunk.  Registration can fail (RLIMIT_MEMLOCK for unprivileged users):
+ * then fixed_buffers is false and callers use plain reads.
+ *
+ * Features are probed once per loop; each missing op is logged once per
+ * process, and the tunable io_disable pretends ops are missing so tests reach
+ * every fallback.
+ */
+#include "io/io.h"
+
+#include "core/assert.h"
+#include "core/log.h"
+#include "core/tunable.h"
+#include "core/util.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+VMS_TUNABLE(io_disable, "io_disable", 0,
+	    "io_uring ops to treat as missing (1 msg_ring, 2 send_zc, 4 fixed buffers, "
+	    "8 read_fixed, 16 readv); for testing fallbacks");
+
+struct io_stats io_stats;
+
+#define IO_FIXED_SPAN  (1ull << 30) /* the kernel refuses a fixed buffer over 1 GiB */
+#define IO_CQE_BATCH   64
+#define IO_CQ_MULTIPLE 4 /* CQ entries per SQ entry: room for multishot and bursts */
+
+struct io_loop {
+	struct io_uring ring;
+	struct io_features feat;
+	pid_t owner;  /* (c) tid of the owning thread */
+	bool private; /* (c) an io_loop_private() ring */
+
+	/* Cross-thread hand-off. */
+	_Atomic(struct io_task *) inbox; /* (a) LIFO stack of posted tasks */
+	atomic_bool stop;                /* (a) */
+	int efd;                         /* (c) eventfd woken by posters without msg_ring */
+	uint64_t efd_buf;                /* target of the armed eventfd read */
+	bool efd_armed;
+	struct io_req efd_req;      /* the armed eventfd read */
+	struct io_req msg_req;      /* CQE a poster's msg_ring places on this ring */
+	struct io_req msg_fail_req; /* on a poster's ring: its msg_ring to us failed */
+
+	/* Timers: a binary min-heap on deadline_ns. */
+	struct io_timer **heap;
+	uint32_t nheap, heap_cap;
+
+	/* Fixed buffers: the arena as registered. */
+	char *fixed_base;
+	size_t fixed_size;
+	unsigned fixed_count;
+};
+
+static _Thread_local struct io_loop *io_cur_loop;
+static _Thread_local struct io_loop *io_priv_loop;
+static pthread_key_t io_priv_key;
+static pthread_once_t io_priv_once = PTHREAD_ONCE_INIT;
+
+/* Log each missing feature once per process. */
+static atomic_uint io_logged_missing;
+
+static void
+io_log_missing_once(unsigned bit, const char *what)
+{
+	if ((atomic_fetch_or(&io_logged_missing, bit) & bit) == 0)
+		LOG_INFO("io", "%s", what);
+}
+
+/* ---- feature probing ---- */
+
+static void
+io_probe(struct io_loop *loop)
+{
+	struct io_uring_probe *p = io_uring_get_probe_ring(&loop->ring);
+	bool msg = false, zc = false, rf = false, rv = false;
+
+	if (p != NULL) {
+		msg = io_uring_opcode_supported(p, IORING_OP_MSG_RING);
+		zc = io_uring_opcode_supported(p, IORING_OP_SEND_ZC);
+		rf = io_uring_opcode_supported(p, IORING_OP_READ_FIXED);
+		rv = io_uring_opcode_supported(p, IORING_OP_READV);
+		io_uring_free_probe(p);
+	}
+	if (io_disable & IO_DISABLE_MSG_RING)
+		msg = false;
+	if (io_disable & IO_DISABLE_SEND_ZC)
+		zc = false;
+	if (io_disable & IO_DISABLE_READ_FIXED)
+		rf = false;
+	if (io_disable & IO_DISABLE_READV)
+		rv = false;
+	loop->feat.msg_ring = msg;
+	loop->feat.send_zc = zc;
+	loop->feat.read_fixed = rf;
+	loop->feat.readv = rv;
+	if (!msg)
+		io_log_missing_once(
+		    IO_DISABLE_MSG_RING,
+		    "io_uring msg_ring unavailable: cross-thread wakes use an eventfd");
+	if (!zc)
+		io_log_missing_once(IO_DISABLE_SEND_ZC,
+				    "io_uring send_zc unavailable: sends copy (plain send)");
+	if (!rf)
+		io_log_missing_once(IO_DISABLE_READ_FIXED,
+				    "io_uring read_fixed unavailable: reads use readv");
+	if (!rv)
+		io_log_missing_once(IO_DISABLE_READV,
+				    "io_uring readv unavailable: page-ins use synchronous preadv");
+}
+
+static void
+io_register_arena(struct io_loop *loop)
+{
+	struct iovec *iov;
+	char *base;
+	size_t size;
+	unsigned n;
+	int rv;
+
+	if (!vm_initialized())
+		return;
+	if (io_disable & IO_DISABLE_FIXED_BUFFERS) {
+		io_log_missing_once(
+		    IO_DISABLE_FIXED_BUFFERS,
+		    "io_uring fixed buffers disabled (io_disable): using plain reads");
+		return;
+	}
+	base = vm_arena_base();
+	size = vm_arena_size();
+	n = (unsigned)howmany(size, IO_FIXED_SPAN);
+	iov = calloc(n, sizeof(*iov));
+	VERIFY(iov != NULL);
+	for (unsigned i = 0; i < n; i++) {
+		iov[i].iov_base = base + (size_t)i * IO_FIXED_SPAN;
+		iov[i].iov_len = MIN(IO_FIXED_SPAN, size - (size_t)i * IO_FIXED_SPAN);
+	}
+	rv = io_uring_register_buffers(&loop->ring, iov, n);
+	free(iov);
+	if (rv < 0) {
+		if ((atomic_fetch_or(&io_logged_missing, IO_DISABLE_FIXED_BUFFERS) &
+		     IO_DISABLE_FIXED_BUFFERS) == 0)
+			LOG_WARN("io",
+				 "cannot register the %zu-byte page arena as io_uring fixed "
+				 "buffers (%s); using plain reads (raise RLIMIT_MEMLOCK to fix)",
+				 size, strerror(-rv));
+		return;
+	}
+	loop->fixed_base = base;
+	loop->fixed_size = size;
+	loop->fixed_count = n;
+	loop->feat.fixed_buffers = true;
+}
+
+static void
+io_unregister_arena(struct io_loop *loop)
+{
+	if (!loop->feat.fixed_buffers)
+		return;
+	(void)io_uring_unregister_buffers(&loop->ring);
+	loop->feat.fixed_buffers = false;
+	loop->fixed_base = NULL;
+	loop->fixed_size = 0;
+	loop->fixed_count = 0;
+}
+
+/* ---- the eventfd and msg_ring wake paths ---- */
+
+static void
+io_efd_arm(struct io_loop *loop)
+{
+	struct io_uring_sqe *sqe = io_sqe(loop, &loop->efd_req);
+
+	io_uring_prep_read(sqe, loop->efd, &loop->efd_buf, sizeof(loop->efd_buf), 0);
+	loop->efd_armed = true;
+}
+
+static void
+io_efd_done(struct io_req *req, int res, uint32_t flags)
+{
+	struct io_loop *loop = container_of(req, struct io_loop, efd_req);
+
+	loop->efd_armed = false;
+	if (res == -ECANCELED)
+		return; /* io_loop_destroy() */
+	if (res < 0 && res != -EAGAIN && res != -EINTR)
+		LOG_WARN("io", "eventfd read failed: %s", strerror(-res));
+	/* The inbox is drained at the end of this turn; re-arm for the next wake. */
+	io_efd_arm(loop);
+}
+
+static void
+io_msg_done(struct io_req *req, int res, uint32_t flags)
+{
+	/* A poster's msg_ring arrived; the inbox is drained at the end of this turn. */
+}
+
+static void
+io_efd_wake(struct io_loop *target)
+{
+	uint64_t one = 1;
+
+	counter_inc(&io_stats.wakes_efd);
+	/* EAGAIN means the counter is saturated: a wake is pending anyway. */
+	while (write(target->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+/* Runs on the poster's thread: its msg_ring to the loop containing this req failed. */
+static void
+io_msg_fail_done(struct io_req *req, int res, uint32_t flags)
+{
+	struct io_loop *target = container_of(req, struct io_loop, msg_fail_req);
+
+	if (res < 0)
+		io_efd_wake(target);
+}
+
+static void
+io_wake(struct io_loop *target)
+{
+	struct io_loop *self = io_cur_loop;
+
+	if (self == target)
+		return; /* we are its thread: it drains the inbox before it waits */
+	if (self != NULL && self->feat.msg_ring) {
+		struct io_uring_sqe *sqe = io_sqe(self, &target->msg_fail_req);
+
+		io_uring_prep_msg_ring(sqe, target->ring.ring_fd, 0,
+				       (uint64_t)(uintptr_t)&target->msg_req, 0);
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		if (io_submit(self) >= 0) {
+			counter_inc(&io_stats.wakes_msg);
+			return;
+		}
+	}
+	io_efd_wake(target);
+}
+
+/* ---- creation ---- */
+
+static int
+io_loop_init(struct io_loop **out, unsigned entries, unsigned flags, bool private)
+{
+	struct io_uring_params p;
+	struct io_loop *loop;
+	int rv;
+
+	if (entries == 0)
+		entries = 256;
+	loop = calloc(1, sizeof(*loop));
+	if (loop == NULL)
+		return -ENOMEM;
+	loop->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (loop->efd < 0) {
+		rv = -errno;
+		free(loop);
+		return rv;
+	}
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
+	p.cq_entries = entries * IO_CQ_MULTIPLE;
+	rv = io_uring_queue_init_params(entries, &loop->ring, &p);
+	if (rv == -EINVAL) {
+		/* An older kernel without COOP_TASKRUN: the plain ring works the same. */
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE;
+		p.cq_entries = entries * IO_CQ_MULTIPLE;
+		rv = io_uring_queue_init_params(entries, &loop->ring, &p);
+	}
+	if (rv < 0) {
+		LOG_ERR("io", "io_uring_queue_init(%u) failed: %s", entries, strerror(-rv));
+		close(loop->efd);
+		free(loop);
+		return rv;
+	}
+	loop->owner = gettid();
+	loop->private = private;
+	loop->efd_req.done = io_efd_done;
+	loop->msg_req.done = io_msg_done;
+	loop->msg_fail_req.done = io_msg_fail_done;
+	atomic_init(&loop->inbox, NULL);
+	atomic_init(&loop->stop, false);
+	io_probe(loop);
+	if (flags & IO_LOOP_ARENA)
+		io_register_arena(loop);
+	io_efd_arm(loop);
+	(void)io_submit(loop);
+	*out = loop;
+	return 0;
+}
+
+int
+io_loop_create(struct io_loop **out, unsigned entries, unsigned flags)
+{
+	int rv;
+
+	VERIFY3P(io_cur_loop, ==, NULL);
+	rv = io_loop_init(out, entries, flags, false);
+	if (rv == 0)
+		io_cur_loop = *out;
+	return rv;
+}
+
+static void
+io_loop_fini(struct io_loop *loop)
+{
+	ASSERT3S(loop->owner, ==, gettid());
+	/* Cancel the eventfd read and wait for it, so the kernel never writes efd_buf after free. */
+	if (loop->efd_armed) {
+		struct io_uring_sqe *sqe = io_sqe(loop, NULL);
+
+		io_uring_prep_cancel(sqe, &loop->efd_req, 0);
+		/* efd_done sees -ECANCELED and does not re-arm. */
+		for (int i = 0; i < 1000 && loop->efd_armed; i++)
+			(void)io_loop_run_once(loop, true, 10 * 1000 * 1000);
+		VERIFY(!loop->efd_armed);
+	}
+	VERIFY3P(atomic_load(&loop->inbox), ==, NULL);
+	io_unregister_arena(loop);
+	io_uring_queue_exit(&loop->ring);
+	close(loop->efd);
+	free(loop->heap);
+	free(loop);
+}
+
+void
+io_loop_destroy(struct io_loop *loop)
+{
+	VERIFY(!loop->private);
+	if (io_cur_loop == loop)
+		io_cur_loop = NULL;
+	io_loop_fini(loop);
+}
+
+struct io_loop *
+io_loop_current(void)
+{
+	return io_cur_loop;
+}
+
+const struct io_features *
+io_loop_features(const struct io_loop *loop)
+{
+	return &loop->feat;
+}
+
+/* ---- private rings ---- */
+
+static void
+io_priv_key_dtor(void *p)
+{
+	struct io_loop *loop = p;
+
+	if (loop != NULL && io_priv_loop == loop) {
+		io_priv_loop = NULL;
+		io_loop_fini(loop);
+	}
+}
+
+static void
+io_priv_key_init(void)
+{
+	VERIFY0(pthread_key_create(&io_priv_key, io_priv_key_dtor));
+}
+
+struct io_loop *
+io_loop_private(void)
+{
+	struct io_loop *loop = io_priv_loop;
+
+	if (loop != NULL) {
+		/* The arena may have been created (or re-created) since the ring was. */
+		if (vm_initialized()
+			? loop->fixed_base != vm_arena_base() || loop->fixed_size != vm_arena_size()
+			: loop->feat.fixed_buffers) {
+			io_unregister_arena(loop);
+			io_register_arena(loop);
+		}
+		return loop;
+	}
+	VERIFY0(pthread_once(&io_priv_once, io_priv_key_init));
+	VERIFY0(io_loop_init(&loop, 64, IO_LOOP_ARENA, true));
+	io_priv_loop = loop;
+	VERIFY0(pthread_setspecific(io_priv_key, loop));
+	return loop;
+}
+
+void
+io_loop_private_destroy(void)
+{
+	struct io_loop *loop = io_priv_loop;
+
+	if (loop == NULL)
+		return;
+	io_priv_loop = NULL;
+	VERIFY0(pthread_setspecific(io_priv_key, NULL));
+	io_loop_fini(loop);
+}
+
+/* ---- submission ---- */
+
+struct io_uring_sqe *
+io_sqe(struct io_loop *loop, struct io_req *req)
+{
+	struct io_uring_sqe *sqe;
+
+	ASSERT3S(loop->owner, ==, gettid());
+	while ((sqe = io_uring_get_sqe(&loop->ring)) == NULL) {
+		int rv = io_submit(loop);
+
+		/* -EBUSY: the CQ is full; reap completions to make room. */
+		if (rv == -EBUSY || rv == -EAGAIN)
+			(void)io_loop_run_once(loop, false, 0);
+		else
+			VERIFY3S(rv, >=, 0);
+	}
+	io_uring_sqe_set_data(sqe, req);
+	return sqe;
+}
+
+int
+io_submit(struct io_loop *loop)
+{
+	int rv;
+
+	ASSERT3S(loop->owner, ==, gettid());
+	do
+		rv = io_uring_submit(&loop->ring);
+	while (rv == -EINTR);
+	if (rv > 0)
+		counter_add(&io_stats.submits, (uint64_t)rv);
+	return rv;
+}
+
+/* ---- timers (min-heap) ---- */
+
+static void
+io_heap_set(struct io_loop *loop, uint32_t i, struct io_timer *t)
+{
+	loop->heap[i] = t;
+	t->heap_index = i;
+}
+
+static void
+io_heap_up(struct io_loop *loop, uint32_t i)
+{
+	struct io_timer *t = loop->heap[i];
+
+	while (i > 0) {
+		uint32_t parent = (i - 1) / 2;
+
+		if (loop->heap[parent]->deadline_ns <= t->deadline_ns)
+			break;
+		io_heap_set(loop, i, loop->heap[parent]);
+		i = parent;
+	}
+	io_heap_set(loop, i, t);
+}
+
+static void
+io_heap_down(struct io_loop *loop, uint32_t i)
+{
+	struct io_timer *t = loop->heap[i];
+
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+
+		if (c >= loop->nheap)
+			break;
+		if (c + 1 < loop->nheap &&
+		    loop->heap[c + 1]->deadline_ns < loop->heap[c]->deadline_ns)
+			c++;
+		if (t->deadline_ns <= loop->heap[c]->deadline_ns)
+			break;
+		io_heap_set(loop, i, loop->heap[c]);
+		i = c;
+	}
+	io_heap_set(loop, i, t);
+}
+
+static void
+io_heap_remove(struct io_loop *loop, struct io_timer *t)
+{
+	uint32_t i = t->heap_index;
+	struct io_timer *last;
+
+	ASSERT3U(i, <, loop->nheap);
+	ASSERT3P(loop->heap[i], ==, t);
+	last = loop->heap[--loop->nheap];
+	t->armed = false;
+	if (last == t)
+		return;
+	io_heap_set(loop, i, last);
+	io_heap_up(loop, i);
+	io_heap_down(loop, last->heap_index);
+}
+
+void
+io_timer_arm(struct io_loop *loop, struct io_timer *t, uint64_t ns)
+{
+	ASSERT3S(loop->owner, ==, gettid());
+	if (t->armed)
+		io_heap_remove(loop, t);
+	if (loop->nheap == loop->heap_cap) {
+		uint32_t cap = loop->heap_cap ? loop->heap_cap * 2 : 16;
+		struct io_timer **h = realloc(loop->heap, cap * sizeof(*h));
+
+		VERIFY(h != NULL);
+		loop->heap = h;
+		loop->heap_cap = cap;
+	}
+	t->deadline_ns = vms_now_ns() + ns;
+	t->armed = true;
+	io_heap_set(loop, loop->nheap++, t);
+	io_heap_up(loop, t->heap_index);
+}
+
+void
+io_timer_cancel(struct io_loop *loop, struct io_timer *t)
+{
+	ASSERT3S(loop->owner, ==, gettid());
+	if (t->armed)
+		io_heap_remove(loop, t);
+}
+
+static int
+io_timers_fire(struct io_loop *loop)
+{
+	uint64_t now = vms_now_ns();
+	int n = 0;
+
+	while (loop->nheap > 0 && loop->heap[0]->deadline_ns <= now) {
+		struct io_timer *t = loop->heap[0];
+
+		io_heap_remove(loop, t);
+		counter_inc(&io_stats.timers_fired);
+		t->fn(t); /* may re-arm t or arm others */
+		n++;
+	}
+	return n;
+}
+
+/* ---- posted tasks ---- */
+
+void
+io_loop_post(struct io_loop *target, struct io_task *task)
+{
+	struct io_task *head = atomic_load_explicit(&target->inbox, memory_order_relaxed);
+
+	counter_inc(&io_stats.posts);
+	do
+		task->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&target->inbox, &head, task,
+						      memory_order_release, memory_order_relaxed));
+	if (head == NULL)
+		io_wake(target);
+}
+
+static int
+io_tasks_run(struct io_loop *loop)
+{
+	struct io_task *t, *rev = NULL;
+	int n = 0;
+
+	t = atomic_exchange_explicit(&loop->inbox, NULL, memory_order_acquire);
+	while (t != NULL) {
+		struct io_task *next = t->next;
+
+		t->next = rev;
+		rev = t;
+		t = next;
+	}
+	while (rev != NULL) {
+		struct io_task *next = rev->next;
+
+		rev->next = NULL;
+		rev->fn(rev);
+		rev = next;
+		n++;
+	}
+	return n;
+}
+
+/* ---- the loop ---- */
+
+static int
+io_cqes_dispatch(struct io_loop *loop)
+{
+	struct io_uring_cqe *cqes[IO_CQE_BATCH];
+	struct {
+		uint64_t user_data;
+		int32_t res;
+		uint32_t flags;
+	} got[IO_CQE_BATCH];
+	int total = 0;
+
+	for (int pass = 0; pass < 4; pass++) {
+		unsigned k = io_uring_peek_batch_cqe(&loop->ring, cqes, IO_CQE_BATCH);
+
+		if (k == 0)
+			break;
+		for (unsigned i = 0; i < k; i++) {
+			got[i].user_data = cqes[i]->user_data;
+			got[i].res = cqes[i]->res;
+			got[i].flags = cqes[i]->flags;
+		}
+		io_uring_cq_advance(&loop->ring, k);
+		for (unsigned i = 0; i < k; i++) {
+			struct io_req *req = (struct io_req *)(uintptr_t)got[i].user_data;
+
+			/* 0: an SQE submitted without a request (cancels); -1: liburing's own timeout. */
+			if (req == NULL || got[i].user_data == LIBURING_UDATA_TIMEOUT)
+				continue;
+			counter_inc(&io_stats.completions);
+			req->done(req, got[i].res, got[i].flags);
+			total++;
+		}
+		if (k < IO_CQE_BATCH)
+			break;
+	}
+	return total;
+}
+
+int
+io_loop_run_once(struct io_loop *loop, bool wait, uint64_t timeout_ns)
+{
+	struct io_uring_cqe *cqe;
+	int rv, n = 0;
+
+	ASSERT3S(loop->owner, ==, gettid());
+	if (wait && (atomic_load_explicit(&loop->inbox, memory_order_acquire) != NULL ||
+		     atomic_load_explicit(&loop->stop, memory_order_relaxed)))
+		wait = false;
+	if (wait && loop->nheap > 0) {
+		uint64_t now = vms_now_ns(), d = loop->heap[0]->deadline_ns;
+		uint64_t left = d > now ? d - now : 0;
+
+		if (left == 0)
+			wait = false;
+		else if (timeout_ns == 0 || left < timeout_ns)
+			timeout_ns = left;
+	}
+	if (wait) {
+		if (timeout_ns != 0) {
+			struct __kernel_timespec ts = {
+			    .tv_sec = (long long)(timeout_ns / 1000000000ull),
+			    .tv_nsec = (long long)(timeout_ns % 1000000000ull),
+			};
+			unsigned queued = io_uring_sq_ready(&loop->ring);
+
+			rv = io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, &ts, NULL);
+			if (rv >= 0 || rv == -ETIME)
+				counter_add(&io_stats.submits, queued);
+		} else {
+			unsigned queued = io_uring_sq_ready(&loop->ring);
+
+			rv = io_uring_submit_and_wait(&loop->ring, 1);
+			if (rv > 0)
+				counter_add(&io_stats.submits, queued);
+		}
+		if (rv < 0 && rv != -ETIME && rv != -EINTR && rv != -EAGAIN && rv != -EBUSY)
+			return rv;
+	} else {
+		rv = io_submit(loop);
+		if (rv < 0 && rv != -EINTR && rv != -EAGAIN && rv != -EBUSY)
+			return rv;
+	}
+	n += io_cqes_dispatch(loop);
+	n += io_timers_fire(loop);
+	n += io_tasks_run(loop);
+	return n;
+}
+
+void
+io_loop_run(struct io_loop *loop)
+{
+	while (!atomic_load_explicit(&loop->stop, memory_order_relaxed)) {
+		int rv = io_loop_run_once(loop, true, 0);
+
+		VERIFY3S(rv, >=, 0);
+	}
+	atomic_store_explicit(&loop->stop, false, memory_order_relaxed);
+}
+
+void
+io_loop_run_until(struct io_loop *loop, const volatile bool *flag)
+{
+	while (!*flag) {
+		int rv = io_loop_run_once(loop, true, 0);
+
+		VERIFY3S(rv, >=, 0);
+	}
+}
+
+void
+io_loop_stop(struct io_loop *loop)
+{
+	atomic_store_explicit(&loop->stop, true, memory_order_relaxed);
+	io_wake(loop);
+}
+
+int
+io_fixed_index(const struct io_loop *loop, const void *addr, size_t len)
+{
+	const char *p = addr;
+	size_t off;
+
+	if (!loop->feat.fixed_buffers || len == 0 || p < loop->fixed_base)
+		return -1;
+	off = (size_t)(p - loop->fixed_base);
+	if (off >= loop->fixed_size || len > loop->fixed_size - off)
+		return -1;
+	if (off / IO_FIXED_SPAN != (off + len - 1) / IO_FIXED_SPAN)
+		return -1;
+	return (int)(off / IO_FIXED_SPAN);
+}
