@@ -145,14 +145,23 @@ vm_page_free_toq(struct vm_page *m)
 {
 	KASSERT(m->object == NULL, ("vm_page_free_toq: page %p still in an object", (void *)m));
 	KASSERT(vm_page_wired(m) == 0, ("vm_page_free_toq: page %p wired", (void *)m));
+	vm_page_assert_xbusied(m);
 	m->valid = 0;
 	m->dirty = 0;
 	atomic_store_explicit(&m->aflags, 0, memory_order_relaxed);
+	atomic_store_explicit(&m->busy_owner, 0, memory_order_relaxed);
 	pthread_mutex_lock(&vm.lock);
 	if (m->queue == PQ_CACHE) {
 		TAILQ_REMOVE(&vm.cacheq, m, plinks);
 		vm.ncached--;
 	}
+	/*
+	 * Unbusy under the queue lock, once the page is off the cache queue
+	 * (where reclaim try-busies pages) and before it is on the free list
+	 * (where freeq_pop() takes its busy outright).  Sleepers on its old
+	 * identity are woken below and look their page up again.
+	 */
+	uint32_t x = atomic_exchange_explicit(&m->busy_lock, VPB_UNBUSIED, memory_order_release);
 	m->queue = PQ_FREE;
 	TAILQ_INSERT_HEAD(&vm.freeq, m, plinks);
 	vm.nfree++;
@@ -160,7 +169,8 @@ vm_page_free_toq(struct vm_page *m)
 		pthread_cond_broadcast(&vm.free_cv);
 	pthread_mutex_unlock(&vm.lock);
 	counter_inc(&vm_stats.frees);
-	vm_page_xunbusy(m); /* wakes anyone who slept on the page's old identity */
+	if (x & VPB_WAITERS)
+		vm_page_busy_wake(m);
 }
 
 bool

@@ -18,6 +18,8 @@ bool vm_page_free_locked(struct vm_page *m);
 void vm_page_free_toq(struct vm_page *m);
 /* Tell sleepers in the allocator that a page may have become reclaimable. */
 void vm_page_free_wakeup(void);
+/* Wake every thread sleeping on the page's busy word. */
+void vm_page_busy_wake(struct vm_page *m);
 /* Free the object struct (dead, no pages, unlocked). */
 void vm_object_destroy(struct vm_object *obj);
 

@@ -17,8 +17,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static void
-busy_wake(struct vm_page *m)
+void
+vm_page_busy_wake(struct vm_page *m)
 {
 	syscall(SYS_futex, &m->busy_lock, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
@@ -69,7 +69,7 @@ vm_page_xunbusy(struct vm_page *m)
 	atomic_store_explicit(&m->busy_owner, 0, memory_order_relaxed);
 	uint32_t x = atomic_exchange_explicit(&m->busy_lock, VPB_UNBUSIED, memory_order_release);
 	if (x & VPB_WAITERS)
-		busy_wake(m);
+		vm_page_busy_wake(m);
 }
 
 void
@@ -86,7 +86,7 @@ vm_page_sunbusy(struct vm_page *m)
 			break;
 	}
 	if (x & VPB_WAITERS && (x & VPB_SHARERS_MASK) == 1)
-		busy_wake(m);
+		vm_page_busy_wake(m);
 }
 
 void
@@ -122,7 +122,7 @@ vm_page_busy_downgrade(struct vm_page *m)
 	atomic_store_explicit(&m->busy_owner, 0, memory_order_relaxed);
 	uint32_t x = atomic_exchange_explicit(&m->busy_lock, 1, memory_order_release);
 	if (x & VPB_WAITERS)
-		busy_wake(m);
+		vm_page_busy_wake(m);
 }
 
 void

@@ -1,0 +1,127 @@
+/*
+ * Threads grabbing, busying, validating, wiring, unwiring and reclaiming on
+ * a small arena, with the page invariants checked as they go and after.
+ * Runs for VMSEND_STRESS_SECONDS (default 3).  Clean under TSan (make tsan).
+ */
+#include "vm/vm.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support/mempager.h"
+
+#define NTHREADS 4
+#define NOBJ     3
+#define OBJPAGES 48
+#define ARENA    64
+
+static struct vm_object *objs[NOBJ];
+static _Atomic bool stop;
+static _Atomic uint64_t ops;
+
+/* A valid page holds its (object index, pindex) stamped in every word. */
+static void
+stamp(struct vm_page *m, uint64_t tag)
+{
+	uint64_t *w = vm_page_data(m);
+	for (unsigned i = 0; i < PAGE_SIZE / 8; i++)
+		w[i] = tag;
+}
+
+static void
+check_stamp(struct vm_page *m, uint64_t tag)
+{
+	uint64_t *w = vm_page_data(m);
+	for (unsigned i = 0; i < PAGE_SIZE / 8; i += 64)
+		cr_assert_eq(w[i], tag, "page %llu holds %llx, want %llx",
+			     (unsigned long long)m->pindex, (unsigned long long)w[i],
+			     (unsigned long long)tag);
+}
+
+static void *
+worker(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	struct vm_page *wired[16];
+	int nwired = 0;
+	while (!atomic_load(&stop)) {
+		int oi = rand_r(&seed) % NOBJ;
+		struct vm_object *obj = objs[oi];
+		uint64_t p = rand_r(&seed) % (OBJPAGES - 4);
+		int n = 1 + rand_r(&seed) % 4;
+		int op = rand_r(&seed) % 8;
+		struct vm_page *ma[4];
+		int flags = (op == 0 ? VM_ALLOC_NOWAIT : 0) | (op == 1 ? VM_ALLOC_SBUSY : 0);
+		if (op == 2 && nwired + 4 <= 16)
+			flags |= VM_ALLOC_WIRED;
+		int got = vm_page_grab_pages(obj, p, flags, ma, n);
+		for (int i = 0; i < got; i++) {
+			struct vm_page *m = ma[i];
+			uint64_t tag = ((uint64_t)oi << 32) | (p + i);
+			cr_assert_eq(m->object, obj);
+			cr_assert_eq(m->pindex, p + i);
+			if (flags & VM_ALLOC_SBUSY) {
+				cr_assert(vm_page_sbusied(m));
+				if (vm_page_all_valid(m))
+					check_stamp(m, tag);
+				vm_page_sunbusy(m);
+			} else {
+				cr_assert(vm_page_xbusied(m));
+				if (vm_page_all_valid(m)) {
+					check_stamp(m, tag);
+				} else {
+					stamp(m, tag);
+					vm_page_valid(m);
+				}
+				vm_page_xunbusy(m);
+			}
+			if (flags & VM_ALLOC_WIRED)
+				wired[nwired++] = m;
+		}
+		if (op == 3 && nwired > 0)
+			vm_page_unwire(wired[--nwired]);
+		if (op == 4)
+			vm_reclaim(4);
+		atomic_fetch_add(&ops, 1);
+	}
+	while (nwired > 0)
+		vm_page_unwire(wired[--nwired]);
+	return NULL;
+}
+
+Test(vm_stress, threads_on_a_small_arena, .timeout = 120)
+{
+	cr_assert_eq(vm_init(ARENA * PAGE_SIZE), 0);
+	static char zero[OBJPAGES * 4096];
+	for (int i = 0; i < NOBJ; i++)
+		objs[i] = mempager_create(zero, sizeof(zero), 0, "stress");
+	const char *s = getenv("VMSEND_STRESS_SECONDS");
+	int seconds = s ? atoi(s) : 3;
+	pthread_t t[NTHREADS];
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)(i + 1));
+	struct timespec ts = {.tv_sec = seconds};
+	nanosleep(&ts, NULL);
+	atomic_store(&stop, true);
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(t[i], NULL);
+
+	cr_assert(vm_quiescent(), "a page was left busy or wired");
+	struct vm_counts c;
+	vm_counts(&c);
+	cr_assert_eq(c.free + c.cached, c.total);
+	cr_log_info("vm stress: %llu operations, %llu reclaims, %llu busy sleeps, %llu alloc waits",
+		    (unsigned long long)atomic_load(&ops),
+		    (unsigned long long)counter_get(&vm_stats.reclaims),
+		    (unsigned long long)counter_get(&vm_stats.busy_sleeps),
+		    (unsigned long long)counter_get(&vm_stats.alloc_waits));
+	cr_assert_gt(counter_get(&vm_stats.reclaims), 0, "the arena was never under pressure");
+	for (int i = 0; i < NOBJ; i++)
+		vm_object_deallocate(objs[i]);
+	cr_assert_eq(vm_object_count(), 0);
+	vm_counts(&c);
+	cr_assert_eq(c.free, c.total);
+	vm_fini();
+}
