@@ -229,6 +229,15 @@ struct objfs_uber {
 	struct objfs_dnode meta;
 };
 
+/* The block type of an object's records. */
+static inline uint8_t
+objfs_dnode_data_btype(const struct objfs_dnode *dn)
+{
+	return dn->type == OBJFS_OT_DIR    ? OBJFS_BT_DIR
+	       : dn->type == OBJFS_OT_META ? OBJFS_BT_DNODE
+					   : OBJFS_BT_DATA;
+}
+
 /* XXH3-128 of buf, in on-disk byte order. */
 void objfs_cksum(const void *buf, size_t len, uint8_t out[OBJFS_CKSUM_LEN]);
 bool objfs_cksum_equal(const uint8_t a[OBJFS_CKSUM_LEN], const uint8_t b[OBJFS_CKSUM_LEN]);

@@ -344,19 +344,6 @@ objfs_image_meta_get(struct objfs_image *img, const struct objfs_bp *bp, uint64_
 
 /* ---- block-pointer trees ---- */
 
-uint8_t
-objfs_dnode_data_btype(const struct objfs_dnode *dn)
-{
-	switch (dn->type) {
-	case OBJFS_OT_DIR:
-		return OBJFS_BT_DIR;
-	case OBJFS_OT_META:
-		return OBJFS_BT_DNODE;
-	default:
-		return OBJFS_BT_DATA;
-	}
-}
-
 static struct objfs_bp
 hole_bp(const struct objfs_dnode *dn, uint64_t blkid)
 {

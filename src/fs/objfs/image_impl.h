@@ -69,8 +69,6 @@ struct objfs_image {
  */
 int objfs_image_meta_get(struct objfs_image *img, const struct objfs_bp *bp, uint64_t objnum,
 			 uint64_t blkid, const void **data, void **tofree);
-/* The data block type of an object's records. */
-uint8_t objfs_dnode_data_btype(const struct objfs_dnode *dn);
 /* Remember/recall the path of objnum for error messages ("" if unknown). */
 void objfs_image_path_note(struct objfs_image *img, uint64_t objnum, const char *path);
 void objfs_image_path_of(struct objfs_image *img, uint64_t objnum, char *buf, size_t len);

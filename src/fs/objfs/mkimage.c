@@ -1,0 +1,585 @@
+/*
+ * mkimage: pack a host directory into an objfs image.
+ *
+ * Two passes.  The scan walks the tree breadth-first, so the children of a
+ * directory get consecutive object numbers (root = 1) and every directory's
+ * entries are known, sorted, before anything is written.  The write pass then
+ * appends, for each object in order, its records and then its indirect
+ * blocks bottom-up; then the dnode array (an object like any other); then the
+ * uberblock ring and, last, the header.  Until the header is written the file
+ * is not an image, and it is built under IMAGE.tmp and renamed into place.
+ *
+ *   [header][uber x4][obj1 records|indirects][obj2 ...]...[dnode array][its indirects]
+ *
+ * Blocks are laid back to back with no padding, so every byte of the image
+ * is covered by some checksum (fsck verifies there are no gaps).
+ */
+#include "fs/objfs/mkimage.h"
+
+#include "core/util.h"
+#include "fs/objfs/format.h"
+
+#include <dirent.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <lz4.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct mk_node {
+	char *name;   /* entry name in its parent ("" for the root) */
+	char *rel;    /* path relative to DIR ("." for the root) */
+	uint8_t type; /* OBJFS_OT_FILE / OBJFS_OT_DIR */
+	uint32_t mode;
+	uint64_t size;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	uint32_t first, nchild; /* children: nodes[first .. first + nchild) */
+};
+
+struct mk {
+	const struct objfs_mkimage_opts *o;
+	struct objfs_mkimage_summary *sum;
+	char *err;
+	size_t errlen;
+	int rootfd;
+	dev_t img_dev;
+	ino_t img_ino;
+	struct mk_node *nodes;
+	uint32_t n, cap;
+	/* writer */
+	int fd;
+	uint64_t pos;
+	char *cbuf; /* compression scratch */
+	char *rbuf; /* record scratch */
+	/* progress */
+	uint64_t total, done;
+	int shown;
+};
+
+static int
+mk_err(struct mk *m, int rc, const char *fmt, ...)
+{
+	if (m->errlen > 0 && m->err[0] == '\0') {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(m->err, m->errlen, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+void
+objfs_mkimage_defaults(struct objfs_mkimage_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->rs_shift = OBJFS_DEFAULT_RS_SHIFT;
+	o->compress = true;
+}
+
+/* ---- scan ---- */
+
+static int
+node_cmp(const void *a, const void *b)
+{
+	const struct mk_node *x = a, *y = b;
+	return objfs_name_cmp(x->name, strlen(x->name), y->name, strlen(y->name));
+}
+
+static int
+mk_add(struct mk *m, struct mk_node *nd)
+{
+	if (m->n == m->cap) {
+		uint32_t cap = m->cap ? m->cap * 2 : 256;
+		struct mk_node *p = realloc(m->nodes, cap * sizeof(*p));
+		if (p == NULL)
+			return -ENOMEM;
+		m->nodes = p;
+		m->cap = cap;
+	}
+	if ((uint64_t)m->n + 2 >= (1ull << 31))
+		return mk_err(m, -EFBIG, "too many files");
+	m->nodes[m->n++] = *nd;
+	return 0;
+}
+
+static void
+node_attrs(struct mk_node *nd, const struct stat *st)
+{
+	nd->mode = st->st_mode & 07777;
+	nd->mtime_sec = st->st_mtim.tv_sec;
+	nd->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+	nd->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
+	nd->type = S_ISDIR(st->st_mode) ? OBJFS_OT_DIR : OBJFS_OT_FILE;
+}
+
+static int
+scan_dir(struct mk *m, uint32_t idx)
+{
+	const char *rel = m->nodes[idx].rel;
+	int dfd = openat(m->rootfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return mk_err(m, -errno, "%s: cannot open directory: %s", rel, strerror(errno));
+	DIR *d = fdopendir(dfd);
+	if (d == NULL) {
+		close(dfd);
+		return mk_err(m, -ENOMEM, "out of memory");
+	}
+	uint32_t first = m->n;
+	int rc = 0;
+	struct dirent *de;
+	while (rc == 0 && (errno = 0, de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		struct stat st;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			rc = mk_err(m, -errno, "%s/%s: %s", rel, de->d_name, strerror(errno));
+			break;
+		}
+		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+			fprintf(stderr,
+				"mkimage: skipping %s/%s: not a regular file or directory\n", rel,
+				de->d_name);
+			m->sum->skipped++;
+			continue;
+		}
+		if (st.st_dev == m->img_dev && st.st_ino == m->img_ino)
+			continue; /* the image being written, inside DIR */
+		struct mk_node nd = {0};
+		node_attrs(&nd, &st);
+		size_t nl = strlen(de->d_name);
+		if (nl > OBJFS_NAME_MAX) {
+			rc = mk_err(m, -ENAMETOOLONG, "%s/%s: name too long", rel, de->d_name);
+			break;
+		}
+		nd.name = strdup(de->d_name);
+		if (strcmp(rel, ".") == 0)
+			nd.rel = strdup(de->d_name);
+		else if (asprintf(&nd.rel, "%s/%s", rel, de->d_name) < 0)
+			nd.rel = NULL;
+		if (nd.name == NULL || nd.rel == NULL) {
+			free(nd.name);
+			free(nd.rel);
+			rc = -ENOMEM;
+			break;
+		}
+		if (strlen(nd.rel) >= PATH_MAX) {
+			rc = mk_err(m, -ENAMETOOLONG, "%s: path too long", nd.rel);
+			free(nd.name);
+			free(nd.rel);
+			break;
+		}
+		if ((rc = mk_add(m, &nd)) != 0) {
+			free(nd.name);
+			free(nd.rel);
+		}
+	}
+	if (rc == 0 && errno != 0)
+		rc = mk_err(m, -errno, "%s: readdir: %s", rel, strerror(errno));
+	closedir(d);
+	if (rc != 0)
+		return rc;
+	qsort(m->nodes + first, m->n - first, sizeof(*m->nodes), node_cmp);
+	m->nodes[idx].first = first;
+	m->nodes[idx].nchild = m->n - first;
+	return 0;
+}
+
+static int
+scan(struct mk *m)
+{
+	struct stat st;
+	if (fstat(m->rootfd, &st) != 0)
+		return mk_err(m, -errno, "cannot stat the directory: %s", strerror(errno));
+	struct mk_node root = {0};
+	node_attrs(&root, &st);
+	root.name = strdup("");
+	root.rel = strdup(".");
+	int rc = mk_add(m, &root);
+	/* Breadth-first: the queue is the node array itself. */
+	for (uint32_t i = 0; rc == 0 && i < m->n; i++) {
+		if (m->nodes[i].type == OBJFS_OT_DIR)
+			rc = scan_dir(m, i);
+		else
+			m->total += m->nodes[i].size;
+	}
+	return rc;
+}
+
+/* ---- write ---- */
+
+static void
+progress(struct mk *m)
+{
+	if (m->o->progress == NULL || m->total == 0)
+		return;
+	int pct = (int)(m->done * 100 / m->total);
+	if (pct == m->shown)
+		return;
+	m->shown = pct;
+	char bar[41];
+	int fill = pct * 40 / 100;
+	memset(bar, '#', (size_t)fill);
+	memset(bar + fill, '.', (size_t)(40 - fill));
+	bar[40] = '\0';
+	fprintf(m->o->progress, "\rmkimage [%s] %3d%% %llu/%llu MiB", bar, pct,
+		(unsigned long long)(m->done >> 20), (unsigned long long)(m->total >> 20));
+	if (pct == 100)
+		fputc('\n', m->o->progress);
+	fflush(m->o->progress);
+}
+
+static bool
+is_zero(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	/* Fast path: compare with itself shifted by one byte after checking the first. */
+	return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
+}
+
+static int
+pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Store one block (or make it a hole); fill *bp. */
+static int
+write_block(struct mk *m, const void *data, uint32_t lsize, uint8_t type, uint8_t level, bool hole,
+	    struct objfs_bp *bp)
+{
+	memset(bp, 0, sizeof(*bp));
+	bp->lsize = lsize;
+	bp->type = type;
+	bp->level = level;
+	bp->birth = 1;
+	if (hole) {
+		bp->flags = OBJFS_BPF_HOLE;
+		return 0;
+	}
+	const void *out = data;
+	bp->psize = lsize;
+	uint32_t cap = lsize - lsize / 8;
+	if (m->o->compress && cap > 0) {
+		int n = LZ4_compress_default(data, m->cbuf, (int)lsize, (int)cap);
+		/* Kept only when it saves at least 1/8 (n <= cap). */
+		if (n > 0) {
+			out = m->cbuf;
+			bp->psize = (uint32_t)n;
+			bp->comp = OBJFS_COMP_LZ4;
+		}
+	}
+	objfs_cksum(out, bp->psize, bp->cksum);
+	bp->offset = m->pos;
+	int rc = pwrite_full(m->fd, out, bp->psize, m->pos);
+	if (rc != 0)
+		return mk_err(m, rc, "write failed: %s", strerror(-rc));
+	m->pos += bp->psize;
+	if (type == OBJFS_BT_DATA)
+		m->sum->stored_bytes += bp->psize;
+	else
+		m->sum->meta_bytes += bp->psize;
+	return 0;
+}
+
+/* Build the indirect levels over bps[0..n) (overwritten); set dn->root, dn->nlevels. */
+static int
+write_tree(struct mk *m, struct objfs_bp *bps, uint64_t n, struct objfs_dnode *dn)
+{
+	uint8_t level = 0;
+	dn->nlevels = 1;
+	if (n == 0) {
+		memset(&dn->root, 0, sizeof(dn->root));
+		dn->root.type = objfs_dnode_data_btype(dn);
+		dn->root.flags = OBJFS_BPF_HOLE;
+		dn->root.birth = 1;
+		return 0;
+	}
+	struct objfs_disk_bp ind[OBJFS_IND_BPS];
+	while (n > 1) {
+		uint64_t nn = howmany(n, OBJFS_IND_BPS);
+		for (uint64_t g = 0; g < nn; g++) {
+			uint64_t lo = g * OBJFS_IND_BPS, hi = MIN(n, lo + OBJFS_IND_BPS);
+			bool allhole = true;
+			memset(ind, 0, sizeof(ind));
+			for (uint64_t i = lo; i < hi; i++) {
+				objfs_bp_encode(&bps[i], &ind[i - lo]);
+				allhole &= objfs_bp_is_hole(&bps[i]);
+			}
+			struct objfs_bp bp;
+			int rc = write_block(m, ind, OBJFS_IND_SIZE, OBJFS_BT_INDIRECT, level + 1,
+					     allhole, &bp);
+			if (rc != 0)
+				return rc;
+			bps[g] = bp;
+		}
+		n = nn;
+		level++;
+		dn->nlevels++;
+	}
+	dn->root = bps[0];
+	return 0;
+}
+
+/*
+ * Write an object's records from fd (a file) or mem (a directory stream or
+ * the dnode array), then its tree.  dn->size and dn->rs_shift are set.
+ */
+static int
+write_object(struct mk *m, struct objfs_dnode *dn, int fd, const char *mem, const char *what)
+{
+	uint64_t nrec = objfs_dnode_nrecords(dn);
+	uint8_t type = objfs_dnode_data_btype(dn);
+	struct objfs_bp *bps = calloc(nrec ? nrec : 1, sizeof(*bps));
+	if (bps == NULL)
+		return mk_err(m, -ENOMEM, "out of memory");
+	int rc = 0;
+	for (uint64_t b = 0; rc == 0 && b < nrec; b++) {
+		uint32_t lsize = objfs_dnode_record_lsize(dn, b);
+		const char *rec = mem ? mem + (b << dn->rs_shift) : m->rbuf;
+		if (mem == NULL) {
+			size_t got = 0;
+			while (got < lsize) {
+				ssize_t r = pread(fd, m->rbuf + got, lsize - got,
+						  (off_t)((b << dn->rs_shift) + got));
+				if (r < 0 && errno == EINTR)
+					continue;
+				if (r <= 0) {
+					rc = mk_err(m, r < 0 ? -errno : -EIO, "%s: %s", what,
+						    r < 0 ? strerror(errno)
+							  : "file shrank while being packed");
+					break;
+				}
+				got += (size_t)r;
+			}
+			if (rc != 0)
+				break;
+		}
+		bool hole = is_zero(rec, lsize);
+		rc = write_block(m, rec, lsize, type, 0, hole, &bps[b]);
+		if (type == OBJFS_BT_DATA) {
+			m->sum->records++;
+			m->sum->holes += hole;
+			m->sum->hole_bytes += hole ? lsize : 0;
+			m->sum->compressed += bps[b].comp == OBJFS_COMP_LZ4;
+			m->done += lsize;
+			progress(m);
+		}
+	}
+	if (rc == 0)
+		rc = write_tree(m, bps, nrec, dn);
+	free(bps);
+	return rc;
+}
+
+static void
+node_dnode(const struct mk_node *nd, uint64_t objnum, unsigned rs_shift, struct objfs_dnode *dn)
+{
+	memset(dn, 0, sizeof(*dn));
+	dn->objnum = objnum;
+	dn->type = nd->type;
+	dn->mode = nd->mode;
+	dn->size = nd->size;
+	dn->mtime_sec = nd->mtime_sec;
+	dn->mtime_nsec = nd->mtime_nsec;
+	dn->rs_shift = (uint8_t)(nd->type == OBJFS_OT_DIR ? OBJFS_META_RS_SHIFT : rs_shift);
+}
+
+/* The entry stream of directory node idx. */
+static char *
+dir_stream(struct mk *m, uint32_t idx, uint64_t *size)
+{
+	const struct mk_node *nd = &m->nodes[idx];
+	uint64_t sz = 0;
+	for (uint32_t i = 0; i < nd->nchild; i++)
+		sz += OBJFS_DIRENT_SIZE(strlen(m->nodes[nd->first + i].name));
+	char *s = calloc(1, sz ? sz : 1);
+	if (s == NULL)
+		return NULL;
+	uint64_t off = 0;
+	for (uint32_t i = 0; i < nd->nchild; i++) {
+		const struct mk_node *c = &m->nodes[nd->first + i];
+		size_t nl = strlen(c->name);
+		struct objfs_disk_dirent h = {0};
+		h.objnum = htole64((uint64_t)nd->first + i + 1);
+		h.namelen = htole16((uint16_t)nl);
+		h.type = c->type;
+		memcpy(s + off, &h, sizeof(h));
+		memcpy(s + off + sizeof(h), c->name, nl);
+		off += OBJFS_DIRENT_SIZE(nl);
+	}
+	*size = sz;
+	return s;
+}
+
+static int
+write_all(struct mk *m, uint64_t guid)
+{
+	uint64_t nobj = (uint64_t)m->n + 1;
+	struct objfs_disk_dnode *arr = calloc(nobj, sizeof(*arr));
+	if (arr == NULL)
+		return mk_err(m, -ENOMEM, "out of memory");
+	int rc = 0;
+	m->pos = OBJFS_DATA_START;
+	for (uint32_t i = 0; rc == 0 && i < m->n; i++) {
+		struct mk_node *nd = &m->nodes[i];
+		struct objfs_dnode dn;
+		node_dnode(nd, i + 1, m->o->rs_shift, &dn);
+		if (nd->type == OBJFS_OT_DIR) {
+			char *s = dir_stream(m, i, &dn.size);
+			if (s == NULL) {
+				rc = mk_err(m, -ENOMEM, "out of memory");
+				break;
+			}
+			if (dn.size > OBJFS_DIR_MAX)
+				rc = mk_err(m, -EFBIG, "%s: too many entries", nd->rel);
+			dn.nentries = nd->nchild;
+			if (rc == 0)
+				rc = write_object(m, &dn, -1, s, nd->rel);
+			free(s);
+			m->sum->dirs++;
+		} else {
+			int fd = openat(m->rootfd, nd->rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0) {
+				rc = mk_err(m, -errno, "%s: %s", nd->rel, strerror(errno));
+				break;
+			}
+			rc = write_object(m, &dn, fd, NULL, nd->rel);
+			close(fd);
+			m->sum->files++;
+			m->sum->bytes += dn.size;
+		}
+		objfs_dnode_encode(&dn, &arr[i + 1]);
+	}
+	struct objfs_uber u = {.version = OBJFS_VERSION,
+			       .guid = guid,
+			       .nobjects = nobj,
+			       .timestamp = (uint64_t)time(NULL)};
+	if (rc == 0) {
+		u.meta.type = OBJFS_OT_META;
+		u.meta.rs_shift = OBJFS_META_RS_SHIFT;
+		u.meta.size = nobj * sizeof(*arr);
+		rc = write_object(m, &u.meta, -1, (const char *)arr, "dnode array");
+	}
+	free(arr);
+	if (rc != 0)
+		return rc;
+
+	/* Every slot names the same root, newest last: any one torn slot leaves
+	 * an older generation that still opens. */
+	struct objfs_disk_uber ring[OBJFS_UBER_SLOTS];
+	for (unsigned i = 0; i < OBJFS_UBER_SLOTS; i++) {
+		u.slot = i;
+		u.generation = i + 1;
+		objfs_uber_encode(&u, &ring[i]);
+	}
+	rc = pwrite_full(m->fd, ring, sizeof(ring), OBJFS_UBER_OFFSET);
+	if (rc != 0)
+		return mk_err(m, rc, "write failed: %s", strerror(-rc));
+	if (fsync(m->fd) != 0)
+		return mk_err(m, -errno, "fsync failed: %s", strerror(errno));
+	struct objfs_header h = {.version = OBJFS_VERSION,
+				 .guid = guid,
+				 .image_size = m->pos,
+				 .uber_offset = OBJFS_UBER_OFFSET,
+				 .uber_slots = OBJFS_UBER_SLOTS,
+				 .uber_size = OBJFS_UBER_SIZE,
+				 .data_start = OBJFS_DATA_START,
+				 .create_time = (uint64_t)time(NULL)};
+	struct objfs_disk_header dh;
+	objfs_header_encode(&h, &dh);
+	rc = pwrite_full(m->fd, &dh, sizeof(dh), 0);
+	if (rc == 0 && fsync(m->fd) != 0)
+		rc = -errno;
+	if (rc != 0)
+		return mk_err(m, rc, "write failed: %s", strerror(-rc));
+	m->sum->image_bytes = m->pos;
+	return 0;
+}
+
+int
+objfs_mkimage(const char *dir, const char *image, const struct objfs_mkimage_opts *o,
+	      struct objfs_mkimage_summary *sum, char *err, size_t errlen)
+{
+	struct objfs_mkimage_opts defo;
+	if (o == NULL) {
+		objfs_mkimage_defaults(&defo);
+		o = &defo;
+	}
+	struct mk mk = {.o = o, .sum = sum, .err = err, .errlen = errlen, .fd = -1, .shown = -1};
+	struct mk *m = &mk;
+	char dummy[1];
+	if (err == NULL || errlen == 0)
+		m->err = dummy, m->errlen = sizeof(dummy);
+	m->err[0] = '\0';
+	memset(sum, 0, sizeof(*sum));
+	if (o->rs_shift < OBJFS_MIN_RS_SHIFT || o->rs_shift > OBJFS_MAX_RS_SHIFT)
+		return mk_err(m, -EINVAL, "record size must be a power of two from 4K to 1M");
+
+	char *tmp = NULL;
+	int rc = 0;
+	if (asprintf(&tmp, "%s.tmp", image) < 0)
+		return mk_err(m, -ENOMEM, "out of memory");
+	m->rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (m->rootfd < 0) {
+		rc = mk_err(m, -errno, "%s: %s", dir, strerror(errno));
+		free(tmp);
+		return rc;
+	}
+	m->fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	struct stat st;
+	if (m->fd < 0 || fstat(m->fd, &st) != 0) {
+		rc = mk_err(m, -errno, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	m->img_dev = st.st_dev;
+	m->img_ino = st.st_ino;
+	uint32_t maxblk = MAX(1u << o->rs_shift, MAX(OBJFS_IND_SIZE, 1u << OBJFS_META_RS_SHIFT));
+	m->cbuf = malloc(maxblk);
+	m->rbuf = malloc(maxblk);
+	if (m->cbuf == NULL || m->rbuf == NULL) {
+		rc = mk_err(m, -ENOMEM, "out of memory");
+		goto out;
+	}
+	uint64_t guid = o->guid;
+	while (guid == 0 && getrandom(&guid, sizeof(guid), 0) != sizeof(guid))
+		;
+	if ((rc = scan(m)) == 0 && (rc = write_all(m, guid)) == 0) {
+		if (rename(tmp, image) != 0)
+			rc = mk_err(m, -errno, "rename %s to %s: %s", tmp, image, strerror(errno));
+	}
+	if (rc == -ENOMEM)
+		mk_err(m, rc, "out of memory");
+out:
+	if (m->fd >= 0)
+		close(m->fd);
+	if (rc != 0)
+		unlink(tmp);
+	close(m->rootfd);
+	for (uint32_t i = 0; i < m->n; i++) {
+		free(m->nodes[i].name);
+		free(m->nodes[i].rel);
+	}
+	free(m->nodes);
+	free(m->cbuf);
+	free(m->rbuf);
+	free(tmp);
+	return rc;
+}
