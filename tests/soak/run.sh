@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# tests/soak/run.sh: a minute of abuse for a running vmsend (issue 9, part 5).
+#
+#   tests/soak/run.sh [--seconds N] [--conns N] [--cache-size SIZE] [--threads N] VMSEND_BINARY
+#   tests/soak/run.sh --nginx            (the same soak against nginx: checks the harness)
+#
+# Starts `vmsend serve` on 127.0.0.1 over a small generated data set, then at
+# the same time:
+#   * wrk with --conns (1,000) keep-alive connections requesting 4 KiB,
+#     64 KiB and 1 MiB files for --seconds (60);
+#   * tests/soak/abuse.py: clients sending a byte a second, pipelining a
+#     large file and never reading, sending garbage, and idling;
+#   * a probe that fetches a file every 2 s and checks its bytes.
+# Then checks, and exits 1 if any fails:
+#   * zero errors on well-formed requests (wrk socket errors and non-2xx,
+#     failed probes);
+#   * the server is still alive and serves every file byte-exact;
+#   * RSS after <= --cache-size + 64 MiB (what the cache may hold plus a
+#     small constant for threads, rings and buffers);
+#   * open fds back to within 16 of the count before, once the clients are
+#     gone (a leaked connection or file would stay).
+# Loopback only, bounded in time (every client has a deadline, the whole run
+# a timeout), and everything it started is stopped on exit, failure too.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SECONDS_RUN=60
+CONNS=1000
+CACHE_SIZE=256M
+THREADS=2
+USE_NGINX=0
+BIN=""
+RSS_SLACK_KIB=$((64 * 1024))
+FD_SLACK=16
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--seconds) SECONDS_RUN=$2; shift ;;
+	--conns) CONNS=$2; shift ;;
+	--cache-size) CACHE_SIZE=$2; shift ;;
+	--threads) THREADS=$2; shift ;;
+	--nginx) USE_NGINX=1 ;;
+	-h | --help) sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+	-*) echo "soak: unknown option $1" >&2; exit 2 ;;
+	*) BIN=$1 ;;
+	esac
+	shift
+done
+
+say() { echo "soak: $*"; }
+FAILED=0
+fail() {
+	say "FAIL: $*"
+	FAILED=1
+}
+
+if [ "$USE_NGINX" = 0 ]; then
+	# The Makefile passes build/release/src/vmsend; the binary is built in src/cli/.
+	if [ -n "$BIN" ] && [ ! -x "$BIN" ] && [ -x "$(dirname "$BIN")/cli/vmsend" ]; then
+		BIN=$(dirname "$BIN")/cli/vmsend
+	fi
+	if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
+		say "usage: tests/soak/run.sh VMSEND_BINARY (got '${BIN}')" >&2
+		exit 2
+	fi
+	if ! "$BIN" --help 2>&1 | grep -qE '^ +serve( |$)'; then
+		say "vmsend serve not available in $BIN: nothing to soak"
+		exit 1
+	fi
+fi
+command -v wrk >/dev/null || "$ROOT/scripts/deps.sh" bench
+command -v wrk >/dev/null || { say "wrk is not installed"; exit 1; }
+[ "$USE_NGINX" = 0 ] || command -v nginx >/dev/null || { say "nginx is not installed"; exit 1; }
+
+# 1,000 connections on each side of loopback, plus files and rings.
+want_fds=$((CONNS * 2 + 4096))
+if [ "$(ulimit -n)" -lt "$want_fds" ]; then
+	ulimit -n "$want_fds" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+fi
+say "open-file limit $(ulimit -n)"
+
+PIDS=()
+TMP=$(mktemp -d /var/tmp/vmsend-soak.XXXXXX) || exit 1
+chmod 755 "$TMP"
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- data
+
+WWW=$TMP/www
+mkdir -p "$WWW"
+head -c 4096 /dev/urandom >"$WWW/4k.bin"
+head -c 65536 /dev/urandom >"$WWW/64k.bin"
+head -c 1048576 /dev/urandom >"$WWW/1m.bin"
+head -c $((32 << 20)) /dev/urandom >"$WWW/big.bin"
+FILES=(4k.bin 64k.bin 1m.bin big.bin)
+
+PORT=""
+for _ in $(seq 200); do
+	p=$((20000 + RANDOM % 30000))
+	ss -Htln "sport = :$p" | grep -q . || {
+		PORT=$p
+		break
+	}
+done
+[ -n "$PORT" ] || { say "no free port"; exit 1; }
+
+# ---------------------------------------------------------------- server
+
+SERVER_PIDS=() # the processes whose RSS and fds are measured
+if [ "$USE_NGINX" = 1 ]; then
+	mkdir -p "$TMP/nginx"
+	cat >"$TMP/nginx.conf" <<EOF
+worker_processes $THREADS;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+worker_rlimit_nofile $want_fds;
+events { worker_connections $want_fds; }
+http {
+    access_log off;
+    sendfile on;
+    keepalive_requests 1000000;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    server { listen 127.0.0.1:$PORT; root $WWW; }
+}
+EOF
+	nginx -p "$TMP/nginx/" -c "$TMP/nginx.conf" >"$TMP/server.log" 2>&1 &
+	SERVER=$!
+	NAME=nginx
+else
+	"$BIN" serve --listen "127.0.0.1:$PORT" --root "$WWW" --threads "$THREADS" \
+		--cache-size "$CACHE_SIZE" >"$TMP/server.log" 2>&1 &
+	SERVER=$!
+	NAME=vmsend
+fi
+PIDS+=("$SERVER")
+
+up=0
+for _ in $(seq 100); do
+	kill -0 "$SERVER" 2>/dev/null || break
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/4k.bin")" = 200 ] && up=1 && break
+	sleep 0.1
+done
+if [ "$up" = 0 ]; then
+	say "$NAME did not come up on 127.0.0.1:$PORT:"
+	tail -20 "$TMP/server.log"
+	exit 1
+fi
+if [ "$USE_NGINX" = 1 ]; then
+	mapfile -t workers < <(pgrep -P "$SERVER")
+	SERVER_PIDS=("$SERVER" "${workers[@]}")
+else
+	SERVER_PIDS=("$SERVER")
+fi
+
+rss_kib() { # total VmRSS of the server processes
+	local p t=0 v
+	for p in "${SERVER_PIDS[@]}"; do
+		v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null)
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+fd_count() {
+	local p t=0
+	for p in "${SERVER_PIDS[@]}"; do
+		t=$((t + $(ls "/proc/$p/fd" 2>/dev/null | wc -l)))
+	done
+	echo "$t"
+}
+to_kib() { # 256M -> KiB
+	numfmt --from=iec "$1" | awk '{ printf "%d", $1 / 1024 }'
+}
+
+check_files() { # -> number of files whose bytes differ
+	local f bad=0
+	for f in "${FILES[@]}"; do
+		if ! curl -s --max-time 20 "http://127.0.0.1:$PORT/$f" | cmp -s - "$WWW/$f"; then
+			say "file $f: bytes differ or request failed"
+			bad=$((bad + 1))
+		fi
+	done
+	return "$bad"
+}
+
+check_files || fail "files not served byte-exact before the soak"
+RSS0=$(rss_kib)
+FD0=$(fd_count)
+say "$NAME pid ${SERVER_PIDS[*]} on 127.0.0.1:$PORT: RSS ${RSS0} KiB, fds $FD0 before the soak"
+
+# ---------------------------------------------------------------- load
+
+cat >"$TMP/mix.lua" <<'EOF'
+-- Each connection walks the small files in turn, starting at a different one.
+local paths = { "/4k.bin", "/64k.bin", "/4k.bin", "/1m.bin" }
+local n = 0
+function setup(thread) end
+request = function()
+  n = n + 1
+  return wrk.format("GET", paths[(n % #paths) + 1])
+end
+EOF
+
+WRK_THREADS=$THREADS
+timeout $((SECONDS_RUN + 30)) wrk -t "$WRK_THREADS" -c "$CONNS" -d "${SECONDS_RUN}s" --timeout 10s \
+	-s "$TMP/mix.lua" "http://127.0.0.1:$PORT" >"$TMP/wrk.txt" 2>&1 &
+WRK=$!
+PIDS+=("$WRK")
+timeout $((SECONDS_RUN + 30)) python3 "$ROOT/tests/soak/abuse.py" --port "$PORT" \
+	--seconds "$SECONDS_RUN" --big /big.bin >"$TMP/abuse.txt" 2>&1 &
+ABUSE=$!
+PIDS+=("$ABUSE")
+
+PROBES=0 PROBE_FAIL=0 RSS_PEAK=$RSS0 FD_PEAK=$FD0
+end=$((SECONDS + SECONDS_RUN))
+while [ "$SECONDS" -lt "$end" ]; do
+	sleep 2
+	kill -0 "$SERVER" 2>/dev/null || break
+	PROBES=$((PROBES + 1))
+	curl -s --max-time 10 "http://127.0.0.1:$PORT/64k.bin" | cmp -s - "$WWW/64k.bin" ||
+		PROBE_FAIL=$((PROBE_FAIL + 1))
+	r=$(rss_kib)
+	f=$(fd_count)
+	[ "$r" -gt "$RSS_PEAK" ] && RSS_PEAK=$r
+	[ "$f" -gt "$FD_PEAK" ] && FD_PEAK=$f
+done
+wait "$WRK"
+wait "$ABUSE"
+
+# ---------------------------------------------------------------- verdict
+
+cat "$TMP/wrk.txt"
+tail -1 "$TMP/abuse.txt"
+
+if ! kill -0 "$SERVER" 2>/dev/null; then
+	fail "$NAME died during the soak; its log ends:"
+	tail -30 "$TMP/server.log"
+	exit 1
+fi
+
+WRK_REQS=$(awk '/requests in/ { print $1 }' "$TMP/wrk.txt")
+WRK_ERRS=$(awk '/Socket errors:/ { gsub(",", ""); e += $4 + $6 + $8 + $10 }
+	/Non-2xx or 3xx responses:/ { e += $5 } END { print e + 0 }' "$TMP/wrk.txt")
+[ -n "$WRK_REQS" ] || fail "wrk did not run (see above)"
+[ "$WRK_ERRS" = 0 ] || fail "$WRK_ERRS errors on well-formed requests (wrk)"
+[ "$PROBE_FAIL" = 0 ] || fail "$PROBE_FAIL of $PROBES probes failed or got wrong bytes"
+
+# Give the server a moment to notice the clients are gone.
+FD1=$(fd_count)
+for _ in $(seq 20); do
+	[ "$FD1" -le $((FD0 + FD_SLACK)) ] && break
+	sleep 0.5
+	FD1=$(fd_count)
+done
+check_files || fail "files not served byte-exact after the soak"
+RSS1=$(rss_kib)
+FD1=$(fd_count)
+
+say "requests ${WRK_REQS:-0}, errors on well-formed requests $WRK_ERRS, probes $PROBES (failed $PROBE_FAIL)"
+say "RSS before ${RSS0} KiB, peak ${RSS_PEAK} KiB, after ${RSS1} KiB"
+say "fds before $FD0, peak $FD_PEAK, after $FD1"
+if [ "$USE_NGINX" = 0 ]; then
+	limit=$(($(to_kib "$CACHE_SIZE") + RSS_SLACK_KIB))
+	[ "$RSS1" -le "$limit" ] || fail "RSS after ${RSS1} KiB > cache $CACHE_SIZE + 64 MiB (${limit} KiB)"
+	[ "$RSS_PEAK" -le "$limit" ] || fail "RSS peak ${RSS_PEAK} KiB > cache $CACHE_SIZE + 64 MiB (${limit} KiB)"
+fi
+[ "$FD1" -le $((FD0 + FD_SLACK)) ] || fail "fds after $FD1 > before $FD0 + $FD_SLACK: descriptors leaked"
+
+if [ "$FAILED" = 0 ]; then
+	say "PASS ($NAME, $CONNS connections, $SECONDS_RUN s)"
+	exit 0
+fi
+say "FAILED ($NAME); server log: last lines"
+tail -10 "$TMP/server.log"
+exit 1
