@@ -11,6 +11,9 @@
 
 static const struct vms_command commands[] = {
     {"demo", cmd_demo, "exercise the page cache and print its counters"},
+    {"mkimage", cmd_mkimage, "pack a directory into an objfs image"},
+    {"fsck", cmd_fsck, "verify every checksum and structure of an objfs image"},
+    {"objfs", cmd_objfs, "inspect an objfs image: ls, stat, cat, blocks, info"},
     {"tunables", cmd_tunables, "list every tunable with its value and description"},
 };
 
