@@ -1,0 +1,111 @@
+/*
+ * The built-in Content-Type table.  Sorted by extension so lookup is a
+ * binary search; a unit test checks the order.  Text types carry
+ * "charset=utf-8" because browsers otherwise guess.
+ */
+#include "http/http_proto.h"
+
+#include <string.h>
+#include <strings.h>
+
+struct http_mime_entry {
+	const char *ext;
+	const char *type;
+};
+
+/* Keep sorted (strcasecmp order); test_http_mime checks. */
+static const struct http_mime_entry http_mime_table[] = {
+    {"7z", "application/x-7z-compressed"},
+    {"aac", "audio/aac"},
+    {"atom", "application/atom+xml"},
+    {"avif", "image/avif"},
+    {"bin", "application/octet-stream"},
+    {"bmp", "image/bmp"},
+    {"bz2", "application/x-bzip2"},
+    {"c", "text/plain; charset=utf-8"},
+    {"css", "text/css; charset=utf-8"},
+    {"csv", "text/csv; charset=utf-8"},
+    {"epub", "application/epub+zip"},
+    {"flac", "audio/flac"},
+    {"gif", "image/gif"},
+    {"gz", "application/gzip"},
+    {"h", "text/plain; charset=utf-8"},
+    {"htm", "text/html; charset=utf-8"},
+    {"html", "text/html; charset=utf-8"},
+    {"ico", "image/vnd.microsoft.icon"},
+    {"iso", "application/x-iso9660-image"},
+    {"jpeg", "image/jpeg"},
+    {"jpg", "image/jpeg"},
+    {"js", "text/javascript; charset=utf-8"},
+    {"json", "application/json"},
+    {"m3u8", "application/vnd.apple.mpegurl"},
+    {"m4a", "audio/mp4"},
+    {"m4v", "video/mp4"},
+    {"md", "text/markdown; charset=utf-8"},
+    {"mjs", "text/javascript; charset=utf-8"},
+    {"mkv", "video/x-matroska"},
+    {"mov", "video/quicktime"},
+    {"mp3", "audio/mpeg"},
+    {"mp4", "video/mp4"},
+    {"mpd", "application/dash+xml"},
+    {"oga", "audio/ogg"},
+    {"ogg", "audio/ogg"},
+    {"ogv", "video/ogg"},
+    {"opus", "audio/opus"},
+    {"otf", "font/otf"},
+    {"pdf", "application/pdf"},
+    {"png", "image/png"},
+    {"rss", "application/rss+xml"},
+    {"svg", "image/svg+xml"},
+    {"tar", "application/x-tar"},
+    {"tif", "image/tiff"},
+    {"tiff", "image/tiff"},
+    {"ts", "video/mp2t"},
+    {"ttf", "font/ttf"},
+    {"txt", "text/plain; charset=utf-8"},
+    {"wasm", "application/wasm"},
+    {"wav", "audio/wav"},
+    {"webm", "video/webm"},
+    {"webmanifest", "application/manifest+json"},
+    {"webp", "image/webp"},
+    {"woff", "font/woff"},
+    {"woff2", "font/woff2"},
+    {"xml", "application/xml"},
+    {"xz", "application/x-xz"},
+    {"zip", "application/zip"},
+    {"zst", "application/zstd"},
+};
+
+const char *
+http_mime_type(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	const char *dot = strrchr(base, '.');
+	if (dot == NULL || dot == base || dot[1] == '\0')
+		return "application/octet-stream";
+	const char *ext = dot + 1;
+	size_t lo = 0, hi = sizeof(http_mime_table) / sizeof(http_mime_table[0]);
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcasecmp(ext, http_mime_table[mid].ext);
+		if (c == 0)
+			return http_mime_table[mid].type;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return "application/octet-stream";
+}
+
+/* For the unit test: is the table sorted? */
+bool http_mime_table_sorted(void);
+bool
+http_mime_table_sorted(void)
+{
+	for (size_t i = 1; i < sizeof(http_mime_table) / sizeof(http_mime_table[0]); i++)
+		if (strcasecmp(http_mime_table[i - 1].ext, http_mime_table[i].ext) >= 0)
+			return false;
+	return true;
+}
