@@ -98,7 +98,9 @@ struct vms_socket_stats {
 
 /*
  * Wrap the connected socket `fd` (it is made non-blocking; MSG_NOSIGNAL is
- * used, so a dead peer is -EPIPE, never SIGPIPE).  `params` may be NULL
+ * used, so a dead peer is -EPIPE, never SIGPIPE).  `fd` may also be a pipe
+ * or a file (`vmsend cat` writes to stdout): it is written with writev at
+ * its current position, and its flags are left alone (ignore SIGPIPE).  `params` may be NULL
  * (defaults, non-blocking, fd not owned).  Call on `loop`'s thread.
  * Returns 0 and *out, or -ENOMEM / -EINVAL.
  */

@@ -54,6 +54,7 @@ struct vms_socket {
 	struct io_loop *loop; /* (c) */
 	int fd;               /* (c) */
 	bool blocking;        /* (c) */
+	bool is_socket;       /* (c) false: a pipe or file, written with writev */
 	bool close_fd;        /* (c) */
 	uint32_t hiwat;       /* (c) */
 	uint32_t lowat;       /* (c) */

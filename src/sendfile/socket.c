@@ -54,14 +54,27 @@ vms_socket_create(struct io_loop *loop, int fd, const struct vms_socket_params *
 {
 	if (loop == NULL || fd < 0)
 		return -EINVAL;
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+	int type;
+	socklen_t tl = sizeof(type);
+	bool is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0;
+	if (!is_socket && errno != ENOTSOCK)
 		return -errno;
+	/*
+	 * A socket becomes non-blocking (io_uring then polls instead of tying up a
+	 * worker).  A pipe or file (vmsend cat's stdout) is left alone: its
+	 * status flags are shared with whoever else holds it, a shell for one.
+	 */
+	if (is_socket) {
+		int fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+			return -errno;
+	}
 	struct vms_socket *so = calloc(1, sizeof(*so));
 	if (so == NULL)
 		return -ENOMEM;
 	so->loop = loop;
 	so->fd = fd;
+	so->is_socket = is_socket;
 	so->hiwat = (uint32_t)sf_sb_hiwat;
 	if (params != NULL) {
 		so->blocking = params->blocking;
@@ -261,7 +274,10 @@ sf_sb_kick(struct vms_socket *so)
 	so->msg.msg_iov = so->iov;
 	so->msg.msg_iovlen = n;
 	struct io_uring_sqe *sqe = io_sqe(so->loop, &so->send_req);
-	io_uring_prep_sendmsg(sqe, so->fd, &so->msg, MSG_NOSIGNAL);
+	if (so->is_socket)
+		io_uring_prep_sendmsg(sqe, so->fd, &so->msg, MSG_NOSIGNAL);
+	else
+		io_uring_prep_writev(sqe, so->fd, so->iov, (unsigned)n, (uint64_t)-1);
 	so->send_inflight = true;
 	so->send_bytes = total;
 	so->sends++;
@@ -300,7 +316,8 @@ sf_socket_abort(struct vms_socket *so, int error)
 	if (so->error == 0) {
 		so->error = -error;
 		/* Wake a send stuck on a peer that does not read; the connection is dead anyway. */
-		shutdown(so->fd, SHUT_RDWR);
+		if (so->is_socket)
+			shutdown(so->fd, SHUT_RDWR);
 		sf_socket_notify(so);
 	}
 	sf_socket_reap(so);

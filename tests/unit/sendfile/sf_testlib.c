@@ -128,6 +128,15 @@ sft_sink_len(struct sft_sink *s)
 	return n;
 }
 
+bool
+sft_sink_done(struct sft_sink *s)
+{
+	pthread_mutex_lock(&s->lock);
+	bool d = s->done;
+	pthread_mutex_unlock(&s->lock);
+	return d;
+}
+
 void
 sft_sink_join(struct sft_sink *s)
 {

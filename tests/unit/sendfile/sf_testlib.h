@@ -41,6 +41,8 @@ struct sft_sink *sft_sink_start(int fd, bool paused);
 void sft_sink_resume(struct sft_sink *s);
 /* Bytes received so far. */
 size_t sft_sink_len(struct sft_sink *s);
+/* The reader saw EOF or an error. */
+bool sft_sink_done(struct sft_sink *s);
 /* Wait for EOF, close fd, return the bytes (caller frees with sft_sink_free). */
 void sft_sink_join(struct sft_sink *s);
 void sft_sink_free(struct sft_sink *s);
