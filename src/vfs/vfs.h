@@ -18,6 +18,8 @@
 #ifndef VMSEND_VFS_H
 #define VMSEND_VFS_H
 
+#include "core/stats.h"
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -39,12 +41,12 @@ struct vattr {
 };
 
 struct vnode {
-	_Atomic uint32_t refs;	  /* (a) */
-	struct mount *mp;	  /* (c) */
+	_Atomic uint32_t refs;    /* (a) */
+	struct mount *mp;         /* (c) */
 	struct vm_object *object; /* (c) VREG only: this version's pages; the vnode holds a ref */
-	struct vattr va;	  /* (c) identity and attributes at lookup */
-	void *fs_priv;		  /* (c) */
-	char *path;		  /* (c) mount-relative path, for logs */
+	struct vattr va;          /* (c) identity and attributes at lookup */
+	void *fs_priv;            /* (c) */
+	char *path;               /* (c) mount-relative path, for logs */
 };
 
 struct vfsops {
@@ -69,9 +71,9 @@ struct vfsops {
 
 struct mount {
 	const struct vfsops *ops; /* (c) */
-	char *prefix;		  /* (c) "/" or "/media" (no trailing slash but for "/") */
-	char *source;		  /* (c) host directory or image path */
-	void *fs_priv;		  /* (c) */
+	char *prefix;             /* (c) "/" or "/media" (no trailing slash but for "/") */
+	char *source;             /* (c) host directory or image path */
+	void *fs_priv;            /* (c) */
 };
 
 /* Register a file-system type (hostfs and objfs register themselves). */
@@ -93,7 +95,34 @@ void vfs_unmount_all(void);
  */
 int vfs_lookup(const char *path, struct vnode **vpp);
 
+/* Same, for a path of `len` bytes that may hold a NUL (refused with -EINVAL). */
+int vfs_lookupn(const char *path, size_t len, struct vnode **vpp);
+/* Drop every name-cache entry (held vnodes stay valid). */
+void vfs_cache_flush(void);
+
 void vnode_ref(struct vnode *vp);
+/* Drop a reference; the last one runs the fs's reclaim and drops the object. */
 void vnode_rele(struct vnode *vp);
+/*
+ * For file systems: a vnode with one reference for `relpath` in `mp` with
+ * attributes `va` (object and fs_priv still NULL: the caller sets them).
+ * NULL on memory exhaustion.
+ */
+struct vnode *vnode_alloc(struct mount *mp, const char *relpath, const struct vattr *va);
+
+extern int64_t vfs_valid_ms;      /* tunable "vfs_valid_ms" */
+extern int64_t vfs_cache_entries; /* tunable "vfs_cache_entries" */
+
+struct vfs_stats {
+	struct vms_counter lookups;
+	struct vms_counter cache_hits;   /* trusted without a syscall */
+	struct vms_counter revalidated;  /* stat said unchanged */
+	struct vms_counter changed;      /* stat said changed: new vnode and object */
+	struct vms_counter cache_misses; /* fs lookup made a vnode */
+	struct vms_counter refused;      /* "..", NUL, escape attempts */
+	struct vms_counter vnodes_made;
+	_Atomic int64_t vnodes_live; /* (a) vnodes not yet freed (tests check for leaks) */
+};
+extern struct vfs_stats vfs_stats;
 
 #endif
