@@ -1,0 +1,193 @@
+/*
+ * The objfs commands end to end, through the vmsend binary: mkimage's
+ * summary, `objfs cat` byte-identical for every file of an edge-case tree,
+ * `objfs ls`, and fsck's exit status and report on a damaged image.
+ */
+#include "fs/objfs/image.h"
+#include "objfs_tree.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static struct ttree tree;
+static char image[300], out[300], errf[300], bin[4096];
+
+static void
+setup(void)
+{
+	ttree_init(&tree, 4242);
+	snprintf(image, sizeof(image), "%s.img", tree.root);
+	snprintf(out, sizeof(out), "%s.out", tree.root);
+	snprintf(errf, sizeof(errf), "%s.err", tree.root);
+	const char *b = getenv("VMSEND_BINARY_DIR");
+	cr_assert_not_null(b, "run under ctest (VMSEND_BINARY_DIR)");
+	snprintf(bin, sizeof(bin), "%s/src/cli/vmsend", b);
+}
+
+static void
+teardown(void)
+{
+	ttree_fini(&tree);
+	unlink(image);
+	unlink(out);
+	unlink(errf);
+}
+
+TestSuite(objfs_cli, .init = setup, .fini = teardown, .timeout = 240);
+
+/* Run vmsend with args (no shell), stdout to `out`, stderr to `errf`; exit status. */
+static int
+run(const char *a1, const char *a2, const char *a3, const char *a4, const char *a5)
+{
+	char *argv[] = {bin, (char *)a1, (char *)a2, (char *)a3, (char *)a4, (char *)a5, NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	posix_spawn_file_actions_addopen(&fa, 2, errf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	pid_t pid;
+	int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	cr_assert_eq(rc, 0, "spawn %s: %s", bin, strerror(rc));
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st), "vmsend %s %s died", a1, a2 ? a2 : "");
+	return WEXITSTATUS(st);
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f);
+	char *b = NULL;
+	size_t cap = 0, n = 0;
+	for (;;) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 4096;
+			b = realloc(b, cap + 1);
+		}
+		size_t r = fread(b + n, 1, cap - n, f);
+		if (r == 0)
+			break;
+		n += r;
+	}
+	fclose(f);
+	b[n] = '\0';
+	*len = n;
+	return b;
+}
+
+Test(objfs_cli, mkimage_then_cat_every_file_byte_identical)
+{
+	ttree_standard(&tree, 4096, 25);
+	cr_assert_eq(run("mkimage", "--recordsize", "4K", tree.root, image), 0);
+	size_t len;
+	char *s = slurp(out, &len);
+	cr_expect(strstr(s, " files, ") != NULL, "%s", s);
+	cr_expect(strstr(s, "compression ratio") != NULL, "%s", s);
+	cr_expect(strstr(s, "holes: ") != NULL, "%s", s);
+	cr_expect(strstr(s, "record size 4096") != NULL, "%s", s);
+	free(s);
+	s = slurp(errf, &len);
+	cr_expect_eq(len, 0, "no progress bar when stderr is not a terminal: %s", s);
+	free(s);
+
+	for (size_t i = 0; i < tree.n; i++) {
+		if (tree.e[i].dir)
+			continue;
+		cr_assert_eq(run("objfs", "cat", image, tree.e[i].rel, NULL), 0, "cat %s",
+			     tree.e[i].rel);
+		size_t wl, gl;
+		char *want = ttree_read(&tree, tree.e[i].rel, &wl);
+		char *got = slurp(out, &gl);
+		cr_assert_eq(gl, wl, "%s: %zu bytes, want %zu", tree.e[i].rel, gl, wl);
+		cr_assert(memcmp(want, got, wl) == 0, "%s differs", tree.e[i].rel);
+		free(want);
+		free(got);
+	}
+	cr_expect_eq(run("objfs", "ls", image, "we ird", NULL), 0);
+	s = slurp(out, &len);
+	cr_expect(strstr(s, " .hidden\n") != NULL, "%s", s);
+	cr_expect(strstr(s, " -\n") != NULL, "%s", s);
+	free(s);
+	cr_expect_eq(run("objfs", "stat", image, "sparse", NULL), 0);
+	s = slurp(out, &len);
+	cr_expect(strstr(s, "size: 163857") != NULL, "%s", s);
+	free(s);
+	cr_expect_eq(run("fsck", image, NULL, NULL, NULL), 0);
+	s = slurp(out, &len);
+	cr_expect(strstr(s, "clean") != NULL, "%s", s);
+	free(s);
+}
+
+Test(objfs_cli, damaged_image_fsck_and_cat)
+{
+	ttree_file(&tree, "ok.txt", 3000, 'c');
+	ttree_file(&tree, "bad.bin", 3 * 4096, 'r');
+	cr_assert_eq(run("mkimage", "--recordsize", "4096", tree.root, image), 0);
+	struct objfs_image *img;
+	cr_assert_eq(objfs_image_open(image, OBJFS_OPEN_QUIET, &img, NULL, 0), 0);
+	struct objfs_dnode dn;
+	struct objfs_bp bp;
+	cr_assert_eq(objfs_image_lookup(img, "bad.bin", &dn), 0);
+	cr_assert_eq(objfs_image_bp(img, &dn, 2, &bp), 0);
+	objfs_image_close(img);
+	int fd = open(image, O_RDWR);
+	char c;
+	cr_assert_eq(pread(fd, &c, 1, (off_t)bp.offset + 7), 1);
+	c ^= 1;
+	cr_assert_eq(pwrite(fd, &c, 1, (off_t)bp.offset + 7), 1);
+	close(fd);
+
+	cr_expect_eq(run("fsck", image, NULL, NULL, NULL), 1);
+	size_t len;
+	char *s = slurp(out, &len);
+	cr_expect(strstr(s, "DAMAGED /bad.bin: record 2 (offsets 8192..12287)") != NULL, "%s", s);
+	cr_expect(strstr(s, "1 problems") != NULL, "%s", s);
+	free(s);
+
+	/* cat stops at the bad record: the bytes before it, never wrong ones. */
+	cr_expect_eq(run("objfs", "cat", image, "bad.bin", NULL), 1);
+	size_t wl;
+	char *want = ttree_read(&tree, "bad.bin", &wl);
+	s = slurp(out, &len);
+	cr_expect_eq(len, 8192);
+	cr_expect(memcmp(want, s, len) == 0);
+	free(s);
+	free(want);
+	s = slurp(errf, &len);
+	cr_expect(strstr(s, "Input/output error at file offset 8192") != NULL, "%s", s);
+	free(s);
+	cr_expect_eq(run("objfs", "cat", image, "ok.txt", NULL), 0);
+}
+
+Test(objfs_cli, usage_and_open_errors)
+{
+	cr_expect_eq(run("mkimage", "--recordsize", "3000", tree.root, image), 2);
+	cr_expect_eq(run("mkimage", "--recordsize", "2M", tree.root, image), 2);
+	cr_expect_eq(run("mkimage", "/nonexistent/dir", image, NULL, NULL), 1);
+	cr_expect_eq(access(image, F_OK), -1, "no image left behind");
+	cr_expect_eq(run("fsck", NULL, NULL, NULL, NULL), 2);
+	cr_expect_eq(run("objfs", "frob", image, "x", NULL), 2);
+	/* Not an image at all. */
+	int fd = open(image, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert_eq(write(fd, "hello, this is not an image", 27), 27);
+	close(fd);
+	cr_expect_eq(run("objfs", "ls", image, NULL, NULL), 1);
+	size_t len;
+	char *s = slurp(errf, &len);
+	cr_expect(strstr(s, "not an objfs image (bad magic") != NULL, "%s", s);
+	free(s);
+	cr_expect_eq(run("fsck", image, NULL, NULL, NULL), 1);
+	s = slurp(out, &len);
+	cr_expect(strstr(s, "FATAL") != NULL && strstr(s, "bad magic") != NULL, "%s", s);
+	free(s);
+}
