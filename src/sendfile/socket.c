@@ -379,11 +379,13 @@ void
 vms_socket_close(struct vms_socket *so, int how)
 {
 	VERIFY(!so->closed);
+	sf_socket_ref(so); /* the abort below may drop the owner's reference */
 	so->closed = true;
 	so->want_lowat = false;
 	if (how == VMS_CLOSE_ABORT)
 		sf_socket_abort(so, -ECONNABORTED);
 	sf_socket_linger_check(so);
+	sf_socket_rele(so);
 }
 
 int
