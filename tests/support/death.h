@@ -1,6 +1,10 @@
 /*
  * Death tests: run a function in a forked child with its stderr captured
  * and check that it aborted with a message containing `expect`.
+ *
+ * The child must not use cr_assert*: Criterion's runner socket is shared
+ * with the parent and a forked child talking on it hangs the run.  Use
+ * VERIFY* (src/core/assert.h) inside child functions.
  */
 #ifndef VMSEND_TEST_DEATH_H
 #define VMSEND_TEST_DEATH_H
