@@ -40,9 +40,11 @@ tsan: deps $(TSAN)/CMakeCache.txt
 	$(CMAKE) --build $(TSAN) -j $(JOBS)
 	cd $(TSAN) && ctest --output-on-failure -j $(JOBS) -L tsan
 
-# The whole suite: format check, unit, contract, http, fault, fuzz-corpus replay, short stress.
+# The whole suite: format check, unit, contract, http, fault, fuzz-corpus replay, short stress,
+# all in the INVARIANTS + ASan/UBSan build; then the threaded tests (label tsan) under TSan.
 test: debug
 	cd $(DEBUG) && ctest --output-on-failure -j $(JOBS) --timeout 300
+	$(MAKE) --no-print-directory tsan
 
 run: release
 	scripts/demo-site.sh demo/site
