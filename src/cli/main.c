@@ -6,15 +6,20 @@
 #include "core/log.h"
 #include "core/tunable.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 static const struct vms_command commands[] = {
     {"demo", cmd_demo, "exercise the page cache and print its counters"},
+    {"cat", cmd_cat, "stream a file to stdout through the sendfile engine"},
     {"mkimage", cmd_mkimage, "pack a directory into an objfs image"},
     {"fsck", cmd_fsck, "verify every checksum and structure of an objfs image"},
     {"objfs", cmd_objfs, "inspect an objfs image: ls, stat, cat, blocks, info"},
+    {"serve", cmd_serve, "serve files over HTTP/1.1 through the page cache and sendfile"},
     {"tunables", cmd_tunables, "list every tunable with its value and description"},
+    {"cachesim", cmd_cachesim,
+     "replay synthetic traces through the ARC, LRU and SIEVE; print hit ratios"},
 };
 
 static void
@@ -23,16 +28,46 @@ usage(FILE *f)
 	fprintf(f, "usage: vmsend COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-	fprintf(f, "\nEvery tunable can be set with VMSEND_<NAME>=value in the environment.\n"
+	fprintf(f, "\nEvery tunable can be set with VMSEND_<NAME>=value in the environment or\n"
+		   "--set name=value on the command line ('vmsend tunables' lists them).\n"
 		   "Run 'vmsend COMMAND --help' for a command's flags.\n");
+}
+
+/*
+ * Tunables come from the environment (VMSEND_<NAME>) and then from
+ * "--set name=value" anywhere on the command line, which wins.  The --set
+ * pairs are removed from argv before the command sees it.
+ */
+static int
+apply_tunables(int *argcp, char **argv)
+{
+	if (vms_tunables_load_env() != 0)
+		fprintf(stderr,
+			"vmsend: warning: a VMSEND_* environment variable has a bad value\n");
+	int out = 0;
+	for (int i = 0; i < *argcp; i++) {
+		if (strcmp(argv[i], "--set") == 0 && i + 1 < *argcp) {
+			int error = vms_tunable_set_arg(argv[++i]);
+			if (error != 0) {
+				fprintf(stderr, "vmsend: --set %s: %s (see 'vmsend tunables')\n",
+					argv[i],
+					error == -ENOENT ? "no such tunable" : "bad value");
+				return -1;
+			}
+			continue;
+		}
+		argv[out++] = argv[i];
+	}
+	argv[out] = NULL;
+	*argcp = out;
+	return 0;
 }
 
 int
 main(int argc, char **argv)
 {
-	if (vms_tunables_load_env() != 0)
-		fprintf(stderr,
-			"vmsend: warning: a VMSEND_* environment variable has a bad value\n");
+	if (apply_tunables(&argc, argv) != 0)
+		return 2;
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

@@ -1,0 +1,111 @@
+/* src/core: assertions print both sides, tunables parse and apply, the logger filters. */
+#include "core/assert.h"
+#include "core/log.h"
+#include "core/stats.h"
+#include "core/tunable.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "support/death.h"
+
+VMS_TUNABLE(test_knob, "test_knob", 42, "a knob for tests");
+
+Test(tunable, parse_sizes)
+{
+	int64_t v;
+	cr_assert_eq(vms_parse_size("123", &v), 0);
+	cr_assert_eq(v, 123);
+	cr_assert_eq(vms_parse_size("64K", &v), 0);
+	cr_assert_eq(v, 65536);
+	cr_assert_eq(vms_parse_size("256M", &v), 0);
+	cr_assert_eq(v, 256ll << 20);
+	cr_assert_eq(vms_parse_size("2G", &v), 0);
+	cr_assert_eq(v, 2ll << 30);
+	cr_assert_eq(vms_parse_size("1GiB", &v), 0);
+	cr_assert_eq(v, 1ll << 30);
+	cr_assert_eq(vms_parse_size("0x10", &v), 0);
+	cr_assert_eq(v, 16);
+	cr_assert_eq(vms_parse_size("", &v), -EINVAL);
+	cr_assert_eq(vms_parse_size("12Q", &v), -EINVAL);
+	cr_assert_eq(vms_parse_size("99999999999999G", &v), -EINVAL);
+}
+
+Test(tunable, set_by_name_flag_and_environment)
+{
+	cr_assert_eq(test_knob, 42);
+	cr_assert_not_null(vms_tunable_find("test_knob"));
+	cr_assert_eq(vms_tunable_set("test_knob", "7"), 0);
+	cr_assert_eq(test_knob, 7);
+	cr_assert_eq(vms_tunable_set_arg("test_knob=1K"), 0);
+	cr_assert_eq(test_knob, 1024);
+	cr_assert_eq(vms_tunable_set("no_such_knob", "1"), -ENOENT);
+	cr_assert_eq(vms_tunable_set_arg("test_knob"), -EINVAL);
+	cr_assert_eq(vms_tunable_set("test_knob", "x"), -EINVAL);
+	cr_assert_eq(test_knob, 1024, "a bad value leaves the knob alone");
+	setenv("VMSEND_TEST_KNOB", "99", 1);
+	cr_assert_eq(vms_tunables_load_env(), 0);
+	cr_assert_eq(test_knob, 99);
+	vms_tunables_reset();
+	cr_assert_eq(test_knob, 42);
+}
+
+static void
+verify3u_fails(void *arg)
+{
+	unsigned a = 3, b = 5;
+	VERIFY3U(a, ==, b);
+}
+
+Test(assert, verify3u_prints_both_sides_and_backtrace)
+{
+	char out[8192];
+	cr_assert(death_expect(verify3u_fails, NULL, "VERIFY3(a == b) failed (3 == 5) @ ", out,
+			       sizeof(out)));
+	cr_assert(strstr(out, "test_core.c:") != NULL);
+	cr_assert(strstr(out, "backtrace:") != NULL);
+}
+
+static void
+kassert_fails(void *arg)
+{
+	KASSERT(1 == 2, ("custom %s %d", "message", 7));
+}
+
+Test(assert, kassert_formats_its_message)
+{
+	cr_assert(death_expect(kassert_fails, NULL, "panic: custom message 7 @ ", NULL, 0));
+}
+
+static void
+log_lines(void *arg)
+{
+	vms_log_level = VMS_LOG_WARN;
+	LOG_INFO("test", "hidden %d", 1);
+	LOG_WARN("test", "shown %d", 2);
+	LOG_ERR("test", "also shown");
+	abort();
+}
+
+Test(log, filters_by_level_and_names_subsystem)
+{
+	char out[4096];
+	cr_assert(death_expect(log_lines, NULL, "warn test: shown 2", out, sizeof(out)));
+	cr_assert(strstr(out, "error test: also shown") != NULL);
+	cr_assert(strstr(out, "hidden") == NULL);
+	cr_assert_eq(vms_log_level_parse("debug"), VMS_LOG_DEBUG);
+	cr_assert_eq(vms_log_level_parse("loud"), -1);
+}
+
+Test(stats, counters_add)
+{
+	struct vms_counter c = {0};
+	counter_inc(&c);
+	counter_add(&c, 41);
+	cr_assert_eq(counter_get(&c), 42);
+	counter_zero(&c);
+	cr_assert_eq(counter_get(&c), 0);
+}
