@@ -736,7 +736,12 @@ void
 io_loop_stop(struct io_loop *loop)
 {
 	atomic_store_explicit(&loop->stop, true, memory_order_relaxed);
-	io_wake(loop);
+	/*
+	 * Always the eventfd: a signal handler may call this while its thread
+	 * is inside io_sqe() on its own ring, so no SQE may be touched here.
+	 * (atomic store + write(2) are async-signal-safe.)
+	 */
+	io_efd_wake(loop);
 }
 
 int

@@ -108,7 +108,7 @@ int io_loop_run_once(struct io_loop *loop, bool wait, uint64_t timeout_ns);
 void io_loop_run(struct io_loop *loop);
 /* Run until *flag becomes true (checked after each batch of events). */
 void io_loop_run_until(struct io_loop *loop, const volatile bool *flag);
-/* Ask the loop to return from io_loop_run(); any thread. */
+/* Ask the loop to return from io_loop_run(); any thread, and async-signal-safe. */
 void io_loop_stop(struct io_loop *loop);
 /* Run task->fn on `target`'s thread; any thread; never fails. */
 void io_loop_post(struct io_loop *target, struct io_task *task);

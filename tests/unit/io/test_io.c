@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -353,4 +354,34 @@ Test(io, fixed_buffers_can_be_disabled)
 	cr_assert_eq(io_fixed_index(loop, vm_arena_base(), PAGE_SIZE), -1);
 	io_loop_destroy(loop);
 	vm_fini();
+}
+
+static struct io_loop *sig_loop;
+
+static void
+sig_stop(int sig)
+{
+	io_loop_stop(sig_loop);
+}
+
+static void *
+signaller_main(void *arg)
+{
+	usleep(2000);
+	pthread_kill(*(pthread_t *)arg, SIGUSR1);
+	return NULL;
+}
+
+Test(io, stop_from_a_signal_handler)
+{
+	struct sigaction sa = {.sa_handler = sig_stop};
+	pthread_t self = pthread_self(), th;
+
+	cr_assert_eq(io_loop_create(&sig_loop, 4, 0), 0);
+	sigemptyset(&sa.sa_mask);
+	cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	cr_assert_eq(pthread_create(&th, NULL, signaller_main, &self), 0);
+	io_loop_run(sig_loop); /* interrupted wait, stop seen, returns */
+	pthread_join(th, NULL);
+	io_loop_destroy(sig_loop);
 }

@@ -136,6 +136,7 @@ ht_cache_read(struct vm_object *obj, uint64_t off, size_t len, void *out,
 	uint64_t p0 = OFF_TO_IDX(off);
 	int n, err = 0;
 	struct vm_page **ma, **run;
+	bool *mine; /* pages this call still holds xbusy (others may busy them too) */
 
 	if (len == 0)
 		return 0;
@@ -143,15 +144,19 @@ ht_cache_read(struct vm_object *obj, uint64_t off, size_t len, void *out,
 	n = (int)(OFF_TO_IDX(off + len - 1) - p0 + 1);
 	ma = calloc((size_t)n, sizeof(*ma));
 	run = calloc((size_t)n, sizeof(*run));
+	mine = calloc((size_t)n, sizeof(*mine));
 	cr_assert_eq(vm_page_grab_pages(obj, p0, VM_ALLOC_WIRED, ma, n), n);
 	for (int i = 0; i < n; i++) {
 		struct vm_page *m = ma[i];
 
+		mine[i] = true;
 		if (vm_page_all_valid(m)) {
 			vm_page_xunbusy(m);
+			mine[i] = false;
 		} else if (!pager_haspage(obj, p0 + (uint64_t)i, NULL, NULL)) {
 			vm_page_zero_invalid(m, true);
 			vm_page_xunbusy(m);
+			mine[i] = false;
 			st->holes++;
 		}
 	}
@@ -187,8 +192,12 @@ ht_cache_read(struct vm_object *obj, uint64_t off, size_t len, void *out,
 			for (int k = i; k <= last; k++) {
 				cr_assert(vm_page_all_valid(ma[k]), "page %d not valid after read",
 					  k);
-				if (vm_page_xbusied(ma[k]))
+				if (mine[k]) {
+					cr_assert(vm_page_xbusied(ma[k]), "page %d lost its busy",
+						  k);
 					vm_page_xunbusy(ma[k]);
+					mine[k] = false;
+				}
 			}
 		}
 		i = last + 1;
@@ -203,12 +212,13 @@ ht_cache_read(struct vm_object *obj, uint64_t off, size_t len, void *out,
 		}
 	}
 	for (int i = 0; i < n; i++) {
-		if (vm_page_xbusied(ma[i])) {
+		if (mine[i]) {
 			cr_assert_neq(err, 0, "page %d left xbusy after a good read", i);
 			vm_page_xunbusy(ma[i]);
 		}
 		vm_page_unwire(ma[i]);
 	}
+	free(mine);
 	free(run);
 	free(ma);
 	return err;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -672,4 +673,74 @@ Test(hostfs_fault, nth_read_fails_without_readv)
 {
 	cr_assert_eq(vms_tunable_set("io_disable", "16"), 0);
 	fault_test(M_ASYNC_NOLOOP, true);
+}
+
+/* ---- concurrency: readers racing on one object under reclaim pressure ---- */
+
+enum { CONC_THREADS = 4, CONC_READS = 60 };
+
+struct conc_arg {
+	struct vm_object *obj;
+	const char *want;
+	size_t size;
+	int id;
+	int bad;
+};
+
+static void *
+conc_reader(void *p)
+{
+	struct conc_arg *a = p;
+	struct io_loop *loop = NULL;
+	struct ht_read_opts o = {
+	    .async = a->id != 0,
+	    .coalesce = a->id == 2,
+	    .rahead = a->id == 3 ? 0 : 8,
+	    .rbehind = a->id == 1 ? 4 : 0,
+	};
+	struct ht_read_stats st = {0};
+	static char bufs[CONC_THREADS][64 * 1024];
+	char *got = bufs[a->id];
+	uint32_t x = 777u + (unsigned)a->id;
+
+	if (a->id == 2 && io_loop_create(&loop, 64, IO_LOOP_ARENA) != 0)
+		a->bad++;
+	for (int r = 0; r < CONC_READS; r++) {
+		x = x * 1103515245u + 12345u;
+		uint64_t off = (x >> 4) % a->size;
+		size_t len = 1 + (x >> 9) % MIN(a->size - off, sizeof(bufs[0]));
+
+		if (ht_cache_read(a->obj, off, len, got, &o, &st) != 0 ||
+		    memcmp(got, a->want + off, len) != 0)
+			a->bad++;
+	}
+	if (loop != NULL)
+		io_loop_destroy(loop);
+	io_loop_private_destroy();
+	return NULL;
+}
+
+Test(hostfs_io, concurrent_readers_under_reclaim_agree_with_pread)
+{
+	enum { SIZE = 1u << 20 };
+	static char data[SIZE];
+	pthread_t th[CONC_THREADS];
+	struct conc_arg args[CONC_THREADS];
+
+	ht_setup(dir, 512u << 10); /* 128 pages for a 256-page file */
+	ht_fill(data, SIZE, 40);
+	ht_write_file(dir, "f", data, SIZE);
+	struct vnode *vp = lookup("/f");
+	uint64_t reclaims = counter_get(&vm_stats.reclaims);
+	for (int i = 0; i < CONC_THREADS; i++) {
+		args[i] = (struct conc_arg){.obj = vp->object, .want = data, .size = SIZE, .id = i};
+		cr_assert_eq(pthread_create(&th[i], NULL, conc_reader, &args[i]), 0);
+	}
+	for (int i = 0; i < CONC_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(args[i].bad, 0, "reader %d saw %d wrong reads", i, args[i].bad);
+	}
+	cr_assert_gt(counter_get(&vm_stats.reclaims), reclaims, "no reclaim pressure");
+	vnode_rele(vp);
+	ht_teardown(dir);
 }
