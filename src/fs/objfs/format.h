@@ -52,9 +52,10 @@
 /* Levels of a block tree: 1 = the dnode's bp names the only record. */
 #define OBJFS_MAX_LEVELS 6
 
-#define OBJFS_NAME_MAX 255
-#define OBJFS_DIR_MAX  (64u << 20) /* largest directory entry stream a reader accepts */
-#define OBJFS_ROOT_OBJ 1           /* object 0 is never used */
+#define OBJFS_NAME_MAX    255
+#define OBJFS_DIR_MAX     (64u << 20)  /* largest directory entry stream a reader accepts */
+#define OBJFS_ROOT_OBJ    1            /* object 0 is never used */
+#define OBJFS_MAX_OBJECTS (1ull << 31) /* dnode slots a reader accepts */
 
 enum objfs_comp {
 	OBJFS_COMP_OFF = 0,

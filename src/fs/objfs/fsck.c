@@ -37,10 +37,11 @@ struct fsck {
 	struct objfs_image *img;
 	FILE *out;
 	struct objfs_fsck_result *res;
-	uint8_t *seen; /* per object: reached from the root */
+	uint8_t *seen; /* bitmap per object: reached from the root */
 	struct extent *ext;
 	size_t next, cap;
 	char *rec; /* scratch for one block */
+	size_t reccap;
 	int oom;
 };
 
@@ -69,6 +70,16 @@ warning(struct fsck *f, const char *fmt, ...)
 	vfprintf(f->out, fmt, ap);
 	va_end(ap);
 	fputc('\n', f->out);
+}
+
+/* Mark objnum reached; returns whether it already was. */
+static bool
+seen_test_set(struct fsck *f, uint64_t o)
+{
+	uint8_t bit = (uint8_t)(1u << (o & 7));
+	bool was = (f->seen[o >> 3] & bit) != 0;
+	f->seen[o >> 3] |= bit;
+	return was;
 }
 
 static void
@@ -136,6 +147,16 @@ walk_bp(struct fsck *f, const struct objfs_dnode *dn, const char *name, const st
 	if (objfs_bp_is_hole(bp))
 		return;
 	add_extent(f, bp, dn->objnum);
+	if (bp->lsize > f->reccap) {
+		/* Grown on demand: most images never need the 1 MiB maximum. */
+		char *r = realloc(f->rec, bp->lsize);
+		if (r == NULL) {
+			f->oom = 1;
+			return;
+		}
+		f->rec = r;
+		f->reccap = bp->lsize;
+	}
 	int rc = objfs_image_read_bp(f->img, bp, dn->objnum, first, f->rec);
 	f->res->blocks++;
 	f->res->bytes += bp->psize;
@@ -201,7 +222,8 @@ static void
 walk_dir(struct fsck *f, const struct objfs_dnode *dir, char *path, size_t plen, unsigned depth)
 {
 	const struct objfs_dir *d;
-	int rc = objfs_image_dir_get(f->img, dir, &d);
+	struct objfs_dir *dfree;
+	int rc = objfs_image_dir_get(f->img, dir, &d, &dfree);
 	if (rc != 0) {
 		problem(f, "DAMAGED %s: directory entries unreadable: %s", plen ? path : "/",
 			errname(rc));
@@ -216,13 +238,12 @@ walk_dir(struct fsck *f, const struct objfs_dnode *dir, char *path, size_t plen,
 		}
 		path[plen] = '/';
 		memcpy(path + plen + 1, e->name, e->namelen + 1u);
-		if (f->seen[e->objnum]) {
+		if (seen_test_set(f, e->objnum)) {
 			problem(f, "DAMAGED %s: object %llu is already named by another entry",
 				path, (unsigned long long)e->objnum);
 			path[plen] = '\0';
 			continue;
 		}
-		f->seen[e->objnum] = 1;
 		objfs_image_path_note(f->img, e->objnum, path + 1);
 		struct objfs_dnode dn;
 		rc = objfs_image_dnode(f->img, e->objnum, &dn);
@@ -244,6 +265,7 @@ walk_dir(struct fsck *f, const struct objfs_dnode *dir, char *path, size_t plen,
 		}
 		path[plen] = '\0';
 	}
+	objfs_dir_free(dfree);
 }
 
 static int
@@ -337,10 +359,9 @@ objfs_fsck(const char *path, FILE *out, struct objfs_fsck_result *res)
 	check_ring(f);
 
 	uint64_t nobj = f->img->ub.nobjects;
-	f->seen = calloc(nobj, 1);
-	f->rec = malloc(1u << OBJFS_MAX_RS_SHIFT);
+	f->seen = calloc(nobj / 8 + 1, 1);
 	char *pathbuf = malloc(PATH_MAX + OBJFS_NAME_MAX + 2);
-	if (f->seen == NULL || f->rec == NULL || pathbuf == NULL) {
+	if (f->seen == NULL || pathbuf == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -351,17 +372,27 @@ objfs_fsck(const char *path, FILE *out, struct objfs_fsck_result *res)
 	if (rc != 0 || root.type != OBJFS_OT_DIR) {
 		problem(f, "DAMAGED /: root directory unreadable");
 	} else {
-		f->seen[OBJFS_ROOT_OBJ] = 1;
+		seen_test_set(f, OBJFS_ROOT_OBJ);
 		res->dirs++;
 		walk_object(f, &root, "/");
 		pathbuf[0] = '\0';
 		walk_dir(f, &root, pathbuf, 0, 0);
 	}
 	rc = 0;
+	/* Orphans, a dnode record at a time: a hole or unreadable record (already
+	 * reported by the array walk) is skipped whole. */
 	for (uint64_t o = 2; o < nobj && !f->oom; o++) {
+		struct objfs_bp bp;
+		uint64_t rec = o / OBJFS_DNODES_PER_RECORD;
+		if (o % OBJFS_DNODES_PER_RECORD == 0 || o == 2) {
+			if (objfs_image_bp(f->img, &f->img->ub.meta, rec, &bp) != 0 ||
+			    objfs_bp_is_hole(&bp)) {
+				o = (rec + 1) * OBJFS_DNODES_PER_RECORD - 1;
+				continue;
+			}
+		}
 		struct objfs_dnode dn;
-		/* An unreadable dnode record was reported by the array walk. */
-		if (!f->seen[o] && objfs_image_dnode(f->img, o, &dn) == 0)
+		if (!seen_test_set(f, o) && objfs_image_dnode(f->img, o, &dn) == 0)
 			problem(f, "DAMAGED image: object %llu is named by no directory (orphan)",
 				(unsigned long long)o);
 	}

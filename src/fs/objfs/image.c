@@ -473,7 +473,7 @@ uber_usable(struct objfs_image *img, const struct objfs_uber *u, unsigned slot)
 		return "belongs to another image (guid)";
 	if (u->meta.type != OBJFS_OT_META || objfs_dnode_check(&u->meta) != NULL)
 		return "bad dnode array";
-	if (u->nobjects < 2 || u->nobjects > (1ull << 40) ||
+	if (u->nobjects < 2 || u->nobjects > OBJFS_MAX_OBJECTS ||
 	    u->meta.size != u->nobjects * sizeof(struct objfs_disk_dnode))
 		return "bad object count";
 	img->ub = *u;

@@ -10,6 +10,7 @@
  */
 #include "fs/objfs/image_impl.h"
 
+#include "core/tunable.h"
 #include "core/util.h"
 
 #include <endian.h>
@@ -122,8 +123,9 @@ dir_parse(struct objfs_image *img, const struct objfs_dnode *dn, const char *s,
 
 int
 objfs_image_dir_get(struct objfs_image *img, const struct objfs_dnode *dn,
-		    const struct objfs_dir **out)
+		    const struct objfs_dir **out, struct objfs_dir **tofree)
 {
+	*tofree = NULL;
 	if (dn->type != OBJFS_OT_DIR)
 		return -ENOTDIR;
 	pthread_mutex_lock(&img->mu);
@@ -159,26 +161,28 @@ objfs_image_dir_get(struct objfs_image *img, const struct objfs_dnode *dn,
 	if (rc != 0)
 		return rc;
 
+	/* What the parsed directory costs, against the same budget as metadata:
+	 * a forged image of compressible giant directories must not eat memory. */
+	size_t cost = dn->size + d->n * sizeof(*d->ents) + sizeof(*d);
 	pthread_mutex_lock(&img->mu);
 	e = objfs_map_find(&img->dirs, dn->objnum);
 	if (e != NULL) {
 		/* Another thread parsed it first; keep theirs. */
 		objfs_dir_free(d);
 		d = e->val;
+	} else if (img->meta_bytes + cost > (uint64_t)objfs_meta_cache_max) {
+		*tofree = d;
 	} else {
 		struct objfs_mapent *ne = calloc(1, sizeof(*ne));
-		if (ne == NULL) {
-			pthread_mutex_unlock(&img->mu);
-			objfs_dir_free(d);
-			return -ENOMEM;
+		if (ne != NULL) {
+			ne->key = dn->objnum;
+			ne->val = d;
 		}
-		ne->key = dn->objnum;
-		ne->val = d;
-		if (!objfs_map_insert(&img->dirs, ne)) {
-			pthread_mutex_unlock(&img->mu);
+		if (ne != NULL && objfs_map_insert(&img->dirs, ne)) {
+			img->meta_bytes += cost;
+		} else {
 			free(ne);
-			objfs_dir_free(d);
-			return -ENOMEM;
+			*tofree = d;
 		}
 	}
 	pthread_mutex_unlock(&img->mu);
@@ -251,15 +255,15 @@ objfs_image_lookup(struct objfs_image *img, const char *relpath, struct objfs_dn
 			break;
 		}
 		const struct objfs_dir *d;
-		rc = objfs_image_dir_get(img, &cur, &d);
+		struct objfs_dir *dfree;
+		rc = objfs_image_dir_get(img, &cur, &d, &dfree);
 		if (rc != 0)
 			break;
 		const struct objfs_dir_ent *e = dir_find(d, p, len);
-		if (e == NULL) {
-			rc = -ENOENT;
+		rc = e == NULL ? -ENOENT : child_dnode(img, e, &cur);
+		objfs_dir_free(dfree);
+		if (rc == -ENOENT)
 			break;
-		}
-		rc = child_dnode(img, e, &cur);
 		if (nlen > 0)
 			norm[nlen++] = '/';
 		memcpy(norm + nlen, p, len);
@@ -276,14 +280,28 @@ objfs_image_lookup(struct objfs_image *img, const char *relpath, struct objfs_dn
 	return rc;
 }
 
+static int readdir_walk(struct objfs_image *img, const struct objfs_dnode *dir,
+			const struct objfs_dir *d, objfs_readdir_cb_t *cb, void *arg);
+
 int
 objfs_image_readdir(struct objfs_image *img, const struct objfs_dnode *dir, objfs_readdir_cb_t *cb,
 		    void *arg)
 {
 	const struct objfs_dir *d;
-	int rc = objfs_image_dir_get(img, dir, &d);
+	struct objfs_dir *dfree;
+	int rc = objfs_image_dir_get(img, dir, &d, &dfree);
 	if (rc != 0)
 		return rc;
+	rc = readdir_walk(img, dir, d, cb, arg);
+	objfs_dir_free(dfree);
+	return rc;
+}
+
+static int
+readdir_walk(struct objfs_image *img, const struct objfs_dnode *dir, const struct objfs_dir *d,
+	     objfs_readdir_cb_t *cb, void *arg)
+{
+	int rc;
 	char base[PATH_MAX];
 	objfs_image_path_of(img, dir->objnum, base, sizeof(base));
 	for (uint32_t i = 0; i < d->n; i++) {

@@ -25,6 +25,8 @@ struct objfs_map {
 	size_t n;
 };
 
+extern int64_t objfs_meta_cache_max; /* tunable, image.c */
+
 struct objfs_mapent *objfs_map_find(const struct objfs_map *m, uint64_t key);
 /* Insert (the key must not be present); false when out of memory. */
 bool objfs_map_insert(struct objfs_map *m, struct objfs_mapent *e);
@@ -81,11 +83,12 @@ const char *objfs_image_bp_sane(const struct objfs_image *img, const struct objf
 int objfs_image_bad(struct objfs_image *img, uint64_t objnum, const char *what, const char *why);
 void objfs_dir_free(struct objfs_dir *d);
 /*
- * The verified, parsed entries of directory dn (cached until close).
- * 0, -ENOTDIR, -EIO, -EBADMSG (entries out of order, bad names, bad object
- * numbers, a stream that does not add up).
+ * The verified, parsed entries of directory dn: cached until close, or, when
+ * the metadata budget is spent, returned in *tofree for the caller to free
+ * with objfs_dir_free().  0, -ENOTDIR, -EIO, -EBADMSG (entries out of order,
+ * bad names, bad object numbers, a stream that does not add up).
  */
 int objfs_image_dir_get(struct objfs_image *img, const struct objfs_dnode *dn,
-			const struct objfs_dir **out);
+			const struct objfs_dir **out, struct objfs_dir **tofree);
 
 #endif
