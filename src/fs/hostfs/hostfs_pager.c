@@ -138,36 +138,31 @@ static bool
 hostfs_haspage(struct vm_object *obj, uint64_t pindex, int *before, int *after)
 {
 	struct hostfs_node *hn = obj->pager_priv;
-	uint64_t npages = hostfs_npages(obj), off = IDX_TO_OFF(pindex);
+	uint64_t npages = hostfs_npages(obj), off = IDX_TO_OFF(pindex), b, a;
 	uint64_t bound = (uint64_t)MAX(hostfs_max_io_pages, 1) - 1;
-	uint64_t b = MIN(pindex, bound), a = MIN(npages - 1 - pindex, bound);
+	off_t d, h;
 
 	if (pindex >= npages)
 		return false;
-	if (hn->sparse) {
-		off_t d = lseek(hn->fd, (off_t)off, SEEK_DATA), h;
-
-		if (d < 0) {
-			if (errno == ENXIO)
-				return false; /* a hole up to EOF */
-					      /* The fs cannot tell: treat the file as data. */
-		} else {
-			if ((uint64_t)d >= off + PAGE_SIZE)
-				return false; /* this whole page is a hole */
-			h = lseek(hn->fd, (off_t)off, SEEK_HOLE);
-			if (h >= 0) {
-				/* Pages after the data region are holes the caller zero-fills. */
-				uint64_t last = OFF_TO_IDX((uint64_t)h - 1);
-
-				a = MIN(a, last - pindex);
-			}
-			if (b > 0) {
-				uint64_t ds = hostfs_data_start(hn->fd, off, IDX_TO_OFF(b));
-
-				b = pindex - OFF_TO_IDX(ds);
-			}
+	b = MIN(pindex, bound);
+	a = MIN(npages - 1 - pindex, bound);
+	/* A file that had no hole at lookup skips the syscalls. */
+	d = hn->sparse ? lseek(hn->fd, (off_t)off, SEEK_DATA) : -1;
+	if (hn->sparse && d < 0 && errno == ENXIO)
+		return false; /* a hole up to EOF */
+	if (d >= 0) {
+		if ((uint64_t)d >= off + PAGE_SIZE)
+			return false; /* this whole page is a hole */
+		/* From d, not off: data may start inside this page. */
+		h = lseek(hn->fd, d, SEEK_HOLE);
+		if (h > d) {
+			/* Pages after the data region are holes the caller zero-fills. */
+			a = MIN(a, OFF_TO_IDX((uint64_t)h - 1) - pindex);
 		}
+		if (b > 0)
+			b = pindex - OFF_TO_IDX(hostfs_data_start(hn->fd, off, IDX_TO_OFF(b)));
 	}
+	/* d < 0 otherwise: not sparse, or the fs cannot tell; all of it is data. */
 	if (before != NULL)
 		*before = (int)b;
 	if (after != NULL)

@@ -744,3 +744,44 @@ Test(hostfs_io, concurrent_readers_under_reclaim_agree_with_pread)
 	vnode_rele(vp);
 	ht_teardown(dir);
 }
+
+Test(hostfs_io, haspage_bounds_runs_by_holes_eof_and_io_size)
+{
+	struct vnode *vp;
+	int b, a;
+
+	ht_setup(dir, 4u << 20);
+	make_files();
+	vp =
+	    lookup("/sparse"); /* data: [0, 5000) [1 MiB - 100, 1 MiB + 9000) [size - 3000, size) */
+	struct vm_object *obj = vp->object;
+	cr_assert_not(pager_haspage(obj, 2, NULL, NULL));
+	cr_assert_not(pager_haspage(obj, 254, NULL, NULL));
+	cr_assert(pager_haspage(obj, 256, &b, &a));
+	cr_assert_eq(b, 1, "the region starts in page 255");
+	cr_assert_eq(a, 2, "the region ends in page 258");
+	cr_assert(pager_haspage(obj, 255, &b, &a));
+	cr_assert_eq(b, 0);
+	cr_assert_eq(a, 3);
+	cr_assert_not(pager_haspage(obj, 259, NULL, NULL));
+	cr_assert_not(pager_haspage(obj, 510, NULL, NULL));
+	cr_assert(pager_haspage(obj, 512, &b, &a));
+	cr_assert_eq(b, 1);
+	cr_assert_eq(a, 0, "EOF");
+	cr_assert_not(pager_haspage(obj, 513, NULL, NULL), "past EOF");
+	vnode_rele(vp);
+
+	/* A dense file: bounded by the I/O size and EOF only. */
+	cr_assert_eq(vms_tunable_set("hostfs_max_io_pages", "16"), 0);
+	vp = lookup("/big"); /* 769 pages */
+	cr_assert(pager_haspage(vp->object, 100, &b, &a));
+	cr_assert_eq(b, 15);
+	cr_assert_eq(a, 15);
+	cr_assert(pager_haspage(vp->object, 3, &b, &a));
+	cr_assert_eq(b, 3);
+	cr_assert(pager_haspage(vp->object, 766, &b, &a));
+	cr_assert_eq(a, 2);
+	cr_assert_not(pager_haspage(vp->object, 769, NULL, NULL));
+	vnode_rele(vp);
+	ht_teardown(dir);
+}
