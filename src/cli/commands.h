@@ -9,6 +9,7 @@ struct vms_command {
 };
 
 int cmd_demo(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_tunables(int argc, char **argv);
 int cmd_mkimage(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);

@@ -184,6 +184,8 @@ void http_hdr_status(struct http_hdrbuf *hb, int status);
 /* "Name: value\r\n" with a printf value. */
 __attribute__((format(printf, 3, 4))) void http_hdr_add(struct http_hdrbuf *hb, const char *name,
 							const char *fmt, ...);
+/* A whole "Name: value" line given as one string (CRLF added). */
+void http_hdr_line(struct http_hdrbuf *hb, const char *line);
 /* The final CRLF; returns the total length, or 0 on overflow. */
 size_t http_hdr_end(struct http_hdrbuf *hb);
 

@@ -103,6 +103,12 @@ http_hdr_add(struct http_hdrbuf *hb, const char *name, const char *fmt, ...)
 	http_hdr_append(hb, "\r\n");
 }
 
+void
+http_hdr_line(struct http_hdrbuf *hb, const char *line)
+{
+	http_hdr_append(hb, "%s\r\n", line);
+}
+
 size_t
 http_hdr_end(struct http_hdrbuf *hb)
 {

@@ -1,0 +1,453 @@
+/*
+ * One HTTP connection: receive, parse, answer in order, time out.
+ *
+ * Theory.  A connection is a small state machine driven by three events on
+ * its thread's loop: a recv completion, the send buffer's low-water callback,
+ * and its one timer.  At any moment it is in one of these states:
+ *
+ *      +-------+  bytes   +--------+  head complete  +---------+
+ *      | IDLE  |--------->| HEADER |---------------->| SENDING |
+ *      +-------+          +--------+                 +---------+
+ *          ^   (idle timer)   | (header timer: 408)     |  all pieces queued
+ *          |                  v                         v
+ *          +----------------------------------------- next request?
+ *
+ * SENDING means a response plan (handler.c) is being queued piece by piece;
+ * vms_sendfile() returns as soon as the bytes are *queued* (a cache miss
+ * becomes a not-ready segment), so the loop never waits on the disk.  Only
+ * a full send buffer (-EAGAIN) leaves the connection waiting, for the
+ * low-water callback; the send timer then checks that the peer keeps
+ * reading, and aborts the connection when it stops.
+ *
+ * Pipelining falls out of the order: requests are parsed from the input
+ * buffer one at a time and the next one is looked at only when the previous
+ * response is fully queued, so responses leave in request order.  A recv is
+ * kept posted (while there is room) even during SENDING, so pipelined
+ * requests and a peer's close are seen early.
+ *
+ * Closing.  The vms_socket owns the fd.  We never close it while our own
+ * recv is in flight: shutdown(SHUT_RD) makes that recv finish, and the
+ * socket is released (lingering or aborted) only then.  The kernel's
+ * TCP_USER_TIMEOUT (set to the send timeout) bounds how long a lingering
+ * close can wait for a peer that stopped reading.
+ */
+#include "http/http_impl.h"
+
+#include "core/log.h"
+#include "core/util.h"
+#include "sendfile/sendfile.h"
+#include "vfs/vfs.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void http_conn_process(struct http_conn *c);
+static void http_conn_close(struct http_conn *c, int how);
+
+static void
+http_conn_timer_set(struct http_conn *c, enum http_timer_kind kind)
+{
+	const struct http_server_config *cfg = &c->th->srv->cfg;
+	if (c->tkind == kind)
+		return;
+	c->tkind = kind;
+	uint32_t ms = 0;
+	switch (kind) {
+	case HTTP_T_IDLE:
+		ms = cfg->idle_timeout_ms;
+		break;
+	case HTTP_T_HEADER:
+		ms = cfg->header_timeout_ms;
+		break;
+	case HTTP_T_SEND: {
+		struct vms_socket_stats st;
+		vms_socket_get_stats(c->so, &st);
+		c->last_sent = st.bytes_sent;
+		ms = cfg->send_timeout_ms;
+		break;
+	}
+	case HTTP_T_NONE:
+		break;
+	}
+	if (ms == 0) {
+		io_timer_cancel(c->th->loop, &c->timer);
+		return;
+	}
+	io_timer_arm(c->th->loop, &c->timer, (uint64_t)ms * 1000000ull);
+}
+
+static void
+http_conn_free(struct http_conn *c)
+{
+	struct http_thread *th = c->th;
+	io_timer_cancel(th->loop, &c->timer);
+	if (c->resp.vp) {
+		vnode_rele(c->resp.vp);
+		c->resp.vp = NULL;
+	}
+	vms_socket_close(c->so, c->close_how);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		th->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	th->nconns--;
+	atomic_fetch_sub(&http_stats.conns_open, 1);
+	free(c->resp.mem);
+	free(c->in);
+	free(c);
+}
+
+static void
+http_conn_close(struct http_conn *c, int how)
+{
+	if (c->closing) {
+		if (how == VMS_CLOSE_ABORT)
+			c->close_how = VMS_CLOSE_ABORT;
+		return;
+	}
+	c->closing = true;
+	c->close_how = how;
+	c->tkind = HTTP_T_NONE;
+	io_timer_cancel(c->th->loop, &c->timer);
+	if (c->recv_busy) {
+		/* Our recv must come back before the socket (and its fd) may go. */
+		shutdown(c->fd, SHUT_RD);
+		return;
+	}
+	http_conn_free(c);
+}
+
+static void
+http_conn_recv_done(struct io_req *req, int res, uint32_t flags)
+{
+	struct http_conn *c = container_of(req, struct http_conn, recv_req);
+	c->recv_busy = false;
+	if (c->closing) {
+		http_conn_free(c);
+		return;
+	}
+	if (res == -EAGAIN || res == -EINTR || res == -ENOBUFS) {
+		http_conn_process(c);
+		return;
+	}
+	if (res <= 0)
+		c->eof = true;
+	else
+		c->inlen += (size_t)res;
+	http_conn_process(c);
+}
+
+static void
+http_conn_want_recv(struct http_conn *c)
+{
+	if (c->closing || c->recv_busy || c->eof || c->inlen >= HTTP_INBUF)
+		return;
+	struct io_uring_sqe *sqe = io_sqe(c->th->loop, &c->recv_req);
+	io_uring_prep_recv(sqe, c->fd, c->in + c->inlen, HTTP_INBUF - c->inlen, 0);
+	c->recv_busy = true;
+}
+
+/*
+ * Queue what is left of the response.  0: all queued; -EAGAIN: the send
+ * buffer is full (wait for lowat); other negative: the socket is dead.
+ */
+static int
+http_conn_push(struct http_conn *c)
+{
+	struct http_resp *r = &c->resp;
+	while (r->cur < r->npieces) {
+		struct http_piece *p = &r->pieces[r->cur];
+		int rc;
+		if (!p->file) {
+			bool before_file = r->cur + 1 < r->npieces && r->pieces[r->cur + 1].file;
+			if (!before_file) {
+				size_t q = 0;
+				rc = vms_socket_write(c->so, r->mem + p->moff + r->done,
+						      p->len - r->done, &q);
+				r->done += q;
+				if (rc != 0)
+					return rc;
+				r->cur++;
+				r->done = 0;
+				continue;
+			}
+			/* A head followed by a file range: one call, the head as hdtr headers. */
+			struct http_piece *f = p + 1;
+			uint64_t hrem = p->len - r->done;
+			struct iovec iov = {r->mem + p->moff + r->done, hrem};
+			struct vms_hdtr hdtr = {.headers = &iov, .hdr_cnt = 1};
+			off_t sb = 0;
+			int start = r->cur;
+			rc = vms_sendfile(c->so, r->vp, (off_t)f->off, f->len, &hdtr, &sb, 0);
+			if ((uint64_t)sb < hrem) {
+				r->done += (uint64_t)sb;
+			} else {
+				r->cur++;
+				r->done = (uint64_t)sb - hrem;
+				if (r->done >= f->len) {
+					r->cur++;
+					r->done = 0;
+				}
+			}
+			if (rc == 0 && r->cur != start + 2)
+				return -EIO; /* the file ended before its Content-Length */
+		} else {
+			off_t sb = 0;
+			rc = vms_sendfile(c->so, r->vp, (off_t)(p->off + r->done), p->len - r->done,
+					  NULL, &sb, 0);
+			r->done += (uint64_t)sb;
+			if (rc == 0 && r->done < p->len)
+				return -EIO; /* the file ended before its Content-Length */
+			if (r->done >= p->len) {
+				r->cur++;
+				r->done = 0;
+			}
+		}
+		if (rc != 0)
+			return rc;
+	}
+	if (r->vp) {
+		vnode_rele(r->vp);
+		r->vp = NULL;
+	}
+	return 0;
+}
+
+static void
+http_conn_resp_done(struct http_conn *c)
+{
+	struct http_resp *r = &c->resp;
+	c->resp_busy = false;
+	counter_add(&http_stats.bytes_body, r->body);
+	http_stats_response(r->status, r->body, r->t0_ns);
+	http_log_finish(c);
+}
+
+static void
+http_conn_process(struct http_conn *c)
+{
+	struct http_request req;
+
+	while (!c->closing) {
+		if (c->resp_busy) {
+			int rc = http_conn_push(c);
+			if (rc == -EAGAIN) {
+				counter_inc(&http_stats.sendfile_again);
+				vms_socket_want_lowat(c->so);
+				http_conn_timer_set(c, HTTP_T_SEND);
+				break;
+			}
+			if (rc != 0) {
+				LOG_DEBUG("http", "%s: response aborted: %s", c->peer,
+					  strerror(-rc));
+				http_conn_resp_done(c);
+				http_conn_close(c, VMS_CLOSE_ABORT);
+				return;
+			}
+			http_conn_resp_done(c);
+			if (c->resp.close || c->th->stopping) {
+				http_conn_close(c, VMS_CLOSE_LINGER);
+				return;
+			}
+			continue;
+		}
+		if (c->th->stopping && c->inlen == 0) {
+			http_conn_close(c, VMS_CLOSE_LINGER);
+			return;
+		}
+		if (c->inlen == 0) {
+			if (c->eof) {
+				http_conn_close(c, VMS_CLOSE_LINGER);
+				return;
+			}
+			c->head_started = false;
+			http_conn_timer_set(c, HTTP_T_IDLE);
+			break;
+		}
+		int n = http_request_parse(&req, c->in, c->inlen);
+		if (n == 0) {
+			if (c->eof) {
+				http_conn_close(c, VMS_CLOSE_LINGER);
+				return;
+			}
+			if (!c->head_started) {
+				c->head_started = true;
+				http_conn_timer_set(c, HTTP_T_HEADER);
+			}
+			break;
+		}
+		c->head_started = false;
+		http_resp_reset(&c->resp);
+		c->resp.t0_ns = vms_now_ns();
+		c->resp_busy = true;
+		c->nreq++;
+		counter_inc(&http_stats.requests);
+		http_conn_timer_set(c, HTTP_T_NONE);
+		if (n < 0) {
+			/* After a malformed head we cannot find the next one: answer and close. */
+			counter_inc(&http_stats.parse_errors);
+			http_log_prepare(c, NULL);
+			http_resp_simple(c, -n, true, NULL);
+			c->inlen = 0;
+			continue;
+		}
+		http_log_prepare(c, &req);
+		http_handle(c, &req);
+		memmove(c->in, c->in + n, c->inlen - (size_t)n);
+		c->inlen -= (size_t)n;
+	}
+	http_conn_want_recv(c);
+}
+
+static void
+http_conn_on_lowat(struct vms_socket *so, void *arg)
+{
+	struct http_conn *c = arg;
+	if (c->closing)
+		return;
+	http_conn_process(c);
+}
+
+static void
+http_conn_on_error(struct vms_socket *so, int error, void *arg)
+{
+	struct http_conn *c = arg;
+	LOG_DEBUG("http", "%s: socket error: %s", c->peer, strerror(-error));
+	if (c->resp_busy)
+		http_conn_resp_done(c);
+	http_conn_close(c, VMS_CLOSE_ABORT);
+}
+
+static void
+http_conn_timer_fn(struct io_timer *t)
+{
+	struct http_conn *c = container_of(t, struct http_conn, timer);
+	enum http_timer_kind kind = c->tkind;
+	c->tkind = HTTP_T_NONE;
+	switch (kind) {
+	case HTTP_T_IDLE:
+		counter_inc(&http_stats.conn_timeouts);
+		http_conn_close(c, VMS_CLOSE_LINGER);
+		break;
+	case HTTP_T_HEADER:
+		/* Too slow to send a head: 408 and close (RFC 9110 15.5.9). */
+		counter_inc(&http_stats.conn_timeouts);
+		http_resp_reset(&c->resp);
+		c->resp.t0_ns = vms_now_ns();
+		c->resp_busy = true;
+		http_log_prepare(c, NULL);
+		http_resp_simple(c, 408, true, NULL);
+		c->inlen = 0;
+		http_conn_process(c);
+		break;
+	case HTTP_T_SEND: {
+		struct vms_socket_stats st;
+		vms_socket_get_stats(c->so, &st);
+		if (st.bytes_sent != c->last_sent || st.sb_cc == 0) {
+			http_conn_timer_set(c, HTTP_T_SEND); /* progress: another period */
+			break;
+		}
+		counter_inc(&http_stats.conn_timeouts);
+		LOG_DEBUG("http", "%s: send timeout, aborting", c->peer);
+		if (c->resp_busy)
+			http_conn_resp_done(c);
+		http_conn_close(c, VMS_CLOSE_ABORT);
+		break;
+	}
+	case HTTP_T_NONE:
+		break;
+	}
+}
+
+void
+http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bool metrics_ok)
+{
+	const struct http_server_config *cfg = &th->srv->cfg;
+	counter_inc(&http_stats.connections);
+	if (atomic_load(&http_stats.conns_open) >= cfg->max_connections || th->stopping) {
+		counter_inc(&http_stats.conn_refused);
+		close(fd);
+		return;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	unsigned uto = cfg->send_timeout_ms;
+	if (uto)
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
+
+	struct http_conn *c = calloc(1, sizeof(*c));
+	char *in = malloc(HTTP_INBUF);
+	if (c == NULL || in == NULL) {
+		free(c);
+		free(in);
+		close(fd);
+		return;
+	}
+	c->in = in;
+	c->th = th;
+	c->fd = fd;
+	c->metrics_ok = metrics_ok;
+	c->recv_req.done = http_conn_recv_done;
+	c->timer.fn = http_conn_timer_fn;
+	struct vms_socket_params p = {
+	    .hiwat = cfg->sb_hiwat,
+	    .close_fd = true,
+	    .on_lowat = http_conn_on_lowat,
+	    .on_error = http_conn_on_error,
+	    .arg = c,
+	};
+	int rc = vms_socket_create(th->loop, fd, &p, &c->so);
+	if (rc != 0) {
+		LOG_WARN("http", "cannot create a socket for a new connection: %s", strerror(-rc));
+		free(in);
+		free(c);
+		close(fd);
+		return;
+	}
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, c->peer, sizeof(c->peer));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, c->peer, sizeof(c->peer));
+	} else {
+		strcpy(c->peer, "-");
+	}
+	c->next = th->conns;
+	if (th->conns)
+		th->conns->prev = c;
+	th->conns = c;
+	th->nconns++;
+	atomic_fetch_add(&http_stats.conns_open, 1);
+	http_conn_timer_set(c, HTTP_T_IDLE);
+	http_conn_want_recv(c);
+}
+
+void
+http_conn_stop_all(struct http_thread *th, bool abort)
+{
+	struct http_conn *c = th->conns, *next;
+	for (; c != NULL; c = next) {
+		next = c->next;
+		if (c->closing) {
+			if (abort)
+				c->close_how = VMS_CLOSE_ABORT;
+			continue;
+		}
+		if (abort) {
+			if (c->resp_busy)
+				http_conn_resp_done(c);
+			http_conn_close(c, VMS_CLOSE_ABORT);
+		} else if (!c->resp_busy && !c->head_started) {
+			http_conn_close(c, VMS_CLOSE_LINGER);
+		}
+		/* Busy ones close after their response (http_conn_process checks stopping). */
+	}
+}

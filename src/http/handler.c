@@ -1,0 +1,518 @@
+/*
+ * From a parsed request to a response plan.
+ *
+ * The handler decides everything about a response before a byte is queued:
+ * status, head, and a list of pieces (copied bytes and file ranges).  conn.c
+ * then queues the pieces in order, through vms_socket_write() for copied
+ * bytes and vms_sendfile() for file ranges, resuming after EAGAIN.  Keeping
+ * the decision and the queueing apart is what lets one connection wait for
+ * its send buffer while the loop serves others.
+ *
+ * Order of checks (RFC 9110 section 13.2.2): method, path, lookup, then
+ * If-None-Match / If-Modified-Since, then If-Range and Range.
+ */
+#include "http/http_impl.h"
+
+#include "core/log.h"
+#include "core/util.h"
+#include "vfs/vfs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HTTP_SERVER_NAME "vmsend"
+
+void
+http_resp_reset(struct http_resp *r)
+{
+	r->status = 0;
+	r->close = false;
+	r->vp = NULL;
+	r->npieces = 0;
+	r->cur = 0;
+	r->done = 0;
+	r->memlen = 0;
+	r->body = 0;
+	r->loglen = 0;
+	r->head_only = false;
+	r->http10 = false;
+}
+
+long
+http_resp_alloc(struct http_resp *r, size_t n)
+{
+	if (r->memlen + n > r->memcap) {
+		size_t cap = r->memcap ? r->memcap : 4096;
+		while (cap < r->memlen + n)
+			cap *= 2;
+		char *m = realloc(r->mem, cap);
+		if (m == NULL)
+			return -1;
+		r->mem = m;
+		r->memcap = cap;
+	}
+	long off = (long)r->memlen;
+	r->memlen += n;
+	return off;
+}
+
+static void
+http_piece_copy(struct http_resp *r, size_t moff, size_t len)
+{
+	if (len == 0 || r->npieces == HTTP_MAX_PIECES)
+		return;
+	/* Adjacent copies merge: a multipart trailer and the next part's head go out as one. */
+	struct http_piece *last = r->npieces ? &r->pieces[r->npieces - 1] : NULL;
+	if (last && !last->file && last->moff + last->len == moff) {
+		last->len += len;
+		return;
+	}
+	r->pieces[r->npieces++] = (struct http_piece){.file = false, .moff = moff, .len = len};
+}
+
+void
+http_resp_add_copy(struct http_resp *r, const char *p, size_t n)
+{
+	long off = http_resp_alloc(r, n);
+	if (off < 0)
+		return;
+	memcpy(r->mem + off, p, n);
+	http_piece_copy(r, (size_t)off, n);
+}
+
+static void
+http_piece_file(struct http_resp *r, uint64_t off, uint64_t len)
+{
+	if (len == 0 || r->npieces == HTTP_MAX_PIECES)
+		return;
+	r->pieces[r->npieces++] = (struct http_piece){.file = true, .off = off, .len = len};
+}
+
+/* The Date value, formatted once per second per thread. */
+static const char *
+http_date_now(void)
+{
+	static _Thread_local time_t last;
+	static _Thread_local char buf[HTTP_DATE_LEN + 1];
+	time_t now = time(NULL);
+	if (now != last) {
+		http_date_format(now, buf);
+		last = now;
+	}
+	return buf;
+}
+
+/* Start a head in a fresh region of r->mem; finish with http_head_end(). */
+static void
+http_head_begin(struct http_resp *r, struct http_hdrbuf *hb, int status)
+{
+	r->status = status;
+	long off = http_resp_alloc(r, 2048);
+	http_hdr_init(hb, off < 0 ? NULL : r->mem + off, off < 0 ? 0 : 2048);
+	if (off < 0) {
+		hb->overflow = true;
+		return;
+	}
+	http_hdr_status(hb, status);
+	http_hdr_add(hb, "Server", HTTP_SERVER_NAME);
+	http_hdr_add(hb, "Date", "%s", http_date_now());
+}
+
+static void
+http_head_end(struct http_resp *r, struct http_hdrbuf *hb)
+{
+	http_hdr_add(hb, "Connection", r->close ? "close" : "keep-alive");
+	size_t n = http_hdr_end(hb);
+	if (hb->buf == NULL)
+		return;
+	size_t moff = (size_t)(hb->buf - r->mem);
+	/* Give back what the head did not use so the next copy lands right after it. */
+	r->memlen = moff + n;
+	http_piece_copy(r, moff, n);
+}
+
+void
+http_resp_simple(struct http_conn *c, int status, bool close, const char *extra)
+{
+	struct http_resp *r = &c->resp;
+	if (r->vp) {
+		vnode_rele(r->vp);
+		r->vp = NULL;
+	}
+	r->npieces = 0;
+	r->memlen = 0;
+	r->close = close || r->close;
+	char body[256];
+	int blen = 0;
+	if (status != 304)
+		blen = snprintf(body, sizeof(body),
+				"<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"
+				"<body><h1>%d %s</h1></body></html>\n",
+				status, http_status_reason(status), status,
+				http_status_reason(status));
+	struct http_hdrbuf hb;
+	http_head_begin(r, &hb, status);
+	if (extra)
+		http_hdr_line(&hb, extra);
+	if (status != 304) {
+		http_hdr_add(&hb, "Content-Type", "text/html; charset=utf-8");
+		http_hdr_add(&hb, "Content-Length", "%d", blen);
+	}
+	http_head_end(r, &hb);
+	if (!r->head_only && blen > 0) {
+		http_resp_add_copy(r, body, (size_t)blen);
+		r->body = (uint64_t)blen;
+	}
+}
+
+/* ---- files ---- */
+
+static void
+http_validators(const struct vnode *vp, char *etag, size_t *etag_len, char *lastmod)
+{
+	*etag_len = http_etag_make(etag, HTTP_ETAG_MAX, vp->va.dev, vp->va.ino, vp->va.size,
+				   (int64_t)vp->va.mtime.tv_sec, vp->va.mtime.tv_nsec);
+	http_date_format(vp->va.mtime.tv_sec, lastmod);
+}
+
+static void
+http_serve_file(struct http_conn *c, const struct http_request *req, struct vnode *vp,
+		const char *path)
+{
+	struct http_resp *r = &c->resp;
+	const struct http_server_config *cfg = &c->th->srv->cfg;
+	uint64_t size = vp->va.size;
+	char etag[HTTP_ETAG_MAX], lastmod[HTTP_DATE_LEN + 1];
+	size_t etag_len;
+	struct http_hdrbuf hb;
+	(void)cfg;
+
+	http_validators(vp, etag, &etag_len, lastmod);
+	const char *ctype = http_mime_type(path);
+
+	if (http_cond_evaluate(req, etag, etag_len, vp->va.mtime.tv_sec) == 304) {
+		vnode_rele(vp);
+		http_head_begin(r, &hb, 304);
+		http_hdr_add(&hb, "ETag", "%.*s", (int)etag_len, etag);
+		http_hdr_add(&hb, "Last-Modified", "%s", lastmod);
+		http_head_end(r, &hb);
+		return;
+	}
+
+	struct http_range rg[HTTP_MAX_RANGES];
+	int nr = 0;
+	enum http_range_result rr = HTTP_RANGE_NONE;
+	if (req->range.len > 0 && http_if_range_ok(req, etag, etag_len, vp->va.mtime.tv_sec))
+		rr = http_range_parse(req->range.p, req->range.len, size, rg, HTTP_MAX_RANGES, &nr);
+
+	if (rr == HTTP_RANGE_UNSATISFIABLE) {
+		vnode_rele(vp);
+		char extra[64];
+		snprintf(extra, sizeof(extra), "Content-Range: bytes */%llu",
+			 (unsigned long long)size);
+		http_resp_simple(c, 416, false, extra);
+		return;
+	}
+
+	r->vp = vp;
+	if (rr == HTTP_RANGE_OK && nr == 1) {
+		uint64_t len = rg[0].end - rg[0].start + 1;
+		http_head_begin(r, &hb, 206);
+		http_hdr_add(&hb, "Content-Type", "%s", ctype);
+		http_hdr_add(&hb, "Content-Range", "bytes %llu-%llu/%llu",
+			     (unsigned long long)rg[0].start, (unsigned long long)rg[0].end,
+			     (unsigned long long)size);
+		http_hdr_add(&hb, "Content-Length", "%llu", (unsigned long long)len);
+		http_hdr_add(&hb, "Accept-Ranges", "bytes");
+		http_hdr_add(&hb, "ETag", "%.*s", (int)etag_len, etag);
+		http_hdr_add(&hb, "Last-Modified", "%s", lastmod);
+		http_head_end(r, &hb);
+		if (!r->head_only) {
+			http_piece_file(r, rg[0].start, len);
+			r->body = len;
+		}
+		return;
+	}
+	if (rr == HTTP_RANGE_OK) {
+		char boundary[HTTP_BOUNDARY_LEN + 1];
+		http_boundary_make(boundary, vms_now_ns() ^ (uintptr_t)c);
+		uint64_t total = http_multipart_length(rg, nr, boundary, ctype, size);
+		http_head_begin(r, &hb, 206);
+		http_hdr_add(&hb, "Content-Type", "multipart/byteranges; boundary=%s", boundary);
+		http_hdr_add(&hb, "Content-Length", "%llu", (unsigned long long)total);
+		http_hdr_add(&hb, "Accept-Ranges", "bytes");
+		http_hdr_add(&hb, "ETag", "%.*s", (int)etag_len, etag);
+		http_hdr_add(&hb, "Last-Modified", "%s", lastmod);
+		http_head_end(r, &hb);
+		if (!r->head_only) {
+			for (int i = 0; i < nr; i++) {
+				long off = http_resp_alloc(r, 512);
+				if (off < 0)
+					break;
+				size_t n = http_multipart_part(r->mem + off, 512, boundary, ctype,
+							       &rg[i], size);
+				r->memlen = (size_t)off + n;
+				http_piece_copy(r, (size_t)off, n);
+				http_piece_file(r, rg[i].start, rg[i].end - rg[i].start + 1);
+			}
+			long off = http_resp_alloc(r, 64);
+			if (off >= 0) {
+				size_t n = http_multipart_end(r->mem + off, 64, boundary);
+				r->memlen = (size_t)off + n;
+				http_piece_copy(r, (size_t)off, n);
+			}
+			r->body = total;
+		}
+		return;
+	}
+	http_head_begin(r, &hb, 200);
+	http_hdr_add(&hb, "Content-Type", "%s", ctype);
+	http_hdr_add(&hb, "Content-Length", "%llu", (unsigned long long)size);
+	http_hdr_add(&hb, "Accept-Ranges", "bytes");
+	http_hdr_add(&hb, "ETag", "%.*s", (int)etag_len, etag);
+	http_hdr_add(&hb, "Last-Modified", "%s", lastmod);
+	http_head_end(r, &hb);
+	if (!r->head_only) {
+		http_piece_file(r, 0, size);
+		r->body = size;
+	}
+}
+
+/* ---- directory listings ---- */
+
+struct http_listing {
+	struct http_resp *r;
+	bool dotfiles;
+	bool oom;
+};
+
+static void
+http_listing_put(struct http_listing *l, const char *s, size_t n)
+{
+	long off = http_resp_alloc(l->r, n);
+	if (off < 0) {
+		l->oom = true;
+		return;
+	}
+	memcpy(l->r->mem + off, s, n);
+}
+
+/* Escape for HTML text and attribute values; percent-encode for the href. */
+static void
+http_listing_name(struct http_listing *l, const char *name, bool href)
+{
+	char buf[8];
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		if (href && !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			      (*p >= '0' && *p <= '9') || strchr("-._~", *p))) {
+			snprintf(buf, sizeof(buf), "%%%02X", *p);
+			http_listing_put(l, buf, 3);
+		} else if (*p == '<') {
+			http_listing_put(l, "&lt;", 4);
+		} else if (*p == '>') {
+			http_listing_put(l, "&gt;", 4);
+		} else if (*p == '&') {
+			http_listing_put(l, "&amp;", 5);
+		} else if (*p == '"') {
+			http_listing_put(l, "&quot;", 6);
+		} else {
+			http_listing_put(l, (const char *)p, 1);
+		}
+	}
+}
+
+static int
+http_listing_entry(void *arg, const char *name, const struct vattr *va)
+{
+	struct http_listing *l = arg;
+	if (name[0] == '.' && !l->dotfiles)
+		return 0;
+	bool dir = va->type == VDIR;
+	http_listing_put(l, "<li><a href=\"", 13);
+	http_listing_name(l, name, true);
+	if (dir)
+		http_listing_put(l, "/", 1);
+	http_listing_put(l, "\">", 2);
+	http_listing_name(l, name, false);
+	if (dir)
+		http_listing_put(l, "/", 1);
+	char sz[48];
+	int n = snprintf(sz, sizeof(sz), "</a> %llu</li>\n", (unsigned long long)va->size);
+	http_listing_put(l, sz, (size_t)n);
+	return 0;
+}
+
+static void
+http_serve_listing(struct http_conn *c, struct vnode *dvp, const char *path)
+{
+	struct http_resp *r = &c->resp;
+	struct http_hdrbuf hb;
+	if (dvp->mp->ops->readdir == NULL) {
+		vnode_rele(dvp);
+		http_resp_simple(c, 404, false, NULL);
+		return;
+	}
+	/* Body first, in a scratch region, so the head can carry its length. */
+	size_t body0 = r->memlen;
+	struct http_listing l = {r, c->th->srv->cfg.dotfiles, false};
+	http_listing_put(&l, "<!DOCTYPE html>\n<html><head><title>Index of ", 44);
+	http_listing_name(&l, path, false);
+	http_listing_put(&l, "</title></head><body><h1>Index of ", 34);
+	http_listing_name(&l, path, false);
+	http_listing_put(&l, "</h1><ul>\n", 10);
+	int rc = dvp->mp->ops->readdir(dvp->mp, dvp->path, http_listing_entry, &l);
+	http_listing_put(&l, "</ul></body></html>\n", 20);
+	vnode_rele(dvp);
+	if (rc != 0 || l.oom) {
+		http_resp_simple(c, 500, false, NULL);
+		return;
+	}
+	size_t blen = r->memlen - body0;
+	http_head_begin(r, &hb, 200);
+	http_hdr_add(&hb, "Content-Type", "text/html; charset=utf-8");
+	http_hdr_add(&hb, "Content-Length", "%zu", blen);
+	http_head_end(r, &hb);
+	if (!r->head_only) {
+		http_piece_copy(r, body0, blen);
+		r->body = blen;
+	}
+}
+
+static void
+http_serve_metrics(struct http_conn *c)
+{
+	struct http_resp *r = &c->resp;
+	size_t cap = 64 * 1024;
+	long off = http_resp_alloc(r, cap);
+	if (off < 0) {
+		http_resp_simple(c, 500, false, NULL);
+		return;
+	}
+	size_t blen = http_metrics_render(r->mem + off, cap);
+	r->memlen = (size_t)off + blen;
+	struct http_hdrbuf hb;
+	http_head_begin(r, &hb, 200);
+	http_hdr_add(&hb, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	http_hdr_add(&hb, "Content-Length", "%zu", blen);
+	http_hdr_add(&hb, "Cache-Control", "no-store");
+	http_head_end(r, &hb);
+	if (!r->head_only) {
+		http_piece_copy(r, (size_t)off, blen);
+		r->body = blen;
+	}
+}
+
+static int
+http_errno_status(int err)
+{
+	switch (err) {
+	case -ENOENT:
+	case -ENOTDIR:
+	case -ELOOP:
+	case -EXDEV: /* an escape attempt looks like a missing file from outside */
+		return 404;
+	case -EACCES:
+	case -EPERM:
+		return 403;
+	case -ENAMETOOLONG:
+		return 414;
+	case -EINVAL:
+		return 400;
+	default:
+		return 500;
+	}
+}
+
+#define HTTP_METRICS_PATH "/.vmsend/metrics"
+
+void
+http_handle(struct http_conn *c, const struct http_request *req)
+{
+	struct http_resp *r = &c->resp;
+	const struct http_server_config *cfg = &c->th->srv->cfg;
+
+	r->close = !req->keep_alive || c->th->stopping;
+	r->head_only = req->method == HTTP_M_HEAD;
+	r->http10 = req->version_minor == 0;
+
+	if (req->method != HTTP_M_GET && req->method != HTTP_M_HEAD) {
+		http_resp_simple(c, 405, false, "Allow: GET, HEAD");
+		return;
+	}
+	if (req->path.len == 0) {
+		http_resp_simple(c, 400, true, NULL);
+		return;
+	}
+	char path[HTTP_MAX_PATH + 16];
+	int n = http_path_normalize(req->path.p, req->path.len, path, HTTP_MAX_PATH);
+	if (n < 0) {
+		http_resp_simple(c, -n, false, NULL);
+		return;
+	}
+	if (cfg->metrics && c->metrics_ok && strcmp(path, HTTP_METRICS_PATH) == 0) {
+		http_serve_metrics(c);
+		return;
+	}
+	if (!cfg->dotfiles && http_path_has_dotfile(path)) {
+		http_resp_simple(c, 404, false, NULL);
+		return;
+	}
+	bool slash = n > 1 && path[n - 1] == '/';
+	if (slash)
+		path[n - 1] = '\0';
+	struct vnode *vp;
+	int rc = vfs_lookup(path, &vp);
+	if (rc != 0) {
+		http_resp_simple(c, http_errno_status(rc), false, NULL);
+		return;
+	}
+	if (vp->va.type == VREG) {
+		if (slash) { /* "/file.txt/" names no directory */
+			vnode_rele(vp);
+			http_resp_simple(c, 404, false, NULL);
+			return;
+		}
+		http_serve_file(c, req, vp, path);
+		return;
+	}
+	if (vp->va.type != VDIR) {
+		vnode_rele(vp);
+		http_resp_simple(c, 404, false, NULL);
+		return;
+	}
+	if (!slash && n > 1) {
+		vnode_rele(vp);
+		/* The raw path is visible ASCII already (the parser checked): safe to echo. */
+		char extra[HTTP_MAX_PATH + 64];
+		if (req->path.len + req->query.len > HTTP_MAX_PATH) {
+			http_resp_simple(c, 414, false, NULL);
+			return;
+		}
+		snprintf(extra, sizeof(extra), "Location: %.*s/%s%.*s", (int)req->path.len,
+			 req->path.p, req->query.len ? "?" : "", (int)req->query.len, req->query.p);
+		http_resp_simple(c, 301, false, extra);
+		return;
+	}
+	if (n == 1)
+		path[0] = '\0';
+	char ipath[HTTP_MAX_PATH + 32];
+	snprintf(ipath, sizeof(ipath), "%s/index.html", path);
+	struct vnode *ivp;
+	rc = vfs_lookup(ipath, &ivp);
+	if (rc == 0 && ivp->va.type == VREG) {
+		vnode_rele(vp);
+		http_serve_file(c, req, ivp, ipath);
+		return;
+	}
+	if (rc == 0)
+		vnode_rele(ivp);
+	if (cfg->listing) {
+		http_serve_listing(c, vp, n == 1 ? "/" : path);
+		return;
+	}
+	vnode_rele(vp);
+	http_resp_simple(c, 404, false, NULL);
+}

@@ -1,0 +1,91 @@
+/*
+ * The vmsend HTTP/1.1 static-file server.
+ *
+ * One event loop (src/io) per thread; each thread has its own listening
+ * socket per address (SO_REUSEPORT lets the kernel spread connections), its
+ * own connections and its own io_uring.  File bytes never pass through this
+ * layer: a response is a list of pieces, copied header bytes and (vnode,
+ * offset, length) ranges, handed to vms_sendfile() on the connection's
+ * vms_socket.  A cache hit is queued ready and goes out at once; a miss is
+ * queued not-ready and the loop moves on to other connections while the
+ * pager reads.
+ *
+ * The caller owns the process-wide state: vm_init(), file-system
+ * registration and vfs mounts happen before http_server_start(); the server
+ * only calls vfs_lookup().
+ */
+#ifndef VMSEND_HTTP_SERVER_H
+#define VMSEND_HTTP_SERVER_H
+
+#include "core/stats.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define HTTP_MAX_LISTEN 8
+
+struct http_server_config {
+	const char
+	    *listen[HTTP_MAX_LISTEN]; /* "127.0.0.1:8080", "[::1]:8080", ":8080"; port 0 = any */
+	int nlisten;
+	const char *metrics_listen; /* serve /.vmsend/metrics only here (NULL: on every listener) */
+	int threads;                /* event loops; 0: one per CPU */
+	int max_connections;        /* over this, new connections are closed at once; 0: 10000 */
+	uint32_t idle_timeout_ms;   /* keep-alive wait for the next request's first byte */
+	uint32_t header_timeout_ms; /* first byte to complete head; then 408 */
+	uint32_t send_timeout_ms;   /* no send progress for this long: connection aborted */
+	uint32_t grace_ms;          /* on stop: in-flight responses get this long */
+	const char *access_log;     /* NULL: off; "-": stdout; else a file appended to */
+	bool metrics;               /* serve /.vmsend/metrics */
+	bool dotfiles;              /* serve names starting with '.' */
+	bool listing;               /* list directories without index.html */
+	uint32_t sb_hiwat;          /* per-connection send buffer; 0: sendfile's default */
+	bool quiet;                 /* no startup banner */
+};
+
+void http_server_config_defaults(struct http_server_config *cfg);
+
+struct http_server;
+
+/*
+ * Bind every listener on every thread and start the threads.  Returns 0,
+ * -EADDRINUSE (with a message naming the address on stderr), or -errno.
+ */
+int http_server_start(const struct http_server_config *cfg, struct http_server **out);
+/* The port listener i is bound to (after port 0). */
+int http_server_port(const struct http_server *srv, int i);
+/*
+ * Stop: listeners close at once; idle connections close; responses in
+ * flight get cfg->grace_ms to finish, then are cut.  Joins the threads and
+ * frees the server.  Call once, from the thread that started it.
+ */
+void http_server_stop(struct http_server *srv);
+/* Block until SIGINT or SIGTERM (installs handlers; for `vmsend serve`). */
+void http_server_wait_signal(void);
+
+/* Counters, for /.vmsend/metrics and tests. */
+#define HTTP_LATENCY_BUCKETS 12
+struct http_stats {
+	struct vms_counter connections;  /* accepted */
+	struct vms_counter conn_refused; /* over max_connections */
+	struct vms_counter conn_timeouts;
+	struct vms_counter requests;
+	struct vms_counter status[6];      /* by class: [2] = 2xx ... [5] = 5xx */
+	struct vms_counter bytes_body;     /* body bytes queued */
+	struct vms_counter ranges;         /* 206 responses */
+	struct vms_counter not_modified;   /* 304 responses */
+	struct vms_counter parse_errors;   /* 4xx/5xx from the parser */
+	struct vms_counter sendfile_again; /* EAGAIN waits for the send buffer */
+	_Atomic int64_t conns_open;        /* (a) */
+	/* request head parsed -> response fully queued, cumulative buckets in ms */
+	struct vms_counter latency[HTTP_LATENCY_BUCKETS + 1];
+	struct vms_counter latency_sum_us;
+};
+extern struct http_stats http_stats;
+extern const double http_latency_bounds_ms[HTTP_LATENCY_BUCKETS];
+
+/* Write the Prometheus text page into buf; returns its length (truncated at cap). */
+size_t http_metrics_render(char *buf, size_t cap);
+
+#endif
