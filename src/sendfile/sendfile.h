@@ -91,6 +91,7 @@ struct vms_socket_stats {
 	uint64_t bytes_sent;   /* completed by the kernel */
 	uint64_t sends;        /* send operations issued */
 	uint64_t partial;      /* sends the kernel completed short */
+	uint64_t sends_zc;     /* zero-copy sends */
 	uint32_t sb_cc;        /* bytes in the send buffer now */
 	uint32_t notready;     /* not-ready bytes now */
 	uint32_t inflight;     /* bytes in sends the kernel has not completed */
@@ -196,6 +197,10 @@ extern int64_t sf_swapin_policy;
 extern int64_t sf_sb_hiwat;        /* default send-buffer high-water mark */
 extern int64_t sf_readahead;       /* default read-ahead pages past the request */
 extern int64_t sf_max_chunk_pages; /* pages per swapin request (one sf_io) */
+/* Zero-copy sends (IORING_OP_SENDMSG_ZC) for sends of at least sf_zc_min bytes; off by default:
+ * on loopback the kernel copies them anyway and they measured no faster. */
+extern int64_t sf_send_zc;
+extern int64_t sf_zc_min;
 
 /* ---- counters (FreeBSD's sfstat, and a few more) ---- */
 
@@ -215,6 +220,7 @@ struct sf_stats {
 	struct vms_counter bytes_queued;  /* headers + file + trailers queued */
 	struct vms_counter bytes_sent;    /* bytes the kernel completed */
 	struct vms_counter sends;         /* send operations issued */
+	struct vms_counter sends_zc;      /* of which zero-copy */
 };
 extern struct sf_stats sf_stats;
 

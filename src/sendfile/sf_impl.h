@@ -42,6 +42,22 @@ struct sf_seg {
 	int npages;               /* (l) pages covering [offset, offset + len) */
 	int ra;                   /* (l) read-ahead pages past the last one (last chunk only) */
 	struct vm_page **pages;   /* (s) wired pages once grabbed */
+	uint64_t zc_tag;          /* (l) held until zero-copy sends up to this one are notified */
+};
+
+/*
+ * A zero-copy send (IORING_OP_SENDMSG_ZC).  Its first completion says how
+ * many bytes the kernel took; the kernel may still read the pages until
+ * the notification (IORING_CQE_F_NOTIF), so segments it completed wait on
+ * the socket's zc_held list until every zero-copy send that may reference
+ * them was notified.
+ */
+struct sf_zc {
+	struct io_req req;       /* (l) */
+	TAILQ_ENTRY(sf_zc) link; /* (l) on zc_pending, in issue order */
+	struct vms_socket *so;   /* (c) referenced until the notification */
+	uint64_t seq;            /* (c) */
+	bool notified;           /* (l) */
 };
 
 static inline uint32_t
@@ -72,6 +88,13 @@ struct vms_socket {
 	bool want_lowat;         /* (l) the lowat callback is armed */
 	bool in_callback;        /* (l) a callback is running (no nested loop runs) */
 	int refs;                /* (l) owner + swapins + send in flight + timers */
+
+	/* zero-copy sends (tunable sf_send_zc) */
+	bool use_zc;                             /* (c) */
+	uint64_t zc_seq;                         /* (l) last zero-copy send issued */
+	TAILQ_HEAD(, sf_zc) zc_pending;          /* (l) not yet notified, issue order */
+	TAILQ_HEAD(sf_seg_list, sf_seg) zc_held; /* (l) sent, still read by the kernel */
+	uint64_t zc_sends;                       /* (l) */
 
 	/* the one send in flight */
 	struct io_req send_req;     /* (l) */

@@ -11,6 +11,10 @@ VMS_TUNABLE(sf_sb_hiwat, "sf_sb_hiwat", 256 << 10, "default send-buffer high-wat
 VMS_TUNABLE(sf_readahead, "sf_readahead", 8, "read-ahead pages past a sendfile request");
 VMS_TUNABLE(sf_max_chunk_pages, "sf_max_chunk_pages", 32,
 	    "pages per swapin request (one not-ready segment)");
+VMS_TUNABLE(sf_send_zc, "sf_send_zc", 0,
+	    "1: send with IORING_OP_SENDMSG_ZC when the kernel has it (loopback copies anyway; "
+	    "measured no faster there)");
+VMS_TUNABLE(sf_zc_min, "sf_zc_min", 64 << 10, "smallest send made zero-copy, bytes");
 VMS_TUNABLE(sf_retry_us, "sf_retry_us", 200,
 	    "delay before swapin retries after a busy page or an empty free list, microseconds");
 
@@ -40,6 +44,7 @@ static const struct {
     S(bytes_queued, "bytes queued (headers, file, trailers)"),
     S(bytes_sent, "bytes completed by the kernel"),
     S(sends, "send operations issued"),
+    S(sends_zc, "zero-copy sends issued"),
 #undef S
 };
 

@@ -41,6 +41,7 @@ static _Atomic uint64_t sf_socket_live;
 
 static void sf_socket_notify_task(struct io_task *task);
 static void sf_send_done(struct io_req *req, int res, uint32_t cqe_flags);
+static void sf_zc_done(struct io_req *req, int res, uint32_t cqe_flags);
 
 uint64_t
 vms_socket_count(void)
@@ -91,6 +92,9 @@ vms_socket_create(struct io_loop *loop, int fd, const struct vms_socket_params *
 	if (so->lowat == 0 || so->lowat >= so->hiwat)
 		so->lowat = so->hiwat / 4;
 	TAILQ_INIT(&so->sb);
+	TAILQ_INIT(&so->zc_pending);
+	TAILQ_INIT(&so->zc_held);
+	so->use_zc = is_socket && sf_send_zc != 0 && io_loop_features(loop)->send_zc;
 	so->send_req.done = sf_send_done;
 	so->notify_task.fn = sf_socket_notify_task;
 	so->refs = 1;
@@ -112,6 +116,7 @@ sf_socket_rele(struct vms_socket *so)
 	if (--so->refs > 0)
 		return;
 	VERIFY(TAILQ_EMPTY(&so->sb));
+	VERIFY(TAILQ_EMPTY(&so->zc_held) && TAILQ_EMPTY(&so->zc_pending));
 	VERIFY(!so->send_inflight);
 	if (so->close_fd)
 		close(so->fd);
@@ -273,11 +278,25 @@ sf_sb_kick(struct vms_socket *so)
 	memset(&so->msg, 0, sizeof(so->msg));
 	so->msg.msg_iov = so->iov;
 	so->msg.msg_iovlen = n;
-	struct io_uring_sqe *sqe = io_sqe(so->loop, &so->send_req);
-	if (so->is_socket)
-		io_uring_prep_sendmsg(sqe, so->fd, &so->msg, MSG_NOSIGNAL);
-	else
-		io_uring_prep_writev(sqe, so->fd, so->iov, (unsigned)n, (uint64_t)-1);
+	if (so->use_zc && total >= (uint64_t)sf_zc_min) {
+		struct sf_zc *zc = calloc(1, sizeof(*zc));
+		VERIFY(zc != NULL);
+		zc->req.done = sf_zc_done;
+		zc->so = so;
+		zc->seq = ++so->zc_seq;
+		TAILQ_INSERT_TAIL(&so->zc_pending, zc, link);
+		sf_socket_ref(so); /* until the notification */
+		struct io_uring_sqe *sqe = io_sqe(so->loop, &zc->req);
+		io_uring_prep_sendmsg_zc(sqe, so->fd, &so->msg, MSG_NOSIGNAL);
+		so->zc_sends++;
+		counter_inc(&sf_stats.sends_zc);
+	} else {
+		struct io_uring_sqe *sqe = io_sqe(so->loop, &so->send_req);
+		if (so->is_socket)
+			io_uring_prep_sendmsg(sqe, so->fd, &so->msg, MSG_NOSIGNAL);
+		else
+			io_uring_prep_writev(sqe, so->fd, so->iov, (unsigned)n, (uint64_t)-1);
+	}
 	so->send_inflight = true;
 	so->send_bytes = total;
 	so->sends++;
@@ -339,15 +358,21 @@ sf_sb_complete(struct vms_socket *so, uint32_t done)
 		if (so->head_done == seg->len) {
 			TAILQ_REMOVE(&so->sb, seg, link);
 			so->head_done = 0;
-			sf_seg_free(seg);
+			if (TAILQ_EMPTY(&so->zc_pending)) {
+				sf_seg_free(seg);
+			} else {
+				/* A zero-copy send may still read these pages. */
+				seg->zc_tag = so->zc_seq;
+				TAILQ_INSERT_TAIL(&so->zc_held, seg, link);
+			}
 		}
 	}
 }
 
+/* The result of the send in flight (copying or zero-copy). */
 static void
-sf_send_done(struct io_req *req, int res, uint32_t cqe_flags)
+sf_send_result(struct vms_socket *so, int res)
 {
-	struct vms_socket *so = container_of(req, struct vms_socket, send_req);
 	so->send_inflight = false;
 	struct sf_seg *seg;
 	if (res >= 0) {
@@ -372,6 +397,49 @@ sf_send_done(struct io_req *req, int res, uint32_t cqe_flags)
 		sf_sb_kick(so);
 	}
 	sf_socket_linger_check(so);
+}
+
+static void
+sf_send_done(struct io_req *req, int res, uint32_t cqe_flags)
+{
+	struct vms_socket *so = container_of(req, struct vms_socket, send_req);
+	sf_send_result(so, res);
+	sf_socket_rele(so);
+}
+
+/* Zero-copy send `zc` was notified: free what no pending send can still read. */
+static void
+sf_zc_notified(struct vms_socket *so, struct sf_zc *zc)
+{
+	zc->notified = true;
+	struct sf_zc *z;
+	while ((z = TAILQ_FIRST(&so->zc_pending)) != NULL && z->notified) {
+		TAILQ_REMOVE(&so->zc_pending, z, link);
+		free(z);
+		sf_socket_rele(so); /* never the last: the caller holds one */
+	}
+	uint64_t lowest = z != NULL ? z->seq : UINT64_MAX;
+	struct sf_seg *seg;
+	while ((seg = TAILQ_FIRST(&so->zc_held)) != NULL && seg->zc_tag < lowest) {
+		TAILQ_REMOVE(&so->zc_held, seg, link);
+		sf_seg_free(seg);
+	}
+}
+
+static void
+sf_zc_done(struct io_req *req, int res, uint32_t cqe_flags)
+{
+	struct sf_zc *zc = container_of(req, struct sf_zc, req);
+	struct vms_socket *so = zc->so;
+	sf_socket_ref(so);
+	if (cqe_flags & IORING_CQE_F_NOTIF) {
+		sf_zc_notified(so, zc);
+	} else {
+		sf_send_result(so, res);
+		sf_socket_rele(so); /* the send's reference */
+		if (!(cqe_flags & IORING_CQE_F_MORE))
+			sf_zc_notified(so, zc); /* no notification will follow */
+	}
 	sf_socket_rele(so);
 }
 
@@ -486,6 +554,7 @@ vms_socket_get_stats(const struct vms_socket *so, struct vms_socket_stats *st)
 	st->bytes_sent = so->bytes_sent;
 	st->sends = so->sends;
 	st->partial = so->partial;
+	st->sends_zc = so->zc_sends;
 	st->sb_cc = so->sb_cc;
 	st->notready = so->notready;
 	st->inflight = so->send_inflight ? so->send_bytes : 0;

@@ -333,6 +333,23 @@ Test(sendfile_exact, random_cases_one_connection)
 	files_free(f, 2);
 }
 
+/* The same with zero-copy sends (when the kernel has them): pages wait for notifications. */
+Test(sendfile_exact, random_cases_zero_copy)
+{
+	sf_send_zc = 1;
+	sf_zc_min = 1;
+	struct file f[2];
+	files_make(f, 2, 55);
+	struct driver d = {
+	    .files = f, .nfiles = 2, .ncases = 500, .seed = 777, .warm = true, .modes = true};
+	drive(&d, sft_loop);
+	cr_assert_eq(d.err[0], '\0', "after %llu cases: %s", (unsigned long long)d.cases_done,
+		     d.err);
+	if (io_loop_features(sft_loop)->send_zc)
+		cr_assert_gt(counter_get(&sf_stats.sends_zc), 0);
+	files_free(f, 2);
+}
+
 struct tharg {
 	struct driver d;
 };

@@ -240,3 +240,42 @@ Test(socket, a_pipe_is_written_with_writev)
 	vm_object_deallocate(obj);
 	free(data);
 }
+
+/* Zero-copy sends (opt-in): the same bytes; every page unwired once notified. */
+Test(socket, zero_copy_sends_deliver_and_release_pages)
+{
+	sf_send_zc = 1;
+	sf_zc_min = 1;
+	size_t size = 300 * 1000 + 5;
+	uint8_t *data = sft_pattern(size, 35);
+	struct vm_object *obj = mempager_create(data, size, 0, "f");
+	int fds[2];
+	sft_tcp_pair(fds);
+	struct sft_sink *sink = sft_sink_start(fds[1], false);
+	struct vms_socket *so = sft_socket(fds[0], 1 << 20, NULL, NULL, NULL);
+	for (int k = 0; k < 3; k++) {
+		cr_assert_eq(vms_socket_write(so, "<>", 2, NULL), 0);
+		cr_assert_eq(vms_sendfile_object(so, obj, k * 777, 0, NULL, NULL, 0), 0);
+	}
+	cr_assert_eq(vms_socket_flush(so), 0);
+	struct vms_socket_stats st;
+	vms_socket_get_stats(so, &st);
+	if (io_loop_features(sft_loop)->send_zc)
+		cr_assert_gt(st.sends_zc, 0, "the kernel has send_zc but no send used it");
+	else
+		cr_assert_eq(st.sends_zc, 0);
+	sft_close_all(so);
+	sft_sink_join(sink);
+	cr_assert(vm_quiescent(), "a page stayed wired after the notifications");
+	size_t off = 0;
+	for (int k = 0; k < 3; k++) {
+		cr_assert_eq(memcmp(sink->buf + off, "<>", 2), 0);
+		off += 2;
+		cr_assert_eq(memcmp(sink->buf + off, data + k * 777, size - k * 777), 0);
+		off += size - k * 777;
+	}
+	cr_assert_eq(sink->len, off);
+	sft_sink_free(sink);
+	vm_object_deallocate(obj);
+	free(data);
+}
