@@ -9,10 +9,12 @@ struct vms_command {
 };
 
 int cmd_demo(int argc, char **argv);
+int cmd_cat(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_tunables(int argc, char **argv);
 int cmd_mkimage(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_objfs(int argc, char **argv);
+int cmd_cachesim(int argc, char **argv);
 
 #endif
