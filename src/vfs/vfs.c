@@ -486,6 +486,25 @@ vfs_cache_enter_locked(struct mount *mp, const char *rel, struct vnode *vp, uint
 	vfs.nentries++;
 }
 
+/* Drop the colder half of the cache. */
+static void
+vfs_cache_shrink_half(void)
+{
+	struct ncentry *dead = NULL;
+	uint32_t n;
+
+	pthread_mutex_lock(&vfs.lock);
+	n = (vfs.nentries + 1) / 2;
+	while (n-- > 0 && vfs.nentries > 0) {
+		struct ncentry *old = TAILQ_LAST(&vfs.lru, ncentry_lru_head), **opp;
+
+		opp = vfs_cache_slot_locked(old->mp, old->relpath, old->hash);
+		vfs_cache_unlink_locked(opp, &dead);
+	}
+	pthread_mutex_unlock(&vfs.lock);
+	vfs_cache_free_dead(dead);
+}
+
 static bool
 vattr_same_identity(const struct vattr *a, const struct vattr *b)
 {
@@ -558,6 +577,12 @@ vfs_lookupn(const char *path, size_t len, struct vnode **vpp)
 			counter_inc(&vfs_stats.changed);
 	}
 	rv = mp->ops->lookup(mp, rel, &vp);
+	if (rv == -EMFILE || rv == -ENFILE) {
+		/* Each cached version holds a descriptor: give back the colder half, retry once. */
+		counter_inc(&vfs_stats.fd_pressure);
+		vfs_cache_shrink_half();
+		rv = mp->ops->lookup(mp, rel, &vp);
+	}
 	pthread_mutex_lock(&vfs.lock);
 	if (rv == 0)
 		vfs_cache_enter_locked(mp, rel, vp, now, &dead);

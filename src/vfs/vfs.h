@@ -120,6 +120,7 @@ struct vfs_stats {
 	struct vms_counter changed;      /* stat said changed: new vnode and object */
 	struct vms_counter cache_misses; /* fs lookup made a vnode */
 	struct vms_counter refused;      /* "..", NUL, escape attempts */
+	struct vms_counter fd_pressure;  /* EMFILE/ENFILE: half the cache dropped, retried */
 	struct vms_counter vnodes_made;
 	_Atomic int64_t vnodes_live; /* (a) vnodes not yet freed (tests check for leaks) */
 };

@@ -27,6 +27,7 @@ struct fakefs {
 	struct fentry files[8];
 	int nfiles;
 	int lookups, stats, mounts, unmounts, reclaims;
+	int live, max_live; /* vnodes alive; > 0: -EMFILE at that many (a descriptor limit) */
 	char last_rel[PATH_MAX];
 };
 
@@ -79,6 +80,9 @@ fake_lookup(struct mount *mp, const char *rel, struct vnode **vpp)
 	snprintf(fs->last_rel, sizeof(fs->last_rel), "%s", rel);
 	if ((e = fake_find(fs, rel)) == NULL)
 		return -ENOENT;
+	if (fs->max_live > 0 && fs->live >= fs->max_live)
+		return -EMFILE;
+	fs->live++;
 	fake_va(e, &va);
 	*vpp = vnode_alloc(mp, rel, &va);
 	return *vpp != NULL ? 0 : -ENOMEM;
@@ -101,6 +105,7 @@ static void
 fake_reclaim(struct vnode *vp)
 {
 	((struct fakefs *)vp->mp->fs_priv)->reclaims++;
+	((struct fakefs *)vp->mp->fs_priv)->live--;
 }
 
 static const struct vfsops fakefs_ops = {
@@ -318,4 +323,30 @@ Test(vfs, mount_errors)
 	/* The refused duplicate was opened, then closed again at once. */
 	cr_assert_eq(fs_b.mounts, 3);
 	cr_assert_eq(fs_b.unmounts, 1);
+}
+
+Test(vfs, descriptor_pressure_sheds_cold_entries_and_retries)
+{
+	struct vnode *vp;
+	uint64_t fdp = counter_get(&vfs_stats.fd_pressure);
+
+	cr_assert_eq(vms_tunable_set("vfs_valid_ms", "600000"), 0);
+	fs_a.max_live = 3;
+	const char *warm[] = {"/x", "/y", "/z"};
+	for (unsigned i = 0; i < nitems(warm); i++) {
+		cr_assert_eq(lk(warm[i], &vp), 0);
+		vnode_rele(vp); /* the cache keeps it (and its descriptor) */
+	}
+	cr_assert_eq(fs_a.live, 3);
+	cr_assert_eq(lk("/mediax", &vp), 0, "EMFILE must shed cached entries and retry");
+	cr_assert_eq(counter_get(&vfs_stats.fd_pressure) - fdp, 1);
+	cr_assert_eq(fs_a.live, 2, "x and y (the colder half) were dropped");
+	vnode_rele(vp);
+	int lookups = fs_a.lookups;
+	cr_assert_eq(lk("/z", &vp), 0);
+	cr_assert_eq(fs_a.lookups, lookups, "z stayed cached");
+	vnode_rele(vp);
+	cr_assert_eq(lk("/x", &vp), 0);
+	cr_assert_eq(fs_a.lookups, lookups + 1, "x was dropped");
+	vnode_rele(vp);
 }
