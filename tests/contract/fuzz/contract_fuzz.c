@@ -1,0 +1,301 @@
+/*
+ * The contract fuzzer: random page-cache states and requests driven through
+ * real pagers and the memory pager, with every contract rule checked by the
+ * dispatch wrappers (VMSEND_INVARIANTS) and every result checked here.
+ *
+ * One iteration:
+ *   1. pick a pager and an object over random bytes; cache, wire or
+ *      shared-busy random pages (the "other users" of the cache);
+ *   2. pick a run whose first and last pages are invalid; grab it wired +
+ *      xbusy as sendfile does; unbusy the valid pages inside; then either
+ *      coalesce (valid pages become bogus_page: one I/O, capable pagers
+ *      only) or split (one I/O per invalid sub-run);
+ *   3. random read-ahead, random completion timing (memory pager: sync,
+ *      deferred, threaded), random injected I/O errors;
+ *   4. check: iodone exactly once per I/O, every real page fully valid and
+ *      byte-identical to the backing bytes, bogus slots left alone, the
+ *      valid pages unchanged; after cleanup no page busy or wired.
+ *
+ *   contract_fuzz [--seconds N] [--iterations N] [--seed S] [--pager mem|hostfs|all]
+ */
+#include "core/util.h"
+#include "fs/hostfs/hostfs.h"
+#include "io/io.h"
+#include "pager/pager.h"
+#include "vfs/vfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "support/check.h"
+#include "support/mempager.h"
+
+#define MAXPAGES 48
+
+enum kind { K_MEM, K_MEM_BOGUS, K_HOSTFS, K_NKINDS };
+static const char *const kind_names[] = {"mem", "mem-bogus", "hostfs"};
+
+static unsigned seed;
+static struct io_loop *loop;
+static char hostdir[] = "/tmp/vmsend-cfuzz-XXXXXX";
+static uint64_t stat_iter, stat_ios, stat_bogus, stat_errors, stat_rahead;
+
+static unsigned
+rnd(unsigned n)
+{
+	return n ? (unsigned)rand_r(&seed) % n : 0;
+}
+
+struct io_rec {
+	atomic_int calls;
+	atomic_int error;
+	struct vm_page *saved[MAXPAGES]; /* the request's own array */
+	int count;
+};
+
+static void
+iodone(void *arg, struct vm_page **ma, int count, int error)
+{
+	struct io_rec *r = arg;
+	CHECK(count == r->count, "iodone count %d, request %d", count, r->count);
+	for (int i = 0; i < count; i++) /* rule 10: may be another array, same pages */
+		CHECK(ma[i] == r->saved[i], "iodone slot %d differs", i);
+	atomic_store(&r->error, error);
+	atomic_fetch_add(&r->calls, 1);
+}
+
+static struct vm_object *
+make_object(enum kind k, const char *data, size_t size, struct vnode **vpp)
+{
+	*vpp = NULL;
+	if (k != K_HOSTFS)
+		return mempager_create(data, size, k == K_MEM_BOGUS ? PAGER_CAP_BOGUS : 0, "fuzz");
+	static unsigned fileno;
+	char path[256], vpath[64];
+	snprintf(vpath, sizeof(vpath), "/cf/f%u", fileno);
+	snprintf(path, sizeof(path), "%s/f%u", hostdir, fileno++);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK(write(fd, data, size) == (ssize_t)size);
+	close(fd);
+	CHECK(vfs_lookup(vpath, vpp) == 0, "lookup %s", vpath);
+	unlink(path); /* the open descriptor keeps the bytes */
+	vm_object_reference((*vpp)->object);
+	return (*vpp)->object;
+}
+
+static void
+one_iteration(enum kind k)
+{
+	static char data[MAXPAGES * 4096];
+	uint64_t npages = 1 + rnd(MAXPAGES - 1);
+	size_t size = (npages - 1) * PAGE_SIZE + 1 + rnd(PAGE_SIZE);
+	for (size_t i = 0; i < size; i++)
+		data[i] = (char)rand_r(&seed);
+	struct vnode *vp;
+	struct vm_object *obj = make_object(k, data, size, &vp);
+	bool capable = obj->pager->caps & PAGER_CAP_BOGUS;
+	if (k != K_HOSTFS) {
+		enum mempager_mode modes[] = {MEMPAGER_SYNC, MEMPAGER_DEFERRED, MEMPAGER_THREAD};
+		mempager_set_mode(obj, modes[rnd(3)], rnd(2) ? 0 : 50);
+		mempager_set_block(obj, 1 + rnd(16));
+		mempager_set_readahead(obj, rnd(2));
+	}
+
+	/* Other users: cached valid pages, some wired, some shared-busied. */
+	struct vm_page *wired[MAXPAGES], *sbusy[MAXPAGES];
+	int nwired = 0, nsbusy = 0;
+	for (uint64_t p = 0; p < npages; p++) {
+		if (rnd(3) != 0)
+			continue;
+		struct vm_page *m = vm_page_grab(obj, p, 0);
+		memcpy(vm_page_data(m), data + p * PAGE_SIZE, MIN(PAGE_SIZE, size - p * PAGE_SIZE));
+		memset((char *)vm_page_data(m) + MIN(PAGE_SIZE, size - p * PAGE_SIZE), 0,
+		       PAGE_SIZE - MIN(PAGE_SIZE, size - p * PAGE_SIZE));
+		vm_page_valid(m);
+		if (rnd(3) == 0) {
+			vm_page_wire(m);
+			wired[nwired++] = m;
+		}
+		vm_page_xunbusy(m);
+	}
+	/* The run: first and last pages invalid. */
+	uint64_t s = rnd((unsigned)npages), e;
+	struct vm_page *ma[MAXPAGES];
+	vm_object_lock(obj);
+	while (s < npages && vm_page_lookup(obj, s) != NULL)
+		s++;
+	vm_object_unlock(obj);
+	if (s == npages)
+		goto out;
+	e = s + 1 + rnd((unsigned)(npages - s));
+	int n = vm_page_grab_pages(obj, s, VM_ALLOC_WIRED, ma, (int)(e - s));
+	CHECK(n == (int)(e - s));
+	while (n > 1 && vm_page_all_valid(ma[n - 1])) { /* trim valid pages off the end */
+		vm_page_xunbusy(ma[n - 1]);
+		vm_page_unwire(ma[n - 1]);
+		n--;
+	}
+	/* Shared-busy a page or two beyond the run: read-ahead must stop there. */
+	for (uint64_t p = s + n; p < npages && nsbusy < 2; p++)
+		if (rnd(4) == 0 && (sbusy[nsbusy] = vm_page_grab(
+					obj, p, VM_ALLOC_NOWAIT | VM_ALLOC_SBUSY)) != NULL)
+			nsbusy++;
+	uint8_t before[MAXPAGES][64];
+	for (int i = 0; i < n; i++)
+		if (vm_page_all_valid(ma[i])) {
+			memcpy(before[i], vm_page_data(ma[i]), 64);
+			vm_page_xunbusy(ma[i]);
+		}
+
+	bool coalesce = capable && rnd(2);
+	int fail = rnd(8) == 0;
+	if (fail && k == K_HOSTFS)
+		hostfs_fail_nth_read(1, -EIO);
+	else if (fail)
+		mempager_fail_nth(obj, 1, -EIO);
+	struct io_rec recs[MAXPAGES];
+	int nrec = 0;
+	for (int i = 0; i < n;) {
+		if (vm_page_all_valid(ma[i])) {
+			i++;
+			continue;
+		}
+		int j = i + 1;
+		if (coalesce)
+			j = n;
+		else
+			while (j < n && !vm_page_all_valid(ma[j]))
+				j++;
+		struct io_rec *r = &recs[nrec++];
+		atomic_init(&r->calls, 0);
+		atomic_init(&r->error, 0);
+		r->count = j - i;
+		for (int q = i; q < j; q++)
+			r->saved[q - i] = vm_page_all_valid(ma[q]) ? bogus_page : ma[q];
+		for (int q = 0; q < r->count; q++)
+			stat_bogus += r->saved[q] == bogus_page;
+		int rb = (int)rnd(4), ra = (j == n) ? (int)rnd(9) : 0;
+		struct vm_page *arr[MAXPAGES];
+		memcpy(arr, r->saved, sizeof(arr[0]) * r->count);
+		CHECK(pager_getpages_async(obj, arr, r->count, &rb, &ra, iodone, r) == PAGER_OK);
+		stat_rahead += ra;
+		stat_ios++;
+		i = j;
+	}
+	if (k != K_HOSTFS) {
+		mempager_complete_pending(obj);
+		mempager_drain(obj);
+		mempager_complete_pending(obj);
+	} else {
+		/* hostfs completes on this thread's io loop: run it until every I/O is done. */
+		for (int r = 0; r < nrec; r++)
+			while (atomic_load(&recs[r].calls) == 0)
+				CHECK(io_loop_run_once(loop, true, 0) >= 0);
+	}
+	bool failed = false;
+	for (int r = 0; r < nrec; r++) {
+		CHECK(atomic_load(&recs[r].calls) == 1, "iodone called %d times",
+		      atomic_load(&recs[r].calls));
+		failed |= atomic_load(&recs[r].error) != 0;
+	}
+	if (fail && k == K_HOSTFS)
+		hostfs_fail_nth_read(0, -EIO); /* disarm if the run did not read */
+	stat_errors += failed;
+	for (int i = 0; i < n; i++) {
+		struct vm_page *m = ma[i];
+		uint64_t p = s + i;
+		size_t len = MIN(PAGE_SIZE, size - p * PAGE_SIZE);
+		if (vm_page_xbusied(m)) { /* was read by the pager */
+			if (!failed) {
+				CHECK(vm_page_all_valid(m), "page %llu invalid after success",
+				      (unsigned long long)p);
+				CHECK(memcmp(vm_page_data(m), data + p * PAGE_SIZE, len) == 0,
+				      "%s: page %llu bytes differ", kind_names[k],
+				      (unsigned long long)p);
+				for (size_t b = len; b < PAGE_SIZE; b++)
+					CHECK(((char *)vm_page_data(m))[b] == 0,
+					      "EOF tail not zero");
+			}
+			if (vm_page_all_valid(m)) {
+				vm_page_xunbusy(m);
+				vm_page_unwire(m);
+			} else {
+				vm_page_unwire(m);
+				vm_page_free(m, false);
+			}
+		} else { /* valid page the caller kept: untouched (rule 7) */
+			CHECK(vm_page_all_valid(m));
+			CHECK(memcmp(vm_page_data(m), before[i], 64) == 0, "bogus slot written");
+			vm_page_unwire(m);
+		}
+	}
+out:
+	while (nsbusy > 0)
+		vm_page_sunbusy(sbusy[--nsbusy]);
+	while (nwired > 0)
+		vm_page_unwire(wired[--nwired]);
+	CHECK(vm_quiescent(), "a page was left busy or wired");
+	if (vp != NULL)
+		vnode_rele(vp);
+	vm_object_deallocate(obj);
+	stat_iter++;
+}
+
+int
+main(int argc, char **argv)
+{
+	double seconds = 2;
+	long iterations = -1;
+	const char *which = "all";
+	seed = (unsigned)getpid();
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+			seconds = atof(argv[++i]);
+		else if (strcmp(argv[i], "--iterations") == 0 && i + 1 < argc)
+			iterations = atol(argv[++i]);
+		else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
+			seed = (unsigned)strtoul(argv[++i], NULL, 0);
+		else if (strcmp(argv[i], "--pager") == 0 && i + 1 < argc)
+			which = argv[++i];
+		else {
+			fprintf(stderr, "usage: contract_fuzz [--seconds N] [--iterations N] "
+					"[--seed S] [--pager mem|hostfs|all]\n");
+			return 2;
+		}
+	}
+	printf("contract_fuzz: seed %u\n", seed);
+	CHECK(vm_init(96 * PAGE_SIZE) == 0);
+	CHECK(io_loop_create(&loop, 64, IO_LOOP_ARENA) == 0);
+	CHECK(mkdtemp(hostdir) != NULL);
+	hostfs_register();
+	CHECK(vfs_mount("/cf", "hostfs", hostdir, NULL) == 0);
+	uint64_t deadline = vms_now_ns() + (uint64_t)(seconds * 1e9);
+	for (long it = 0; iterations < 0 ? vms_now_ns() < deadline : it < iterations; it++) {
+		enum kind k = (enum kind)rnd(K_NKINDS);
+		if (strcmp(which, "mem") == 0)
+			k = (enum kind)rnd(2);
+		else if (strcmp(which, "hostfs") == 0)
+			k = K_HOSTFS;
+		one_iteration(k);
+	}
+	vfs_unmount_all();
+	io_loop_destroy(loop);
+	rmdir(hostdir);
+	CHECK(vm_object_count() == 0, "objects leaked");
+	vm_fini();
+	printf("contract_fuzz: %llu iterations, %llu I/Os, %llu bogus slots, %llu read-ahead "
+	       "pages, %llu failed requests\n",
+	       (unsigned long long)stat_iter, (unsigned long long)stat_ios,
+	       (unsigned long long)stat_bogus, (unsigned long long)stat_rahead,
+	       (unsigned long long)stat_errors);
+	CHECK(stat_bogus > 0 || iterations == 0 || stat_iter < 50,
+	      "no bogus slot was ever exercised");
+	printf("%llu passed, 0 failed\n", (unsigned long long)stat_iter);
+	return 0;
+}
