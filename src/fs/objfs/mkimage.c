@@ -16,6 +16,7 @@
  */
 #include "fs/objfs/mkimage.h"
 
+#include "core/log.h"
 #include "core/util.h"
 #include "fs/objfs/format.h"
 
@@ -145,9 +146,9 @@ scan_dir(struct mk *m, uint32_t idx)
 			break;
 		}
 		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-			fprintf(stderr,
-				"mkimage: skipping %s/%s: not a regular file or directory\n", rel,
-				de->d_name);
+			LOG_WARN("objfs",
+				 "mkimage: skipping %s/%s: not a regular file or directory", rel,
+				 de->d_name);
 			m->sum->skipped++;
 			continue;
 		}

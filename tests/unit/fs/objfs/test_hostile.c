@@ -17,11 +17,13 @@
 #include <unistd.h>
 
 static char image[64];
+static int saved_level;
 
 static void
 setup(void)
 {
 	snprintf(image, sizeof(image), "/tmp/objfs-hostile-%d.img", (int)getpid());
+	saved_level = vms_log_level;
 	vms_log_level = VMS_LOG_ERROR - 1; /* the reader logs every refusal; keep output clean */
 }
 
@@ -29,7 +31,7 @@ static void
 teardown(void)
 {
 	unlink(image);
-	vms_log_level = VMS_LOG_INFO;
+	vms_log_level = saved_level;
 }
 
 TestSuite(objfs_hostile, .init = setup, .fini = teardown, .timeout = 60);

@@ -1,0 +1,171 @@
+/* mkimage: summary accounting, progress bar, what it skips, and failures. */
+#include "core/log.h"
+#include "fs/objfs/fsck.h"
+#include "fs/objfs/image.h"
+#include "fs/objfs/mkimage.h"
+#include "objfs_tree.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static struct ttree tree;
+static char image[300];
+
+static void
+setup(void)
+{
+	ttree_init(&tree, 31337);
+	snprintf(image, sizeof(image), "%s.img", tree.root);
+}
+
+static void
+teardown(void)
+{
+	ttree_fini(&tree);
+	unlink(image);
+}
+
+TestSuite(objfs_mkimage, .init = setup, .fini = teardown, .timeout = 120);
+
+Test(objfs_mkimage, summary_adds_up_and_progress_reaches_100)
+{
+	ttree_file(&tree, "text", 10 * 4096, 'c');
+	ttree_file(&tree, "noise", 3 * 4096 + 5, 'r');
+	ttree_file(&tree, "zeros", 6 * 4096, 'z');
+	ttree_mkdir(&tree, "d");
+	ttree_file(&tree, "d/empty", 0, 'r');
+
+	char *prog = NULL;
+	size_t plen = 0;
+	struct objfs_mkimage_opts o;
+	struct objfs_mkimage_summary s;
+	char err[256];
+	objfs_mkimage_defaults(&o);
+	o.rs_shift = 12;
+	o.progress = open_memstream(&prog, &plen);
+	cr_assert_eq(objfs_mkimage(tree.root, image, &o, &s, err, sizeof(err)), 0, "%s", err);
+	fclose(o.progress);
+	cr_expect(strstr(prog, "100%") != NULL, "progress: %s", prog);
+	cr_expect(strstr(prog, "\r") != NULL, "the bar redraws in place");
+	free(prog);
+
+	cr_expect_eq(s.files, 4);
+	cr_expect_eq(s.dirs, 2, "the root and d");
+	cr_expect_eq(s.bytes, 19 * 4096 + 5);
+	cr_expect_eq(s.records, 10 + 4 + 6);
+	cr_expect_eq(s.holes, 6);
+	cr_expect_eq(s.hole_bytes, 6 * 4096);
+	cr_expect_eq(s.compressed, 10, "every text record compresses, no noise record does");
+	cr_expect_eq(s.stored_bytes > 3 * 4096 + 5, true);
+	cr_expect_lt(s.stored_bytes, 4 * 4096 + 5);
+	cr_expect_eq(s.image_bytes, OBJFS_DATA_START + s.stored_bytes + s.meta_bytes,
+		     "every stored byte is accounted for");
+	struct stat st;
+	cr_assert_eq(stat(image, &st), 0);
+	cr_expect_eq((uint64_t)st.st_size, s.image_bytes);
+	char tmp[320];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", image);
+	cr_expect_eq(access(tmp, F_OK), -1, "no temporary left");
+}
+
+Test(objfs_mkimage, no_compress_stores_everything_raw)
+{
+	ttree_file(&tree, "text", 4 * 4096, 'c');
+	struct objfs_mkimage_opts o;
+	struct objfs_mkimage_summary s;
+	objfs_mkimage_defaults(&o);
+	o.rs_shift = 12;
+	o.compress = false;
+	cr_assert_eq(objfs_mkimage(tree.root, image, &o, &s, NULL, 0), 0);
+	cr_expect_eq(s.compressed, 0);
+	cr_expect_eq(s.stored_bytes, 4 * 4096);
+	struct objfs_image *img;
+	cr_assert_eq(objfs_image_open(image, 0, &img, NULL, 0), 0);
+	ttree_verify(&tree, img);
+	objfs_image_close(img);
+}
+
+Test(objfs_mkimage, skips_symlinks_fifos_and_the_image_itself)
+{
+	ttree_file(&tree, "real", 100, 'r');
+	char p[400];
+	snprintf(p, sizeof(p), "%s/link", tree.root);
+	cr_assert_eq(symlink("real", p), 0);
+	snprintf(p, sizeof(p), "%s/fifo", tree.root);
+	cr_assert_eq(mkfifo(p, 0600), 0);
+	/* The image is written inside the tree it packs. */
+	char inside[400];
+	snprintf(inside, sizeof(inside), "%s/self.img", tree.root);
+	struct objfs_mkimage_summary s;
+	struct objfs_mkimage_opts o;
+	objfs_mkimage_defaults(&o);
+	int prev = vms_log_level;
+	vms_log_level = -1; /* the skip warnings are expected */
+	cr_assert_eq(objfs_mkimage(tree.root, inside, &o, &s, NULL, 0), 0);
+	vms_log_level = prev;
+	cr_expect_eq(s.skipped, 2);
+	cr_expect_eq(s.files, 1);
+	struct objfs_image *img;
+	cr_assert_eq(objfs_image_open(inside, 0, &img, NULL, 0), 0);
+	struct objfs_dnode dn;
+	cr_expect_eq(objfs_image_lookup(img, "real", &dn), 0);
+	cr_expect_eq(objfs_image_lookup(img, "link", &dn), -ENOENT);
+	cr_expect_eq(objfs_image_lookup(img, "self.img", &dn), -ENOENT);
+	cr_expect_eq(objfs_image_lookup(img, "self.img.tmp", &dn), -ENOENT);
+	objfs_image_close(img);
+	unlink(inside);
+	snprintf(p, sizeof(p), "%s/link", tree.root);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/fifo", tree.root);
+	unlink(p);
+}
+
+Test(objfs_mkimage, empty_directory_makes_a_valid_image)
+{
+	struct objfs_mkimage_summary s;
+	cr_assert_eq(objfs_mkimage(tree.root, image, NULL, &s, NULL, 0), 0);
+	cr_expect_eq(s.files, 0);
+	cr_expect_eq(s.dirs, 1);
+	struct objfs_fsck_result r;
+	cr_expect_eq(objfs_fsck(image, NULL, &r), 0);
+	struct objfs_image *img;
+	cr_assert_eq(objfs_image_open(image, 0, &img, NULL, 0), 0);
+	struct objfs_dnode root;
+	cr_assert_eq(objfs_image_lookup(img, "", &root), 0);
+	cr_expect_eq(root.size, 0);
+	cr_expect_eq(root.nentries, 0);
+	objfs_image_close(img);
+}
+
+Test(objfs_mkimage, failures_leave_nothing_behind)
+{
+	char err[256];
+	struct objfs_mkimage_summary s;
+	struct objfs_mkimage_opts o;
+	objfs_mkimage_defaults(&o);
+	o.rs_shift = 11;
+	cr_expect_eq(objfs_mkimage(tree.root, image, &o, &s, err, sizeof(err)), -EINVAL);
+	cr_expect(strstr(err, "record size") != NULL, "%s", err);
+	cr_expect_eq(objfs_mkimage("/nonexistent-objfs-dir", image, NULL, &s, err, sizeof(err)),
+		     -ENOENT);
+	cr_expect(strstr(err, "/nonexistent-objfs-dir") != NULL, "%s", err);
+	/* An unreadable file fails the whole image (unless running as root). */
+	if (geteuid() != 0) {
+		ttree_file(&tree, "secret", 10, 'r');
+		char p[400];
+		snprintf(p, sizeof(p), "%s/secret", tree.root);
+		cr_assert_eq(chmod(p, 0), 0);
+		cr_expect_eq(objfs_mkimage(tree.root, image, NULL, &s, err, sizeof(err)), -EACCES);
+		cr_expect(strstr(err, "secret") != NULL, "%s", err);
+		chmod(p, 0600);
+	}
+	cr_expect_eq(access(image, F_OK), -1);
+	char tmp[320];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", image);
+	cr_expect_eq(access(tmp, F_OK), -1);
+}
