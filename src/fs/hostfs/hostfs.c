@@ -11,6 +11,8 @@
  * so the check and the open are one atomic step: a symlink swapped in after
  * a check cannot win a race, because there is no separate check.  The VFS
  * already refused "..", NUL and long names; the kernel is the second wall.
+ * Without openat2 (ENOSYS, logged once) names are walked one component at a
+ * time with O_NOFOLLOW, which follows no symlink at all.
  *
  * A regular file's identity (dev, ino, size, mtime) is read with statx on
  * the opened descriptor, so it describes exactly the file whose bytes the
@@ -52,9 +54,74 @@ struct hostfs_mount {
 
 #define HOSTFS_RESOLVE (RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
 
+VMS_TUNABLE(hostfs_use_openat2, "hostfs_openat2", 1,
+	    "1: resolve names with openat2(RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS); 0: walk "
+	    "components with O_NOFOLLOW (follows no symlink; the fallback without openat2)");
+
 static atomic_uint hostfs_logged;
-#define HOSTFS_LOG_NO_OPENAT2 0x1
-#define HOSTFS_LOG_NO_DIRECT  0x2
+static atomic_bool hostfs_no_openat2; /* ENOSYS seen: walk from now on */
+#define HOSTFS_LOG_NO_DIRECT 0x2
+
+/*
+ * The fallback when openat2() is missing (or the tunable hostfs_openat2 is
+ * 0): walk the name one component at a time from the root with O_NOFOLLOW.
+ * It follows no symlink at all (stricter than RESOLVE_BENEATH, so still
+ * safe), and refuses ".." and absolute names itself.
+ */
+static int
+hostfs_walk(int rootfd, const char *rel, uint64_t flags)
+{
+	int dfd = rootfd, fd = -1, err;
+	const char *p = rel;
+
+	if (*p == '/')
+		return -EXDEV;
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash != NULL ? (size_t)(slash - p) : strlen(p);
+		bool last = slash == NULL || slash[strspn(slash, "/")] == '\0';
+		char comp[NAME_MAX + 1];
+		struct stat sb;
+
+		if (n > NAME_MAX) {
+			err = -ENAMETOOLONG;
+			break;
+		}
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		if (strcmp(comp, "..") == 0) {
+			err = -EXDEV;
+			break;
+		}
+		if (n == 0)
+			strcpy(comp, ".");
+		fd = openat(dfd, comp,
+			    last ? (int)flags | O_NOFOLLOW
+				 : O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		err = fd < 0 ? -errno : 0;
+		/* A symlink: ELOOP (last), ENOTDIR (inside), or an O_PATH fd on the link itself. */
+		if (fstatat(dfd, comp, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode)) {
+			if (fd >= 0)
+				close(fd);
+			fd = -1;
+			err = -ELOOP;
+		}
+		if (dfd != rootfd)
+			close(dfd);
+		dfd = rootfd;
+		if (err != 0 || last)
+			break;
+		dfd = fd;
+		fd = -1;
+		p = slash + strspn(slash, "/");
+	}
+	if (err != 0) {
+		if (dfd != rootfd)
+			close(dfd);
+		return err;
+	}
+	return fd;
+}
 
 /*
  * openat2() beneath `rootfd`.  glibc 2.36 has no wrapper and liburing's
@@ -66,18 +133,17 @@ hostfs_openat2(int rootfd, const char *rel, uint64_t flags)
 	struct open_how how = {.flags = flags, .resolve = HOSTFS_RESOLVE};
 	int fd;
 
-	if (*rel == '\0')
-		rel = ".";
-	fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+	if (!hostfs_use_openat2 || atomic_load(&hostfs_no_openat2))
+		return hostfs_walk(rootfd, rel, flags);
+	fd = (int)syscall(SYS_openat2, rootfd, *rel == '\0' ? "." : rel, &how, sizeof(how));
 	if (fd >= 0)
 		return fd;
 	if (errno == ENOSYS) {
-		/* Without openat2 there is no atomic beneath-check: refuse to serve. */
-		if ((atomic_fetch_or(&hostfs_logged, HOSTFS_LOG_NO_OPENAT2) &
-		     HOSTFS_LOG_NO_OPENAT2) == 0)
-			LOG_ERR("hostfs", "openat2() is missing (kernel < 5.6): hostfs cannot "
-					  "open files safely and refuses every lookup");
-		return -ENOSYS;
+		if (!atomic_exchange(&hostfs_no_openat2, true))
+			LOG_WARN("hostfs",
+				 "openat2() is missing (kernel < 5.6): names are resolved "
+				 "one component at a time and symlinks are not followed");
+		return hostfs_walk(rootfd, rel, flags);
 	}
 	return -errno;
 }

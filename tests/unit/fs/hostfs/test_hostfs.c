@@ -201,6 +201,39 @@ Test(hostfs_paths, directories_and_identity)
 	vnode_rele(vp);
 }
 
+Test(hostfs_paths, without_openat2_the_walk_follows_no_symlink)
+{
+	struct mount *mp = NULL;
+	struct vnode *vp = NULL;
+
+	cr_assert_eq(vms_tunable_set("hostfs_openat2", "0"), 0);
+	expect_bytes("/in.txt", "inside");
+	expect_bytes("/sub/in2.txt", "inside two");
+	expect_bytes("/sub/./in2.txt", "inside two");
+	cr_assert_eq(vfs_lookup("/sub/", &vp), 0);
+	cr_assert_eq(vp->va.type, VDIR);
+	vnode_rele(vp);
+	/* Every symlink is refused, inside or not. */
+	expect_refused("/link_rel", -ELOOP);
+	expect_refused("/sub/ok_up", -ELOOP);
+	expect_refused("/escape", -ELOOP);
+	expect_refused("/sub/escape_dir/secret.txt", -ELOOP);
+	expect_refused("/abs_link", -ELOOP);
+	expect_refused("/proc_root/etc/passwd", -ELOOP);
+	expect_refused("/fifo", -EACCES);
+	expect_refused("/missing", -ENOENT);
+	vfs_unmount_all();
+	vp = NULL;
+	cr_assert_eq(vfs_mount("/", "hostfs", root, &mp), 0);
+	cr_assert_eq(hostfs_vfsops.lookup(mp, "../outside/secret.txt", &vp), -EXDEV);
+	cr_assert_eq(hostfs_vfsops.lookup(mp, "sub/../../outside/secret.txt", &vp), -EXDEV);
+	cr_assert_eq(hostfs_vfsops.lookup(mp, "/etc/passwd", &vp), -EXDEV);
+	cr_assert_null(vp);
+	cr_assert_eq(vfs_mount("/pself", "hostfs", "/proc/self", NULL), 0);
+	expect_refused("/pself/root/etc/passwd", -ELOOP);
+	expect_refused("/pself/fd/0", -ELOOP);
+}
+
 struct listing {
 	char names[16][64];
 	enum vtype types[16];
