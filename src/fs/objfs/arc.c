@@ -69,7 +69,8 @@ static uint64_t
 arc_key_hash(const struct arc_key *k)
 {
 	/* splitmix64 finaliser over both words: cheap, and offsets are aligned. */
-	uint64_t x = k->offset ^ (k->image_id * 0x9e3779b97f4a7c15ull);
+	uint64_t x =
+	    k->offset ^ (k->image_id * 0x9e3779b97f4a7c15ull) ^ (k->tag * 0xd6e8feb86659fd93ull);
 	x ^= x >> 30;
 	x *= 0xbf58476d1ce4e5b9ull;
 	x ^= x >> 27;
@@ -81,7 +82,7 @@ arc_key_hash(const struct arc_key *k)
 static bool
 arc_key_equal(const struct arc_key *a, const struct arc_key *b)
 {
-	return a->image_id == b->image_id && a->offset == b->offset;
+	return a->image_id == b->image_id && a->offset == b->offset && a->tag == b->tag;
 }
 
 static struct arc_hdr *
@@ -439,7 +440,11 @@ arc_read(struct arc *arc, const struct arc_key *key, uint32_t size, const struct
 	pthread_mutex_lock(&arc->lock);
 	struct arc_hdr *h = arc_hash_find(arc, key);
 	if (h != NULL && (h->state == ARC_MRU || h->state == ARC_MFU)) {
-		VERIFY3U(h->buf.size, ==, size);
+		if (h->buf.size != size) {
+			pthread_mutex_unlock(&arc->lock);
+			cb(cb_arg, NULL, -EIO);
+			return;
+		}
 		if (h->filling) {
 			if (!arc_add_waiter(h, cb, cb_arg)) {
 				pthread_mutex_unlock(&arc->lock);
@@ -493,7 +498,10 @@ arc_read_sync(struct arc *arc, const struct arc_key *key, uint32_t size,
 	pthread_mutex_lock(&arc->lock);
 	struct arc_hdr *h = arc_hash_find(arc, key);
 	if (h != NULL && (h->state == ARC_MRU || h->state == ARC_MFU)) {
-		VERIFY3U(h->buf.size, ==, size);
+		if (h->buf.size != size) {
+			pthread_mutex_unlock(&arc->lock);
+			return -EIO; /* one key, two sizes: only a broken image does that */
+		}
 		arc_hold(arc, h);
 		if (!h->filling) {
 			arc_access_hit(arc, h, now);

@@ -32,10 +32,16 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
-/* A record's name: which image and where the record's stored bytes start. */
+/*
+ * A record's name: which image, where the record's stored bytes start, and
+ * a fingerprint of the block pointer that names it (checksum word and
+ * sizes), so that two block pointers claiming one location (a hostile
+ * image) never share a record or skip each other's checksum.
+ */
 struct arc_key {
 	uint64_t image_id; /* unique per open image */
 	uint64_t offset;   /* byte offset of the stored record in the image */
+	uint64_t tag;      /* fingerprint of the block pointer; 0 when unused */
 };
 
 struct arc;
@@ -132,7 +138,8 @@ void arc_global_fini(void);
  * and call cb(cb_arg, buf, error) exactly once with a held buffer or with
  * NULL and the fill's error.  cb may run before arc_read() returns, or on
  * the thread that completes the fill.  `size` is the record's logical size;
- * every reader of one key must pass the same size.  Never blocks on I/O.
+ * a reader passing another size than the cached record's gets -EIO.  Never
+ * blocks on I/O.
  */
 void arc_read(struct arc *arc, const struct arc_key *key, uint32_t size,
 	      const struct arc_fill_ops *ops, void *fill_arg, arc_read_done_t *cb, void *cb_arg);

@@ -520,3 +520,25 @@ Test(arc, prometheus_text_names_counters_and_sizes)
 	free(buf);
 	arc_destroy(arc);
 }
+
+Test(arc, one_key_with_two_sizes_is_eio_not_a_crash)
+{
+	/* Only a hostile image names one record with two sizes; it must not panic. */
+	struct arc *arc = mk(8);
+	touch(arc, 1);
+	struct arc_key k = K(1);
+	struct arc_buf *b = NULL;
+	cr_assert_eq(arc_read_sync(arc, &k, RS / 2, &sync_ops, NULL, &b), -EIO);
+	cr_assert_null(b);
+	struct reader r = {0};
+	arc_read(arc, &k, RS / 2, &sync_ops, NULL, reader_done, &r);
+	cr_assert_eq(r.called, 1);
+	cr_assert_eq(r.error, -EIO);
+	cr_assert_eq(stat_of(arc, "held_size"), 0);
+	/* A different tag is a different record. */
+	k.tag = 42;
+	cr_assert_eq(arc_read_sync(arc, &k, RS / 2, &sync_ops, NULL, &b), 0);
+	arc_buf_release(arc, b);
+	cr_assert_eq(stat_of(arc, "records"), 2);
+	arc_destroy(arc);
+}
