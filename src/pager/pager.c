@@ -178,20 +178,37 @@ pager_getpages_KBI(struct vm_object *obj, struct vm_page **ma, int count, int *r
 	return rv;
 }
 
-/* Checks rule 8 when an asynchronous request completes, then calls the caller's iodone. */
+/*
+ * Checks rules 7 and 8 when an asynchronous request completes, then calls
+ * the caller's iodone.  It remembers which slots held bogus_page: a pager
+ * that re-grabbed the page behind one (rule 11 gone wrong) hands back the
+ * caller's valid page busied, and the caller, which left a placeholder
+ * there, would never unbusy it.
+ */
 struct pager_trampoline {
 	pager_iodone_t *iodone;
 	void *arg;
 	struct vm_object *obj;
 	const char *file;
 	int line;
+	bool bogus[]; /* count entries */
 };
 
 static void
 pager_trampoline_done(void *arg, struct vm_page **ma, int count, int error)
 {
-	struct pager_trampoline t = *(struct pager_trampoline *)arg;
-	free(arg);
+	struct pager_trampoline *tp = arg;
+	for (int i = 0; i < count; i++) {
+		if (tp->bogus[i] && ma[i] != bogus_page && vm_page_xbusied(ma[i])) {
+			vm_page_print(ma[i]);
+			vms_panic(
+			    tp->file, tp->line,
+			    "pager %s: busied the real page behind bogus slot ma[%d] (rule 7)",
+			    tp->obj->pager->name, i);
+		}
+	}
+	struct pager_trampoline t = *tp;
+	free(tp);
 	if (error == 0)
 		pager_check_done(t.obj, ma, count, t.file, t.line);
 	t.iodone(t.arg, ma, count, error);
@@ -203,9 +220,11 @@ pager_getpages_async_KBI(struct vm_object *obj, struct vm_page **ma, int count, 
 {
 	if (checks_on()) {
 		pager_check_request(obj, ma, count, true, file, line);
-		struct pager_trampoline *t = malloc(sizeof(*t));
+		struct pager_trampoline *t = malloc(sizeof(*t) + count * sizeof(bool));
 		VERIFY(t != NULL);
 		*t = (struct pager_trampoline){iodone, arg, obj, file, line};
+		for (int i = 0; i < count; i++)
+			t->bogus[i] = ma[i] == bogus_page;
 		iodone = pager_trampoline_done;
 		arg = t;
 	}
