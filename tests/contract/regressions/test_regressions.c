@@ -7,11 +7,15 @@
 #include "sf_testlib.h"
 
 #include "core/util.h"
+#include "fs/hostfs/hostfs.h"
+#include "vfs/vfs.h"
 #include "pager/pager.h"
 #include "vm/vm.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -400,4 +404,102 @@ Test(regression, pager_drops_busy_and_regrabs)
 	free(buf);
 	vm_object_deallocate(obj);
 	free(data);
+}
+
+/* ------------------------------------------------------------------------
+ * A file replaced while it is being sent: the response must be all old
+ * bytes or all new bytes.  hostfs gives each file version (dev, ino, size,
+ * mtime) its own object; a response keeps the object it started with.
+ */
+
+static void
+write_file(const char *path, const uint8_t *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+/* Send [off, off + len) of vp on so, running the loop through EAGAIN. */
+static void
+send_range(struct vms_socket *so, struct vnode *vp, off_t off, size_t len)
+{
+	while (len > 0) {
+		off_t sbytes = 0;
+		int error = vms_sendfile(so, vp, off, len, NULL, &sbytes, 0);
+		cr_assert(error == 0 || error == -EAGAIN, "vms_sendfile: %d", error);
+		off += sbytes;
+		len -= (size_t)sbytes;
+		if (error == -EAGAIN)
+			sft_run_once();
+	}
+}
+
+Test(regression, file_replaced_while_sent)
+{
+	char dir[] = "/tmp/vmsend-regr-XXXXXX", path[64], tmp[64];
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/movie.bin", dir);
+	snprintf(tmp, sizeof(tmp), "%s/.movie.new", dir);
+	size_t size = 96 * PAGE_SIZE + 77, half = 48 * PAGE_SIZE;
+	uint8_t *oldb = sft_pattern(size, 51), *newb = sft_pattern(size, 52);
+	write_file(path, oldb, size);
+	hostfs_register();
+	cr_assert_eq(vfs_mount("/r", "hostfs", dir, NULL), 0);
+	int64_t saved_valid = vfs_valid_ms;
+	vfs_valid_ms = 0; /* every lookup checks identity */
+
+	/* Broken variant: a sender that looks the path up again for each part
+	 * of the response (no per-version object) delivers a mix. */
+	struct vnode *a, *b;
+	cr_assert_eq(vfs_lookup("/r/movie.bin", &a), 0);
+	int fds[2];
+	sft_tcp_pair(fds);
+	struct sft_sink *sink = sft_sink_start(fds[1], false);
+	struct vms_socket *so = sft_socket(fds[0], 64 << 10, NULL, NULL, NULL);
+	send_range(so, a, 0, half);
+	write_file(tmp, newb, size);
+	cr_assert_eq(rename(tmp, path), 0);
+	cr_assert_eq(vfs_lookup("/r/movie.bin", &b), 0);
+	cr_assert_neq(a->object, b->object, "a replaced file gets a new object");
+	send_range(so, b, half, size - half);
+	sft_close_all(so);
+	sft_sink_join(sink);
+	cr_assert_eq(sink->len, size);
+	bool mixed = memcmp(sink->buf, oldb, half) == 0 &&
+		     memcmp(sink->buf + half, newb + half, size - half) == 0;
+	cr_assert(mixed, "the broken sender mixes versions");
+	sft_sink_free(sink);
+	vnode_rele(a);
+	vnode_rele(b);
+
+	/* The real thing: the response holds its vnode; the file is replaced
+	 * half-way through; the peer gets all old bytes, and a new lookup all new. */
+	write_file(path, oldb, size);
+	cr_assert_eq(vfs_lookup("/r/movie.bin", &a), 0);
+	sft_tcp_pair(fds);
+	sink = sft_sink_start(fds[1], false);
+	so = sft_socket(fds[0], 64 << 10, NULL, NULL, NULL);
+	send_range(so, a, 0, half);
+	write_file(tmp, newb, size);
+	cr_assert_eq(rename(tmp, path), 0);
+	send_range(so, a, half, size - half);
+	sft_close_all(so);
+	sft_sink_join(sink);
+	assert_same(sink->buf, sink->len, oldb, size);
+	sft_sink_free(sink);
+	cr_assert_eq(vfs_lookup("/r/movie.bin", &b), 0);
+	size_t got;
+	uint8_t *buf = send_all(b->object, 0, 0, 0, &got);
+	assert_same(buf, got, newb, size);
+	free(buf);
+	vnode_rele(a);
+	vnode_rele(b);
+	vfs_valid_ms = saved_valid;
+	vfs_unmount_all();
+	unlink(path);
+	rmdir(dir);
+	free(oldb);
+	free(newb);
 }
