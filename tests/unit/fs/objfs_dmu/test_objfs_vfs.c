@@ -1,0 +1,269 @@
+/*
+ * objfs mounted through the VFS (src/fs/objfs/objfs_vfs.c) and read by the
+ * sendfile engine: names, types and errors of lookups, directory listings,
+ * and whole files sent over TCP loopback byte-identical, partly cached with
+ * the coalesce policy (bogus slots skipped by dmu.c) and with split.
+ */
+#include "sf_testlib.h"
+
+#include "fs/objfs/dmu.h"
+#include "fs/objfs/image.h"
+#include "fs/objfs/mkimage.h"
+#include "fs/objfs/objfs_vfs.h"
+#include "vfs/vfs.h"
+#include "vm/vm.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[PATH_MAX], image[PATH_MAX + 8];
+
+#define DATA_SIZE   (48 * PAGE_SIZE + 1234)
+#define SPARSE_SIZE (300 * 1024 + 5)
+
+static uint8_t *data, *sparse;
+
+static void
+put(const char *rel, const uint8_t *buf, size_t len)
+{
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+}
+
+static void
+setup(void)
+{
+	sft_setup(512);
+	objfs_register();
+	snprintf(dir, sizeof(dir), "/tmp/vmsend-objfs-vfs-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(image, sizeof(image), "%s.img", dir);
+	data = sft_pattern(DATA_SIZE, 7);
+	sparse = calloc(1, SPARSE_SIZE);
+	memset(sparse, 'a', 1000);                    /* record 0 */
+	memset(sparse + 200 * 1024, 'z', 100 * 1024); /* record 1 from its middle; 2 is short */
+	put("data.bin", data, DATA_SIZE);
+	put("sparse.bin", sparse, SPARSE_SIZE);
+	char sub[PATH_MAX + 8];
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	cr_assert_eq(mkdir(sub, 0755), 0);
+	put("sub/one", (const uint8_t *)"1", 1);
+
+	struct objfs_mkimage_opts o;
+	objfs_mkimage_defaults(&o);
+	struct objfs_mkimage_summary sum;
+	char err[256];
+	cr_assert_eq(objfs_mkimage(dir, image, &o, &sum, err, sizeof(err)), 0, "%s", err);
+	char spec[PATH_MAX + 32];
+	snprintf(spec, sizeof(spec), "/img=objfs:%s", image);
+	cr_assert_eq(vfs_mount_spec(spec, NULL), 0);
+}
+
+static int
+rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void
+teardown(void)
+{
+	for (int i = 0; i < 100000 && vms_socket_count() > 0; i++)
+		sft_run_once();
+	vfs_unmount_all();
+	cr_assert_eq(atomic_load(&vfs_stats.vnodes_live), 0, "vnodes leaked");
+	struct arc_sizes z;
+	arc_sizes(arc_global(), &z);
+	cr_assert_eq(z.held, 0, "an ARC record is still held");
+	cr_assert_eq(z.records, 0, "the unmounted image's records must leave the ARC");
+	arc_global_fini();
+	io_loop_private_destroy();
+	sft_teardown();
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	unlink(image);
+	free(data);
+	free(sparse);
+}
+
+TestSuite(objfs_vfs, .init = setup, .fini = teardown, .timeout = 120);
+
+Test(objfs_vfs, lookup_gives_types_sizes_and_errors)
+{
+	struct vnode *vp;
+	cr_assert_eq(vfs_lookup("/img/data.bin", &vp), 0);
+	cr_assert_eq(vp->va.type, VREG);
+	cr_assert_eq(vp->va.size, DATA_SIZE);
+	cr_assert_eq(vp->va.mode & 0777, 0644);
+	cr_assert_not_null(vp->object);
+	cr_assert_eq(vp->object->pager, &objfs_pager_ops);
+	cr_assert(objfs_pager_ops.caps & PAGER_CAP_BOGUS);
+	vnode_rele(vp);
+
+	cr_assert_eq(vfs_lookup("/img/sub", &vp), 0);
+	cr_assert_eq(vp->va.type, VDIR);
+	cr_assert_null(vp->object);
+	vnode_rele(vp);
+	cr_assert_eq(vfs_lookup("/img/sub/one", &vp), 0);
+	cr_assert_eq(vp->va.size, 1);
+	vnode_rele(vp);
+
+	cr_assert_eq(vfs_lookup("/img/nope", &vp), -ENOENT);
+	cr_assert_eq(vfs_lookup("/img/data.bin/x", &vp), -ENOTDIR);
+	cr_assert_eq(vfs_lookup("/img/../etc/passwd", &vp), -EXDEV);
+}
+
+struct names {
+	char seen[8][32];
+	int n;
+};
+
+static int
+collect(void *arg, const char *name, const struct vattr *va)
+{
+	struct names *x = arg;
+	cr_assert_lt(x->n, 8);
+	snprintf(x->seen[x->n++], 32, "%s%s", name, va->type == VDIR ? "/" : "");
+	return 0;
+}
+
+Test(objfs_vfs, readdir_lists_the_image)
+{
+	struct vnode *vp;
+	cr_assert_eq(vfs_lookup("/img/", &vp), 0);
+	struct names x = {0};
+	cr_assert_eq(vp->mp->ops->readdir(vp->mp, "", collect, &x), 0);
+	cr_assert_eq(x.n, 3);
+	cr_assert_str_eq(x.seen[0], "data.bin");
+	cr_assert_str_eq(x.seen[1], "sparse.bin");
+	cr_assert_str_eq(x.seen[2], "sub/");
+	struct vattr va;
+	cr_assert_eq(vp->mp->ops->stat(vp->mp, "sparse.bin", &va), 0);
+	cr_assert_eq(va.size, SPARSE_SIZE);
+	vnode_rele(vp);
+}
+
+/* Send vp whole over TCP loopback; returns what the peer received. */
+static struct sft_sink *
+send_whole(struct vnode *vp, int *rc)
+{
+	int fds[2];
+	sft_tcp_pair(fds);
+	struct sft_sink *sink = sft_sink_start(fds[1], false);
+	struct vms_socket *so = sft_socket(fds[0], 1 << 20, NULL, NULL, NULL);
+	*rc = vms_sendfile(so, vp, 0, 0, NULL, NULL, 0);
+	if (*rc == 0)
+		*rc = vms_socket_flush(so);
+	uint64_t live = vms_socket_count();
+	vms_socket_close(so, *rc == 0 ? VMS_CLOSE_LINGER : VMS_CLOSE_ABORT);
+	for (int i = 0; i < 100000 && vms_socket_count() >= live; i++)
+		sft_run_once();
+	cr_assert_lt(vms_socket_count(), live, "the socket was not freed");
+	sft_sink_join(sink);
+	return sink;
+}
+
+static const int cached[] = {3, 4, 10, 40};
+
+Test(objfs_vfs, partly_cached_file_sent_with_coalesce_skips_bogus_slots)
+{
+	struct vnode *vp;
+	cr_assert_eq(vfs_lookup("/img/data.bin", &vp), 0);
+	for (unsigned i = 0; i < sizeof(cached) / sizeof(cached[0]); i++)
+		sft_cache_pages(vp->object, cached[i], 1);
+	uint64_t skipped0 = counter_get(&dmu_stats.bogus_skipped);
+	sf_stats_reset();
+	sf_swapin_policy = SF_POLICY_COALESCE;
+	int rc;
+	struct sft_sink *s = send_whole(vp, &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(s->len, DATA_SIZE);
+	cr_assert_eq(memcmp(s->buf, data, DATA_SIZE), 0, "objfs sent wrong bytes");
+	sft_sink_free(s);
+	cr_assert_eq(counter_get(&sf_stats.pages_bogus), 4);
+	cr_assert_eq(counter_get(&dmu_stats.bogus_skipped) - skipped0, 4,
+		     "every bogus slot reached dmu.c and was skipped");
+	cr_assert_eq(counter_get(&sf_stats.pages_read), 45);
+	vnode_rele(vp);
+}
+
+Test(objfs_vfs, split_and_sparse_files_send_the_same_bytes)
+{
+	struct vnode *vp;
+	int rc;
+	cr_assert_eq(vfs_lookup("/img/data.bin", &vp), 0);
+	for (unsigned i = 0; i < sizeof(cached) / sizeof(cached[0]); i++)
+		sft_cache_pages(vp->object, cached[i], 1);
+	sf_stats_reset();
+	sf_swapin_policy = SF_POLICY_SPLIT;
+	struct sft_sink *s = send_whole(vp, &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(s->len, DATA_SIZE);
+	cr_assert_eq(memcmp(s->buf, data, DATA_SIZE), 0);
+	sft_sink_free(s);
+	cr_assert_eq(counter_get(&sf_stats.pages_bogus), 0);
+	vnode_rele(vp);
+
+	sf_swapin_policy = SF_POLICY_COALESCE;
+	cr_assert_eq(vfs_lookup("/img/sparse.bin", &vp), 0);
+	s = send_whole(vp, &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(s->len, SPARSE_SIZE);
+	cr_assert_eq(memcmp(s->buf, sparse, SPARSE_SIZE), 0);
+	sft_sink_free(s);
+	/* Sent twice: the second time every page is a cache hit. */
+	s = send_whole(vp, &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(memcmp(s->buf, sparse, SPARSE_SIZE), 0);
+	sft_sink_free(s);
+	vnode_rele(vp);
+}
+
+Test(objfs_vfs, corrupted_record_aborts_the_send_with_eio)
+{
+	/* Flip a byte in record 1 of data.bin, in a copy mounted elsewhere. */
+	struct vnode *vp;
+	cr_assert_eq(vfs_lookup("/img/data.bin", &vp), 0);
+	struct objfs_node *np = vp->object->pager_priv;
+	struct objfs_bp bp;
+	cr_assert_eq(objfs_image_bp(np->fs->img, &np->dn, 1, &bp), 0);
+	vnode_rele(vp);
+	char bad[PATH_MAX + 16];
+	snprintf(bad, sizeof(bad), "%s.bad", image);
+	struct stat st;
+	cr_assert_eq(stat(image, &st), 0);
+	uint8_t *buf = malloc(st.st_size);
+	int fd = open(image, O_RDONLY);
+	cr_assert_eq(read(fd, buf, st.st_size), st.st_size);
+	close(fd);
+	buf[bp.offset + 7] ^= 1;
+	fd = open(bad, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	cr_assert_eq(write(fd, buf, st.st_size), st.st_size);
+	close(fd);
+	free(buf);
+	cr_assert_eq(vfs_mount("/bad", "objfs", bad, NULL), 0);
+	unlink(bad); /* the mount holds it open */
+
+	cr_assert_eq(vfs_lookup("/bad/data.bin", &vp), 0);
+	int rc;
+	struct sft_sink *s = send_whole(vp, &rc);
+	cr_assert_eq(rc, -EIO, "rc %d", rc);
+	/* Whatever arrived before the abort is a prefix of the file, never wrong bytes. */
+	cr_assert_leq(s->len, DATA_SIZE);
+	if (s->len > 0)
+		cr_assert_eq(memcmp(s->buf, data, s->len), 0);
+	cr_assert_lt(s->len, 128 * 1024 + 1, "bytes of the bad record were sent");
+	sft_sink_free(s);
+	vnode_rele(vp);
+}
