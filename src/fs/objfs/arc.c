@@ -287,6 +287,15 @@ arc_global(void)
 	return arc;
 }
 
+struct arc *
+arc_global_peek(void)
+{
+	pthread_mutex_lock(&arc_global_lock);
+	struct arc *arc = arc_global_arc;
+	pthread_mutex_unlock(&arc_global_lock);
+	return arc;
+}
+
 void
 arc_global_fini(void)
 {

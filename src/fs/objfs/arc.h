@@ -131,6 +131,8 @@ void arc_destroy(struct arc *arc);
  * "arc_min_promote_ms".  Never destroyed but by arc_global_fini() (tests).
  */
 struct arc *arc_global(void);
+/* The global ARC if something created it, else NULL (metrics: no side effects). */
+struct arc *arc_global_peek(void);
 void arc_global_fini(void);
 
 /*

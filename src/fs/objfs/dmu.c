@@ -47,6 +47,30 @@
 
 struct dmu_stats dmu_stats;
 
+void
+dmu_stats_foreach(void (*fn)(void *arg, const char *name, uint64_t value, const char *desc),
+		  void *arg)
+{
+	const struct {
+		const char *name;
+		const struct vms_counter *c;
+		const char *desc;
+	} t[] = {
+	    {"dmu_reads", &dmu_stats.reads, "objfs getpages calls"},
+	    {"dmu_async_reads", &dmu_stats.async_reads, "of which getpages_async"},
+	    {"dmu_records_held", &dmu_stats.records_held, "ARC records held for page runs"},
+	    {"dmu_holes", &dmu_stats.holes, "hole records in page runs (zero-filled)"},
+	    {"dmu_pages_filled", &dmu_stats.pages_filled, "requested pages filled from records"},
+	    {"dmu_bogus_skipped", &dmu_stats.bogus_skipped, "bogus_page slots skipped (rule 7)"},
+	    {"dmu_eof_zeroed", &dmu_stats.eof_zeroed, "pages zeroed past end of file"},
+	    {"dmu_rbehind", &dmu_stats.rbehind, "optional pages read behind runs"},
+	    {"dmu_rahead", &dmu_stats.rahead, "optional pages read ahead of runs"},
+	    {"dmu_errors", &dmu_stats.errors, "page runs that failed with EIO"},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		fn(arg, t[i].name, counter_get(t[i].c), t[i].desc);
+}
+
 struct dmu_req;
 
 struct dmu_rec {

@@ -88,5 +88,8 @@ struct dmu_stats {
 	struct vms_counter errors;        /* runs that failed (EIO) */
 };
 extern struct dmu_stats dmu_stats;
+/* fn(arg, name, value, desc) for each dmu_stats counter (names: "dmu_reads", ...). */
+void dmu_stats_foreach(void (*fn)(void *arg, const char *name, uint64_t value, const char *desc),
+		       void *arg);
 
 #endif

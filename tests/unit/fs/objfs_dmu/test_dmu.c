@@ -549,3 +549,38 @@ Test(dmu, empty_file_has_no_pages)
 	cr_assert_not(pager_haspage(obj, 0, NULL, NULL));
 	vm_object_deallocate(obj);
 }
+
+struct stat_find {
+	const char *name;
+	uint64_t value;
+	int seen, total;
+};
+
+static void
+stat_find(void *arg, const char *name, uint64_t value, const char *desc)
+{
+	struct stat_find *f = arg;
+	f->total++;
+	cr_assert(desc != NULL && desc[0] != '\0', "%s has no description", name);
+	if (strcmp(name, f->name) == 0) {
+		f->seen++;
+		f->value = value;
+	}
+}
+
+Test(dmu, stats_are_listed_for_metrics)
+{
+	struct vm_object *obj = file_object("data", NULL);
+	struct vm_page *ma[3], *real1;
+	bogus_array(obj, ma, &real1);
+	struct done d = {0};
+	cr_assert_eq(pager_getpages_async(obj, ma, 3, NULL, NULL, on_done, &d), PAGER_OK);
+	vm_page_xunbusy(ma[0]);
+	vm_page_xunbusy(ma[2]);
+	struct stat_find f = {.name = "dmu_bogus_skipped"};
+	dmu_stats_foreach(stat_find, &f);
+	cr_assert_eq(f.seen, 1);
+	cr_assert_eq(f.value, 1);
+	cr_assert_eq(f.total, 10);
+	vm_object_deallocate(obj);
+}

@@ -89,6 +89,7 @@ teardown(void)
 	cr_assert_eq(z.held, 0, "an ARC record is still held");
 	cr_assert_eq(z.records, 0, "the unmounted image's records must leave the ARC");
 	arc_global_fini();
+	cr_assert_null(arc_global_peek());
 	io_loop_private_destroy();
 	sft_teardown();
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
@@ -122,6 +123,7 @@ Test(objfs_vfs, lookup_gives_types_sizes_and_errors)
 	cr_assert_eq(vfs_lookup("/img/nope", &vp), -ENOENT);
 	cr_assert_eq(vfs_lookup("/img/data.bin/x", &vp), -ENOTDIR);
 	cr_assert_eq(vfs_lookup("/img/../etc/passwd", &vp), -EXDEV);
+	cr_assert_eq(arc_global_peek(), arc_global(), "the mount made the shared ARC");
 }
 
 struct names {
