@@ -12,6 +12,7 @@ int cmd_demo(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_tunables(int argc, char **argv);
+int cmd_incident(int argc, char **argv);
 int cmd_mkimage(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_objfs(int argc, char **argv);

@@ -17,6 +17,8 @@ static const struct vms_command commands[] = {
     {"fsck", cmd_fsck, "verify every checksum and structure of an objfs image"},
     {"objfs", cmd_objfs, "inspect an objfs image: ls, stat, cat, blocks, info"},
     {"serve", cmd_serve, "serve files over HTTP/1.1 through the page cache and sendfile"},
+    {"incident", cmd_incident,
+     "reproduce the 2018 sendfile/ZFS panic, then avoid it (debug build)"},
     {"tunables", cmd_tunables, "list every tunable with its value and description"},
     {"cachesim", cmd_cachesim,
      "replay synthetic traces through the ARC, LRU and SIEVE; print hit ratios"},

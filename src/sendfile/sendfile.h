@@ -194,6 +194,14 @@ int vms_sendfile_blocking(struct vms_socket *so, struct vm_object *obj, off_t of
 #define SF_POLICY_COALESCE 0 /* one I/O, valid pages as bogus_page (PAGER_CAP_BOGUS only) */
 #define SF_POLICY_SPLIT    1 /* one I/O per invalid sub-run, no bogus_page */
 extern int64_t sf_swapin_policy;
+#ifdef VMSEND_INVARIANTS
+/*
+ * FreeBSD's 2018 behaviour: coalesce even for a pager without
+ * PAGER_CAP_BOGUS.  Debug builds only, and not a tunable: only `vmsend
+ * incident` and the contract tests set it, to reproduce the panic.
+ */
+extern bool sf_coalesce_ignore_caps;
+#endif
 extern int64_t sf_sb_hiwat;        /* default send-buffer high-water mark */
 extern int64_t sf_readahead;       /* default read-ahead pages past the request */
 extern int64_t sf_max_chunk_pages; /* pages per swapin request (one sf_io) */

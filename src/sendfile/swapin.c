@@ -42,6 +42,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef VMSEND_INVARIANTS
+bool sf_coalesce_ignore_caps;
+#define SF_COALESCE_IGNORES_CAPS sf_coalesce_ignore_caps
+#else
+#define SF_COALESCE_IGNORES_CAPS false
+#endif
+
 /* One pager I/O of a request. */
 struct sf_ioreq {
 	struct sf_io *sfio; /* (c) */
@@ -263,8 +270,8 @@ sf_swapin_seg(struct vms_socket *so, struct sf_seg *seg)
 			counter_inc(&sf_stats.pages_valid);
 		}
 	}
-	bool coalesce =
-	    sf_swapin_policy == SF_POLICY_COALESCE && (obj->pager->caps & PAGER_CAP_BOGUS) != 0;
+	bool coalesce = sf_swapin_policy == SF_POLICY_COALESCE &&
+			((obj->pager->caps & PAGER_CAP_BOGUS) != 0 || SF_COALESCE_IGNORES_CAPS);
 	for (int i = 0; i < n;) {
 		if (vm_page_all_valid(pa[i])) {
 			i++;
