@@ -25,7 +25,7 @@ cachesim_usage(FILE *f)
 		   "  --length N    accesses per trace (default 400000)\n"
 		   "  --sizes LIST  cache sizes in records (default 500,1000,2000,4000)\n"
 		   "  --seed S      trace seed (default 1)\n"
-		   "  --scan-every N  Zipf draws between scans (default length / 8)\n"
+		   "  --scan-every N  Zipf draws between scans (default: length/8 and length/40)\n"
 		   "  --scan-len N    records per scan (default 30%% of --records)\n"
 		   "  --quick       5000 records, 100000 accesses, sizes 125,250,500,1000\n");
 }
@@ -149,19 +149,30 @@ cmd_cachesim(int argc, char **argv)
 		run_trace(&t, sizes, nsizes);
 		sim_trace_free(&t);
 	}
-	/* One-time scans longer than every cache size: each one flushes an LRU. */
-	if (scan_every == 0)
-		scan_every = len / 8;
+	/*
+	 * One-time scans longer than every cache size: each one flushes an
+	 * LRU.  By default at two rates (every length/8 and length/40 draws):
+	 * how much the ARC gains depends on how often LRU must rewarm.
+	 */
+	size_t rates[2] = {scan_every, 0};
+	int nrates = 1;
+	if (scan_every == 0) {
+		rates[0] = len / 8;
+		rates[1] = len / 40;
+		nrates = 2;
+	}
 	if (scan_len == 0)
 		scan_len = nrec * 3 / 10;
-	for (size_t i = 0; i < 2; i++) {
-		double a = i == 0 ? 0.8 : 1.0;
-		if (sim_trace_zipf_scan(&t, nrec, a, len, scan_every, (uint32_t)scan_len,
-					seed + 10 + i) != 0)
-			goto nomem;
-		run_trace(&t, sizes, nsizes);
-		sim_trace_free(&t);
-	}
+	for (int r = 0; r < nrates; r++)
+		for (size_t i = 0; i < 2; i++) {
+			double a = i == 0 ? 0.8 : 1.0;
+			if (rates[r] == 0 ||
+			    sim_trace_zipf_scan(&t, nrec, a, len, rates[r], (uint32_t)scan_len,
+						seed + 10 + i) != 0)
+				goto nomem;
+			run_trace(&t, sizes, nsizes);
+			sim_trace_free(&t);
+		}
 	/* Loops 10% larger than each cache size. */
 	for (int s = 0; s < nsizes; s++) {
 		if (sim_trace_loop(&t, sizes[s] + sizes[s] / 10 + 1, len) != 0)
