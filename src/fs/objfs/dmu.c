@@ -28,6 +28,13 @@
  * optional pages are freed and iodone gets -EIO.  Nothing was copied, so
  * nothing wrong was ever visible.
  *
+ * What may still block: block pointers come from the image side's
+ * metadata cache, so the first lookup through a cold indirect block is one
+ * small pread on the calling thread (haspage included); after that the tree
+ * is in memory for the life of the mount.  The synchronous getpages waits
+ * for record reads by design and must not be called on a thread whose own
+ * io loop is filling the same record (it would wait for itself).
+ *
  * The copy loop computes every offset from ma[0]->pindex + i (rule 6) and
  * asserts exclusive busy at the line that fills a page.  The 2018 variant
  * (objfs_pager_2018_ops) differs by one flag: it asserts before looking for
