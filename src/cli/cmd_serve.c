@@ -61,6 +61,8 @@ serve_usage(FILE *f)
 	       "                         default)\n"
 	       "  --no-metrics           do not serve /.vmsend/metrics\n"
 	       "  --metrics-listen ADDR:PORT  serve /.vmsend/metrics only on this extra listener\n"
+	       "  --log-level LEVEL      error, warn, info (default) or debug (per-connection\n"
+	       "                         events: errors, timeouts, aborted responses)\n"
 	       "  --quiet                no startup banner\n"
 	       "  --set NAME=VALUE       set a tunable (see 'vmsend tunables'); repeatable\n"
 	       "  --help                 this text\n");
@@ -172,6 +174,15 @@ cmd_serve(int argc, char **argv)
 			cfg.listing = true;
 		} else if (strcmp(a, "--dotfiles") == 0) {
 			cfg.dotfiles = true;
+		} else if (strcmp(a, "--log-level") == 0) {
+			NEED_VALUE();
+			int lv = vms_log_level_parse(v);
+			if (lv < 0) {
+				fprintf(stderr,
+					"vmsend serve: --log-level wants error|warn|info|debug\n");
+				return 2;
+			}
+			vms_log_level = lv;
 		} else if (strcmp(a, "--quiet") == 0) {
 			cfg.quiet = true;
 		} else if (strcmp(a, "--set") == 0) {

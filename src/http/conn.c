@@ -247,6 +247,9 @@ http_conn_process(struct http_conn *c)
 			if (rc != 0) {
 				LOG_DEBUG("http", "%s: response aborted: %s", c->peer,
 					  strerror(-rc));
+				if (rc ==
+				    -ETIMEDOUT) /* TCP_USER_TIMEOUT: the peer stopped reading */
+					counter_inc(&http_stats.conn_timeouts);
 				http_conn_resp_done(c);
 				http_conn_close(c, VMS_CLOSE_ABORT);
 				return;
@@ -320,6 +323,8 @@ http_conn_on_error(struct vms_socket *so, int error, void *arg)
 {
 	struct http_conn *c = arg;
 	LOG_DEBUG("http", "%s: socket error: %s", c->peer, strerror(-error));
+	if (error == -ETIMEDOUT) /* TCP_USER_TIMEOUT: the peer stopped reading */
+		counter_inc(&http_stats.conn_timeouts);
 	if (c->resp_busy)
 		http_conn_resp_done(c);
 	http_conn_close(c, VMS_CLOSE_ABORT);

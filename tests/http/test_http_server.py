@@ -1,0 +1,531 @@
+#!/usr/bin/env python3
+"""Integration tests of `vmsend serve` (src/http) over real loopback sockets.
+
+One server (2 threads, short timeouts) serves a generated site; the tests
+speak HTTP/1.1 to it with a raw-socket client and with curl, and check
+statuses, headers, bodies byte for byte, ranges, conditionals, pipelining,
+keep-alive, hostile input and timeouts.  Another server is started to check
+that a busy port is refused, and the main one is stopped with SIGTERM at the
+end to check a graceful exit.
+"""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vmsend_http import Conn, Server, get, make_site, sha  # noqa: E402
+
+ROOT = None
+FILES = None
+SRV = None
+LOG = None
+
+
+def setUpModule():
+    global ROOT, FILES, SRV, LOG
+    ROOT = tempfile.mkdtemp(prefix="vmsend-http-root-")
+    FILES = make_site(ROOT)
+    LOG = os.path.join(ROOT + "-access.log")
+    SRV = Server(ROOT, "--header-timeout", "1", "--idle-timeout", "3", "--send-timeout", "2",
+                 "--access-log", LOG)
+
+
+def tearDownModule():
+    try:
+        if SRV is not None and SRV.proc.poll() is None:
+            SRV.stop()
+    finally:
+        shutil.rmtree(ROOT, ignore_errors=True)
+        if LOG and os.path.exists(LOG):
+            os.unlink(LOG)
+
+
+def P():
+    return SRV.port
+
+
+class Basics(unittest.TestCase):
+    def test_index_and_headers(self):
+        r = get(P(), "/")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, FILES["index.html"])
+        self.assertEqual(r.h("content-type"), "text/html; charset=utf-8")
+        self.assertEqual(r.h("content-length"), str(len(FILES["index.html"])))
+        self.assertEqual(r.h("server"), "vmsend")
+        self.assertRegex(r.h("date"), r"^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$")
+        self.assertRegex(r.h("etag"), r'^"[0-9a-f-]+"$')
+        self.assertRegex(r.h("last-modified"), r"GMT$")
+        self.assertEqual(r.h("accept-ranges"), "bytes")
+
+    def test_bodies_byte_identical(self):
+        for name in ("hello.txt", "one.bin", "page.bin", "medium.bin", "big.bin", "sub/index.html"):
+            r = get(P(), "/" + name)
+            self.assertEqual(r.status, 200, name)
+            self.assertEqual(sha(r.body), sha(FILES[name]), name)
+
+    def test_empty_file(self):
+        r = get(P(), "/empty.bin")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.h("content-length"), "0")
+        self.assertEqual(r.body, b"")
+
+    def test_content_types(self):
+        self.assertEqual(get(P(), "/style.css").h("content-type"), "text/css; charset=utf-8")
+        self.assertEqual(get(P(), "/pic.png").h("content-type"), "image/png")
+        self.assertEqual(get(P(), "/hello.txt").h("content-type"), "text/plain; charset=utf-8")
+        self.assertEqual(get(P(), "/big.bin").h("content-type"), "application/octet-stream")
+
+    def test_head_has_no_body(self):
+        c = Conn(P())
+        # HEAD then GET on one connection: the GET's status line must follow the HEAD's head
+        # immediately, which fails if the HEAD sent any body byte.
+        c.request("HEAD", "/medium.bin")
+        c.request("GET", "/hello.txt")
+        r = c.read_response(head_only=True)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.h("content-length"), str(len(FILES["medium.bin"])))
+        self.assertTrue(c.buf == b"" or c.buf.startswith(b"HTTP/1.1 "))
+        r2 = c.read_response()
+        self.assertEqual(r2.body, FILES["hello.txt"])
+        c.close()
+
+    def test_curl_download(self):
+        out = os.path.join(ROOT + "-curl.bin")
+        try:
+            subprocess.run(["curl", "-sS", "-f", "-o", out, SRV.url("/big.bin")], check=True,
+                           timeout=60)
+            with open(out, "rb") as f:
+                self.assertEqual(sha(f.read()), sha(FILES["big.bin"]))
+        finally:
+            if os.path.exists(out):
+                os.unlink(out)
+
+    def test_percent_encoded_names(self):
+        r = get(P(), "/sp%20ace/f%252e.txt")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, FILES["sp ace/f%2e.txt"])
+
+    def test_http10(self):
+        c = Conn(P())
+        c.send("GET /hello.txt HTTP/1.0\r\n\r\n")
+        r = c.read_response()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, FILES["hello.txt"])
+        self.assertTrue(c.closed_by_peer(10))
+        c.close()
+
+
+class Statuses(unittest.TestCase):
+    def test_404(self):
+        self.assertEqual(get(P(), "/nope").status, 404)
+        self.assertEqual(get(P(), "/hello.txt/").status, 404)
+
+    def test_dotfiles_hidden(self):
+        self.assertEqual(get(P(), "/.secret").status, 404)
+        self.assertEqual(get(P(), "/dir/.hidden/x.txt").status, 404)
+        self.assertEqual(get(P(), "/%2esecret").status, 404)
+
+    def test_directory_redirect_and_index(self):
+        r = get(P(), "/sub?x=1")
+        self.assertEqual(r.status, 301)
+        self.assertEqual(r.h("location"), "/sub/?x=1")
+        r = get(P(), "/sub/")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, FILES["sub/index.html"])
+        self.assertEqual(get(P(), "/noindex/").status, 404)  # listing is off
+
+    def test_405(self):
+        for m in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH"):
+            r = get(P(), "/hello.txt", method=m)
+            self.assertEqual(r.status, 405, m)
+            self.assertEqual(r.h("allow"), "GET, HEAD", m)
+
+    def raw(self, data, expect, closes=True):
+        c = Conn(P())
+        c.send(data)
+        r = c.read_response()
+        self.assertEqual(r.status, expect, repr(data[:80]))
+        if closes:
+            self.assertTrue(c.closed_by_peer(10), repr(data[:80]))
+        c.close()
+        return r
+
+    def test_400(self):
+        self.raw("GET / HTTP/1.1\r\n\r\n", 400)  # no Host
+        self.raw("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400)
+        self.raw("GET /  HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+        self.raw("GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400)
+        self.raw("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400)
+        self.raw("GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n", 400)
+        self.raw(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(64), 400)
+
+    def test_413_414_431_501_505(self):
+        self.raw("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", 413)
+        self.raw("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 413)
+        self.raw("GET /" + "a" * 9000 + " HTTP/1.1\r\nHost: a\r\n\r\n", 414)
+        self.raw("GET / HTTP/1.1\r\nHost: a\r\nX: " + "b" * 17000 + "\r\n\r\n", 431)
+        self.raw("GET / HTTP/1.1\r\nHost: a\r\n" + "X: y\r\n" * 100 + "\r\n", 431)
+        self.raw("BREW / HTTP/1.1\r\nHost: a\r\n\r\n", 501)
+        self.raw("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505)
+
+    def test_traversal_never_escapes(self):
+        with open("/etc/passwd", "rb") as f:
+            passwd = f.read()
+        attempts = [
+            "/../etc/passwd", "/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
+            "/%2E%2E%2Fetc%2Fpasswd", "/sub/..%2f..%2fetc/passwd", "/%252e%252e/etc/passwd",
+            "/..%5c..%5cetc%5cpasswd", "/..\\..\\etc\\passwd", "/hello.txt%00.png",
+            "/sub/../../etc/passwd", "/./../etc/passwd", "/escape-link",
+            "http://evil.example/../../etc/passwd", "http://evil.example/%2e%2e/etc/passwd",
+            "/%c0%ae%c0%ae/etc/passwd", "//etc/passwd",
+        ]
+        for a in attempts:
+            c = Conn(P())
+            c.send("GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % a)
+            r = c.read_response()
+            c.close()
+            self.assertIn(r.status, (400, 404), a)
+            self.assertNotIn(b"root:", r.body, a)
+            self.assertNotEqual(r.body, passwd, a)
+
+    def test_absolute_uri_other_host_serves_our_file(self):
+        c = Conn(P())
+        c.send("GET http://other.example:9/hello.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+        r = c.read_response()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, FILES["hello.txt"])
+        c.close()
+
+
+class Ranges(unittest.TestCase):
+    def rng(self, spec, name="medium.bin", headers=None):
+        h = {"Range": spec}
+        h.update(headers or {})
+        return get(P(), "/" + name, h)
+
+    def test_single_ranges(self):
+        data = FILES["medium.bin"]
+        n = len(data)
+        for spec, a, b in (("bytes=0-0", 0, 0), ("bytes=-1", n - 1, n - 1), ("bytes=5-", 5, n - 1),
+                           ("bytes=100-199", 100, 199), ("bytes=99990-200000", 99990, n - 1),
+                           ("bytes=-200000", 0, n - 1), ("bytes=0-10,5-20", 0, 20)):
+            r = self.rng(spec)
+            self.assertEqual(r.status, 206, spec)
+            self.assertEqual(r.h("content-range"), "bytes %d-%d/%d" % (a, b, n), spec)
+            self.assertEqual(r.body, data[a:b + 1], spec)
+
+    def test_unsatisfiable(self):
+        n = len(FILES["medium.bin"])
+        for spec in ("bytes=%d-" % n, "bytes=200000-300000", "bytes=-0"):
+            r = self.rng(spec)
+            self.assertEqual(r.status, 416, spec)
+            self.assertEqual(r.h("content-range"), "bytes */%d" % n, spec)
+        self.assertEqual(self.rng("bytes=0-0", name="empty.bin").status, 416)
+
+    def test_malformed_ignored(self):
+        for spec in ("bytes=5-4", "bytes=abc", "items=0-1", "bytes=--1", "bytes=1-2-3"):
+            r = self.rng(spec)
+            self.assertEqual(r.status, 200, spec)
+            self.assertEqual(r.body, FILES["medium.bin"], spec)
+
+    def test_too_many_ranges_ignored(self):
+        spec = "bytes=" + ",".join("%d-%d" % (i * 10, i * 10) for i in range(40))
+        r = self.rng(spec)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(len(r.body), len(FILES["medium.bin"]))
+
+    def test_multipart(self):
+        data = FILES["medium.bin"]
+        n = len(data)
+        r = self.rng("bytes=50000-50009, 0-9, -5")
+        self.assertEqual(r.status, 206)
+        m = re.match(r"multipart/byteranges; boundary=(\S+)$", r.h("content-type"))
+        self.assertIsNotNone(m)
+        b = m.group(1).encode()
+        self.assertEqual(int(r.h("content-length")), len(r.body))
+        parts = r.body.split(b"\r\n--" + b)
+        self.assertEqual(parts[0], b"")
+        self.assertEqual(parts[-1], b"--\r\n")
+        got = []
+        for p in parts[1:-1]:
+            head, body = p.split(b"\r\n\r\n", 1)
+            cr = re.search(rb"Content-Range: bytes (\d+)-(\d+)/(\d+)", head)
+            a, e, total = int(cr.group(1)), int(cr.group(2)), int(cr.group(3))
+            self.assertEqual(total, n)
+            self.assertIn(b"Content-Type: application/octet-stream", head)
+            self.assertEqual(body, data[a:e + 1])
+            got.append((a, e))
+        self.assertEqual(got, [(0, 9), (50000, 50009), (n - 5, n - 1)])
+
+    def test_curl_multirange(self):
+        out = subprocess.run(["curl", "-sS", "-r", "0-9,20-29", SRV.url("/page.bin")],
+                             capture_output=True, timeout=30, check=True).stdout
+        self.assertIn(FILES["page.bin"][0:10], out)
+        self.assertIn(FILES["page.bin"][20:30], out)
+        self.assertIn(b"Content-Range: bytes 20-29/4096", out)
+
+    def test_if_range(self):
+        full = get(P(), "/medium.bin")
+        etag, lm = full.h("etag"), full.h("last-modified")
+        self.assertEqual(self.rng("bytes=0-9", headers={"If-Range": etag}).status, 206)
+        self.assertEqual(self.rng("bytes=0-9", headers={"If-Range": lm}).status, 206)
+        r = self.rng("bytes=0-9", headers={"If-Range": '"stale"'})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, FILES["medium.bin"])
+        self.assertEqual(self.rng("bytes=0-9", headers={"If-Range": "W/" + etag}).status, 200)
+
+
+class Conditionals(unittest.TestCase):
+    def test_if_none_match(self):
+        r = get(P(), "/hello.txt")
+        etag = r.h("etag")
+        r2 = get(P(), "/hello.txt", {"If-None-Match": etag})
+        self.assertEqual(r2.status, 304)
+        self.assertEqual(r2.body, b"")
+        self.assertEqual(r2.h("etag"), etag)
+        self.assertEqual(get(P(), "/hello.txt", {"If-None-Match": '"x", ' + etag}).status, 304)
+        self.assertEqual(get(P(), "/hello.txt", {"If-None-Match": "*"}).status, 304)
+        self.assertEqual(get(P(), "/hello.txt", {"If-None-Match": '"other"'}).status, 200)
+
+    def test_if_modified_since(self):
+        lm = get(P(), "/hello.txt").h("last-modified")
+        self.assertEqual(get(P(), "/hello.txt", {"If-Modified-Since": lm}).status, 304)
+        old = "Sun, 06 Nov 1994 08:49:37 GMT"
+        self.assertEqual(get(P(), "/hello.txt", {"If-Modified-Since": old}).status, 200)
+        self.assertEqual(get(P(), "/hello.txt", {"If-Modified-Since": "garbage"}).status, 200)
+        # If-None-Match takes precedence
+        self.assertEqual(get(P(), "/hello.txt",
+                             {"If-Modified-Since": lm, "If-None-Match": '"x"'}).status, 200)
+
+    def test_changed_file_new_etag(self):
+        p = os.path.join(ROOT, "changing.txt")
+        with open(p, "wb") as f:
+            f.write(b"version one\n")
+        r1 = get(P(), "/changing.txt")
+        time.sleep(0.05)
+        with open(p + ".tmp", "wb") as f:
+            f.write(b"version two, longer\n")
+        os.rename(p + ".tmp", p)
+        deadline = time.time() + 20
+        while time.time() < deadline:  # the name cache trusts a vnode for vfs_valid_ms
+            r2 = get(P(), "/changing.txt")
+            if r2.body != r1.body:
+                break
+            time.sleep(0.1)
+        self.assertEqual(r2.body, b"version two, longer\n")
+        self.assertNotEqual(r1.h("etag"), r2.h("etag"))
+        self.assertEqual(get(P(), "/changing.txt", {"If-None-Match": r1.h("etag")}).status, 200)
+
+
+class Connections(unittest.TestCase):
+    def test_pipelining_in_order(self):
+        names = ["hello.txt", "medium.bin", "nope", "one.bin", "page.bin", "sub/index.html",
+                 "hello.txt", "empty.bin", "medium.bin", "index.html"]
+        c = Conn(P())
+        c.send("".join("GET /%s HTTP/1.1\r\nHost: t\r\n\r\n" % n for n in names))
+        for n in names:
+            r = c.read_response()
+            if n == "nope":
+                self.assertEqual(r.status, 404)
+            else:
+                self.assertEqual(r.status, 200, n)
+                self.assertEqual(r.body, FILES[n], n)
+        c.close()
+
+    def test_pipelined_ranges_and_head(self):
+        c = Conn(P())
+        c.send("GET /medium.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=0-0,10-19\r\n\r\n"
+               "HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"
+               "GET /page.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=-100\r\n\r\n")
+        r1 = c.read_response()
+        self.assertEqual(r1.status, 206)
+        self.assertIn(b"multipart/byteranges", r1.raw_head)
+        r2 = c.read_response(head_only=True)
+        self.assertEqual(r2.h("content-length"), str(len(FILES["big.bin"])))
+        r3 = c.read_response()
+        self.assertEqual(r3.body, FILES["page.bin"][-100:])
+        c.close()
+
+    def test_keepalive_hundreds(self):
+        c = Conn(P())
+        for i in range(300):
+            name = ("hello.txt", "page.bin", "one.bin")[i % 3]
+            c.request("GET", "/" + name)
+            r = c.read_response()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.body, FILES[name])
+            self.assertEqual(r.h("connection"), "keep-alive")
+        c.close()
+
+    def test_connection_close_honoured(self):
+        c = Conn(P())
+        c.request("GET", "/hello.txt", {"Connection": "close"})
+        r = c.read_response()
+        self.assertEqual(r.h("connection"), "close")
+        self.assertTrue(c.closed_by_peer(10))
+        c.close()
+
+    def test_idle_timeout_closes(self):
+        c = Conn(P())
+        self.assertTrue(c.closed_by_peer(30))  # --idle-timeout 3
+        c.close()
+
+    def test_slow_client_gets_408_and_others_are_served(self):
+        c = Conn(P())
+        req = b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+        got = {}
+
+        def dribble():
+            try:
+                for b in req:
+                    c.send(bytes([b]))
+                    time.sleep(0.4)
+            except OSError:
+                pass  # the server cut us off: expected
+
+        t = threading.Thread(target=dribble)
+        t.start()
+        # Meanwhile, the server keeps answering others.
+        for _ in range(5):
+            self.assertEqual(get(P(), "/hello.txt").body, FILES["hello.txt"])
+        try:
+            r = c.read_response()
+            got["status"] = r.status
+        except (EOFError, ConnectionResetError):
+            got["status"] = None
+        t.join()
+        c.close()
+        self.assertEqual(got["status"], 408)
+
+    def test_non_reading_client_is_cut_off(self):
+        before = metric("vmsend_http_timeouts_total")
+        c = Conn(P(), rcvbuf=4096)
+        for _ in range(8):  # up to 64 MiB asked for, never read
+            c.request("GET", "/big.bin")
+        time.sleep(0.5)
+        # Others are served meanwhile.
+        self.assertEqual(sha(get(P(), "/big.bin").body), sha(FILES["big.bin"]))
+        deadline = time.time() + 60
+        while time.time() < deadline and metric("vmsend_http_timeouts_total") == before:
+            time.sleep(0.2)
+        self.assertGreater(metric("vmsend_http_timeouts_total"), before)
+        # Now read: the stream ends (reset or EOF) before the 64 MiB asked for.
+        total = len(c.buf)
+        try:
+            c.s.settimeout(10)
+            while True:
+                d = c.s.recv(1 << 20)
+                if not d:
+                    break
+                total += len(d)
+        except (ConnectionResetError, socket.timeout):
+            pass
+        c.close()
+        self.assertLess(total, 8 * len(FILES["big.bin"]))
+
+    def test_garbage_then_server_still_serves(self):
+        for _ in range(20):
+            c = Conn(P())
+            c.send(os.urandom(300))
+            c.closed_by_peer(10)
+            c.close()
+        self.assertEqual(get(P(), "/hello.txt").status, 200)
+
+    def test_abrupt_disconnects(self):
+        for _ in range(30):
+            c = Conn(P())
+            c.request("GET", "/big.bin")
+            c.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            c.close()  # RST mid-response
+        self.assertEqual(sha(get(P(), "/medium.bin").body), sha(FILES["medium.bin"]))
+
+
+def metric(name):
+    body = get(P(), "/.vmsend/metrics").body.decode()
+    m = re.search(r"^%s (\d+)" % re.escape(name), body, re.M)
+    return int(m.group(1)) if m else -1
+
+
+class Observability(unittest.TestCase):
+    def test_metrics_page(self):
+        r = get(P(), "/.vmsend/metrics")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.h("content-type").startswith("text/plain; version=0.0.4"))
+        text = r.body.decode()
+        for name in ("vmsend_http_requests_total", "vmsend_vm_pages_free", "vmsend_vm_hits_total",
+                     "vmsend_sf_calls_total", "vmsend_http_request_duration_seconds_bucket"):
+            self.assertIn(name, text)
+        # every sample line is "name{labels} value"
+        for ln in text.splitlines():
+            if not ln.startswith("#"):
+                self.assertRegex(ln, r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [0-9.e+-]+$")
+        a = metric("vmsend_http_requests_total")
+        get(P(), "/hello.txt")
+        self.assertGreaterEqual(metric("vmsend_http_requests_total"), a + 2)
+
+    def test_access_log(self):
+        get(P(), "/hello.txt?log-probe=1", {"User-Agent": 'probe "agent"', "Referer": "http://r/"})
+        deadline = time.time() + 10
+        line = None
+        while time.time() < deadline and line is None:
+            with open(LOG, "r", errors="replace") as f:
+                for ln in f:
+                    if "log-probe=1" in ln:
+                        line = ln
+            time.sleep(0.05)
+        self.assertIsNotNone(line)
+        self.assertRegex(line, r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000\] '
+                               r'"GET /hello\.txt\?log-probe=1 HTTP/1\.1" 200 13 "http://r/" '
+                               r'"probe \\x22agent\\x22"$')
+
+
+class ZLifecycle(unittest.TestCase):
+    """Runs last (unittest sorts classes by name)."""
+
+    def test_busy_port_refused(self):
+        other = tempfile.mkdtemp()
+        try:
+            s2 = Server(other, listen="127.0.0.1:%d" % P(), expect_fail=True)
+            self.assertNotEqual(s2.proc.returncode, 0)
+            self.assertIn("in use", s2.log)
+        finally:
+            shutil.rmtree(other)
+        self.assertEqual(get(P(), "/hello.txt").status, 200)
+
+    def test_help(self):
+        out = subprocess.run([SRV.proc.args[0], "serve", "--help"], capture_output=True,
+                             timeout=30).stdout.decode()
+        for flag in ("--listen", "--root", "--mount", "--threads", "--cache-size", "--access-log",
+                     "--max-connections", "--idle-timeout", "--header-timeout", "--send-timeout",
+                     "--grace", "--no-metrics", "--metrics-listen", "--listing", "--dotfiles"):
+            self.assertIn(flag, out)
+
+    def test_zz_sigterm_graceful(self):
+        # A response in flight when SIGTERM arrives still completes.
+        c = Conn(P())
+        c.request("GET", "/big.bin")
+        first = c.s.recv(1000)
+        self.assertTrue(first.startswith(b"HTTP/1.1 200"))
+        c.buf = first
+        SRV.proc.send_signal(15)
+        r = c.read_response()
+        self.assertEqual(sha(r.body), sha(FILES["big.bin"]))
+        self.assertEqual(SRV.proc.wait(timeout=60), 0)
+        self.assertIn("stopped", SRV.log)
+        self.assertNotIn("ERROR: AddressSanitizer", SRV.log)
+        self.assertNotIn("LeakSanitizer", SRV.log)
+        c.close()
+
+
+if __name__ == "__main__":
+    result = unittest.main(verbosity=2, exit=False).result
+    if not result.wasSuccessful() and SRV is not None:
+        print("---- server log (tail) ----\n" + SRV.log[-4000:])
+    sys.exit(0 if result.wasSuccessful() else 1)
