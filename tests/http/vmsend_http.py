@@ -64,9 +64,12 @@ class Server:
             return
         deadline = time.time() + 60
         while time.time() < deadline:
-            m = re.search(r"listening on \S+ \(port (\d+)\)", self.log)
-            if m:
-                self.port = int(m.group(1))
+            log = self.log
+            if "Ctrl-C stops" in log:
+                self.ports = [int(p) for p in re.findall(r"listening on \S+ \(port (\d+)\)", log)]
+                self.port = self.ports[0]
+                m = re.search(r"metrics on \S+ \(port (\d+)\)", log)
+                self.metrics_port = int(m.group(1)) if m else None
                 break
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited at start:\n" + self.log)

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""`vmsend serve` flags that change behaviour: --listing, --dotfiles,
+--metrics-listen, --no-metrics, several --listen (IPv6 too) and
+--max-connections."""
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vmsend_http import Conn, Server, get, make_site  # noqa: E402
+
+
+def have_ipv6():
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.bind(("::1", 0))
+        s.close()
+        return True
+    except OSError:
+        return False
+
+
+class Options(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="vmsend-opt-")
+        cls.files = make_site(cls.root)
+        cls.v6 = have_ipv6()
+        listen = ["--listen", "127.0.0.1:0"] + (["--listen", "[::1]:0"] if cls.v6 else [])
+        cls.srv = Server(cls.root, "--listing", "--dotfiles", "--metrics-listen", "127.0.0.1:0",
+                         "--max-connections", "4", *listen, listen=None, threads=1)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.srv.stop()
+        finally:
+            shutil.rmtree(cls.root, ignore_errors=True)
+
+    def test_listing(self):
+        r = get(self.srv.port, "/noindex/")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.h("content-type"), "text/html; charset=utf-8")
+        self.assertIn(b'<a href="a.txt">a.txt</a>', r.body)
+        # names are escaped for HTML and percent-encoded in links
+        self.assertIn(b'<a href="b%26%3Cc%3E.txt">b&amp;&lt;c&gt;.txt</a>', r.body)
+        self.assertNotIn(b"<c>", r.body)
+        root = get(self.srv.port, "/")  # has index.html: no listing
+        self.assertEqual(root.body, self.files["index.html"])
+        d = get(self.srv.port, "/dir/")
+        self.assertIn(b'href=".hidden/"', d.body)  # --dotfiles lists them too
+        self.assertEqual(get(self.srv.port, "/noindex/", method="HEAD").status, 200)
+
+    def test_dotfiles_served(self):
+        r = get(self.srv.port, "/.secret")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, self.files[".secret"])
+
+    def test_metrics_only_on_its_listener(self):
+        self.assertEqual(get(self.srv.port, "/.vmsend/metrics").status, 404)
+        r = get(self.srv.metrics_port, "/.vmsend/metrics")
+        self.assertEqual(r.status, 200)
+        self.assertIn(b"vmsend_http_requests_total", r.body)
+
+    def test_ipv6_listener(self):
+        if not self.v6:
+            self.skipTest("no IPv6 loopback on this machine")
+        c = Conn(self.srv.ports[1], host="::1", family=socket.AF_INET6)
+        c.request("GET", "/hello.txt", {"Host": "[::1]"})
+        r = c.read_response()
+        self.assertEqual(r.body, self.files["hello.txt"])
+        c.close()
+
+    def test_max_connections(self):
+        held = [Conn(self.srv.port) for _ in range(4)]
+        for c in held:  # make sure the server has accepted each
+            c.request("GET", "/one.bin")
+            self.assertEqual(c.read_response().body, b"x")
+        extra = Conn(self.srv.port)
+        self.assertTrue(extra.closed_by_peer(10))
+        self.assertEqual(extra.buf, b"")
+        extra.close()
+        for c in held:
+            c.close()
+        deadline = time.time() + 20
+        ok = False
+        while time.time() < deadline and not ok:
+            try:
+                ok = get(self.srv.port, "/one.bin").body == b"x"
+            except (EOFError, ConnectionResetError):
+                time.sleep(0.1)
+        self.assertTrue(ok)
+
+
+class NoMetrics(unittest.TestCase):
+    def test_no_metrics(self):
+        root = tempfile.mkdtemp(prefix="vmsend-nom-")
+        srv = Server(root, "--no-metrics", threads=1)
+        try:
+            self.assertEqual(get(srv.port, "/.vmsend/metrics").status, 404)
+        finally:
+            self.assertEqual(srv.stop(), 0)
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(0 if unittest.main(verbosity=2, exit=False).result.wasSuccessful() else 1)
