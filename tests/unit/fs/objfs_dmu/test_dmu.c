@@ -17,6 +17,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -582,5 +583,99 @@ Test(dmu, stats_are_listed_for_metrics)
 	cr_assert_eq(f.seen, 1);
 	cr_assert_eq(f.value, 1);
 	cr_assert_eq(f.total, 10);
+	vm_object_deallocate(obj);
+}
+
+/* ---- two threads, one record ---- */
+
+struct loop_reader {
+	struct vm_object *obj;
+	struct vm_page *ma[2];
+	struct done d;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	bool started, go;
+	volatile bool both_done;
+	struct done *other;
+	pid_t other_tid;
+};
+
+static _Atomic pid_t main_done_tid;
+
+static void
+on_done_tid(void *arg, struct vm_page **ma, int count, int error)
+{
+	atomic_store(&main_done_tid, gettid());
+	on_done(arg, ma, count, error);
+}
+
+static void *
+loop_reader_main(void *arg)
+{
+	struct loop_reader *lr = arg;
+	struct io_loop *loop;
+	VERIFY0(io_loop_create(&loop, 16, 0));
+	VERIFY3S(vm_page_grab_pages(lr->obj, 0, 0, lr->ma, 2), ==, 2);
+	VERIFY0(pager_getpages_async(lr->obj, lr->ma, 2, NULL, NULL, on_done, &lr->d));
+	pthread_mutex_lock(&lr->lock);
+	lr->started = true;
+	pthread_cond_broadcast(&lr->cv);
+	while (!lr->go)
+		pthread_cond_wait(&lr->cv, &lr->lock);
+	pthread_mutex_unlock(&lr->lock);
+	while (!(lr->d.fired && lr->other->fired))
+		VERIFY3S(io_loop_run_once(loop, true, 0), >=, 0);
+	io_loop_destroy(loop);
+	return NULL;
+}
+
+Test(dmu, a_second_thread_joins_the_first_threads_fill)
+{
+	/*
+	 * The helper thread misses record 0 and its io_uring read waits until
+	 * it runs its loop.  Meanwhile this thread (no loop of its own) asks for
+	 * other pages of the same record: it must join that fill rather than
+	 * read again, and its iodone runs on the helper's thread.
+	 */
+	struct vm_object *obj = file_object("data", NULL);
+	struct loop_reader lr = {.obj = obj};
+	struct done mine = {0};
+	lr.other = &mine;
+	pthread_mutex_init(&lr.lock, NULL);
+	pthread_cond_init(&lr.cv, NULL);
+	pthread_t th;
+	uint64_t fills0 = counter_get(&objfs_image_stats(fs->img)->async_reads);
+	cr_assert_eq(pthread_create(&th, NULL, loop_reader_main, &lr), 0);
+	pthread_mutex_lock(&lr.lock);
+	while (!lr.started)
+		pthread_cond_wait(&lr.cv, &lr.lock);
+	pthread_mutex_unlock(&lr.lock);
+
+	struct vm_page *ma[2];
+	cr_assert_eq(vm_page_grab_pages(obj, 2, 0, ma, 2), 2);
+	cr_assert_eq(pager_getpages_async(obj, ma, 2, NULL, NULL, on_done_tid, &mine), PAGER_OK);
+	cr_assert_not(mine.fired, "the record is still being read by the other thread");
+	cr_assert_eq(counter_get(&arc_stats(arc)->io_hits), 1);
+
+	pthread_mutex_lock(&lr.lock);
+	lr.go = true;
+	pthread_cond_broadcast(&lr.cv);
+	pthread_mutex_unlock(&lr.lock);
+	pthread_join(th, NULL);
+
+	cr_assert_eq(lr.d.calls, 1);
+	cr_assert_eq(mine.calls, 1);
+	cr_assert_eq(lr.d.error, 0);
+	cr_assert_eq(mine.error, 0);
+	cr_assert_neq(atomic_load(&main_done_tid), gettid(),
+		      "completion came from the loop thread");
+	cr_assert_eq(counter_get(&objfs_image_stats(fs->img)->async_reads) - fills0, 1,
+		     "one read for both requests");
+	for (int i = 0; i < 2; i++) {
+		assert_page_bytes(lr.ma[i], data_bytes, DATA_SIZE, i);
+		assert_page_bytes(ma[i], data_bytes, DATA_SIZE, 2 + i);
+		vm_page_xunbusy(lr.ma[i]);
+		vm_page_xunbusy(ma[i]);
+	}
 	vm_object_deallocate(obj);
 }
