@@ -408,18 +408,17 @@ io_loop_private(void)
 {
 	struct io_loop *loop = io_priv_loop;
 
-	if (loop != NULL) {
-		/* The arena may have been created (or re-created) since the ring was. */
-		if (vm_initialized()
-			? loop->fixed_base != vm_arena_base() || loop->fixed_size != vm_arena_size()
-			: loop->feat.fixed_buffers) {
-			io_unregister_arena(loop);
-			io_register_arena(loop);
-		}
+	if (loop != NULL)
 		return loop;
-	}
 	VERIFY0(pthread_once(&io_priv_once, io_priv_key_init));
-	VERIFY0(io_loop_init(&loop, 64, IO_LOOP_ARENA, true));
+	/*
+	 * No fixed buffers here: this ring lives as long as its thread, and a
+	 * vm_fini() + vm_init() in between could map a new arena at the same
+	 * address while the registration still pins the old pages; a READ_FIXED
+	 * would then land in memory nobody sees.  Event loops, which the caller
+	 * destroys before vm_fini(), register the arena.
+	 */
+	VERIFY0(io_loop_init(&loop, 64, 0, true));
 	io_priv_loop = loop;
 	VERIFY0(pthread_setspecific(io_priv_key, loop));
 	return loop;

@@ -84,7 +84,12 @@ struct io_stats {
 };
 extern struct io_stats io_stats;
 
-#define IO_LOOP_ARENA 0x1 /* register the page arena (vm_init() must have run) */
+/*
+ * Register the page arena as fixed buffers: vm_init() must have run, and the
+ * loop must be destroyed before vm_fini() (the registration pins the arena's
+ * pages; a new arena mapped at the same address would not be the one read into).
+ */
+#define IO_LOOP_ARENA 0x1
 
 /* Create a loop with `entries` SQEs; binds it to the calling thread as its current loop. */
 int io_loop_create(struct io_loop **out, unsigned entries, unsigned flags);
@@ -125,7 +130,9 @@ int io_fixed_index(const struct io_loop *loop, const void *addr, size_t len);
 
 /*
  * A private ring for blocking callers (synchronous getpages, tools): the
- * calling thread's own, created on first use, never the thread's event loop.
+ * calling thread's own, created on first use, never the thread's event loop,
+ * destroyed at thread exit.  It does not register the arena (it may outlive
+ * one), so reads through it use READV, never READ_FIXED.
  */
 struct io_loop *io_loop_private(void);
 /* Destroy the calling thread's private ring now (before vm_fini(), in tests). */

@@ -546,21 +546,73 @@ Test(hostfs_io, without_io_uring_readv_reads_with_preadv)
 	ht_teardown(dir);
 }
 
+/* Read 8 fresh pages with an event loop that registered the arena (or, with io_disable, not). */
+static void
+fixed_read_test(const char *io_disable_mask, uint64_t want_fixed)
+{
+	static char data[8 * PAGE_SIZE], got[sizeof(data)];
+	struct ht_read_opts o = {.async = true};
+	struct ht_read_stats st = {0};
+	struct io_loop *loop;
+
+	ht_setup(dir, 4u << 20);
+	cr_assert_eq(vms_tunable_set("io_disable", io_disable_mask), 0);
+	cr_assert_eq(io_loop_create(&loop, 64, IO_LOOP_ARENA), 0);
+	ht_fill(data, sizeof(data), 10);
+	ht_write_file(dir, "f", data, sizeof(data));
+	struct vnode *vp = lookup("/f");
+	uint64_t fx = counter_get(&hostfs_stats.fixed_reads);
+	uint64_t ios = counter_get(&hostfs_stats.ios);
+	/* A fresh arena hands out frames in order: the run is contiguous. */
+	cr_assert_eq(ht_cache_read(vp->object, 0, sizeof(data), got, &o, &st), 0);
+	cr_assert_eq(memcmp(got, data, sizeof(data)), 0);
+	cr_assert_eq(counter_get(&hostfs_stats.ios) - ios, 1);
+	cr_assert_eq(counter_get(&hostfs_stats.fixed_reads) - fx, want_fixed, "io_disable=%s",
+		     io_disable_mask);
+	vnode_rele(vp);
+	io_loop_destroy(loop);
+	ht_teardown(dir);
+}
+
 Test(hostfs_io, consecutive_frames_use_read_fixed)
+{
+	fixed_read_test("0", 1);
+}
+
+Test(hostfs_io, without_fixed_buffers_reads_use_readv)
+{
+	fixed_read_test("4", 0);
+}
+
+Test(hostfs_io, without_read_fixed_op_reads_use_readv)
+{
+	fixed_read_test("8", 0);
+}
+
+Test(hostfs_io, private_ring_never_uses_read_fixed)
 {
 	static char data[8 * PAGE_SIZE], got[sizeof(data)];
 	struct ht_read_opts o = {0};
 	struct ht_read_stats st = {0};
 
 	ht_setup(dir, 4u << 20);
-	ht_fill(data, sizeof(data), 10);
+	ht_fill(data, sizeof(data), 14);
 	ht_write_file(dir, "f", data, sizeof(data));
 	struct vnode *vp = lookup("/f");
 	uint64_t fx = counter_get(&hostfs_stats.fixed_reads);
-	/* A fresh arena hands out frames in order: the run is contiguous. */
 	cr_assert_eq(ht_cache_read(vp->object, 0, sizeof(data), got, &o, &st), 0);
 	cr_assert_eq(memcmp(got, data, sizeof(data)), 0);
-	cr_assert_eq(counter_get(&hostfs_stats.fixed_reads) - fx, 1);
+	cr_assert_eq(counter_get(&hostfs_stats.fixed_reads), fx);
+	/* The private ring survives a new arena: reads still land in it. */
+	vnode_rele(vp);
+	vfs_unmount_all();
+	vm_fini();
+	cr_assert_eq(vm_init(4u << 20), 0);
+	cr_assert_eq(vfs_mount("/", "hostfs", dir, NULL), 0);
+	vp = lookup("/f");
+	memset(got, 0, sizeof(got));
+	cr_assert_eq(ht_cache_read(vp->object, 0, sizeof(data), got, &o, &st), 0);
+	cr_assert_eq(memcmp(got, data, sizeof(data)), 0);
 	vnode_rele(vp);
 	ht_teardown(dir);
 }
