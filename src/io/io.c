@@ -751,6 +751,9 @@ io_fixed_index(const struct io_loop *loop, const void *addr, size_t len)
 
 	if (!loop->feat.fixed_buffers || len == 0 || p < loop->fixed_base)
 		return -1;
+	/* A loop that outlived its arena (see IO_LOOP_ARENA) must not read into stale pins. */
+	if (!vm_initialized() || vm_arena_base() != loop->fixed_base)
+		return -1;
 	off = (size_t)(p - loop->fixed_base);
 	if (off >= loop->fixed_size || len > loop->fixed_size - off)
 		return -1;
