@@ -63,7 +63,7 @@ if [ "$USE_NGINX" = 0 ]; then
 		say "usage: tests/soak/run.sh VMSEND_BINARY (got '${BIN}')" >&2
 		exit 2
 	fi
-	if ! "$BIN" --help 2>&1 | grep -qE '^ +serve( |$)'; then
+	if ! grep -qE '^ +serve( |$)' <<<"$("$BIN" --help 2>&1)"; then
 		say "vmsend serve not available in $BIN: nothing to soak"
 		exit 1
 	fi
