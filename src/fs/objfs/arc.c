@@ -51,13 +51,14 @@
 #include "core/log.h"
 #include "core/tunable.h"
 #include "core/util.h"
+#include "vm/vm.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 VMS_TUNABLE(arc_size_tunable, "arc_size", 0,
-	    "ARC (objfs record cache) size in bytes; 0: a quarter of cache_size");
+	    "ARC (objfs record cache) size in bytes; 0: a quarter of the page cache");
 VMS_TUNABLE(arc_min_promote_ms, "arc_min_promote_ms", 62,
 	    "a record read again sooner than this after it came in stays in MRU");
 
@@ -268,8 +269,14 @@ arc_global(void)
 			 * behind it, so a quarter of the page cache keeps
 			 * both useful without doubling the memory bill.
 			 */
-			const struct vms_tunable *t = vms_tunable_find("cache_size");
-			int64_t cache = t != NULL ? __atomic_load_n(t->valp, __ATOMIC_RELAXED) : 0;
+			int64_t cache = 0;
+			if (vm_initialized()) {
+				cache =
+				    (int64_t)vm_arena_size(); /* what --cache-size really made */
+			} else {
+				const struct vms_tunable *t = vms_tunable_find("cache_size");
+				cache = t != NULL ? __atomic_load_n(t->valp, __ATOMIC_RELAXED) : 0;
+			}
 			size = cache > 0 ? cache / 4 : 64 << 20;
 		}
 		struct arc_config cfg = {

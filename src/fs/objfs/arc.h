@@ -127,7 +127,8 @@ void arc_destroy(struct arc *arc);
 
 /*
  * The process-wide ARC that objfs mounts share.  Created on first use with
- * the "arc_size" tunable (0: a quarter of "cache_size") and
+ * the "arc_size" tunable (0: a quarter of the page arena, or of the
+ * "cache_size" tunable before vm_init()) and
  * "arc_min_promote_ms".  Never destroyed but by arc_global_fini() (tests).
  */
 struct arc *arc_global(void);

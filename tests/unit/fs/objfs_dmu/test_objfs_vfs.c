@@ -124,6 +124,10 @@ Test(objfs_vfs, lookup_gives_types_sizes_and_errors)
 	cr_assert_eq(vfs_lookup("/img/data.bin/x", &vp), -ENOTDIR);
 	cr_assert_eq(vfs_lookup("/img/../etc/passwd", &vp), -EXDEV);
 	cr_assert_eq(arc_global_peek(), arc_global(), "the mount made the shared ARC");
+	struct arc_sizes z;
+	arc_sizes(arc_global(), &z);
+	cr_assert_eq(z.c, vm_arena_size() / 4,
+		     "by default the ARC gets a quarter of the page cache");
 }
 
 struct names {
