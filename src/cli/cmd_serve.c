@@ -9,11 +9,13 @@
 #include "core/log.h"
 #include "core/tunable.h"
 #include "fs/hostfs/hostfs.h"
+#include "fs/objfs/objfs_vfs.h"
 #include "http/http_server.h"
 #include "vfs/vfs.h"
 #include "vm/vm.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +34,9 @@ serve_usage(FILE *f)
 	       "What to serve:\n"
 	       "  --root DIR             serve the host directory DIR at / (same as\n"
 	       "                         --mount /=hostfs:DIR); default: the current directory\n"
-	       "  --mount /PREFIX=FS:SRC mount a file system at PREFIX; FS is hostfs (SRC a\n"
-	       "                         directory) or any other registered type; repeatable\n"
+	       "  --mount /PREFIX=FS:SRC mount a file system at PREFIX: hostfs:DIR (a host\n"
+	       "                         directory) or objfs:IMAGE (made by 'vmsend mkimage',\n"
+	       "                         checksummed, cached in the ARC); repeatable\n"
 	       "  --listing              list directories that have no index.html (default: 404)\n"
 	       "  --dotfiles             serve names starting with '.' (default: hidden, 404)\n"
 	       "\n"
@@ -213,12 +216,23 @@ cmd_serve(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Block SIGINT/SIGTERM before any thread exists (the page cache, the
+	 * file systems and the server may all start some): every thread inherits
+	 * the block, and only http_server_wait_signal() takes them.
+	 */
+	sigset_t stop_sigs;
+	sigemptyset(&stop_sigs);
+	sigaddset(&stop_sigs, SIGINT);
+	sigaddset(&stop_sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
 	int rc = vm_init((uint64_t)cache);
 	if (rc != 0) {
 		fprintf(stderr, "vmsend serve: cannot create the page cache: %s\n", strerror(-rc));
 		return 1;
 	}
 	hostfs_register();
+	objfs_register();
 	if (root == NULL && nmounts == 0)
 		root = ".";
 	if (root != NULL) {

@@ -4,9 +4,9 @@
  *
  * Sections: HTTP (this layer: requests by status class, bytes, timeouts, a
  * latency histogram), the page cache (vm_stats and a vm_counts() walk of the
- * pages), the sendfile engine (sf_stats), the io layer, the VFS name cache
- * and hostfs.  Counter names keep their subsystem prefix so a reader can
- * find the code that moves them.
+ * pages), the sendfile engine (sf_stats), the io layer, the VFS name
+ * cache, hostfs and the objfs ARC.  Counter names keep their subsystem
+ * prefix so a reader can find the code that moves them.
  *
  * Latency is measured from "request head parsed" to "response fully queued
  * on the socket": the time the server spent deciding and queueing, which a
@@ -16,6 +16,7 @@
 
 #include "core/util.h"
 #include "fs/hostfs/hostfs.h"
+#include "fs/objfs/arc.h"
 #include "io/io.h"
 #include "sendfile/sendfile.h"
 #include "vfs/vfs.h"
@@ -176,5 +177,12 @@ http_metrics_render(char *buf, size_t cap)
 	HTTP_M_COUNTER(m, "vmsend_hostfs_pages_read_total", "hostfs pages read",
 		       &hostfs_stats.pages_read);
 	HTTP_M_COUNTER(m, "vmsend_hostfs_errors_total", "hostfs failed I/Os", &hostfs_stats.errors);
+
+	/* ARC (objfs), once an objfs mount has created it */
+	struct arc *arc = arc_global_peek();
+	if (arc != NULL && m->len < m->cap) {
+		size_t need = arc_stats_prometheus(arc, m->buf + m->len, m->cap - m->len);
+		m->len = MIN(m->cap - 1, m->len + need);
+	}
 	return m->len;
 }

@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
 """`vmsend serve` flags that change behaviour: --listing, --dotfiles,
---metrics-listen, --no-metrics, several --listen (IPv6 too) and
---max-connections."""
+--metrics-listen, --no-metrics, several --listen (IPv6 too),
+--max-connections, and --mount of an objfs image next to the hostfs root."""
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmsend_http import Conn, Server, get, make_site  # noqa: E402
+from vmsend_http import Conn, Server, binary, get, make_site, sha  # noqa: E402
 
 
 def have_ipv6():
@@ -31,8 +32,16 @@ class Options(unittest.TestCase):
         cls.files = make_site(cls.root)
         cls.v6 = have_ipv6()
         listen = ["--listen", "127.0.0.1:0"] + (["--listen", "[::1]:0"] if cls.v6 else [])
+        # An objfs image of a few of the site's files, mounted at /img.
+        cls.imgsrc = tempfile.mkdtemp(prefix="vmsend-opt-img-")
+        for name in ("medium.bin", "hello.txt", "page.bin"):
+            shutil.copy(os.path.join(cls.root, name), cls.imgsrc)
+        cls.image = cls.imgsrc + ".objfs"
+        subprocess.run([binary(), "mkimage", cls.imgsrc, cls.image], check=True, timeout=120,
+                       capture_output=True)
         cls.srv = Server(cls.root, "--listing", "--dotfiles", "--metrics-listen", "127.0.0.1:0",
-                         "--max-connections", "4", *listen, listen=None, threads=1)
+                         "--max-connections", "4", "--mount", "/img=objfs:" + cls.image,
+                         *listen, listen=None, threads=1)
 
     @classmethod
     def tearDownClass(cls):
@@ -40,6 +49,20 @@ class Options(unittest.TestCase):
             cls.srv.stop()
         finally:
             shutil.rmtree(cls.root, ignore_errors=True)
+            shutil.rmtree(cls.imgsrc, ignore_errors=True)
+            os.unlink(cls.image)
+
+    def test_objfs_mount(self):
+        for name in ("medium.bin", "hello.txt", "page.bin"):
+            r = get(self.srv.port, "/img/" + name)
+            self.assertEqual(r.status, 200, name)
+            self.assertEqual(sha(r.body), sha(self.files[name]), name)
+        r = get(self.srv.port, "/img/medium.bin", {"Range": "bytes=70000-70009,-3"})
+        self.assertEqual(r.status, 206)
+        self.assertIn(self.files["medium.bin"][70000:70010], r.body)
+        self.assertEqual(get(self.srv.port, "/img/nope").status, 404)
+        m = get(self.srv.metrics_port, "/.vmsend/metrics").body
+        self.assertRegex(m, rb'vmsend_arc_misses_total\{arc="[^"]*"\} [1-9]')
 
     def test_listing(self):
         r = get(self.srv.port, "/noindex/")
