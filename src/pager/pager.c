@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 VMS_TUNABLE(pager_contract_checks, "pager_contract_checks", 1,
@@ -126,13 +127,16 @@ pager_check_request(struct vm_object *obj, struct vm_page **ma, int count, bool 
 	/*
 	 * Rule 4: a valid neighbour of the run that the caller still holds
 	 * exclusive busy is a page it trimmed and forgot to unbusy; a pager
-	 * reading whole blocks would wait on it forever.
+	 * reading whole blocks would wait on it forever.  A neighbour that is
+	 * in another request still in flight (PGA_INIO) is not: its
+	 * completion releases it.
 	 */
 	uint64_t nb[2] = {first - 1, first + count};
 	vm_object_lock(obj);
 	for (int k = first == 0 ? 1 : 0; k < 2; k++) {
 		struct vm_page *m = vm_page_lookup(obj, nb[k]);
 		if (m != NULL && vm_page_xbusied(m) && vm_page_all_valid(m) &&
+		    !(atomic_load_explicit(&m->aflags, memory_order_acquire) & PGA_INIO) &&
 		    atomic_load_explicit(&m->busy_owner, memory_order_relaxed) ==
 			(uint32_t)gettid()) {
 			vm_object_unlock(obj);
@@ -145,6 +149,21 @@ pager_check_request(struct vm_object *obj, struct vm_page **ma, int count, bool 
 		}
 	}
 	vm_object_unlock(obj);
+}
+
+/* Mark or clear the real pages of a request as in flight (rule 4's bookkeeping). */
+static void
+pager_mark_inio(struct vm_page **ma, int count, bool on)
+{
+	for (int i = 0; i < count; i++) {
+		if (ma[i] == bogus_page)
+			continue;
+		if (on)
+			atomic_fetch_or_explicit(&ma[i]->aflags, PGA_INIO, memory_order_relaxed);
+		else
+			atomic_fetch_and_explicit(&ma[i]->aflags, (uint8_t)~PGA_INIO,
+						  memory_order_release);
+	}
 }
 
 void
@@ -170,11 +189,16 @@ pager_getpages_KBI(struct vm_object *obj, struct vm_page **ma, int count, int *r
 		   const char *file, int line)
 {
 	bool check = checks_on();
-	if (check)
+	if (check) {
 		pager_check_request(obj, ma, count, false, file, line);
+		pager_mark_inio(ma, count, true);
+	}
 	int rv = obj->pager->getpages(obj, ma, count, rbehind, rahead);
-	if (check && rv == PAGER_OK)
-		pager_check_done(obj, ma, count, file, line);
+	if (check) {
+		pager_mark_inio(ma, count, false);
+		if (rv == PAGER_OK)
+			pager_check_done(obj, ma, count, file, line);
+	}
 	return rv;
 }
 
@@ -191,7 +215,8 @@ struct pager_trampoline {
 	struct vm_object *obj;
 	const char *file;
 	int line;
-	bool bogus[]; /* count entries */
+	int count;
+	struct vm_page *req[]; /* the request's array as the caller passed it */
 };
 
 static void
@@ -199,7 +224,7 @@ pager_trampoline_done(void *arg, struct vm_page **ma, int count, int error)
 {
 	struct pager_trampoline *tp = arg;
 	for (int i = 0; i < count; i++) {
-		if (tp->bogus[i] && ma[i] != bogus_page && vm_page_xbusied(ma[i])) {
+		if (tp->req[i] == bogus_page && ma[i] != bogus_page && vm_page_xbusied(ma[i])) {
 			vm_page_print(ma[i]);
 			vms_panic(
 			    tp->file, tp->line,
@@ -207,6 +232,16 @@ pager_trampoline_done(void *arg, struct vm_page **ma, int count, int error)
 			    tp->obj->pager->name, i);
 		}
 	}
+	/*
+	 * The pages now belong to the completion, which may run on another
+	 * thread: forget the submitting owner before the in-flight mark goes,
+	 * so rule 4 never takes a completed neighbour for a forgotten one.
+	 */
+	for (int i = 0; i < count; i++)
+		if (ma[i] != bogus_page)
+			atomic_store_explicit(&ma[i]->busy_owner, 0, memory_order_relaxed);
+	pager_mark_inio(tp->req, tp->count, false);
+	pager_mark_inio(ma, count, false); /* pages a pager re-grabbed (rule 11) */
 	struct pager_trampoline t = *tp;
 	free(tp);
 	if (error == 0)
@@ -220,18 +255,20 @@ pager_getpages_async_KBI(struct vm_object *obj, struct vm_page **ma, int count, 
 {
 	if (checks_on()) {
 		pager_check_request(obj, ma, count, true, file, line);
-		struct pager_trampoline *t = malloc(sizeof(*t) + count * sizeof(bool));
+		struct pager_trampoline *t = malloc(sizeof(*t) + count * sizeof(t->req[0]));
 		VERIFY(t != NULL);
-		*t = (struct pager_trampoline){iodone, arg, obj, file, line};
-		for (int i = 0; i < count; i++)
-			t->bogus[i] = ma[i] == bogus_page;
+		*t = (struct pager_trampoline){iodone, arg, obj, file, line, count};
+		memcpy(t->req, ma, count * sizeof(ma[0]));
+		pager_mark_inio(ma, count, true);
 		iodone = pager_trampoline_done;
 		arg = t;
 	}
 	if (obj->pager->getpages_async != NULL) {
 		int rv = obj->pager->getpages_async(obj, ma, count, rbehind, rahead, iodone, arg);
-		if (rv != PAGER_OK && iodone == pager_trampoline_done)
+		if (rv != PAGER_OK && iodone == pager_trampoline_done) {
+			pager_mark_inio(ma, count, false);
 			free(arg);
+		}
 		return rv;
 	}
 	int rv = obj->pager->getpages(obj, ma, count, rbehind, rahead);

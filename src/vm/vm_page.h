@@ -64,6 +64,7 @@ enum vm_page_queue { PQ_NONE = 0, PQ_FREE, PQ_CACHE };
 #define PGA_REFERENCED 0x01 /* touched since the reclaim hand last passed */
 #define PGA_NOCACHE    0x02 /* free as soon as the last wiring goes (SF_NOCACHE) */
 #define PGA_BOGUS      0x04 /* this is bogus_page */
+#define PGA_INIO       0x08 /* in a pager request now (INVARIANTS bookkeeping, pager.c) */
 
 struct vm_object;
 
