@@ -135,10 +135,12 @@ pager_check_request(struct vm_object *obj, struct vm_page **ma, int count, bool 
 	vm_object_lock(obj);
 	for (int k = first == 0 ? 1 : 0; k < 2; k++) {
 		struct vm_page *m = vm_page_lookup(obj, nb[k]);
-		if (m != NULL && vm_page_xbusied(m) && vm_page_all_valid(m) &&
+		/* In this order: only a page we own may have its valid bits read. */
+		if (m != NULL && vm_page_xbusied(m) &&
 		    !(atomic_load_explicit(&m->aflags, memory_order_acquire) & PGA_INIO) &&
 		    atomic_load_explicit(&m->busy_owner, memory_order_relaxed) ==
-			(uint32_t)gettid()) {
+			(uint32_t)gettid() &&
+		    vm_page_all_valid(m)) {
 			vm_object_unlock(obj);
 			vm_page_print(m);
 			vms_panic(
