@@ -137,6 +137,8 @@ http_conn_recv_done(struct io_req *req, int res, uint32_t flags)
 		http_conn_process(c);
 		return;
 	}
+	if (res == -ETIMEDOUT) /* TCP_USER_TIMEOUT, seen by the recv before any send */
+		counter_inc(&http_stats.conn_timeouts);
 	if (res <= 0)
 		c->eof = true;
 	else

@@ -119,6 +119,7 @@ struct http_server {
 	pthread_mutex_t start_mu;
 	pthread_cond_t start_cv;
 	int started;
+	atomic_bool posts_done; /* (a) every stop task was posted: loops may be destroyed */
 };
 
 /* conn.c */

@@ -223,6 +223,12 @@ http_thread_main(void *arg)
 	while (vms_socket_count() > 0 && vms_now_ns() < deadline)
 		io_loop_run_once(th->loop, true, 10 * 1000000ull);
 	io_timer_cancel(th->loop, &th->stop_timer);
+	/*
+	 * io_loop_post() may still be waking this loop (writing its eventfd)
+	 * after our stop task ran: wait until the stopper's posts returned.
+	 */
+	while (!atomic_load(&srv->posts_done))
+		usleep(1000);
 	for (int i = 0; i < th->nlis; i++)
 		if (th->lis[i].fd >= 0) {
 			close(th->lis[i].fd);
@@ -373,6 +379,7 @@ http_server_start(const struct http_server_config *cfg, struct http_server **out
 			if (srv->threads[t].start_rc == 0)
 				io_loop_post(srv->threads[t].loop, &srv->threads[t].stop_task);
 		}
+		atomic_store(&srv->posts_done, true);
 		for (int t = 0; t < started; t++)
 			pthread_join(srv->threads[t].tid, NULL);
 		srv->nthreads = 0;
@@ -394,6 +401,7 @@ http_server_stop(struct http_server *srv)
 {
 	for (int t = 0; t < srv->nthreads; t++)
 		io_loop_post(srv->threads[t].loop, &srv->threads[t].stop_task);
+	atomic_store(&srv->posts_done, true);
 	for (int t = 0; t < srv->nthreads; t++)
 		pthread_join(srv->threads[t].tid, NULL);
 	for (int t = 0; t < srv->nthreads; t++)
