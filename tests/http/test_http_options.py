@@ -130,5 +130,40 @@ class NoMetrics(unittest.TestCase):
             shutil.rmtree(root, ignore_errors=True)
 
 
+class Grace(unittest.TestCase):
+    def test_stop_cuts_stalled_responses_after_grace(self):
+        root = tempfile.mkdtemp(prefix="vmsend-grace-")
+        files = make_site(root)
+        srv = Server(root, "--grace", "0.5", "--send-timeout", "600", threads=1)
+        try:
+            stalled = Conn(srv.port, rcvbuf=4096)
+            for _ in range(4):
+                stalled.request("GET", "/big.bin")  # 32 MiB asked for, never read
+            idle = Conn(srv.port)
+            time.sleep(0.3)
+            srv.proc.send_signal(15)
+            # The idle connection is closed at once; the stalled one is cut at the
+            # grace period's end, not after the 600 s send timeout.
+            self.assertTrue(idle.closed_by_peer(30))
+            self.assertEqual(srv.proc.wait(timeout=60), 0)
+            got = len(stalled.buf)
+            stalled.s.settimeout(10)
+            try:
+                while True:
+                    d = stalled.s.recv(1 << 20)
+                    if not d:
+                        break
+                    got += len(d)
+            except (ConnectionResetError, socket.timeout):
+                pass
+            self.assertLess(got, 4 * len(files["big.bin"]))
+            stalled.close()
+            idle.close()
+        finally:
+            if srv.proc.poll() is None:
+                srv.proc.kill()
+            shutil.rmtree(root, ignore_errors=True)
+
+
 if __name__ == "__main__":
     sys.exit(0 if unittest.main(verbosity=2, exit=False).result.wasSuccessful() else 1)
