@@ -41,6 +41,11 @@
 VMS_TUNABLE(objfs_meta_cache_max, "objfs_meta_cache_max", 64 << 20,
 	    "bytes of verified objfs metadata (indirect blocks, dnodes) kept per image");
 
+VMS_TUNABLE(objfs_failpoint_read_nth, "objfs_failpoint_read_nth", 0,
+	    "testing: fail the Nth block read of each objfs image with EIO (0 = off)");
+VMS_TUNABLE(objfs_failpoint_short_read, "objfs_failpoint_short_read", 0,
+	    "testing: move at most this many bytes per objfs image read (0 = off)");
+
 static _Atomic uint64_t objfs_image_next_id = 1;
 
 /* ---- a tiny chained hash map keyed by u64 ---- */
@@ -236,12 +241,35 @@ objfs_image_finish_block(struct objfs_image *img, const struct objfs_bp *bp, uin
 	return 0;
 }
 
+bool
+objfs_image_failpoint_hit(struct objfs_image *img)
+{
+	uint64_t n = atomic_fetch_add_explicit(&img->block_reads, 1, memory_order_relaxed) + 1;
+	int64_t nth = objfs_failpoint_read_nth;
+	return nth > 0 && n == (uint64_t)nth;
+}
+
+size_t
+objfs_image_failpoint_len(size_t len)
+{
+	int64_t cap = objfs_failpoint_short_read;
+	return cap > 0 && (uint64_t)cap < len ? (size_t)cap : len;
+}
+
+int
+objfs_image_io_fail(struct objfs_image *img, const struct objfs_bp *bp, uint64_t objnum,
+		    uint64_t blkid, const char *what)
+{
+	return block_fail(img, &img->stats.io_errors, bp, objnum, blkid, what);
+}
+
 static int
 pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
 	size_t got = 0;
 	while (got < len) {
-		ssize_t n = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+		ssize_t n = pread(fd, (char *)buf + got, objfs_image_failpoint_len(len - got),
+				  (off_t)(off + got));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -271,7 +299,8 @@ objfs_image_read_bp(struct objfs_image *img, const struct objfs_bp *bp, uint64_t
 	void *pbuf = buf;
 	if (bp->comp != OBJFS_COMP_OFF && (pbuf = malloc(bp->psize)) == NULL)
 		return -ENOMEM;
-	int rc = pread_full(img->fd, pbuf, bp->psize, bp->offset);
+	int rc = objfs_image_failpoint_hit(img) ? -EIO
+						: pread_full(img->fd, pbuf, bp->psize, bp->offset);
 	if (rc == 0) {
 		counter_inc(&img->stats.blocks_read);
 		counter_add(&img->stats.bytes_read, bp->psize);

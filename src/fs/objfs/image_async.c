@@ -25,7 +25,8 @@ aread_submit(struct objfs_aread *ar)
 {
 	struct io_uring_sqe *sqe = io_sqe(ar->loop_, &ar->io_);
 	io_uring_prep_read(sqe, objfs_image_fd(ar->img_), (char *)ar->pbuf_ + ar->got_,
-			   ar->bp.psize - ar->got_, ar->bp.offset + ar->got_);
+			   (unsigned)objfs_image_failpoint_len(ar->bp.psize - ar->got_),
+			   ar->bp.offset + ar->got_);
 	io_uring_sqe_set_data(sqe, &ar->io_);
 }
 
@@ -40,12 +41,9 @@ aread_cqe(struct io_req *req, int res, uint32_t cqe_flags)
 		return;
 	}
 	if (res <= 0) {
-		counter_inc(&img->stats.io_errors);
 		memset(ar->buf, 0, ar->bp.lsize);
-		if (!(img->flags & OBJFS_OPEN_QUIET))
-			objfs_image_bad(img, ar->objnum, "read",
-					res == 0 ? "image ends early" : "I/O error");
-		aread_finish(ar, -EIO);
+		aread_finish(ar, objfs_image_io_fail(img, &ar->bp, ar->objnum, ar->blkid,
+						     res == 0 ? "image ends early" : "read error"));
 		return;
 	}
 	ar->got_ += (uint32_t)res;
@@ -80,6 +78,12 @@ objfs_image_read_async(struct objfs_image *img, struct io_loop *loop, struct obj
 		counter_inc(&img->stats.holes);
 		memset(ar->buf, 0, ar->bp.lsize);
 		aread_finish(ar, 0);
+		return;
+	}
+	if (objfs_image_failpoint_hit(img)) {
+		memset(ar->buf, 0, ar->bp.lsize);
+		aread_finish(ar, objfs_image_io_fail(img, &ar->bp, ar->objnum, ar->blkid,
+						     "injected read error"));
 		return;
 	}
 	ar->pbuf_ = ar->bp.comp == OBJFS_COMP_OFF ? ar->buf : malloc(ar->bp.psize);

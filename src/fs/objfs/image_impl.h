@@ -26,6 +26,9 @@ struct objfs_map {
 };
 
 extern int64_t objfs_meta_cache_max; /* tunable, image.c */
+/* Fail points for tests (tunables, image.c): 0 = off. */
+extern int64_t objfs_failpoint_read_nth;   /* the Nth block read of an image fails with EIO */
+extern int64_t objfs_failpoint_short_read; /* every read(2) moves at most this many bytes */
 
 struct objfs_mapent *objfs_map_find(const struct objfs_map *m, uint64_t key);
 /* Insert (the key must not be present); false when out of memory. */
@@ -57,6 +60,7 @@ struct objfs_image {
 	struct objfs_uber ub;           /* (c) the uberblock in use */
 	struct objfs_image_info info;   /* (c) */
 	struct objfs_image_stats stats; /* (a) */
+	_Atomic uint64_t block_reads;   /* (a) block reads started, for the fail point */
 	pthread_mutex_t mu;             /* protects the maps */
 	struct objfs_map meta;          /* (m) bp offset -> verified logical bytes; never evicted */
 	size_t meta_bytes;              /* (m) */
@@ -79,6 +83,13 @@ int objfs_image_finish_block(struct objfs_image *img, const struct objfs_bp *bp,
 			     uint64_t blkid, const void *pbuf, void *buf);
 /* Generic sanity of a bp given without context (the ARC's): bounds and sizes only. */
 const char *objfs_image_bp_sane(const struct objfs_image *img, const struct objfs_bp *bp);
+/* Is this block read the one the fail point fails?  Counts the read. */
+bool objfs_image_failpoint_hit(struct objfs_image *img);
+/* A read length the short-read fail point allows. */
+size_t objfs_image_failpoint_len(size_t len);
+/* Count an I/O error, log it (unless quiet) and return -EIO. */
+int objfs_image_io_fail(struct objfs_image *img, const struct objfs_bp *bp, uint64_t objnum,
+			uint64_t blkid, const char *what);
 /* Log (unless quiet) a structural problem and return -EBADMSG. */
 int objfs_image_bad(struct objfs_image *img, uint64_t objnum, const char *what, const char *why);
 void objfs_dir_free(struct objfs_dir *d);
