@@ -68,6 +68,10 @@ serve_usage(FILE *f)
 	       "                         events: errors, timeouts, aborted responses)\n"
 	       "  --quiet                no startup banner\n"
 	       "  --set NAME=VALUE       set a tunable (see 'vmsend tunables'); repeatable\n"
+	       "  --config FILE          read flags from FILE, one per line without the leading\n"
+	       "                         '--' (\"listen 127.0.0.1:8080\", \"listing\"); '#' "
+	       "comments;\n"
+	       "                         command-line flags come after it (repeatable ones add)\n"
 	       "  --help                 this text\n");
 }
 
@@ -84,9 +88,78 @@ serve_seconds(const char *flag, const char *v, uint32_t *ms)
 	return 0;
 }
 
+/*
+ * --config FILE: one flag per line, written as on the command line without
+ * the leading "--" ("listen 127.0.0.1:8080", "listing"); '#' starts a
+ * comment.  The file's flags go first, so the command line overrides them.
+ * Returns a new argv (never freed: the config keeps pointers into it) or
+ * NULL after printing why.
+ */
+static char **serve_config_argv;
+
+static char **
+serve_load_config(int argc, char **argv, int *argcp)
+{
+	const char *path = NULL;
+	for (int i = 1; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--config") == 0)
+			path = argv[i + 1];
+	if (path == NULL) {
+		*argcp = argc;
+		return argv;
+	}
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		fprintf(stderr, "vmsend serve: cannot read --config %s: %s\n", path,
+			strerror(errno));
+		return NULL;
+	}
+	int cap = argc + 64, n = 0;
+	char **out = calloc((size_t)cap, sizeof(*out));
+	char line[4096];
+	int lineno = 0;
+	out[n++] = argv[0];
+	while (out != NULL && fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		char *h = strchr(line, '#');
+		if (h)
+			*h = '\0';
+		char *save, *name = strtok_r(line, " \t\r\n", &save);
+		if (name == NULL)
+			continue;
+		char *val = strtok_r(NULL, "\r\n", &save);
+		while (val && (*val == ' ' || *val == '\t'))
+			val++;
+		if (strcmp(name, "config") == 0 || n + 2 >= cap - argc) {
+			fprintf(stderr, "vmsend serve: %s:%d: '%s' not allowed here\n", path,
+				lineno, name);
+			fclose(f);
+			return NULL;
+		}
+		if (asprintf(&out[n++], "--%s", name) < 0)
+			break;
+		if (val && *val)
+			out[n++] = strdup(val);
+	}
+	fclose(f);
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0) {
+			i++;
+			continue;
+		}
+		out[n++] = argv[i];
+	}
+	*argcp = n;
+	serve_config_argv = out; /* the config points into it for the process's life */
+	return out;
+}
+
 int
 cmd_serve(int argc, char **argv)
 {
+	argv = serve_load_config(argc, argv, &argc);
+	if (argv == NULL)
+		return 2;
 	struct http_server_config cfg;
 	http_server_config_defaults(&cfg);
 	const char *root = NULL;

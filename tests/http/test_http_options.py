@@ -120,14 +120,29 @@ class Options(unittest.TestCase):
 
 
 class NoMetrics(unittest.TestCase):
-    def test_no_metrics(self):
+    def test_no_metrics_from_a_config_file(self):
         root = tempfile.mkdtemp(prefix="vmsend-nom-")
-        srv = Server(root, "--no-metrics", threads=1)
+        os.mkdir(os.path.join(root, "d"))
+        conf = os.path.join(root + ".conf")
+        with open(conf, "w") as f:
+            f.write("# vmsend serve flags\nno-metrics\n\nlisting   # list directories\n"
+                    "idle-timeout 30\n")
+        srv = Server(root, "--config", conf, threads=1)
         try:
             self.assertEqual(get(srv.port, "/.vmsend/metrics").status, 404)
+            self.assertEqual(get(srv.port, "/d/").status, 200)  # "listing" took effect
         finally:
             self.assertEqual(srv.stop(), 0)
             shutil.rmtree(root, ignore_errors=True)
+            os.unlink(conf)
+        with open(conf, "w") as f:
+            f.write("bogus-flag 1\n")
+        try:
+            bad = Server(root, "--config", conf, threads=1, expect_fail=True)
+            self.assertEqual(bad.proc.returncode, 2)
+            self.assertIn("unknown flag '--bogus-flag'", bad.log)
+        finally:
+            os.unlink(conf)
 
 
 class Grace(unittest.TestCase):
