@@ -189,7 +189,8 @@ out:
 	if ((flags & SF_SYNC) && (error == 0 || error == -EBUSY)) {
 		/* Bytes complete in queue order, so ours are done once the count passes them. */
 		uint64_t target = so->bytes_queued;
-		while (so->error == 0 && so->bytes_sent < target) {
+		while (so->error == 0 &&
+		       (so->bytes_sent < target || !TAILQ_EMPTY(&so->zc_pending))) {
 			int r = sf_socket_wait(so);
 			if (r < 0) {
 				error = r;

@@ -143,7 +143,8 @@ struct io_loop *vms_socket_loop(const struct vms_socket *so);
 void vms_socket_get_stats(const struct vms_socket *so, struct vms_socket_stats *st);
 /*
  * Run the socket's loop until everything queued was completed by the kernel
- * (sb_cc == 0) or the socket is aborted.  Returns 0 or the socket's error.
+ * (sb_cc == 0 and every zero-copy send notified, so no page is held for
+ * the socket) or the socket is aborted.  Returns 0 or the socket's error.
  * Runs other callbacks of the loop meanwhile: not for use inside one.
  */
 int vms_socket_flush(struct vms_socket *so);

@@ -509,7 +509,8 @@ vms_socket_write(struct vms_socket *so, const void *buf, size_t len, size_t *que
 int
 vms_socket_flush(struct vms_socket *so)
 {
-	while (so->error == 0 && so->sb_cc > 0) {
+	/* Zero-copy sends count as done only once notified: the pages are free then. */
+	while (so->error == 0 && (so->sb_cc > 0 || !TAILQ_EMPTY(&so->zc_pending))) {
 		int r = sf_socket_wait(so);
 		if (r < 0)
 			return r;
