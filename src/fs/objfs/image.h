@@ -93,6 +93,16 @@ int objfs_image_fd(const struct objfs_image *img);
 /* Live counters; read with counter_get(). */
 struct objfs_image_stats *objfs_image_stats(struct objfs_image *img);
 
+/*
+ * Read, verify and cache all metadata now (directories, dnodes, indirect
+ * blocks; not file records) so that later lookups and objfs_image_bp() never
+ * touch the disk: call it at mount, before an event loop uses the image.
+ * Returns 0; -ENOSPC when the "objfs_meta_cache_max" budget ran out first
+ * (what fitted is cached; the rest is read on demand); or the first error met
+ * (-EIO, -EBADMSG: damaged metadata, which is then read, and fails, on demand).
+ */
+int objfs_image_preload(struct objfs_image *img);
+
 /* The dnode of object `objnum`: 0, -EINVAL (out of range or free slot), -EIO, -EBADMSG. */
 int objfs_image_dnode(struct objfs_image *img, uint64_t objnum, struct objfs_dnode *out);
 

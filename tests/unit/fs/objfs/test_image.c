@@ -5,6 +5,7 @@
  * errors (EIO, counter, log line, zeroed buffer) and io_uring reads.
  */
 #include "core/log.h"
+#include "core/tunable.h"
 #include "fs/objfs/format.h"
 #include "fs/objfs/image.h"
 #include "fs/objfs/mkimage.h"
@@ -472,4 +473,58 @@ Test(objfs_image, async_reads_match_sync_reads)
 	free(s);
 	objfs_image_close(img);
 	io_loop_destroy(loop);
+}
+
+static void
+walk_all_bps(struct objfs_image *img)
+{
+	for (size_t i = 0; i < tree.n; i++) {
+		struct objfs_dnode dn;
+		cr_assert_eq(objfs_image_lookup(img, tree.e[i].rel, &dn), 0);
+		if (tree.e[i].dir)
+			continue;
+		for (uint64_t b = 0; b < objfs_dnode_nrecords(&dn); b++) {
+			struct objfs_bp bp;
+			cr_assert_eq(objfs_image_bp(img, &dn, b, &bp), 0);
+		}
+	}
+}
+
+Test(objfs_image, preload_makes_metadata_memory_only)
+{
+	ttree_standard(&tree, 4096, 20);
+	ttree_file(&tree, "huge-sparse", (40ull << 20) + 1, 'z'); /* 3 levels, hole indirects */
+	ttree_file(&tree, "wide", 300 * 4096, 'c');               /* 3 levels, real indirects */
+	ttree_pack(&tree, image, 4096);
+	struct objfs_image *img = open_ok();
+	struct objfs_image_stats *st = objfs_image_stats(img);
+	cr_assert_eq(objfs_image_preload(img), 0);
+	uint64_t misses = counter_get(&st->meta_misses), reads = counter_get(&st->blocks_read);
+	cr_expect_gt(misses, 3);
+	walk_all_bps(img);
+	cr_expect_eq(counter_get(&st->meta_misses), misses, "no metadata read after preload");
+	cr_expect_eq(counter_get(&st->blocks_read), reads, "no disk access at all");
+	ttree_verify(&tree, img);
+	objfs_image_close(img);
+
+	/* A tiny budget: preload says so, and everything still reads. */
+	cr_assert_eq(vms_tunable_set("objfs_meta_cache_max", "8K"), 0);
+	img = open_ok();
+	cr_expect_eq(objfs_image_preload(img), -ENOSPC);
+	walk_all_bps(img);
+	ttree_verify(&tree, img);
+	objfs_image_close(img);
+	vms_tunables_reset();
+
+	/* Damaged metadata: preload reports it; the damage is met again on demand. */
+	img = open_ok();
+	struct objfs_dnode dn;
+	cr_assert_eq(objfs_image_lookup(img, "wide", &dn), 0);
+	objfs_image_close(img);
+	flip(image, dn.root.offset + 1, 0x01);
+	cr_assert_eq(objfs_image_open(image, OBJFS_OPEN_QUIET, &img, NULL, 0), 0);
+	cr_expect_eq(objfs_image_preload(img), -EIO);
+	struct objfs_bp bp;
+	cr_expect_eq(objfs_image_bp(img, &dn, 0, &bp), -EIO);
+	objfs_image_close(img);
 }
