@@ -16,10 +16,13 @@
  *      byte-identical to the backing bytes, bogus slots left alone, the
  *      valid pages unchanged; after cleanup no page busy or wired.
  *
- *   contract_fuzz [--seconds N] [--iterations N] [--seed S] [--pager mem|hostfs|all]
+ *   contract_fuzz [--seconds N] [--iterations N] [--seed S] [--pager mem|hostfs|objfs|all]
  */
 #include "core/util.h"
 #include "fs/hostfs/hostfs.h"
+#include "fs/objfs/dmu.h"
+#include "fs/objfs/image.h"
+#include "fs/objfs/mkimage.h"
 #include "io/io.h"
 #include "pager/pager.h"
 #include "vfs/vfs.h"
@@ -37,8 +40,16 @@
 
 #define MAXPAGES 48
 
-enum kind { K_MEM, K_MEM_BOGUS, K_HOSTFS, K_NKINDS };
-static const char *const kind_names[] = {"mem", "mem-bogus", "hostfs"};
+enum kind { K_MEM, K_MEM_BOGUS, K_HOSTFS, K_OBJFS, K_NKINDS };
+static const char *const kind_names[] = {"mem", "mem-bogus", "hostfs", "objfs"};
+
+/* objfs: one image of a few files made at start; each iteration pages a fresh object. */
+#define OBJFS_FILES 8
+static char objdir[] = "/tmp/vmsend-cfuzz-obj-XXXXXX";
+static char objimage[96];
+static struct objfs_fs *objfs;
+static uint8_t *objfs_data[OBJFS_FILES];
+static size_t objfs_size[OBJFS_FILES];
 
 static unsigned seed;
 static struct io_loop *loop;
@@ -69,10 +80,65 @@ iodone(void *arg, struct vm_page **ma, int count, int error)
 	atomic_fetch_add(&r->calls, 1);
 }
 
+static void
+objfs_setup(void)
+{
+	CHECK(mkdtemp(objdir) != NULL);
+	snprintf(objimage, sizeof(objimage), "%s.img", objdir);
+	for (int f = 0; f < OBJFS_FILES; f++) {
+		size_t size = (size_t)rnd(MAXPAGES - 1) * PAGE_SIZE + 1 + rnd(PAGE_SIZE);
+		uint8_t *d = malloc(size);
+		int style = f % 3; /* noise, text (compresses), zero runs (holes) */
+		for (size_t i = 0; i < size; i++)
+			d[i] = style == 0   ? (uint8_t)rand_r(&seed)
+			       : style == 1 ? (uint8_t) "sendfile bogus_page "[i % 20]
+					    : ((i / 8192) % 2 ? 0 : (uint8_t)(i | 1));
+		char path[160];
+		snprintf(path, sizeof(path), "%s/f%d", objdir, f);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		CHECK(fd >= 0 && write(fd, d, size) == (ssize_t)size);
+		close(fd);
+		objfs_data[f] = d;
+		objfs_size[f] = size;
+	}
+	struct objfs_mkimage_opts o;
+	objfs_mkimage_defaults(&o);
+	o.rs_shift = 13 + rnd(4); /* 8 KiB .. 64 KiB records: runs cross records */
+	struct objfs_mkimage_summary sum;
+	char err[256];
+	CHECK(objfs_mkimage(objdir, objimage, &o, &sum, err, sizeof(err)) == 0, "%s", err);
+	CHECK(objfs_fs_open(objimage, NULL, &objfs, err, sizeof(err)) == 0, "%s", err);
+}
+
+static void
+objfs_teardown(void)
+{
+	objfs_fs_rele(objfs);
+	for (int f = 0; f < OBJFS_FILES; f++) {
+		char path[160];
+		snprintf(path, sizeof(path), "%s/f%d", objdir, f);
+		unlink(path);
+		free(objfs_data[f]);
+	}
+	rmdir(objdir);
+	unlink(objimage);
+}
+
 static struct vm_object *
-make_object(enum kind k, const char *data, size_t size, struct vnode **vpp)
+make_object(enum kind k, char *data, size_t *sizep, struct vnode **vpp)
 {
 	*vpp = NULL;
+	size_t size = *sizep;
+	if (k == K_OBJFS) {
+		int f = (int)rnd(OBJFS_FILES);
+		char name[16];
+		snprintf(name, sizeof(name), "f%d", f);
+		struct objfs_dnode dn;
+		CHECK(objfs_image_lookup(objfs->img, name, &dn) == 0);
+		memcpy(data, objfs_data[f], objfs_size[f]);
+		*sizep = objfs_size[f];
+		return dmu_object_create(objfs, &dn, name, NULL);
+	}
 	if (k != K_HOSTFS)
 		return mempager_create(data, size, k == K_MEM_BOGUS ? PAGER_CAP_BOGUS : 0, "fuzz");
 	static unsigned fileno;
@@ -98,9 +164,10 @@ one_iteration(enum kind k)
 	for (size_t i = 0; i < size; i++)
 		data[i] = (char)rand_r(&seed);
 	struct vnode *vp;
-	struct vm_object *obj = make_object(k, data, size, &vp);
+	struct vm_object *obj = make_object(k, data, &size, &vp);
+	npages = (size + PAGE_SIZE - 1) / PAGE_SIZE;
 	bool capable = obj->pager->caps & PAGER_CAP_BOGUS;
-	if (k != K_HOSTFS) {
+	if (k == K_MEM || k == K_MEM_BOGUS) {
 		enum mempager_mode modes[] = {MEMPAGER_SYNC, MEMPAGER_DEFERRED, MEMPAGER_THREAD};
 		mempager_set_mode(obj, modes[rnd(3)], rnd(2) ? 0 : 50);
 		mempager_set_block(obj, 1 + rnd(16));
@@ -154,7 +221,7 @@ one_iteration(enum kind k)
 		}
 
 	bool coalesce = capable && rnd(2);
-	int fail = rnd(8) == 0;
+	int fail = k != K_OBJFS && rnd(8) == 0; /* objfs faults: tests/fault/objfs_corrupt */
 	if (fail && k == K_HOSTFS)
 		hostfs_fail_nth_read(1, -EIO);
 	else if (fail)
@@ -188,12 +255,12 @@ one_iteration(enum kind k)
 		stat_ios++;
 		i = j;
 	}
-	if (k != K_HOSTFS) {
+	if (k == K_MEM || k == K_MEM_BOGUS) {
 		mempager_complete_pending(obj);
 		mempager_drain(obj);
 		mempager_complete_pending(obj);
 	} else {
-		/* hostfs completes on this thread's io loop: run it until every I/O is done. */
+		/* hostfs and objfs complete on this thread's io loop: run it until every I/O is done. */
 		for (int r = 0; r < nrec; r++)
 			while (atomic_load(&recs[r].calls) == 0)
 				CHECK(io_loop_run_once(loop, true, 0) >= 0);
@@ -265,7 +332,7 @@ main(int argc, char **argv)
 			which = argv[++i];
 		else {
 			fprintf(stderr, "usage: contract_fuzz [--seconds N] [--iterations N] "
-					"[--seed S] [--pager mem|hostfs|all]\n");
+					"[--seed S] [--pager mem|hostfs|objfs|all]\n");
 			return 2;
 		}
 	}
@@ -275,6 +342,7 @@ main(int argc, char **argv)
 	CHECK(mkdtemp(hostdir) != NULL);
 	hostfs_register();
 	CHECK(vfs_mount("/cf", "hostfs", hostdir, NULL) == 0);
+	objfs_setup();
 	uint64_t deadline = vms_now_ns() + (uint64_t)(seconds * 1e9);
 	for (long it = 0; iterations < 0 ? vms_now_ns() < deadline : it < iterations; it++) {
 		enum kind k = (enum kind)rnd(K_NKINDS);
@@ -282,9 +350,12 @@ main(int argc, char **argv)
 			k = (enum kind)rnd(2);
 		else if (strcmp(which, "hostfs") == 0)
 			k = K_HOSTFS;
+		else if (strcmp(which, "objfs") == 0)
+			k = K_OBJFS;
 		one_iteration(k);
 	}
 	vfs_unmount_all();
+	objfs_teardown();
 	io_loop_destroy(loop);
 	rmdir(hostdir);
 	CHECK(vm_object_count() == 0, "objects leaked");
