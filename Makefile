@@ -64,7 +64,8 @@ bench-quick: release
 	scripts/deps.sh bench
 	bench/run --quick
 
-fuzz:
+fuzz: debug
+	$(DEBUG)/tests/contract/fuzz/contract_fuzz --seconds $(FUZZ_SECONDS)
 	scripts/deps.sh fuzz
 	$(CMAKE) -S . -B $(FUZZBLD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DVMSEND_FUZZ=ON
 	$(CMAKE) --build $(FUZZBLD) -j $(JOBS)
