@@ -439,6 +439,9 @@ ssize_t
 objfs_image_pread(struct objfs_image *img, const struct objfs_dnode *dn, void *buf, size_t len,
 		  uint64_t offset)
 {
+	const char *why = objfs_dnode_check(dn);
+	if (why != NULL)
+		return objfs_image_bad(img, dn->objnum, "dnode", why);
 	if (offset >= dn->size || len == 0)
 		return 0;
 	if (len > dn->size - offset)
