@@ -8,6 +8,7 @@
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <pty.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,5 +190,43 @@ Test(objfs_cli, usage_and_open_errors)
 	cr_expect_eq(run("fsck", image, NULL, NULL, NULL), 1);
 	s = slurp(out, &len);
 	cr_expect(strstr(s, "FATAL") != NULL && strstr(s, "bad magic") != NULL, "%s", s);
+	free(s);
+}
+
+Test(objfs_cli, progress_bar_only_on_a_terminal)
+{
+	ttree_file(&tree, "big", 3 << 20, 'r');
+	int master, slave;
+	cr_assert_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+	char *argv[] = {bin, "mkimage", tree.root, image, NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	posix_spawn_file_actions_adddup2(&fa, slave, 2);
+	posix_spawn_file_actions_addclose(&fa, master);
+	pid_t pid;
+	cr_assert_eq(posix_spawn(&pid, bin, &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(slave);
+	char tty[8192];
+	size_t n = 0;
+	for (;;) {
+		ssize_t r = read(master, tty + n, sizeof(tty) - 1 - n);
+		if (r <= 0) /* EIO once the child has gone and closed the terminal */
+			break;
+		n += (size_t)r;
+	}
+	tty[n] = '\0';
+	close(master);
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	cr_expect(strstr(tty, "mkimage [") != NULL, "bar drawn: %s", tty);
+	cr_expect(strstr(tty, "100%") != NULL, "bar completes: %s", tty);
+	cr_expect(strchr(tty, '\r') != NULL, "bar redraws in place");
+	size_t len;
+	char *s = slurp(out, &len);
+	cr_expect(strstr(s, "1 files") != NULL, "summary on stdout: %s", s);
+	cr_expect(strstr(s, "[") == NULL, "no bar on stdout");
 	free(s);
 }
