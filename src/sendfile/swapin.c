@@ -250,8 +250,18 @@ sf_page_busy(struct vm_object *obj, uint64_t pindex)
 	return busy;
 }
 
-/* Swap in one pending segment.  Returns false if the pump must stop and retry later. */
-static bool
+enum sf_swapin_rv {
+	SWAPIN_DONE,    /* all its pages are in hand (reads may be under way) */
+	SWAPIN_NOTHING, /* no page could be had: seg is untouched, still pending */
+	SWAPIN_PART,    /* a head of seg is in hand, the tail was split off pending */
+};
+
+/*
+ * Swap in one pending segment.  With a synchronous pager error the socket
+ * may be aborted and seg freed before this returns: the caller must not
+ * touch seg unless told SWAPIN_NOTHING.
+ */
+static enum sf_swapin_rv
 sf_swapin_seg(struct vms_socket *so, struct sf_seg *seg)
 {
 	struct vm_object *obj = seg->obj;
@@ -265,7 +275,7 @@ sf_swapin_seg(struct vms_socket *so, struct sf_seg *seg)
 			counter_inc(&sf_stats.busy_waits);
 		if (n == 0) {
 			free(pa);
-			return false;
+			return SWAPIN_NOTHING;
 		}
 		struct sf_seg *tail = sf_seg_split(seg, n);
 		TAILQ_INSERT_AFTER(&so->sb, seg, tail, link);
@@ -327,8 +337,8 @@ sf_swapin_seg(struct vms_socket *so, struct sf_seg *seg)
 		}
 		i += count;
 	}
-	sf_io_rele(sfio, true);
-	return !stalled;
+	sf_io_rele(sfio, true); /* may finish the request, and abort the socket */
+	return stalled ? SWAPIN_PART : SWAPIN_DONE;
 }
 
 void
@@ -344,9 +354,10 @@ sf_swapin_pump(struct vms_socket *so)
 		while (next != NULL && !(next->kind == SEG_PAGES && next->pages == NULL))
 			next = TAILQ_NEXT(next, link);
 		so->pending = next;
-		if (!sf_swapin_seg(so, seg)) {
-			if (seg->pages == NULL)
-				so->pending = seg;
+		enum sf_swapin_rv rv = sf_swapin_seg(so, seg);
+		if (rv == SWAPIN_NOTHING)
+			so->pending = seg;
+		if (rv != SWAPIN_DONE && so->error == 0) {
 			sf_retry_arm(so);
 			return;
 		}

@@ -145,3 +145,37 @@ Test(sendfile_eio, nth_io_fails_thread_coalesce)
 {
 	eio_loop(MEMPAGER_THREAD, SF_POLICY_COALESCE);
 }
+
+/*
+ * A synchronous I/O error on the head of a segment whose tail was split off
+ * at a busy page: the abort frees the segment inside swapin, and the pump
+ * must not touch it afterwards (it did: a use-after-free under ASan).
+ */
+Test(sendfile_eio, sync_error_after_a_split_at_a_busy_page)
+{
+	size_t size = 8 * PAGE_SIZE;
+	uint8_t *data = sft_pattern(size, 23);
+	struct vm_object *obj = mempager_create(data, size, 0, "f");
+	struct vm_page *busy = vm_page_grab(obj, 5, 0);
+	cr_assert_not_null(busy);
+	mempager_fail_nth(obj, 1, -EIO);
+	int fds[2];
+	sft_tcp_pair(fds);
+	struct sft_sink *sink = sft_sink_start(fds[1], false);
+	struct victim v = {0};
+	struct vms_socket *so = sft_socket(fds[0], 1 << 20, NULL, on_error, &v);
+	cr_assert_eq(vms_sendfile_object(so, obj, 0, 0, NULL, NULL, 0), -EIO);
+	cr_assert_eq(counter_get(&sf_stats.busy_waits), 1);
+	cr_assert_eq(counter_get(&sf_stats.io_errors), 1);
+	vm_page_xunbusy(busy);
+	for (int i = 0; i < 1000 && v.calls == 0; i++)
+		sft_run_once();
+	cr_assert_eq(v.error, -EIO);
+	sft_close_all(so);
+	sft_sink_join(sink);
+	cr_assert_eq(sink->len, 0);
+	cr_assert(vm_quiescent());
+	sft_sink_free(sink);
+	vm_object_deallocate(obj);
+	free(data);
+}
