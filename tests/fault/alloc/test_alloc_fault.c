@@ -1,0 +1,360 @@
+/*
+ * Fault-injection loops, SQLite style: for N = 1, 2, ... the Nth allocation
+ * (or I/O) of an operation fails; a loop ends with the first N at which the
+ * operation completed with nothing injected.  After every iteration the
+ * operation failed cleanly (a negative errno, never wrong bytes) and no
+ * page is busy or wired, no object, socket, vnode or descriptor leaked;
+ * after every loop LeakSanitizer finds no leaked memory.  Each loop prints
+ * how many injection points it exercised.
+ *
+ *   malloc  cold vfs_lookup                               alloc_vfs_lookup
+ *   malloc  objfs image open + lookup + read              alloc_objfs_image
+ *   EIO     hostfs Nth read (coalesce, split, short reads) io_hostfs_*
+ *   EIO     memory pager Nth I/O (deferred, threaded)      io_mempager_*
+ *   the page arena exhausted (every page wired)            arena_exhausted_*
+ *
+ * malloc failing inside vms_sendfile is test_alloc_sendfile.c.
+ */
+#include "alloc_testlib.h"
+#include "fault_alloc.h"
+
+#include "core/util.h"
+#include "fs/hostfs/hostfs.h"
+#include "fs/objfs/arc.h"
+#include "fs/objfs/image.h"
+#include "fs/objfs/mkimage.h"
+#include "fs/objfs/objfs_vfs.h"
+#include "io/io.h"
+#include "pager/pager.h"
+#include "sendfile/sendfile.h"
+#include "vfs/vfs.h"
+#include "vm/vm.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "support/mempager.h"
+
+TestSuite(fault_alloc, .init = fat_setup, .fini = fat_teardown, .timeout = 240);
+
+/* ---- malloc failing at the Nth call ---- */
+
+/* A cold vfs_lookup (the name cache is flushed after every iteration). */
+static bool
+op_vfs_lookup(unsigned long n, const void *arg)
+{
+	struct vnode *vp = NULL;
+	fault_alloc_arm(n);
+	int r = vfs_lookup("/h/sub/file.bin", &vp);
+	bool fired = fault_alloc_disarm();
+	cr_assert(r == 0 || r == -ENOMEM, "N=%lu: vfs_lookup gave %d", n, r);
+	cr_assert(fired || r == 0, "N=%lu: failed (%d) with nothing injected", n, r);
+	if (r == 0) {
+		cr_assert_eq(vp->va.size, FILE_SIZE);
+		cr_assert_not_null(vp->object);
+		vnode_rele(vp);
+	}
+	return fired;
+}
+
+Test(fault_alloc, alloc_vfs_lookup)
+{
+	cr_assert_gt(fat_loop_run("alloc_vfs_lookup", op_vfs_lookup, NULL), 2);
+}
+
+/* objfs fat_image API: open, look the file up, read it all, close. */
+static bool
+op_objfs_image(unsigned long n, const void *arg)
+{
+	static uint8_t buf[OBJ_SIZE];
+	struct objfs_image *img;
+	struct objfs_dnode dn;
+	char err[256];
+	memset(buf, 0, sizeof(buf));
+	fault_alloc_arm(n);
+	int r = objfs_image_open(fat_image, OBJFS_OPEN_QUIET, &img, err, sizeof(err));
+	if (r == 0) {
+		r = objfs_image_lookup(img, "obj.bin", &dn);
+		if (r == 0) {
+			ssize_t got = objfs_image_pread(img, &dn, buf, OBJ_SIZE, 0);
+			r = got < 0 ? (int)got : 0;
+			if (got >= 0)
+				cr_assert_eq(got, OBJ_SIZE, "N=%lu: short read %zd", n, got);
+		}
+		objfs_image_close(img);
+	}
+	bool fired = fault_alloc_disarm();
+	cr_assert(r == 0 || r == -ENOMEM, "N=%lu: objfs gave %d (%s)", n, r, err);
+	cr_assert(fired || r == 0, "N=%lu: failed (%d) with nothing injected", n, r);
+	if (r == 0)
+		cr_assert_eq(memcmp(buf, fat_odata, OBJ_SIZE), 0, "N=%lu: wrong bytes", n);
+	return fired;
+}
+
+Test(fault_alloc, alloc_objfs_image)
+{
+	cr_assert_gt(fat_loop_run("alloc_objfs_image", op_objfs_image, NULL), 3);
+}
+
+/* ---- I/O errors at each I/O ---- */
+
+struct io_case {
+	int policy;
+	int64_t read_cap; /* hostfs_debug_read_cap: every read comes back short */
+	enum mempager_mode mode;
+	unsigned caps;
+};
+
+/* hostfs: the Nth page-in I/O of one send fails with EIO after its read ran. */
+static bool
+op_io_hostfs(unsigned long n, const void *arg)
+{
+	const struct io_case *ic = arg;
+	struct vnode *vp;
+	cr_assert_eq(vfs_lookup("/h/sub/file.bin", &vp), 0);
+	fat_cache_pages(vp->object, 3, 2);
+	fat_cache_pages(vp->object, 20, 1);
+	fat_cache_pages(vp->object, 33, 3);
+	sf_swapin_policy = ic->policy;
+	hostfs_debug_read_cap = ic->read_cap;
+	uint64_t inj0 = counter_get(&hostfs_stats.injected);
+	uint64_t err0 = counter_get(&sf_stats.io_errors);
+	struct fat_conn c;
+	fat_conn_open(&c);
+	cr_assert_eq(vms_socket_create(fat_loop, c.fds[0], NULL, &c.so), 0);
+	struct iovec h = {"head", 4};
+	struct vms_hdtr hd = {&h, 1, NULL, 0};
+
+	hostfs_fail_nth_read((unsigned)n, -EIO);
+	int r = vms_sendfile(c.so, vp, 0, 0, &hd, NULL, SF_FLAGS(4, SF_USER_READAHEAD));
+	if (r == 0)
+		r = fat_conn_flush(&c, NULL);
+	fat_conn_close(&c, VMS_CLOSE_LINGER);
+	hostfs_fail_nth_read(0, -EIO);
+	hostfs_debug_read_cap = 0;
+	bool fired = counter_get(&hostfs_stats.injected) != inj0;
+
+	cr_assert_eq(r, fired ? -EIO : 0, "N=%lu: injected %d, vms_sendfile gave %d", n, fired, r);
+	cr_assert_eq(counter_get(&sf_stats.io_errors) - err0, fired ? 1 : 0,
+		     "N=%lu: one injected error, one failed pager I/O", n);
+	fat_check_stream(&c, fat_fdata, 0, FILE_SIZE, !fired, "io_hostfs", n);
+	fat_conn_free(&c);
+	vnode_rele(vp);
+	return fired;
+}
+
+Test(fault_alloc, io_hostfs_coalesce)
+{
+	struct io_case ic = {.policy = SF_POLICY_COALESCE};
+	cr_assert_geq(fat_loop_run("io_hostfs(coalesce)", op_io_hostfs, &ic), 2);
+}
+
+Test(fault_alloc, io_hostfs_split)
+{
+	struct io_case ic = {.policy = SF_POLICY_SPLIT};
+	cr_assert_geq(fat_loop_run("io_hostfs(split)", op_io_hostfs, &ic), 4);
+}
+
+Test(fault_alloc, io_hostfs_short_reads)
+{
+	/* Every read SQE capped at 3000 bytes: each I/O is resumed several times. */
+	struct io_case ic = {.policy = SF_POLICY_SPLIT, .read_cap = 3000};
+	uint64_t short0 = counter_get(&hostfs_stats.short_reads);
+	cr_assert_geq(fat_loop_run("io_hostfs(short reads)", op_io_hostfs, &ic), 4);
+	cr_assert_gt(counter_get(&hostfs_stats.short_reads), short0, "no read came back short");
+}
+
+/* Memory pager: the Nth I/O fails; completions deferred until the fat_loop delivers them. */
+static bool
+op_io_mempager(unsigned long n, const void *arg)
+{
+	const struct io_case *ic = arg;
+	struct vm_object *obj = mempager_create(fat_odata, OBJ_SIZE, ic->caps, "victim");
+	mempager_set_mode(obj, ic->mode, 30);
+	mempager_set_block(obj, 4);
+	mempager_set_readahead(obj, true);
+	mempager_set_hole(obj, 12, 2);
+	fat_cache_pages(obj, 2, 1);
+	fat_cache_pages(obj, 7, 2);
+	sf_swapin_policy = ic->policy;
+	uint64_t err0 = counter_get(&sf_stats.io_errors);
+	static uint8_t expect[OBJ_SIZE];
+	memcpy(expect, fat_odata, OBJ_SIZE);
+	memset(expect + 12 * PAGE_SIZE, 0, 2 * PAGE_SIZE);
+	struct fat_conn c;
+	fat_conn_open(&c);
+	cr_assert_eq(vms_socket_create(fat_loop, c.fds[0], NULL, &c.so), 0);
+	struct iovec h = {"head", 4};
+	struct vms_hdtr hd = {&h, 1, NULL, 0};
+
+	mempager_fail_nth(obj, (unsigned)n, -EIO);
+	int r = vms_sendfile_object(c.so, obj, 0, 0, &hd, NULL, 0);
+	if (r == 0)
+		r = fat_conn_flush(&c, ic->mode == MEMPAGER_DEFERRED ? obj : NULL);
+	vms_socket_close(c.so, VMS_CLOSE_LINGER);
+	c.so = NULL;
+	for (int i = 0; i < 100000 && (mempager_pending(obj) > 0 || vms_socket_count() > 0); i++) {
+		mempager_complete_pending(obj);
+		fat_conn_run(&c);
+	}
+	mempager_drain(obj);
+	fat_conn_close(&c, VMS_CLOSE_LINGER);
+	struct mempager_stats ms;
+	mempager_get_stats(obj, &ms);
+	bool fired = ms.errors > 0;
+
+	cr_assert_eq(r, fired ? -EIO : 0, "N=%lu: injected %d, vms_sendfile gave %d", n, fired, r);
+	cr_assert_eq(counter_get(&sf_stats.io_errors) - err0, fired ? 1 : 0,
+		     "N=%lu: one injected error, one failed pager I/O", n);
+	fat_check_stream(&c, expect, 0, OBJ_SIZE, !fired, "io_mempager", n);
+	fat_conn_free(&c);
+	vm_object_deallocate(obj);
+	return fired;
+}
+
+Test(fault_alloc, io_mempager_deferred_coalesce)
+{
+	struct io_case ic = {
+	    .policy = SF_POLICY_COALESCE, .mode = MEMPAGER_DEFERRED, .caps = PAGER_CAP_BOGUS};
+	cr_assert_gt(fat_loop_run("io_mempager(deferred, coalesce)", op_io_mempager, &ic), 3);
+}
+
+Test(fault_alloc, io_mempager_deferred_split)
+{
+	struct io_case ic = {.policy = SF_POLICY_SPLIT, .mode = MEMPAGER_DEFERRED, .caps = 0};
+	cr_assert_gt(fat_loop_run("io_mempager(deferred, split)", op_io_mempager, &ic), 3);
+}
+
+Test(fault_alloc, io_mempager_thread_coalesce)
+{
+	struct io_case ic = {
+	    .policy = SF_POLICY_COALESCE, .mode = MEMPAGER_THREAD, .caps = PAGER_CAP_BOGUS};
+	cr_assert_gt(fat_loop_run("io_mempager(thread, coalesce)", op_io_mempager, &ic), 3);
+}
+
+/* ---- the page arena exhausted ---- */
+
+/* Wire every page of the arena into a hog object; returns how many. */
+static int
+arena_hog(struct vm_object *hog, struct vm_page **held, int max)
+{
+	int n = 0;
+	while (n < max) {
+		struct vm_page *m = vm_page_grab(
+		    hog, (uint64_t)n, VM_ALLOC_WIRED | VM_ALLOC_NOBUSY | VM_ALLOC_NOWAIT);
+		if (m == NULL)
+			break;
+		held[n++] = m;
+	}
+	struct vm_counts vc;
+	vm_counts(&vc);
+	cr_assert_eq(vc.free, 0, "pages left free with the arena hogged");
+	cr_assert_eq(vc.wired, vc.total, "%llu of %llu pages wired", (unsigned long long)vc.wired,
+		     (unsigned long long)vc.total);
+	return n;
+}
+
+static void
+arena_release(struct vm_page **held, int n)
+{
+	for (int i = 0; i < n; i++)
+		vm_page_unwire(held[i]);
+}
+
+Test(fault_alloc, arena_exhausted_nodiskio_ebusy)
+{
+	static struct vm_page *held[512];
+	static uint8_t zero[300 * PAGE_SIZE];
+	struct vm_object *hog = mempager_create(zero, sizeof(zero), 0, "hog");
+	struct vnode *vp;
+	cr_assert_eq(vfs_lookup("/h/sub/file.bin", &vp), 0);
+	int nheld = arena_hog(hog, held, 300);
+
+	struct fat_conn c;
+	fat_conn_open(&c);
+	cr_assert_eq(vms_socket_create(fat_loop, c.fds[0], NULL, &c.so), 0);
+	struct iovec h = {"head", 4};
+	struct vms_hdtr hd = {&h, 1, NULL, 0};
+	off_t sb = -1;
+	int r = vms_sendfile(c.so, vp, 0, 0, &hd, &sb, SF_NODISKIO);
+	cr_assert_eq(r, -EBUSY, "SF_NODISKIO with no page to be had gave %d", r);
+	cr_assert_eq(sb, 4, "only the header was queued, sbytes %lld", (long long)sb);
+	cr_assert_eq(vms_socket_flush(c.so), 0);
+	fat_conn_close(&c, VMS_CLOSE_LINGER);
+	cr_assert_eq(c.len, 4);
+	cr_assert_eq(memcmp(c.buf, "head", 4), 0);
+	arena_release(held, nheld);
+	fat_conn_free(&c);
+	vnode_rele(vp);
+	vm_object_deallocate(hog);
+	fat_check_clean("arena_exhausted_nodiskio", 0);
+}
+
+/*
+ * Without SF_NODISKIO the call queues the range not ready and returns; the
+ * socket waits (swapin retries from a timer) and sends nothing of the file
+ * until pages come back, then every byte arrives.  Or, closed while it
+ * waits, it goes away with nothing left behind.
+ */
+static void
+arena_exhausted_wait(bool abort_while_waiting)
+{
+	static struct vm_page *held[512];
+	static uint8_t zero[300 * PAGE_SIZE];
+	struct vm_object *hog = mempager_create(zero, sizeof(zero), 0, "hog");
+	struct vnode *vp;
+	cr_assert_eq(vfs_lookup("/h/sub/file.bin", &vp), 0);
+	int nheld = arena_hog(hog, held, 300);
+
+	struct fat_conn c;
+	fat_conn_open(&c);
+	cr_assert_eq(vms_socket_create(fat_loop, c.fds[0], NULL, &c.so), 0);
+	struct iovec h = {"head", 4};
+	struct vms_hdtr hd = {&h, 1, NULL, 0};
+	off_t sb = -1;
+	cr_assert_eq(vms_sendfile(c.so, vp, 0, 0, &hd, &sb, 0), 0);
+	cr_assert_eq(sb, 4 + FILE_SIZE, "the range is queued (not ready) at once");
+	uint64_t fails0 = counter_get(&vm_stats.alloc_fail);
+	for (int i = 0; i < 20; i++)
+		fat_conn_run(&c);
+	cr_assert_leq(c.len, 4, "file bytes were sent with no page in the arena");
+	cr_assert_eq(vms_socket_error(c.so), 0);
+	cr_assert_gt(vms_socket_sbcc(c.so), 0);
+	cr_assert_gt(counter_get(&vm_stats.alloc_fail), fails0, "swapin did not try again");
+	if (abort_while_waiting) {
+		fat_conn_close(&c, VMS_CLOSE_ABORT);
+		cr_assert_leq(c.len, 4);
+		arena_release(held, nheld);
+	} else {
+		arena_release(held, nheld);
+		cr_assert_eq(fat_conn_flush(&c, NULL), 0);
+		fat_conn_close(&c, VMS_CLOSE_LINGER);
+		fat_check_stream(&c, fat_fdata, 0, FILE_SIZE, true, "arena_exhausted_wait", 0);
+	}
+	fat_conn_free(&c);
+	vnode_rele(vp);
+	vm_object_deallocate(hog);
+	fat_check_clean("arena_exhausted_wait", 0);
+}
+
+Test(fault_alloc, arena_exhausted_waits_then_sends)
+{
+	arena_exhausted_wait(false);
+}
+
+Test(fault_alloc, arena_exhausted_abort_while_waiting)
+{
+	arena_exhausted_wait(true);
+}
