@@ -43,6 +43,7 @@ struct fsck {
 	char *rec; /* scratch for one block */
 	size_t reccap;
 	int oom;
+	unsigned dirs_damaged; /* unreadable directories: their children look orphaned */
 };
 
 __attribute__((format(printf, 2, 3))) static void
@@ -227,6 +228,7 @@ walk_dir(struct fsck *f, const struct objfs_dnode *dir, char *path, size_t plen,
 	if (rc != 0) {
 		problem(f, "DAMAGED %s: directory entries unreadable: %s", plen ? path : "/",
 			errname(rc));
+		f->dirs_damaged++;
 		return;
 	}
 	for (uint32_t i = 0; i < d->n && !f->oom; i++) {
@@ -393,8 +395,13 @@ objfs_fsck(const char *path, FILE *out, struct objfs_fsck_result *res)
 		}
 		struct objfs_dnode dn;
 		if (!seen_test_set(f, o) && objfs_image_dnode(f->img, o, &dn) == 0)
-			problem(f, "DAMAGED image: object %llu is named by no directory (orphan)",
-				(unsigned long long)o);
+			problem(f,
+				"DAMAGED image: object %llu (%s, %llu bytes) is named by no "
+				"directory (orphan%s)",
+				(unsigned long long)o,
+				dn.type == OBJFS_OT_DIR ? "directory" : "file",
+				(unsigned long long)dn.size,
+				f->dirs_damaged ? "; a damaged directory may have named it" : "");
 	}
 	if (!f->oom)
 		check_space(f);

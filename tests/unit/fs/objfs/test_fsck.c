@@ -167,3 +167,30 @@ Test(objfs_fsck, torn_uberblock_truncation_and_trailing_bytes)
 		  rep);
 	free(rep);
 }
+
+Test(objfs_fsck, damaged_directory_names_it_and_its_orphans)
+{
+	ttree_mkdir(&tree, "lost");
+	ttree_file(&tree, "lost/a", 100, 'r');
+	ttree_file(&tree, "lost/b", 200, 'r');
+	ttree_file(&tree, "kept", 300, 'r');
+	ttree_pack(&tree, image, 4096);
+	struct objfs_image *img;
+	cr_assert_eq(objfs_image_open(image, OBJFS_OPEN_QUIET, &img, NULL, 0), 0);
+	struct objfs_dnode dn;
+	cr_assert_eq(objfs_image_lookup(img, "lost", &dn), 0);
+	objfs_image_close(img);
+	flip(dn.root.offset + 2);
+	struct objfs_fsck_result r;
+	int rc;
+	char *rep = run(&rc, &r);
+	cr_expect_eq(rc, 1);
+	cr_expect(strstr(rep, "DAMAGED /lost: record 0") != NULL, "%s", rep);
+	cr_expect(strstr(rep, "DAMAGED /lost: directory entries unreadable") != NULL, "%s", rep);
+	cr_expect(strstr(rep, "(file, 100 bytes) is named by no directory (orphan; a damaged "
+			      "directory may have named it)") != NULL,
+		  "%s", rep);
+	cr_expect(strstr(rep, "(file, 200 bytes)") != NULL, "%s", rep);
+	cr_expect(strstr(rep, "kept") == NULL, "%s", rep);
+	free(rep);
+}

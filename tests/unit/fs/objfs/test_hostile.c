@@ -311,7 +311,8 @@ Test(objfs_hostile, cycles_shared_objects_orphans_and_shared_blocks)
 	char *rep = fsck_report(&rc);
 	cr_expect_eq(rc, 1);
 	cr_expect(strstr(rep, "is already named by another entry") != NULL, "%s", rep);
-	cr_expect(strstr(rep, "object 4 is named by no directory (orphan)") != NULL, "%s", rep);
+	cr_expect(strstr(rep, "object 4 (file, 6 bytes) is named by no directory (orphan)") != NULL,
+		  "%s", rep);
 	cr_expect(strstr(rep, "overlaps another") != NULL, "%s", rep);
 	free(rep);
 }
