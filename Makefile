@@ -48,7 +48,7 @@ test: debug
 
 run: release
 	scripts/demo-site.sh demo/site
-	$(RELEASE)/src/vmsend serve --listen 127.0.0.1:$(PORT) --root demo/site
+	$(RELEASE)/src/cli/vmsend serve --listen 127.0.0.1:$(PORT) --root demo/site
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
@@ -75,11 +75,11 @@ stress: debug
 	$(DEBUG)/tests/stress/vmsend-stress --seconds $(STRESS_SECONDS)
 
 incident: debug
-	$(DEBUG)/src/vmsend incident
+	$(DEBUG)/src/cli/vmsend incident
 
 soak: release
 	scripts/deps.sh bench
-	tests/soak/run.sh $(RELEASE)/src/vmsend
+	tests/soak/run.sh $(RELEASE)/src/cli/vmsend
 
 clean:
 	rm -rf build
