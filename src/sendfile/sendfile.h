@@ -172,6 +172,11 @@ uint64_t vms_socket_count(void);
  * still.  `hdtr` and `sbytes` may be NULL.  With SF_SYNC the call runs the
  * loop and returns only when the kernel is done with the bytes it queued.
  * On a blocking socket the call runs the loop instead of returning -EAGAIN.
+ * Headers and trailers are each queued whole or not at all (as long as
+ * sb_cc < hiwat on entry), so after -EAGAIN *sbytes is 0 or covers the
+ * headers, and what follows them is file bytes.  Swapin retries a busy page
+ * or an empty free list from a timer on the loop rather than sleeping in
+ * the call (the busy page may be waiting for this very loop).
  */
 int vms_sendfile_object(struct vms_socket *so, struct vm_object *obj, off_t offset, size_t nbytes,
 			const struct vms_hdtr *hdtr, off_t *sbytes, int flags);
