@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -228,5 +229,39 @@ Test(objfs_cli, progress_bar_only_on_a_terminal)
 	char *s = slurp(out, &len);
 	cr_expect(strstr(s, "1 files") != NULL, "summary on stdout: %s", s);
 	cr_expect(strstr(s, "[") == NULL, "no bar on stdout");
+	free(s);
+}
+
+Test(objfs_cli, torn_and_truncated_images_say_so)
+{
+	ttree_file(&tree, "f", 5000, 'r');
+	cr_assert_eq(run("mkimage", tree.root, image, NULL, NULL), 0);
+	/* Tear the newest uberblock (slot 3, generation 4). */
+	int fd = open(image, O_RDWR);
+	char c;
+	off_t off = OBJFS_UBER_OFFSET + 3 * OBJFS_UBER_SIZE + 100;
+	cr_assert_eq(pread(fd, &c, 1, off), 1);
+	c ^= 0x20;
+	cr_assert_eq(pwrite(fd, &c, 1, off), 1);
+	close(fd);
+	cr_expect_eq(run("objfs", "info", image, NULL, NULL), 0);
+	size_t len;
+	char *s = slurp(out, &len);
+	cr_expect(strstr(s, "generation 3 in slot 2 (3 of 4 slots valid), fell back") != NULL, "%s",
+		  s);
+	free(s);
+	cr_expect_eq(run("objfs", "cat", image, "f", NULL), 0, "the older root still reads");
+	cr_expect_eq(run("fsck", image, NULL, NULL, NULL), 1);
+	s = slurp(out, &len);
+	cr_expect(strstr(s, "uberblock slot 3") != NULL && strstr(s, "torn") != NULL, "%s", s);
+	free(s);
+
+	struct stat st;
+	cr_assert_eq(stat(image, &st), 0);
+	cr_assert_eq(truncate(image, st.st_size / 2), 0);
+	cr_expect_eq(run("objfs", "cat", image, "f", NULL), 1);
+	s = slurp(errf, &len);
+	cr_expect(strstr(s, "truncated image") != NULL && strstr(s, "copy it again") != NULL, "%s",
+		  s);
 	free(s);
 }
