@@ -352,14 +352,25 @@ write_object(struct mk *m, struct objfs_dnode *dn, int fd, const char *mem, cons
 	if (bps == NULL)
 		return mk_err(m, -ENOMEM, "out of memory");
 	int rc = 0;
+	uint64_t next_data = 0; /* files: no data before this offset (SEEK_DATA) */
 	for (uint64_t b = 0; rc == 0 && b < nrec; b++) {
 		uint32_t lsize = objfs_dnode_record_lsize(dn, b);
-		const char *rec = mem ? mem + (b << dn->rs_shift) : m->rbuf;
-		if (mem == NULL) {
+		uint64_t off = b << dn->rs_shift;
+		const char *rec = mem ? mem + off : m->rbuf;
+		bool known_hole = false;
+		if (mem == NULL && next_data <= off) {
+			/* A sparse file's holes need not be read to be found all zero. */
+			off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+			next_data = d >= 0 ? (uint64_t)d : errno == ENXIO ? UINT64_MAX : off;
+		}
+		if (mem == NULL && next_data >= off + lsize) {
+			known_hole = true;
+			rec = NULL;
+		} else if (mem == NULL) {
 			size_t got = 0;
 			while (got < lsize) {
-				ssize_t r = pread(fd, m->rbuf + got, lsize - got,
-						  (off_t)((b << dn->rs_shift) + got));
+				ssize_t r =
+				    pread(fd, m->rbuf + got, lsize - got, (off_t)(off + got));
 				if (r < 0 && errno == EINTR)
 					continue;
 				if (r <= 0) {
@@ -373,7 +384,7 @@ write_object(struct mk *m, struct objfs_dnode *dn, int fd, const char *mem, cons
 			if (rc != 0)
 				break;
 		}
-		bool hole = is_zero(rec, lsize);
+		bool hole = known_hole || is_zero(rec, lsize);
 		rc = write_block(m, rec, lsize, type, 0, hole, &bps[b]);
 		if (type == OBJFS_BT_DATA) {
 			m->sum->records++;
@@ -384,6 +395,10 @@ write_object(struct mk *m, struct objfs_dnode *dn, int fd, const char *mem, cons
 			progress(m);
 		}
 	}
+	struct stat st;
+	/* Holes found by SEEK_DATA look the same as a tail cut off meanwhile. */
+	if (rc == 0 && mem == NULL && fstat(fd, &st) == 0 && (uint64_t)st.st_size < dn->size)
+		rc = mk_err(m, -EIO, "%s: file shrank while being packed", what);
 	if (rc == 0)
 		rc = write_tree(m, bps, nrec, dn);
 	free(bps);

@@ -7,6 +7,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,4 +169,42 @@ Test(objfs_mkimage, failures_leave_nothing_behind)
 	char tmp[320];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", image);
 	cr_expect_eq(access(tmp, F_OK), -1);
+}
+
+Test(objfs_mkimage, sparse_files_are_packed_by_their_data)
+{
+	/* 2 GiB + 1 with three bytes of data: SEEK_DATA finds them without reading
+	 * the zeros, and every record between is a hole. */
+	char p[400];
+	snprintf(p, sizeof(p), "%s/sparse", tree.root);
+	int fd = open(p, O_WRONLY | O_CREAT, 0644);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pwrite(fd, "A", 1, 0), 1);
+	cr_assert_eq(pwrite(fd, "B", 1, (1ll << 30) + 5), 1);
+	cr_assert_eq(pwrite(fd, "C", 1, 2ll << 30), 1);
+	close(fd);
+	struct objfs_mkimage_opts o;
+	struct objfs_mkimage_summary s;
+	objfs_mkimage_defaults(&o);
+	o.rs_shift = 20;
+	cr_assert_eq(objfs_mkimage(tree.root, image, &o, &s, NULL, 0), 0);
+	cr_expect_eq(s.records, 2049);
+	cr_expect_eq(s.holes, 2046);
+	cr_expect_lt(s.image_bytes, 64 << 10);
+	struct objfs_image *img;
+	cr_assert_eq(objfs_image_open(image, 0, &img, NULL, 0), 0);
+	struct objfs_dnode dn;
+	cr_assert_eq(objfs_image_lookup(img, "sparse", &dn), 0);
+	cr_expect_eq(dn.size, (2ull << 30) + 1);
+	char b[8];
+	cr_assert_eq(objfs_image_pread(img, &dn, b, 2, 0), 2);
+	cr_expect(b[0] == 'A' && b[1] == 0);
+	cr_assert_eq(objfs_image_pread(img, &dn, b, 3, (1ull << 30) + 4), 3);
+	cr_expect(b[0] == 0 && b[1] == 'B' && b[2] == 0);
+	cr_assert_eq(objfs_image_pread(img, &dn, b, 8, (2ull << 30) - 1), 2);
+	cr_expect(b[0] == 0 && b[1] == 'C');
+	cr_assert_eq(objfs_image_pread(img, &dn, b, 4, 12345678), 4);
+	cr_expect(b[0] == 0 && b[3] == 0);
+	objfs_image_close(img);
+	unlink(p);
 }
