@@ -190,7 +190,8 @@ vm_page_unwire(struct vm_page *m)
 	struct vm_object *obj = m->object;
 	VERIFY(obj != NULL);
 	vm_object_lock(obj);
-	x = atomic_fetch_sub_explicit(&m->wire_count, 1, memory_order_release);
+	/* acq_rel: whoever frees the page must see every earlier holder's accesses done. */
+	x = atomic_fetch_sub_explicit(&m->wire_count, 1, memory_order_acq_rel);
 	bool freed = false, destroy = false;
 	if (x == 1) {
 		bool nocache = atomic_load_explicit(&m->aflags, memory_order_relaxed) & PGA_NOCACHE;
