@@ -277,8 +277,9 @@ vnode_ref(struct vnode *vp)
 void
 vnode_rele(struct vnode *vp)
 {
-	uint32_t old = atomic_fetch_sub(&vp->refs, 1);
+	/* Read before the drop: once our reference is gone another holder may free vp. */
 	struct mount *mp = vp->mp;
+	uint32_t old = atomic_fetch_sub(&vp->refs, 1);
 
 	VERIFY3U(old, >, 0);
 	if (old != 1)
