@@ -327,6 +327,7 @@ reader_done(struct reader *r)
 
 static _Atomic bool stop;
 static unsigned nthreads = 4;
+static pthread_barrier_t workers_done; /* no worker destroys its loop before all are idle */
 
 struct stats {
 	_Atomic uint64_t ops, bytes_verified, eio_seen, aborted, ebusy, eagain, blocking;
@@ -657,6 +658,15 @@ worker_main(void *arg)
 	/* Sockets of every worker may still drain through this loop's posts: run until all go. */
 	while (vms_socket_count() > 0)
 		worker_run_once(w);
+	/*
+	 * io_loop_post() still touches the target loop (its eventfd or ring) after
+	 * the task it published has run there.  Before a loop goes, every thread that
+	 * may post to it must be out of io_loop_post: the memory pagers' completion
+	 * threads (drained) and the other workers (the barrier).
+	 */
+	for (unsigned i = 0; i < NSHARED; i++)
+		mempager_drain(shared[i]);
+	pthread_barrier_wait(&workers_done);
 	io_loop_destroy(w->loop);
 	io_loop_private_destroy();
 	return NULL;
@@ -786,6 +796,7 @@ main(int argc, char **argv)
 	uint64_t base_objects = vm_object_count();
 	int64_t base_vnodes = atomic_load(&vfs_stats.vnodes_live);
 
+	CHECK(pthread_barrier_init(&workers_done, NULL, nthreads) == 0);
 	struct worker *ws = calloc(nthreads, sizeof(*ws));
 	CHECK(ws != NULL);
 	for (unsigned i = 0; i < nthreads; i++) {
@@ -895,6 +906,7 @@ main(int argc, char **argv)
 		pthread_cond_destroy(&ws[i].rd.cv);
 	}
 	free(ws);
+	pthread_barrier_destroy(&workers_done);
 	nftw(hostdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	nftw(objdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	unlink(image);
