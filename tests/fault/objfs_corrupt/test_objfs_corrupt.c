@@ -165,6 +165,7 @@ Test(objfs_corrupt, every_byte_of_a_small_image, .timeout = 300)
 	cr_expect_eq(objfs_fsck(c.image, NULL, &r), 0);
 	free(buf);
 	corpus_free(&c);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_corrupt, sampled_bytes_of_a_larger_image, .timeout = 300)
@@ -189,6 +190,7 @@ Test(objfs_corrupt, sampled_bytes_of_a_larger_image, .timeout = 300)
 	close(fd);
 	free(buf);
 	corpus_free(&c);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_corrupt, every_truncation_is_refused_clearly)
@@ -211,4 +213,5 @@ Test(objfs_corrupt, every_truncation_is_refused_clearly)
 	}
 	unlink(c.image);
 	ttree_fini(&c.tree);
+	ttree_expect_no_leaks();
 }

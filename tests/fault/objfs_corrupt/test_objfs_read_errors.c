@@ -103,6 +103,7 @@ Test(objfs_read_errors, nth_block_read_fails_for_every_n)
 	cr_expect(clean_pass, "ran out of N before a clean pass");
 	cr_expect_gt(n, 30, "the tree takes more than 30 block reads (%d)", n);
 	free(buf);
+	ttree_expect_no_leaks();
 }
 
 struct aread_ctx {
@@ -181,4 +182,5 @@ Test(objfs_read_errors, short_reads_are_resumed)
 	free(buf);
 	free(want);
 	io_loop_destroy(loop);
+	ttree_expect_no_leaks();
 }

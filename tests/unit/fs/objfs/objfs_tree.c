@@ -3,6 +3,9 @@
 #include "fs/objfs/mkimage.h"
 
 #include <criterion/criterion.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -282,4 +285,12 @@ ttree_verify(const struct ttree *t, struct objfs_image *img)
 		free(want);
 		free(got);
 	}
+}
+
+void
+ttree_expect_no_leaks(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	cr_expect_eq(__lsan_do_recoverable_leak_check(), 0, "LeakSanitizer found leaks (above)");
+#endif
 }

@@ -45,5 +45,11 @@ void ttree_pack(const struct ttree *t, const char *image, uint32_t rs);
  * names exactly the host entries.  Asserts (Criterion) on any difference.
  */
 void ttree_verify(const struct ttree *t, struct objfs_image *img);
+/*
+ * With ASan, assert that nothing allocated so far is unreachable (a leak).
+ * Criterion does not fail a test whose process LSan reports at exit, so the
+ * tests that exercise error paths ask LSan themselves.  No-op without ASan.
+ */
+void ttree_expect_no_leaks(void);
 
 #endif

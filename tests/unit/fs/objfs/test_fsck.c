@@ -83,6 +83,7 @@ Test(objfs_fsck, clean_image_is_clean)
 	cr_expect_eq(r.dirs, dirs);
 	cr_expect_gt(r.blocks, files / 2);
 	free(rep);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_fsck, names_the_damaged_file_and_offsets)
@@ -107,6 +108,7 @@ Test(objfs_fsck, names_the_damaged_file_and_offsets)
 	cr_expect(strstr(rep, "record 4 (offsets 16384..20479)") != NULL, "%s", rep);
 	cr_expect(strstr(rep, "fine.txt") == NULL, "only damaged files are named:\n%s", rep);
 	free(rep);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_fsck, damaged_indirect_names_the_file_and_range)
@@ -129,6 +131,7 @@ Test(objfs_fsck, damaged_indirect_names_the_file_and_range)
 	/* Its records are unreachable, so their bytes belong to no verified block. */
 	cr_expect(strstr(rep, "belong to no block") != NULL, "%s", rep);
 	free(rep);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_fsck, torn_uberblock_truncation_and_trailing_bytes)
@@ -166,6 +169,7 @@ Test(objfs_fsck, torn_uberblock_truncation_and_trailing_bytes)
 	cr_expect(strstr(rep, "FATAL") != NULL && strstr(rep, "truncated image") != NULL, "%s",
 		  rep);
 	free(rep);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_fsck, damaged_directory_names_it_and_its_orphans)
@@ -193,4 +197,5 @@ Test(objfs_fsck, damaged_directory_names_it_and_its_orphans)
 	cr_expect(strstr(rep, "(file, 200 bytes)") != NULL, "%s", rep);
 	cr_expect(strstr(rep, "kept") == NULL, "%s", rep);
 	free(rep);
+	ttree_expect_no_leaks();
 }

@@ -7,6 +7,7 @@
 #include "fs/objfs/fsck.h"
 #include "fs/objfs/image.h"
 #include "objfs_forge.h"
+#include "objfs_tree.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -84,6 +85,7 @@ Test(objfs_hostile, a_well_forged_image_reads_and_checks_clean)
 	char *rep = fsck_report(&rc);
 	cr_expect_eq(rc, 0, "%s", rep);
 	free(rep);
+	ttree_expect_no_leaks();
 }
 
 static void
@@ -146,6 +148,7 @@ Test(objfs_hostile, bad_directory_streams)
 	expect_root_refused(s, n, 1000, 3, "more entries than bytes");
 	expect_root_refused(s, n, 2, 3, "count larger than the stream");
 	expect_root_refused(s, n, 0, 3, "stream longer than its entries");
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_hostile, entry_type_must_match_the_dnode)
@@ -157,6 +160,7 @@ Test(objfs_hostile, entry_type_must_match_the_dnode)
 	struct objfs_dnode dn;
 	cr_expect_eq(objfs_image_lookup(img, "f", &dn), -EBADMSG);
 	objfs_image_close(img);
+	ttree_expect_no_leaks();
 }
 
 /* A file (object 2) whose dnode the test shapes. */
@@ -245,6 +249,7 @@ Test(objfs_hostile, bad_block_pointers_and_dnodes)
 	img = open_forged();
 	cr_expect_eq(read_f(img), -EBADMSG, "record size too large");
 	objfs_image_close(img);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_hostile, lz4_garbage_with_a_good_checksum_is_eio)
@@ -274,6 +279,7 @@ Test(objfs_hostile, lz4_garbage_with_a_good_checksum_is_eio)
 	cr_expect(strstr(rep, "DAMAGED /f: record 0") != NULL, "%s", rep);
 	cr_expect(strstr(rep, "belong to no block") != NULL, "%s", rep);
 	free(rep);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_hostile, cycles_shared_objects_orphans_and_shared_blocks)
@@ -315,6 +321,7 @@ Test(objfs_hostile, cycles_shared_objects_orphans_and_shared_blocks)
 		  "%s", rep);
 	cr_expect(strstr(rep, "overlaps another") != NULL, "%s", rep);
 	free(rep);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_hostile, absurd_object_count_is_refused_at_open)
@@ -339,4 +346,5 @@ Test(objfs_hostile, absurd_object_count_is_refused_at_open)
 	char err[256];
 	cr_expect_eq(objfs_image_open(image, OBJFS_OPEN_QUIET, &img, err, sizeof(err)), -EBADMSG);
 	cr_expect(strstr(err, "no valid uberblock") != NULL, "%s", err);
+	ttree_expect_no_leaks();
 }

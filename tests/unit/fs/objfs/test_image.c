@@ -72,6 +72,7 @@ Test(objfs_image, roundtrip_edge_cases_4k_records)
 	cr_expect_gt(counter_get(&st->blocks_read), 0);
 	cr_expect_gt(counter_get(&st->holes), 0, "zero records read back as holes");
 	objfs_image_close(img);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_image, roundtrip_edge_cases_default_and_1m_records)
@@ -90,6 +91,7 @@ Test(objfs_image, roundtrip_edge_cases_default_and_1m_records)
 	cr_expect_eq(dn.rs_shift, 20);
 	cr_expect_eq(dn.nlevels, 1);
 	objfs_image_close(img);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_image, holes_take_no_storage_and_compression_keeps_only_a_real_saving)
@@ -146,6 +148,7 @@ Test(objfs_image, holes_take_no_storage_and_compression_keeps_only_a_real_saving
 	cr_expect_eq(bp.comp, OBJFS_COMP_OFF, "random bytes are stored as they are");
 	cr_expect_eq(bp.psize, 4096);
 	objfs_image_close(img);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_image, lookup_errors)
@@ -171,6 +174,7 @@ Test(objfs_image, lookup_errors)
 	cr_expect_eq(objfs_image_dnode(img, 0, &dn), -EINVAL);
 	cr_expect_eq(objfs_image_dnode(img, 1000, &dn), -EINVAL);
 	objfs_image_close(img);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_image, ids_are_unique_per_open)
@@ -182,6 +186,7 @@ Test(objfs_image, ids_are_unique_per_open)
 	cr_expect_eq(objfs_image_info(a)->guid, objfs_image_info(b)->guid);
 	objfs_image_close(a);
 	objfs_image_close(b);
+	ttree_expect_no_leaks();
 }
 
 static int
@@ -223,6 +228,7 @@ Test(objfs_image, wrong_magic_truncated_and_missing_give_clear_messages)
 	unlink(image);
 	cr_expect_eq(open_err(err, sizeof(err)), -ENOENT);
 	cr_expect(strstr(err, "cannot open") != NULL, "%s", err);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_image, version_and_header_damage)
@@ -237,6 +243,7 @@ Test(objfs_image, version_and_header_damage)
 	flip(image, 100, 0x01); /* reserved, covered by the header checksum */
 	cr_expect_eq(open_err(err, sizeof(err)), -EBADMSG);
 	cr_expect(strstr(err, "damaged objfs header") != NULL, "%s", err);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_image, torn_newest_uberblock_falls_back_to_the_previous_generation)
@@ -268,6 +275,7 @@ Test(objfs_image, torn_newest_uberblock_falls_back_to_the_previous_generation)
 			flip(image, OBJFS_UBER_OFFSET + i * OBJFS_UBER_SIZE + 200, 0x10);
 	cr_expect_eq(open_err(err, sizeof(err)), -EBADMSG);
 	cr_expect(strstr(err, "no valid uberblock") != NULL, "%s", err);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_image, uberblock_whose_tree_does_not_verify_is_skipped)
@@ -295,6 +303,7 @@ Test(objfs_image, uberblock_whose_tree_does_not_verify_is_skipped)
 	cr_expect(objfs_image_info(img)->fell_back);
 	ttree_verify(&tree, img);
 	objfs_image_close(img);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_image, checksum_mismatch_is_eio_counted_logged_and_zeroed)
@@ -343,6 +352,7 @@ Test(objfs_image, checksum_mismatch_is_eio_counted_logged_and_zeroed)
 	cr_expect(strstr(log, want) != NULL, "log names the offset: %s", log);
 	free(buf);
 	objfs_image_close(img);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_image, damaged_indirect_block_fails_only_the_records_under_it)
@@ -386,6 +396,7 @@ Test(objfs_image, damaged_indirect_block_fails_only_the_records_under_it)
 	cr_expect_eq(objfs_image_bp(img, &dn, 0, &bp), -EIO);
 	cr_expect_eq(objfs_image_pread(img, &dn, b, sizeof(b), 0), -EIO);
 	objfs_image_close(img);
+	ttree_expect_no_leaks();
 }
 
 /* ---- io_uring reads ---- */
@@ -473,6 +484,7 @@ Test(objfs_image, async_reads_match_sync_reads)
 	free(s);
 	objfs_image_close(img);
 	io_loop_destroy(loop);
+	ttree_expect_no_leaks();
 }
 
 static void
@@ -527,4 +539,5 @@ Test(objfs_image, preload_makes_metadata_memory_only)
 	struct objfs_bp bp;
 	cr_expect_eq(objfs_image_bp(img, &dn, 0, &bp), -EIO);
 	objfs_image_close(img);
+	ttree_expect_no_leaks();
 }

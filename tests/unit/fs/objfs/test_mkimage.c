@@ -72,6 +72,7 @@ Test(objfs_mkimage, summary_adds_up_and_progress_reaches_100)
 	char tmp[320];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", image);
 	cr_expect_eq(access(tmp, F_OK), -1, "no temporary left");
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_mkimage, no_compress_stores_everything_raw)
@@ -89,6 +90,7 @@ Test(objfs_mkimage, no_compress_stores_everything_raw)
 	cr_assert_eq(objfs_image_open(image, 0, &img, NULL, 0), 0);
 	ttree_verify(&tree, img);
 	objfs_image_close(img);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_mkimage, skips_symlinks_fifos_and_the_image_itself)
@@ -124,6 +126,7 @@ Test(objfs_mkimage, skips_symlinks_fifos_and_the_image_itself)
 	unlink(p);
 	snprintf(p, sizeof(p), "%s/fifo", tree.root);
 	unlink(p);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_mkimage, empty_directory_makes_a_valid_image)
@@ -141,6 +144,7 @@ Test(objfs_mkimage, empty_directory_makes_a_valid_image)
 	cr_expect_eq(root.size, 0);
 	cr_expect_eq(root.nentries, 0);
 	objfs_image_close(img);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_mkimage, failures_leave_nothing_behind)
@@ -169,6 +173,7 @@ Test(objfs_mkimage, failures_leave_nothing_behind)
 	char tmp[320];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", image);
 	cr_expect_eq(access(tmp, F_OK), -1);
+	ttree_expect_no_leaks();
 }
 
 Test(objfs_mkimage, sparse_files_are_packed_by_their_data)
@@ -207,4 +212,5 @@ Test(objfs_mkimage, sparse_files_are_packed_by_their_data)
 	cr_expect(b[0] == 0 && b[3] == 0);
 	objfs_image_close(img);
 	unlink(p);
+	ttree_expect_no_leaks();
 }
