@@ -258,7 +258,8 @@ pager_getpages_async_KBI(struct vm_object *obj, struct vm_page **ma, int count, 
 	if (checks_on()) {
 		pager_check_request(obj, ma, count, true, file, line);
 		struct pager_trampoline *t = malloc(sizeof(*t) + count * sizeof(t->req[0]));
-		VERIFY(t != NULL);
+		if (t == NULL)
+			return PAGER_AGAIN; /* out of memory: nothing started, iodone not called */
 		*t = (struct pager_trampoline){iodone, arg, obj, file, line, count};
 		memcpy(t->req, ma, count * sizeof(ma[0]));
 		pager_mark_inio(ma, count, true);

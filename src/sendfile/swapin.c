@@ -155,7 +155,16 @@ sf_issue(struct sf_io *sfio, struct vm_object *obj, int start, int count, bool c
 {
 	struct vm_page **pa = sfio->seg->pages;
 	struct sf_ioreq *r = malloc(sizeof(*r) + count * (sizeof(r->ma[0]) + sizeof(bool)));
-	VERIFY(r != NULL);
+	if (r == NULL) {
+		/* Out of memory: this I/O fails as one the pager could not start. */
+		for (int k = 0; k < count; k++)
+			if (!(coalesce && vm_page_all_valid(pa[start + k])))
+				vm_page_xunbusy(pa[start + k]);
+		int zero = 0;
+		atomic_compare_exchange_strong(&sfio->error, &zero, -ENOMEM);
+		counter_inc(&sf_stats.io_errors);
+		return;
+	}
 	r->sfio = sfio;
 	r->start = start;
 	r->count = count;
@@ -198,10 +207,8 @@ sf_issue(struct sf_io *sfio, struct vm_object *obj, int start, int count, bool c
  * right behind it.  Both stay not ready; sb_cc and notready do not change.
  */
 static struct sf_seg *
-sf_seg_split(struct sf_seg *seg, int n)
+sf_seg_split(struct sf_seg *seg, int n, struct sf_seg *tail)
 {
-	struct sf_seg *tail = calloc(1, sizeof(*tail));
-	VERIFY(tail != NULL);
 	uint32_t head_len = n * PAGE_SIZE - sf_seg_pgoff(seg);
 	ASSERT3U(head_len, <, seg->len);
 	tail->kind = SEG_PAGES;
@@ -266,8 +273,17 @@ sf_swapin_seg(struct vms_socket *so, struct sf_seg *seg)
 {
 	struct vm_object *obj = seg->obj;
 	uint64_t pindex0 = OFF_TO_IDX(seg->offset);
+	/* Everything this may need, before any page is held (the tail only if the grab stalls). */
 	struct vm_page **pa = calloc(seg->npages, sizeof(*pa));
-	VERIFY(pa != NULL);
+	struct sf_io *sfio = calloc(1, sizeof(*sfio));
+	struct sf_seg *tail = calloc(1, sizeof(*tail));
+	if (pa == NULL || sfio == NULL || tail == NULL) {
+		/* Out of memory: like an empty free list, try again from the retry timer. */
+		free(pa);
+		free(sfio);
+		free(tail);
+		return SWAPIN_NOTHING;
+	}
 	int n = vm_page_grab_pages(obj, pindex0, VM_ALLOC_WIRED | VM_ALLOC_NOWAIT, pa, seg->npages);
 	bool stalled = n < seg->npages;
 	if (stalled) {
@@ -275,17 +291,19 @@ sf_swapin_seg(struct vms_socket *so, struct sf_seg *seg)
 			counter_inc(&sf_stats.busy_waits);
 		if (n == 0) {
 			free(pa);
+			free(sfio);
+			free(tail);
 			return SWAPIN_NOTHING;
 		}
-		struct sf_seg *tail = sf_seg_split(seg, n);
+		sf_seg_split(seg, n, tail);
 		TAILQ_INSERT_AFTER(&so->sb, seg, tail, link);
 		so->pending = tail;
+	} else {
+		free(tail);
 	}
 	seg->pages = pa;
 	seg->swapping = true;
 
-	struct sf_io *sfio = calloc(1, sizeof(*sfio));
-	VERIFY(sfio != NULL);
 	sfio->task.fn = sf_io_finish_task;
 	sfio->so = so;
 	sfio->seg = seg;
@@ -368,7 +386,8 @@ uint32_t
 sf_swapin_nodiskio(struct sf_seg *seg)
 {
 	struct vm_page **pa = calloc(seg->npages, sizeof(*pa));
-	VERIFY(pa != NULL);
+	if (pa == NULL)
+		return 0; /* out of memory: nothing queued, as if nothing were cached */
 	int n = vm_page_grab_pages(seg->obj, OFF_TO_IDX(seg->offset),
 				   VM_ALLOC_WIRED | VM_ALLOC_NOWAIT | VM_ALLOC_NOCREAT, pa,
 				   seg->npages);
