@@ -48,6 +48,11 @@
 
 static void http_conn_process(struct http_conn *c);
 static void http_conn_close(struct http_conn *c, int how);
+static void http_conn_want_recv(struct http_conn *c);
+static void http_conn_drain_shut(struct http_conn *c);
+
+#define HTTP_DRAIN_MS      2000 /* lingering close: how long we read and discard */
+#define HTTP_DRAIN_TICK_MS 5    /* ... and how often we look for an empty send buffer */
 
 static void
 http_conn_timer_set(struct http_conn *c, enum http_timer_kind kind)
@@ -71,6 +76,9 @@ http_conn_timer_set(struct http_conn *c, enum http_timer_kind kind)
 		ms = cfg->send_timeout_ms;
 		break;
 	}
+	case HTTP_T_DRAIN:
+		ms = HTTP_DRAIN_TICK_MS;
+		break;
 	case HTTP_T_NONE:
 		break;
 	}
@@ -133,6 +141,17 @@ http_conn_recv_done(struct io_req *req, int res, uint32_t flags)
 		http_conn_free(c);
 		return;
 	}
+	if (c->draining) {
+		if (res > 0 || res == -EAGAIN || res == -EINTR) {
+			c->inlen = 0; /* discarded */
+			http_conn_drain_shut(c);
+			http_conn_want_recv(c);
+		} else {
+			c->eof = true;
+			http_conn_close(c, VMS_CLOSE_LINGER);
+		}
+		return;
+	}
 	if (res == -EAGAIN || res == -EINTR || res == -ENOBUFS) {
 		http_conn_process(c);
 		return;
@@ -154,6 +173,39 @@ http_conn_want_recv(struct http_conn *c)
 	struct io_uring_sqe *sqe = io_sqe(c->th->loop, &c->recv_req);
 	io_uring_prep_recv(sqe, c->fd, c->in + c->inlen, HTTP_INBUF - c->inlen, 0);
 	c->recv_busy = true;
+}
+
+/*
+ * Lingering close (after a response that ends the connection).  Closing a
+ * TCP socket that still has unread input makes the kernel send a reset,
+ * which can destroy the response we just sent (a 400 for a request whose
+ * rest is still arriving, or pipelined requests after "Connection: close").
+ * So we keep reading and discarding, send our FIN once the send buffer is
+ * empty, and release the socket when the peer closes or HTTP_DRAIN_MS pass.
+ */
+static void
+http_conn_drain_shut(struct http_conn *c)
+{
+	if (!c->shut_wr && vms_socket_sbcc(c->so) == 0) {
+		shutdown(c->fd, SHUT_WR);
+		c->shut_wr = true;
+	}
+}
+
+static void
+http_conn_drain(struct http_conn *c)
+{
+	if (c->eof || c->closing) {
+		http_conn_close(c, VMS_CLOSE_LINGER);
+		return;
+	}
+	c->draining = true;
+	c->drain_deadline = vms_now_ns() + HTTP_DRAIN_MS * 1000000ull;
+	c->inlen = 0;
+	c->parsed_len = 0;
+	http_conn_timer_set(c, HTTP_T_DRAIN);
+	http_conn_drain_shut(c);
+	http_conn_want_recv(c);
 }
 
 /*
@@ -237,7 +289,7 @@ http_conn_process(struct http_conn *c)
 {
 	struct http_request req;
 
-	while (!c->closing) {
+	while (!c->closing && !c->draining) {
 		if (c->resp_busy) {
 			int rc = http_conn_push(c);
 			if (rc == -EAGAIN) {
@@ -258,7 +310,7 @@ http_conn_process(struct http_conn *c)
 			}
 			http_conn_resp_done(c);
 			if (c->resp.close || c->th->stopping) {
-				http_conn_close(c, VMS_CLOSE_LINGER);
+				http_conn_drain(c);
 				return;
 			}
 			continue;
@@ -276,7 +328,18 @@ http_conn_process(struct http_conn *c)
 			http_conn_timer_set(c, HTTP_T_IDLE);
 			break;
 		}
-		int n = http_request_parse(&req, c->in, c->inlen);
+		/*
+		 * The parser rescans the head from its start, so a head dribbled in
+		 * tiny pieces would cost quadratic time: rescan only when a line
+		 * may have ended (a new '\n') or another KiB came in.  Garbage is
+		 * still refused at its first recv (parsed_len is 0 then).
+		 */
+		int n = 0;
+		if (c->parsed_len == 0 || c->inlen - c->parsed_len >= 1024 ||
+		    memchr(c->in + c->parsed_len, '\n', c->inlen - c->parsed_len) != NULL) {
+			n = http_request_parse(&req, c->in, c->inlen);
+			c->parsed_len = n == 0 ? c->inlen : 0;
+		}
 		if (n == 0) {
 			if (c->eof) {
 				http_conn_close(c, VMS_CLOSE_LINGER);
@@ -317,6 +380,10 @@ http_conn_on_lowat(struct vms_socket *so, void *arg)
 	struct http_conn *c = arg;
 	if (c->closing)
 		return;
+	if (c->draining) {
+		http_conn_drain_shut(c);
+		return;
+	}
 	http_conn_process(c);
 }
 
@@ -352,6 +419,7 @@ http_conn_timer_fn(struct io_timer *t)
 		http_log_prepare(c, NULL);
 		http_resp_simple(c, 408, true, NULL);
 		c->inlen = 0;
+		c->parsed_len = 0;
 		http_conn_process(c);
 		break;
 	case HTTP_T_SEND: {
@@ -366,6 +434,23 @@ http_conn_timer_fn(struct io_timer *t)
 		if (c->resp_busy)
 			http_conn_resp_done(c);
 		http_conn_close(c, VMS_CLOSE_ABORT);
+		break;
+	}
+	case HTTP_T_DRAIN: {
+		/*
+		 * Ticks until the send buffer is empty (then our FIN goes out),
+		 * then one wait for the rest of the drain period.
+		 */
+		uint64_t now = vms_now_ns();
+		if (now >= c->drain_deadline) {
+			http_conn_close(c, VMS_CLOSE_LINGER);
+			break;
+		}
+		http_conn_drain_shut(c);
+		c->tkind = HTTP_T_DRAIN;
+		io_timer_arm(c->th->loop, &c->timer,
+			     c->shut_wr ? c->drain_deadline - now
+					: HTTP_DRAIN_TICK_MS * 1000000ull);
 		break;
 	}
 	case HTTP_T_NONE:
@@ -452,7 +537,7 @@ http_conn_stop_all(struct http_thread *th, bool abort)
 			if (c->resp_busy)
 				http_conn_resp_done(c);
 			http_conn_close(c, VMS_CLOSE_ABORT);
-		} else if (!c->resp_busy && !c->head_started) {
+		} else if (!c->resp_busy && !c->head_started && !c->draining) {
 			http_conn_close(c, VMS_CLOSE_LINGER);
 		}
 		/* Busy ones close after their response (http_conn_process checks stopping). */

@@ -51,7 +51,7 @@ struct http_resp {
 	size_t loglen;
 };
 
-enum http_timer_kind { HTTP_T_NONE, HTTP_T_IDLE, HTTP_T_HEADER, HTTP_T_SEND };
+enum http_timer_kind { HTTP_T_NONE, HTTP_T_IDLE, HTTP_T_HEADER, HTTP_T_SEND, HTTP_T_DRAIN };
 
 #define HTTP_INBUF (HTTP_MAX_REQUEST_LINE + HTTP_MAX_HEADER_BYTES + 1024)
 
@@ -63,14 +63,18 @@ struct http_conn {
 	bool metrics_ok;        /* (c) accepted on a listener that serves metrics */
 	char peer[64];          /* (c) address for the log */
 
-	char *in;          /* (t) HTTP_INBUF bytes */
-	size_t inlen;      /* (t) */
-	bool recv_busy;    /* (t) a recv is in flight */
-	bool eof;          /* (t) the peer closed its side (or recv failed) */
-	bool closing;      /* (t) close requested; freed once the recv is back */
-	int close_how;     /* (t) VMS_CLOSE_* for the final close */
-	bool resp_busy;    /* (t) resp holds a response not yet fully queued */
-	bool head_started; /* (t) bytes of the next request have arrived */
+	char *in;                /* (t) HTTP_INBUF bytes */
+	size_t inlen;            /* (t) */
+	size_t parsed_len;       /* (t) inlen when the parser last said "incomplete" (0: none) */
+	bool recv_busy;          /* (t) a recv is in flight */
+	bool eof;                /* (t) the peer closed its side (or recv failed) */
+	bool closing;            /* (t) close requested; freed once the recv is back */
+	bool draining;           /* (t) lingering close: reading and discarding until EOF */
+	bool shut_wr;            /* (t) our FIN is sent */
+	uint64_t drain_deadline; /* (t) end of the lingering close */
+	int close_how;           /* (t) VMS_CLOSE_* for the final close */
+	bool resp_busy;          /* (t) resp holds a response not yet fully queued */
+	bool head_started;       /* (t) bytes of the next request have arrived */
 	struct http_resp resp;
 
 	struct io_timer timer; /* (t) */

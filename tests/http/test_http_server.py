@@ -175,6 +175,46 @@ class Statuses(unittest.TestCase):
         self.raw("BREW / HTTP/1.1\r\nHost: a\r\n\r\n", 501)
         self.raw("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505)
 
+    def test_error_response_survives_unread_body(self):
+        # The server answers 413 before the body arrives and must not reset the
+        # connection (which could destroy the answer) while the body still comes.
+        for _ in range(5):
+            c = Conn(P())
+            c.send("GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 4000000\r\n\r\n")
+            try:
+                c.send(b"z" * 4000000)
+            except OSError:
+                pass
+            r = c.read_response()
+            self.assertEqual(r.status, 413)
+            self.assertEqual(r.h("connection"), "close")
+            # A clean end (FIN), not a reset: the server read and dropped the body.
+            c.s.settimeout(10)
+            self.assertEqual(c.s.recv(100), b"")
+            c.close()
+
+    def test_head_in_tiny_pieces(self):
+        c = Conn(P())
+        c.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for b in b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"p" * 3000 + b"\r\n\r\n":
+            c.send(bytes([b]))
+        r = c.read_response()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, FILES["hello.txt"])
+        c.close()
+        # An over-long request line dribbled without a newline is still refused.
+        c = Conn(P())
+        c.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.send("GET /")
+        try:
+            for _ in range(100):
+                c.send("a" * 100)
+        except OSError:
+            pass  # the server may close while we still send
+        r = c.read_response()
+        self.assertEqual(r.status, 414)
+        c.close()
+
     def test_traversal_never_escapes(self):
         with open("/etc/passwd", "rb") as f:
             passwd = f.read()
