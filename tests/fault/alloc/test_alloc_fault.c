@@ -13,7 +13,7 @@
  *   EIO     memory pager Nth I/O (deferred, threaded)      io_mempager_*
  *   the page arena exhausted (every page wired)            arena_exhausted_*
  *
- * malloc failing inside vms_sendfile is test_alloc_sendfile.c.
+ * malloc failing inside vms_sendfile: test_alloc_sendfile.c.
  */
 #include "alloc_testlib.h"
 #include "fault_alloc.h"

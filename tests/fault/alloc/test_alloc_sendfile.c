@@ -4,11 +4,9 @@
  * and for an objfs file read through the DMU and a cold ARC; see
  * test_alloc_fault.c for the loop's rules.
  *
- * Built but not yet in ctest: swapin.c VERIFYs its allocations
- * (sf_swapin_seg, sf_issue, sf_seg_split, sf_swapin_nodiskio) and the
- * debug pager dispatch VERIFYs its trampoline's, so the first injected
- * failure there panics.  Run it by hand to reproduce; add it to
- * CMakeLists.txt once those fail cleanly.
+ * Before 3c2159f every injected failure in swapin or the debug pager
+ * dispatch panicked (VERIFY on malloc); now swapin retries or the socket
+ * aborts, and the stream is whole or a clean prefix.
  */
 #include "alloc_testlib.h"
 #include "fault_alloc.h"
