@@ -10,7 +10,9 @@ set boxwidth 0.6
 set offsets 0.5, 0.5, 0.3, 0
 set yrange [0:*]
 set grid ytics
-set xtics rotate by -30 left
+set xtics rotate by -30 left font ",8"
+set bmargin 9
+set rmargin 14
 set ylabel "ratio (higher is better)"
 set key outside top center horizontal
 plot datafile using 0:2:xtic(1) with boxes lc rgb "#4477aa" title "measured", \
