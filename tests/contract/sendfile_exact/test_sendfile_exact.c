@@ -352,19 +352,26 @@ Test(sendfile_exact, random_cases_zero_copy)
 
 struct tharg {
 	struct driver d;
+	pthread_barrier_t *done, *drained;
 };
 
 static void *
 thread_main(void *arg)
 {
 	struct tharg *a = arg;
-	struct io_loop *loop;
-	if (io_loop_create(&loop, 256, 0) != 0) {
+	struct io_loop *loop = NULL;
+	if (io_loop_create(&loop, 256, 0) != 0)
 		snprintf(a->d.err, sizeof(a->d.err), "io_loop_create failed");
-		return NULL;
-	}
-	drive(&a->d, loop);
-	io_loop_destroy(loop);
+	else
+		drive(&a->d, loop);
+	/*
+	 * A pager thread may still be inside io_loop_post() to this loop just
+	 * after the task it posted ran: keep the loop until the pagers drained.
+	 */
+	pthread_barrier_wait(a->done);
+	pthread_barrier_wait(a->drained);
+	if (loop != NULL)
+		io_loop_destroy(loop);
 	return NULL;
 }
 
@@ -376,13 +383,24 @@ Test(sendfile_exact, threads_send_the_same_files)
 	enum { NT = 3 };
 	struct tharg a[NT];
 	pthread_t th[NT];
+	pthread_barrier_t done, drained;
+	pthread_barrier_init(&done, NULL, NT + 1);
+	pthread_barrier_init(&drained, NULL, NT + 1);
 	for (int i = 0; i < NT; i++) {
 		a[i] =
-		    (struct tharg){.d = {.files = f, .nfiles = 2, .ncases = 300, .seed = 1000 + i}};
+		    (struct tharg){.d = {.files = f, .nfiles = 2, .ncases = 300, .seed = 1000 + i},
+				   .done = &done,
+				   .drained = &drained};
 		cr_assert_eq(pthread_create(&th[i], NULL, thread_main, &a[i]), 0);
 	}
+	pthread_barrier_wait(&done);
+	for (int i = 0; i < 2; i++)
+		mempager_drain(f[i].obj);
+	pthread_barrier_wait(&drained);
 	for (int i = 0; i < NT; i++)
 		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&done);
+	pthread_barrier_destroy(&drained);
 	for (int i = 0; i < NT; i++) {
 		cr_assert_eq(a[i].d.err[0], '\0', "thread %d after %llu cases: %s", i,
 			     (unsigned long long)a[i].d.cases_done, a[i].d.err);

@@ -222,6 +222,7 @@ Test(sendfile, completions_from_another_thread)
 	}
 	cr_assert_eq(c.sink->len, off);
 	sft_sink_free(c.sink);
+	mempager_drain(obj); /* the worker is out of io_loop_post before the loop goes */
 	vm_object_deallocate(obj);
 	free(data);
 }
@@ -432,6 +433,7 @@ Test(sendfile, sync_returns_after_the_bytes_left)
 	conn_finish(&c);
 	assert_bytes(c.sink, data, size);
 	sft_sink_free(c.sink);
+	mempager_drain(obj); /* the worker is out of io_loop_post before the loop goes */
 	vm_object_deallocate(obj);
 	free(data);
 }

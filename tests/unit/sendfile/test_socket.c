@@ -194,6 +194,7 @@ Test(socket, linger_close_delivers_everything)
 	cr_assert_eq(memcmp(sink->buf, data, size), 0);
 	cr_assert_eq(sink->buf[size], '!');
 	sft_sink_free(sink);
+	mempager_drain(obj); /* the worker is out of io_loop_post before the loop goes */
 	vm_object_deallocate(obj);
 	free(data);
 }
