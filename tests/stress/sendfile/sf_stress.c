@@ -96,13 +96,25 @@ content_hole(uint64_t seed, uint64_t pindex)
 	return (seed & 1) != 0 && mix64(seed ^ (pindex / 8) * 0x51ed27) % 3 == 0;
 }
 
+/*
+ * Dull pages: in a version with seed bit 1, about a third of the pages repeat
+ * one word, so objfs records holding them compress (LZ4) and reads decompress.
+ */
+static bool
+content_dull(uint64_t seed, uint64_t pindex)
+{
+	return (seed & 2) != 0 && mix64(seed ^ pindex * 0x2545f491) % 3 == 1;
+}
+
 static void
 content_fill(uint64_t seed, uint64_t off, uint8_t *buf, size_t len)
 {
 	while (len > 0) {
-		uint64_t w = off >> 3;
+		uint64_t w = off >> 3, p = off >> PAGE_SHIFT;
 		size_t in = off & 7, n = MIN(len, 8 - in);
-		uint64_t v = content_hole(seed, off >> PAGE_SHIFT) ? 0 : mix64(seed * 31 + w);
+		uint64_t v = content_hole(seed, p)   ? 0
+			     : content_dull(seed, p) ? mix64(seed ^ p)
+						     : mix64(seed * 31 + w);
 		memcpy(buf, (uint8_t *)&v + in, n);
 		buf += n;
 		off += n;
@@ -693,8 +705,11 @@ make_objfs_image(unsigned *seed)
 {
 	CHECK(mkdtemp(objdir) != NULL);
 	for (unsigned f = 0; f < NOBJFS; f++) {
-		objfs_size[f] = f == 0 ? 0 : rnd_size(seed);
-		objfs_seed[f] = rnd64(seed) | (f & 1); /* odd files have hole records */
+		objfs_size[f] = f == 0   ? 0
+				: f == 1 ? rnd_size(seed)
+					 : (64u << 10) + rnd(seed, MAX_SIZE);
+		/* Odd files have hole records, files 2 and 3 compressed ones. */
+		objfs_seed[f] = rnd64(seed) | (f & 1) | (f == 2 || f == 3 ? 2 : 0);
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s/o%u", objdir, f);
 		uint8_t *data = malloc(objfs_size[f] + 1);
