@@ -11,9 +11,10 @@
  * bottom-up, then the uberblocks' and the header's, so that mutated
  * structure reaches the parsers behind the checksums.
  *
- * The seed corpus (corpus/) holds small images from mkimage and forged ones;
+ * The seed corpus (corpus/) holds small images from mkimage, raw (no LZ4)
+ * ones that resealing reaches all the way down, a torn and a truncated one;
  * `ctest -L fuzz` replays it; with -DVMSEND_FUZZ=ON and clang a libFuzzer
- * binary fuzz_objfs_image is built next to the other drivers.
+ * binary fuzz_objfs_image is built beside it (see CMakeLists.txt).
  */
 #include "core/log.h"
 #include "fs/objfs/fsck.h"
