@@ -103,7 +103,7 @@ FILES=(4k.bin 64k.bin 1m.bin big.bin)
 
 PORT=""
 for _ in $(seq 200); do
-	p=$((20000 + RANDOM % 30000))
+	p=$((10000 + RANDOM % ($(cut -f1 /proc/sys/net/ipv4/ip_local_port_range) - 10000))) # below the ephemeral range: no client socket can hold it
 	ss -Htln "sport = :$p" | grep -q . || {
 		PORT=$p
 		break
