@@ -35,6 +35,12 @@ atexit.register(_kill_all)
 signal.signal(signal.SIGTERM, lambda *a: (_kill_all(), os._exit(1)))
 
 
+def _die_with_parent():
+    # If the test runner is killed (ctest timeout, SIGKILL), the server goes too.
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def binary():
     b = os.environ.get("VMSEND_BINARY_DIR")
     if not b:
@@ -55,7 +61,8 @@ class Server:
         args += list(flags)
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
-        self.proc = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT, env=env,
+                                     preexec_fn=_die_with_parent)
         self.out.close()  # the child has its own copy of the descriptor
         _servers.append((self.proc, self.outname))
         self.port = None
