@@ -14,6 +14,8 @@
  *   - hostfs reads fail now and then (hostfs_fail_nth_read), memory-pager
  *     objects fail their Nth I/O (mempager_fail_nth): the socket must abort
  *     with EIO and the reader see a short stream, never a wrong byte;
+ *   - an arena hog wires a large share of the cache now and then, so
+ *     swapin meets an empty free list and retries from its timer;
  *   - rounds alternate the swapin policy (coalesce / split) and, every third
  *     round, cap hostfs reads so every read comes back short.
  *
@@ -344,6 +346,7 @@ static pthread_barrier_t workers_done; /* no worker destroys its loop before all
 struct stats {
 	_Atomic uint64_t ops, bytes_verified, eio_seen, aborted, ebusy, eagain, blocking;
 	_Atomic uint64_t mem_injected, old_versions, kinds[4];
+	_Atomic uint64_t islands, island_failed; /* pages cached ahead; reads of them that failed */
 };
 static struct stats st;
 
@@ -482,6 +485,32 @@ source_put(struct source *s)
 	}
 }
 
+/*
+ * Cache pages [p, p + n) as an earlier reader would have left them, so the
+ * send's runs have valid pages inside (bogus slots when coalescing).  A read
+ * here may take an injected error: counted, the page freed.
+ */
+static void
+cache_island(struct vm_object *obj, uint64_t p, int n)
+{
+	for (int i = 0; i < n && p + i < vm_object_npages(obj); i++) {
+		struct vm_page *m = vm_page_grab(obj, p + i, VM_ALLOC_NOWAIT);
+		if (m == NULL)
+			continue; /* busy, or no free page */
+		if (!vm_page_all_valid(m)) {
+			if (!pager_haspage(obj, p + i, NULL, NULL)) {
+				vm_page_zero_invalid(m, true);
+			} else if (pager_getpages(obj, &m, 1, NULL, NULL) != PAGER_OK) {
+				st.island_failed++;
+				vm_page_free(m, false);
+				continue;
+			}
+		}
+		vm_page_xunbusy(m);
+		st.islands++;
+	}
+}
+
 /* Header and trailer bytes of one send, from the op number. */
 static void
 make_hdtr(struct expect *ex, uint64_t opid, unsigned *seed)
@@ -510,6 +539,11 @@ one_send(struct worker *w, uint64_t opid)
 	struct expect ex = {.seed = s.seed, .off = off};
 	ex.flen = nbytes == 0 ? rest : MIN(rest, nbytes);
 	make_hdtr(&ex, opid, seed);
+	uint64_t first = OFF_TO_IDX(off),
+		 npg = ex.flen ? OFF_TO_IDX(off + ex.flen - 1) - first + 1 : 0;
+	if (npg > 3 && rnd(seed, 3) == 0)
+		cache_island(s.obj, first + 1 + rnd(seed, (unsigned)npg - 2),
+			     1 + (int)rnd(seed, 3));
 
 	int flags = 0;
 	if (rnd(seed, 4) == 0)
@@ -686,6 +720,39 @@ worker_main(void *arg)
 
 static _Atomic uint64_t replacements;
 
+/*
+ * The arena hog: now and then wires a large share of the cache for a
+ * moment, so swapin meets an empty free list (NOWAIT grabs fail and are
+ * retried from the socket's timer) while everything else runs.
+ */
+#define HOG_PAGES 512
+static struct vm_object *hog;
+static _Atomic uint64_t hog_rounds;
+
+static void *
+hog_main(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	static struct vm_page *held[HOG_PAGES];
+	while (!atomic_load(&stop)) {
+		int want = (int)rnd(&seed, HOG_PAGES / 2), n = 0;
+		uint64_t base = rnd(&seed, HOG_PAGES);
+		for (int i = 0; i < want; i++) {
+			struct vm_page *m =
+			    vm_page_grab(hog, (base + (uint64_t)i) % HOG_PAGES,
+					 VM_ALLOC_WIRED | VM_ALLOC_NOBUSY | VM_ALLOC_NOWAIT);
+			if (m != NULL)
+				held[n++] = m;
+		}
+		usleep(500 + rnd(&seed, 2000));
+		while (n > 0)
+			vm_page_unwire(held[--n]);
+		hog_rounds++;
+		usleep(2000 + rnd(&seed, 8000));
+	}
+	return NULL;
+}
+
 static void *
 replacer_main(void *arg)
 {
@@ -693,7 +760,7 @@ replacer_main(void *arg)
 	while (!atomic_load(&stop)) {
 		hfile_replace(rnd(&seed, NHOST), &seed);
 		replacements++;
-		usleep(500 + rnd(&seed, 2000));
+		usleep(2000 + rnd(&seed, 8000));
 	}
 	return NULL;
 }
@@ -757,7 +824,7 @@ round_check(unsigned round, uint64_t base_objects, int64_t base_vnodes, uint64_t
 	      "round %u: %lld vnodes, baseline %lld", round,
 	      (long long)atomic_load(&vfs_stats.vnodes_live), (long long)base_vnodes);
 	CHECK(counter_get(&sf_stats.io_errors) == injected,
-	      "round %u: %llu pager I/Os failed, %llu errors injected", round,
+	      "round %u: %llu pager I/Os of sends failed, %llu errors injected into them", round,
 	      (unsigned long long)counter_get(&sf_stats.io_errors), (unsigned long long)injected);
 }
 
@@ -807,6 +874,8 @@ main(int argc, char **argv)
 		mempager_set_block(shared[i], 4 + 4 * i);
 		mempager_set_readahead(shared[i], i != 2);
 	}
+	static uint8_t hog_bytes[HOG_PAGES * PAGE_SIZE];
+	hog = mempager_create(hog_bytes, sizeof(hog_bytes), 0, "hog");
 	vfs_cache_flush();
 	uint64_t base_objects = vm_object_count();
 	int64_t base_vnodes = atomic_load(&vfs_stats.vnodes_live);
@@ -840,9 +909,14 @@ main(int argc, char **argv)
 		hostfs_debug_read_cap = round % 3 == 2 ? 1000 + rnd(&seed, 9000) : 0;
 		uint64_t hinj = counter_get(&hostfs_stats.injected), minj = st.mem_injected;
 		atomic_store(&stop, false);
-		pthread_t rep;
+		pthread_t rep, hogth;
 		CHECK(pthread_create(&rep, NULL, replacer_main,
 				     (void *)(uintptr_t)(seed + round)) == 0);
+		/* Hogged rounds: split, and coalesce with short reads; the others keep bogus slots. */
+		bool hogged = round % 4 == 1 || round % 4 == 2;
+		if (hogged)
+			CHECK(pthread_create(&hogth, NULL, hog_main,
+					     (void *)(uintptr_t)(seed - round)) == 0);
 		for (unsigned i = 0; i < nthreads; i++)
 			CHECK(pthread_create(&ws[i].th, NULL, worker_main, &ws[i]) == 0);
 		uint64_t end = MIN(deadline, vms_now_ns() + round_ns);
@@ -852,14 +926,17 @@ main(int argc, char **argv)
 		for (unsigned i = 0; i < nthreads; i++)
 			pthread_join(ws[i].th, NULL);
 		pthread_join(rep, NULL);
+		if (hogged)
+			pthread_join(hogth, NULL);
 		for (unsigned i = 0; i < NSHARED; i++)
 			mempager_drain(shared[i]);
 		injected += counter_get(&hostfs_stats.injected) - hinj + (st.mem_injected - minj);
-		round_check(round, base_objects, base_vnodes, injected);
-		printf("round %u (%s%s): %llu sends so far, %llu pager I/O errors\n", round,
+		/* Every injected error failed one pager I/O: a send's, or an island's read. */
+		round_check(round, base_objects, base_vnodes, injected - st.island_failed);
+		printf("round %u (%s%s%s): %llu sends so far, %llu pager I/O errors\n", round,
 		       sf_swapin_policy == SF_POLICY_SPLIT ? "split" : "coalesce",
-		       hostfs_debug_read_cap ? ", short reads" : "", (unsigned long long)st.ops,
-		       (unsigned long long)injected);
+		       hogged ? ", hogged" : "", hostfs_debug_read_cap ? ", short reads" : "",
+		       (unsigned long long)st.ops, (unsigned long long)injected);
 		round++;
 	} while (vms_now_ns() < deadline);
 
@@ -883,11 +960,15 @@ main(int argc, char **argv)
 	       (unsigned long long)injected,
 	       (unsigned long long)counter_get(&hostfs_stats.injected),
 	       (unsigned long long)st.mem_injected, (unsigned long long)st.eio_seen);
+	printf("pages cached ahead of a send: %llu (%llu reads failed by injection)\n",
+	       (unsigned long long)st.islands, (unsigned long long)st.island_failed);
 	printf("file replacements: %llu; sends of a replaced (old) version: %llu\n",
 	       (unsigned long long)replacements, (unsigned long long)st.old_versions);
-	printf("abort closes %llu, EBUSY %llu, EAGAIN %llu, blocking sends %llu\n",
+	printf("abort closes %llu, EBUSY %llu, EAGAIN %llu, blocking sends %llu, arena hogged %llu "
+	       "times\n",
 	       (unsigned long long)st.aborted, (unsigned long long)st.ebusy,
-	       (unsigned long long)st.eagain, (unsigned long long)st.blocking);
+	       (unsigned long long)st.eagain, (unsigned long long)st.blocking,
+	       (unsigned long long)hog_rounds);
 	printf("sendfile: %llu I/Os, %llu pages read, %llu bogus slots, %llu busy waits; vm: %llu "
 	       "reclaims, %llu allocation failures\n",
 	       (unsigned long long)counter_get(&sf_stats.ios),
@@ -902,10 +983,12 @@ main(int argc, char **argv)
 		CHECK(counter_get(&vm_stats.reclaims) > 0, "the cache never reclaimed");
 		CHECK(injected > 0 && st.eio_seen > 0, "no injected error was seen");
 		CHECK(counter_get(&sf_stats.pages_bogus) > 0, "no coalesced I/O used bogus_page");
+		CHECK(counter_get(&vm_stats.alloc_fail) > 0, "swapin never met an empty free list");
 	}
 
 	for (unsigned i = 0; i < NSHARED; i++)
 		vm_object_deallocate(shared[i]);
+	vm_object_deallocate(hog);
 	vfs_unmount_all();
 	CHECK(atomic_load(&vfs_stats.vnodes_live) == 0, "vnodes leaked");
 	arc_global_fini();
