@@ -238,13 +238,22 @@ struct source {
 	bool deferred;
 };
 
+/*
+ * Most sends are random.  The first two of each worker's round are planned so
+ * that however slow the machine, every round coalesces around cached pages
+ * (bogus slots, in coalesce rounds) and aborts a send with an injected EIO.
+ */
+enum plan { PLAN_RANDOM, PLAN_BOGUS, PLAN_EIO };
+
 static void
-source_get(struct worker *w, struct source *s)
+source_get(struct worker *w, struct source *s, enum plan plan)
 {
 	unsigned *seed = &w->seed;
 	memset(s, 0, sizeof(*s));
 	unsigned k = rnd(seed, 20);
 	s->kind = k < 9 ? K_HOSTFS : k < 14 ? K_OBJFS : k < 17 ? K_MEM : K_SHARED;
+	if (plan != PLAN_RANDOM)
+		s->kind = K_MEM;
 	char path[64];
 	switch (s->kind) {
 	case K_HOSTFS: {
@@ -273,22 +282,28 @@ source_get(struct worker *w, struct source *s)
 		break;
 	}
 	case K_MEM: {
-		s->size = rnd_size(seed);
-		s->seed = rnd64(seed);
+		s->size =
+		    plan == PLAN_RANDOM ? rnd_size(seed) : 16 * PAGE_SIZE + rnd(seed, PAGE_SIZE);
+		s->seed = rnd64(seed) & ~(uint64_t)1; /* planned sends need no hole: no odd seed */
+		if (plan == PLAN_RANDOM)
+			s->seed |= rnd(seed, 2);
 		uint8_t *data = malloc(s->size ? s->size : 1);
 		CHECK(data != NULL);
 		content_fill(s->seed, 0, data, s->size);
-		s->obj = mempager_create(data, s->size, rnd(seed, 3) ? PAGER_CAP_BOGUS : 0, "mem");
+		bool bogus_ok = plan != PLAN_RANDOM || rnd(seed, 3) != 0;
+		s->obj = mempager_create(data, s->size, bogus_ok ? PAGER_CAP_BOGUS : 0, "mem");
 		free(data);
 		for (uint64_t p = 0; p < vm_object_npages(s->obj); p++)
 			if (content_hole(s->seed, p))
 				mempager_set_hole(s->obj, p, 1);
 		enum mempager_mode modes[] = {MEMPAGER_SYNC, MEMPAGER_DEFERRED, MEMPAGER_THREAD};
-		enum mempager_mode mode = modes[rnd(seed, 3)];
+		enum mempager_mode mode = plan == PLAN_RANDOM ? modes[rnd(seed, 3)] : MEMPAGER_SYNC;
 		mempager_set_mode(s->obj, mode, rnd(seed, 2) ? 0 : rnd(seed, 200));
-		mempager_set_block(s->obj, 1 + rnd(seed, 16));
+		mempager_set_block(s->obj, plan == PLAN_RANDOM ? 1 + rnd(seed, 16) : 16);
 		mempager_set_readahead(s->obj, rnd(seed, 2));
-		if (rnd(seed, 4) == 0)
+		if (plan == PLAN_EIO)
+			mempager_fail_nth(s->obj, 1, -EIO);
+		else if (plan == PLAN_RANDOM && rnd(seed, 4) == 0)
 			mempager_fail_nth(s->obj, 1 + rnd(seed, 4), -EIO);
 		s->deferred = mode == MEMPAGER_DEFERRED;
 		break;
@@ -360,11 +375,11 @@ make_hdtr(struct expect *ex, uint64_t opid, unsigned *seed)
 }
 
 static void
-one_send(struct worker *w, uint64_t opid)
+one_send(struct worker *w, uint64_t opid, enum plan plan)
 {
 	unsigned *seed = &w->seed;
 	struct source s;
-	source_get(w, &s);
+	source_get(w, &s, plan);
 
 	/* The range: often from 0, sometimes at or past EOF, nbytes 0 means "to EOF". */
 	uint64_t off = rnd(seed, 8) == 0 ? 0 : rnd(seed, (unsigned)s.size + 1);
@@ -374,10 +389,18 @@ one_send(struct worker *w, uint64_t opid)
 	uint64_t rest = off < s.size ? s.size - off : 0;
 	struct expect ex = {.seed = s.seed, .off = off};
 	ex.flen = nbytes == 0 ? rest : MIN(rest, nbytes);
+	if (plan != PLAN_RANDOM) { /* the whole object, flags 0 */
+		off = 0;
+		nbytes = 0;
+		ex.off = 0;
+		ex.flen = s.size;
+	}
 	make_hdtr(&ex, opid, seed);
 	uint64_t first = OFF_TO_IDX(off),
 		 npg = ex.flen ? OFF_TO_IDX(off + ex.flen - 1) - first + 1 : 0;
-	if (npg > 3 && rnd(seed, 3) == 0)
+	if (plan == PLAN_BOGUS)
+		cache_island(s.obj, 2, 2); /* pages 2-3 inside the 16-page first run */
+	else if (plan == PLAN_RANDOM && npg > 3 && rnd(seed, 3) == 0)
 		cache_island(s.obj, first + 1 + rnd(seed, (unsigned)npg - 2),
 			     1 + (int)rnd(seed, 3));
 
@@ -395,6 +418,10 @@ one_send(struct worker *w, uint64_t opid)
 	if (may_wait && rnd(seed, 8) == 0)
 		flags |= SF_SYNC;
 	bool blocking = may_wait && rnd(seed, 8) == 0;
+	if (plan != PLAN_RANDOM) {
+		flags = 0;
+		blocking = false;
+	}
 	static const uint32_t hiwats[] = {8 << 10, 32 << 10, 64 << 10, 128 << 10};
 
 	int fds[2];
@@ -482,7 +509,7 @@ one_send(struct worker *w, uint64_t opid)
 			error = r;
 		}
 	}
-	bool abort_close = rnd(seed, 16) == 0;
+	bool abort_close = plan == PLAN_RANDOM && rnd(seed, 16) == 0;
 	if (!abort_close) /* our flush: the deferred pager needs its completions run */
 		while (vms_socket_sbcc(so) > 0 && vms_socket_error(so) == 0)
 			worker_run_once(w);
@@ -535,8 +562,8 @@ worker_main(void *arg)
 	if (io_loop_create(&w->loop, 256, flags) != 0)
 		CHECK(io_loop_create(&w->loop, 256, 0) == 0);
 	uint64_t opid = (uint64_t)w->idx << 40;
-	while (!atomic_load(&stop))
-		one_send(w, opid++);
+	for (unsigned n = 0; !atomic_load(&stop); n++)
+		one_send(w, opid++, n == 0 ? PLAN_BOGUS : n == 1 ? PLAN_EIO : PLAN_RANDOM);
 	/* Sockets of every worker may still drain through this loop's posts: run until all go. */
 	while (vms_socket_count() > 0)
 		worker_run_once(w);
