@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 #define nitems(a)                  (sizeof(a) / sizeof((a)[0]))
 #define container_of(p, type, mem) ((type *)((char *)(p)-offsetof(type, mem)))
@@ -23,6 +24,19 @@ vms_now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The calling thread's id, cached per thread: glibc's gettid() enters the
+ * kernel on every call, and the lock and busy owner bookkeeping asks often.
+ */
+static inline uint32_t
+vms_tid(void)
+{
+	static __thread uint32_t tid;
+	if (unlikely(tid == 0))
+		tid = (uint32_t)gettid();
+	return tid;
 }
 
 #endif

@@ -313,7 +313,7 @@ io_loop_init(struct io_loop **out, unsigned entries, unsigned flags, bool privat
 		free(loop);
 		return rv;
 	}
-	loop->owner = gettid();
+	loop->owner = (int)vms_tid();
 	loop->private = private;
 	loop->efd_req.done = io_efd_done;
 	loop->msg_req.done = io_msg_done;
@@ -344,7 +344,7 @@ io_loop_create(struct io_loop **out, unsigned entries, unsigned flags)
 static void
 io_loop_fini(struct io_loop *loop)
 {
-	ASSERT3S(loop->owner, ==, gettid());
+	ASSERT3S(loop->owner, ==, (int)vms_tid());
 	/* Cancel the eventfd read and wait for it, so the kernel never writes efd_buf after free. */
 	if (loop->efd_armed) {
 		struct io_uring_sqe *sqe = io_sqe(loop, NULL);
@@ -443,7 +443,7 @@ io_sqe(struct io_loop *loop, struct io_req *req)
 {
 	struct io_uring_sqe *sqe;
 
-	ASSERT3S(loop->owner, ==, gettid());
+	ASSERT3S(loop->owner, ==, (int)vms_tid());
 	while ((sqe = io_uring_get_sqe(&loop->ring)) == NULL) {
 		int rv = io_submit(loop);
 
@@ -462,7 +462,7 @@ io_submit(struct io_loop *loop)
 {
 	int rv;
 
-	ASSERT3S(loop->owner, ==, gettid());
+	ASSERT3S(loop->owner, ==, (int)vms_tid());
 	do
 		rv = io_uring_submit(&loop->ring);
 	while (rv == -EINTR);
@@ -537,7 +537,7 @@ io_heap_remove(struct io_loop *loop, struct io_timer *t)
 void
 io_timer_arm(struct io_loop *loop, struct io_timer *t, uint64_t ns)
 {
-	ASSERT3S(loop->owner, ==, gettid());
+	ASSERT3S(loop->owner, ==, (int)vms_tid());
 	if (t->armed)
 		io_heap_remove(loop, t);
 	if (loop->nheap == loop->heap_cap) {
@@ -557,7 +557,7 @@ io_timer_arm(struct io_loop *loop, struct io_timer *t, uint64_t ns)
 void
 io_timer_cancel(struct io_loop *loop, struct io_timer *t)
 {
-	ASSERT3S(loop->owner, ==, gettid());
+	ASSERT3S(loop->owner, ==, (int)vms_tid());
 	if (t->armed)
 		io_heap_remove(loop, t);
 }
@@ -666,7 +666,7 @@ io_loop_run_once(struct io_loop *loop, bool wait, uint64_t timeout_ns)
 	struct io_uring_cqe *cqe;
 	int rv, n = 0;
 
-	ASSERT3S(loop->owner, ==, gettid());
+	ASSERT3S(loop->owner, ==, (int)vms_tid());
 	if (wait && (atomic_load_explicit(&loop->inbox, memory_order_acquire) != NULL ||
 		     atomic_load_explicit(&loop->stop, memory_order_relaxed)))
 		wait = false;

@@ -11,6 +11,7 @@
  * since that is the call the caller made.
  */
 #include "pager/pager.h"
+#include "core/util.h"
 #include "core/tunable.h"
 
 #include <errno.h>
@@ -93,7 +94,7 @@ pager_check_request(struct vm_object *obj, struct vm_page **ma, int count, bool 
 			bool ok = real != NULL && vm_page_all_valid(real) &&
 				  !(vm_page_xbusied(real) &&
 				    atomic_load_explicit(&real->busy_owner, memory_order_relaxed) ==
-					(uint32_t)gettid());
+					vms_tid());
 			vm_object_unlock(obj);
 			if (!ok) {
 				vm_page_print(real);
@@ -138,8 +139,7 @@ pager_check_request(struct vm_object *obj, struct vm_page **ma, int count, bool 
 		/* In this order: only a page we own may have its valid bits read. */
 		if (m != NULL && vm_page_xbusied(m) &&
 		    !(atomic_load_explicit(&m->aflags, memory_order_acquire) & PGA_INIO) &&
-		    atomic_load_explicit(&m->busy_owner, memory_order_relaxed) ==
-			(uint32_t)gettid() &&
+		    atomic_load_explicit(&m->busy_owner, memory_order_relaxed) == vms_tid() &&
 		    vm_page_all_valid(m)) {
 			vm_object_unlock(obj);
 			vm_page_print(m);

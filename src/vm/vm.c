@@ -15,6 +15,7 @@
  * only ever try-locks objects, so it may run while its caller holds one.
  */
 #include "vm/vm_internal.h"
+#include "core/util.h"
 #include "core/log.h"
 #include "core/tunable.h"
 
@@ -273,8 +274,7 @@ page_alloc(bool wait)
 	for (;;) {
 		struct vm_page *m = freeq_pop();
 		if (m != NULL) {
-			atomic_store_explicit(&m->busy_owner, (uint32_t)gettid(),
-					      memory_order_relaxed);
+			atomic_store_explicit(&m->busy_owner, vms_tid(), memory_order_relaxed);
 			return m;
 		}
 		if (vm_reclaim((int)vm_reclaim_batch) > 0)

@@ -3,6 +3,7 @@
  * object's death.  See vm_object.h for the lifetime rules.
  */
 #include "vm/vm_internal.h"
+#include "core/util.h"
 #include "pager/pager.h"
 
 #include <stdlib.h>
@@ -55,7 +56,8 @@ void
 vm_object_lock(struct vm_object *obj)
 {
 	pthread_mutex_lock(&obj->lock);
-	atomic_store_explicit(&obj->lock_owner, gettid(), memory_order_relaxed);
+	if (INVARIANTS_ON)
+		atomic_store_explicit(&obj->lock_owner, (int)vms_tid(), memory_order_relaxed);
 }
 
 bool
@@ -63,7 +65,8 @@ vm_object_trylock(struct vm_object *obj)
 {
 	if (pthread_mutex_trylock(&obj->lock) != 0)
 		return false;
-	atomic_store_explicit(&obj->lock_owner, gettid(), memory_order_relaxed);
+	if (INVARIANTS_ON)
+		atomic_store_explicit(&obj->lock_owner, (int)vms_tid(), memory_order_relaxed);
 	return true;
 }
 
@@ -71,14 +74,15 @@ void
 vm_object_unlock(struct vm_object *obj)
 {
 	ASSERT(vm_object_owned(obj));
-	atomic_store_explicit(&obj->lock_owner, 0, memory_order_relaxed);
+	if (INVARIANTS_ON)
+		atomic_store_explicit(&obj->lock_owner, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&obj->lock);
 }
 
 bool
 vm_object_owned(struct vm_object *obj)
 {
-	return atomic_load_explicit(&obj->lock_owner, memory_order_relaxed) == gettid();
+	return atomic_load_explicit(&obj->lock_owner, memory_order_relaxed) == (int)vms_tid();
 }
 
 void

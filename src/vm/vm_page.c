@@ -7,6 +7,7 @@
  * between deciding to sleep and the owner's unbusy without any lock.
  */
 #include "vm/vm.h"
+#include "core/util.h"
 #include "vm/vm_internal.h"
 
 #include <errno.h>
@@ -27,7 +28,7 @@ static void
 busy_set_owner(struct vm_page *m)
 {
 #ifdef VMSEND_INVARIANTS
-	atomic_store_explicit(&m->busy_owner, (uint32_t)gettid(), memory_order_relaxed);
+	atomic_store_explicit(&m->busy_owner, vms_tid(), memory_order_relaxed);
 #else
 	(void)m;
 #endif
