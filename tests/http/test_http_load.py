@@ -66,7 +66,7 @@ def main():
         if rc != 0:
             print("FAIL: server exit status %d\n%s" % (rc, srv.log[-4000:]))
             ok = False
-        if "AddressSanitizer" in srv.log or "runtime error" in srv.log:
+        if any(w in srv.log for w in ("AddressSanitizer", "ThreadSanitizer", "runtime error")):
             print("FAIL: sanitizer report\n" + srv.log[-8000:])
             ok = False
         print("PASS" if ok else "FAILED")

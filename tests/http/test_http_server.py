@@ -561,6 +561,7 @@ class ZLifecycle(unittest.TestCase):
         self.assertIn("stopped", SRV.log)
         self.assertNotIn("ERROR: AddressSanitizer", SRV.log)
         self.assertNotIn("LeakSanitizer", SRV.log)
+        self.assertNotIn("ThreadSanitizer", SRV.log)
         c.close()
 
 
