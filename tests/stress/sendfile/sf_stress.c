@@ -16,6 +16,7 @@
  *     with EIO and the reader see a short stream, never a wrong byte;
  *   - an arena hog wires a large share of the cache now and then, so
  *     swapin meets an empty free list and retries from its timer;
+ *   - every fourth round sends zero-copy (sf_send_zc);
  *   - rounds alternate the swapin policy (coalesce / split) and, every third
  *     round, cap hostfs reads so every read comes back short.
  *
@@ -777,6 +778,9 @@ main(int argc, char **argv)
 		/* Tunables change only here, with no worker running. */
 		sf_swapin_policy = round % 2 ? SF_POLICY_SPLIT : SF_POLICY_COALESCE;
 		hostfs_debug_read_cap = round % 3 == 2 ? 1000 + rnd(&seed, 9000) : 0;
+		/* Every fourth round sends zero-copy: pages held until the notifications. */
+		sf_send_zc = round % 4 == 3;
+		sf_zc_min = 4096;
 		uint64_t hinj = counter_get(&hostfs_stats.injected), minj = st.mem_injected;
 		atomic_store(&stop, false);
 		pthread_t rep, hogth;
@@ -803,10 +807,11 @@ main(int argc, char **argv)
 		injected += counter_get(&hostfs_stats.injected) - hinj + (st.mem_injected - minj);
 		/* Every injected error failed one pager I/O: a send's, or an island's read. */
 		round_check(round, base_objects, base_vnodes, injected - st.island_failed);
-		printf("round %u (%s%s%s): %llu sends so far, %llu pager I/O errors\n", round,
+		printf("round %u (%s%s%s%s): %llu sends so far, %llu pager I/O errors\n", round,
 		       sf_swapin_policy == SF_POLICY_SPLIT ? "split" : "coalesce",
-		       hogged ? ", hogged" : "", hostfs_debug_read_cap ? ", short reads" : "",
-		       (unsigned long long)st.ops, (unsigned long long)injected);
+		       hogged ? ", hogged" : "", sf_send_zc ? ", zero-copy" : "",
+		       hostfs_debug_read_cap ? ", short reads" : "", (unsigned long long)st.ops,
+		       (unsigned long long)injected);
 		round++;
 	} while (vms_now_ns() < deadline);
 
@@ -839,12 +844,13 @@ main(int argc, char **argv)
 	       (unsigned long long)st.aborted, (unsigned long long)st.ebusy,
 	       (unsigned long long)st.eagain, (unsigned long long)st.blocking,
 	       (unsigned long long)hog_rounds);
-	printf("sendfile: %llu I/Os, %llu pages read, %llu bogus slots, %llu busy waits; vm: %llu "
-	       "reclaims, %llu allocation failures\n",
+	printf("sendfile: %llu I/Os, %llu pages read, %llu bogus slots, %llu busy waits, %llu "
+	       "zero-copy sends; vm: %llu reclaims, %llu allocation failures\n",
 	       (unsigned long long)counter_get(&sf_stats.ios),
 	       (unsigned long long)counter_get(&sf_stats.pages_read),
 	       (unsigned long long)counter_get(&sf_stats.pages_bogus),
 	       (unsigned long long)counter_get(&sf_stats.busy_waits),
+	       (unsigned long long)counter_get(&sf_stats.sends_zc),
 	       (unsigned long long)counter_get(&vm_stats.reclaims),
 	       (unsigned long long)counter_get(&vm_stats.alloc_fail));
 	/* A run that never reclaimed or never failed a read tested less than it claims. */
