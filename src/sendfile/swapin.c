@@ -132,23 +132,6 @@ sf_iodone(void *arg, struct vm_page **ma, int count, int error)
 	sf_io_rele(sfio, false);
 }
 
-/*
- * The xbusy of a page handed to getpages_async belongs to the I/O from
- * then on (iodone claims it on whatever thread completes).  Debug builds
- * record the owning thread, and the dispatch's rule-4 check takes a valid,
- * xbusy page owned by the caller next to a new run for a trimmed page the
- * caller forgot to unbusy.  A page of our previous, adjacent run that a
- * pager on another thread has already validated but not yet completed
- * would look exactly like that; clearing the owner at hand-off says whose
- * busy it really is.  Trimmed pages keep their owner, so the check still
- * catches that bug here.
- */
-static void
-sf_busy_handoff(struct vm_page *m)
-{
-	atomic_store_explicit(&m->busy_owner, 0, memory_order_relaxed);
-}
-
 /* Start one pager I/O over pages [start, start + count) of the segment. */
 static void
 sf_issue(struct sf_io *sfio, struct vm_object *obj, int start, int count, bool coalesce, int ra)
@@ -175,8 +158,6 @@ sf_issue(struct sf_io *sfio, struct vm_object *obj, int start, int count, bool c
 		r->ma[k] = r->bogus[k] ? bogus_page : m;
 		if (r->bogus[k])
 			counter_inc(&sf_stats.pages_bogus);
-		else
-			sf_busy_handoff(m);
 	}
 	ASSERT(!r->bogus[0] && !r->bogus[count - 1]);
 	atomic_fetch_add(&sfio->nios, 1);

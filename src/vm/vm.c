@@ -392,6 +392,26 @@ vm_page_grab(struct vm_object *obj, uint64_t pindex, int flags)
 	return vm_page_grab_pages(obj, pindex, flags, &m, 1) == 1 ? m : NULL;
 }
 
+struct vm_page *
+vm_page_grab_optional(struct vm_object *obj, uint64_t pindex)
+{
+	vm_object_lock(obj);
+	bool resident = vm_page_lookup(obj, pindex) != NULL;
+	vm_object_unlock(obj);
+	if (resident)
+		return NULL;
+	struct vm_page *m = vm_page_grab(obj, pindex, VM_ALLOC_NOWAIT);
+	if (m == NULL)
+		return NULL;
+	if (m->valid != 0 || vm_page_wired(m) != 0) {
+		/* Made resident between the look and the grab: not ours. */
+		vm_page_xunbusy(m);
+		return NULL;
+	}
+	atomic_store_explicit(&m->busy_owner, 0, memory_order_relaxed);
+	return m;
+}
+
 void
 vm_page_readahead_finish(struct vm_page *m)
 {

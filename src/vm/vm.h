@@ -79,6 +79,16 @@ int vm_page_grab_pages(struct vm_object *obj, uint64_t pindex, int flags, struct
 struct vm_page *vm_page_grab(struct vm_object *obj, uint64_t pindex, int flags);
 
 /*
+ * Grab an optional (read-behind/ahead) page for a pager, pager.h rule 9:
+ * never sleeps, never returns a page that was resident (a pager stops at the
+ * first cached page), and hands the busy to the pager's I/O rather than the
+ * calling thread (busy_owner 0), since the I/O may complete elsewhere.
+ * Returns an xbusied, invalid, unwired page, or NULL.  The pager finishes
+ * it with vm_page_readahead_finish().
+ */
+struct vm_page *vm_page_grab_optional(struct vm_object *obj, uint64_t pindex);
+
+/*
  * Free a page: it must be exclusively busied by the caller and unwired.  It
  * leaves its object (locked or not by the caller: pass `locked`) and goes to
  * the free list.

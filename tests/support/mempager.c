@@ -152,13 +152,9 @@ mp_grab_optional(struct vm_object *obj, struct mempager *mp, uint64_t next, int 
 		return 0; /* the run ended on a block boundary */
 	int n = 0;
 	while (n < want && next + n < npages && next + n < blockend && !mp->hole[next + n]) {
-		struct vm_page *m = vm_page_grab(obj, next + n, VM_ALLOC_NOWAIT);
+		struct vm_page *m = vm_page_grab_optional(obj, next + n);
 		if (m == NULL)
 			break;
-		if (m->valid != 0) {
-			vm_page_xunbusy(m);
-			break;
-		}
 		out[n++] = m;
 	}
 	return n;

@@ -172,31 +172,6 @@ hostfs_haspage(struct vm_object *obj, uint64_t pindex, int *before, int *after)
 
 /* ---- optional pages ---- */
 
-/*
- * Grab optional page `pindex` for read-behind/ahead: only if it is not
- * resident, without sleeping.  NULL means stop here.
- */
-static struct vm_page *
-hostfs_grab_optional(struct vm_object *obj, uint64_t pindex)
-{
-	struct vm_page *m;
-
-	vm_object_lock(obj);
-	m = vm_page_lookup(obj, pindex);
-	vm_object_unlock(obj);
-	if (m != NULL)
-		return NULL;
-	m = vm_page_grab(obj, pindex, VM_ALLOC_NOWAIT);
-	if (m == NULL)
-		return NULL;
-	if (m->valid != 0 || vm_page_wired(m) != 0) {
-		/* Someone made it resident between the look and the grab: not ours. */
-		vm_page_xunbusy(m);
-		return NULL;
-	}
-	return m;
-}
-
 /* Finish the optional pages of an I/O: valid ones are cached, the rest freed. */
 static void
 hostfs_optional_finish(struct hostfs_io *io, bool ok)
@@ -264,14 +239,14 @@ hostfs_io_build(struct vm_object *obj, struct vm_page **ma, int count, int *rbeh
 		want_b = MIN(MIN(*rbehind, budget - want_a), ab);
 	}
 	for (nb = 0; nb < want_b; nb++) {
-		struct vm_page *m = hostfs_grab_optional(obj, pindex0 - 1 - (uint64_t)nb);
+		struct vm_page *m = vm_page_grab_optional(obj, pindex0 - 1 - (uint64_t)nb);
 
 		if (m == NULL)
 			break;
 		behind[nb] = m;
 	}
 	for (na = 0; na < want_a; na++) {
-		struct vm_page *m = hostfs_grab_optional(obj, pindex0 + (uint64_t)count + na);
+		struct vm_page *m = vm_page_grab_optional(obj, pindex0 + (uint64_t)count + na);
 
 		if (m == NULL)
 			break;

@@ -286,24 +286,6 @@ dmu_rec_done(void *arg, struct arc_buf *buf, int error)
 
 /* ---- optional pages ---- */
 
-/*
- * Grab the optional page at pindex without sleeping; NULL if it is busy,
- * cannot be allocated, or already holds bytes (rule 9: never read into a
- * valid page; stop at the first one).
- */
-static struct vm_page *
-dmu_grab_optional(struct vm_object *obj, uint64_t pindex)
-{
-	struct vm_page *m = vm_page_grab(obj, pindex, VM_ALLOC_NOWAIT);
-	if (m == NULL)
-		return NULL;
-	if (m->valid != 0 || vm_page_wired(m) != 0) {
-		vm_page_xunbusy(m);
-		return NULL;
-	}
-	return m;
-}
-
 /* ---- the request ---- */
 
 /*
@@ -364,7 +346,7 @@ dmu_req_create(struct vm_object *obj, struct vm_page **ma, int count, int *rbehi
 
 	/* Behind: walk down from the run, then turn into ascending order. */
 	int nb = 0;
-	while (nb < maxb && (req->pages[nb] = dmu_grab_optional(obj, first - 1 - nb)) != NULL)
+	while (nb < maxb && (req->pages[nb] = vm_page_grab_optional(obj, first - 1 - nb)) != NULL)
 		nb++;
 	for (int i = 0; i < nb / 2; i++) {
 		struct vm_page *t = req->pages[i];
@@ -374,8 +356,8 @@ dmu_req_create(struct vm_object *obj, struct vm_page **ma, int count, int *rbehi
 	req->nbehind = nb;
 	memcpy(req->pages + nb, ma, (size_t)count * sizeof(*ma));
 	int na = 0;
-	while (na < maxa &&
-	       (req->pages[nb + count + na] = dmu_grab_optional(obj, first + count + na)) != NULL)
+	while (na < maxa && (req->pages[nb + count + na] =
+				 vm_page_grab_optional(obj, first + count + na)) != NULL)
 		na++;
 	req->nahead = na;
 	if (rbehind != NULL)
