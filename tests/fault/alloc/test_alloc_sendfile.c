@@ -46,6 +46,7 @@ struct sf_case {
 	int policy;
 	int flags;       /* vms_sendfile flags */
 	bool all_cached; /* the whole file in the cache first (else pages 3-4 and 20) */
+	bool zc;         /* zero-copy sends (sf_send_zc) */
 };
 
 /*
@@ -66,6 +67,8 @@ op_sendfile_hostfs(unsigned long n, const void *arg)
 		fat_cache_pages(vp->object, 20, 1);
 	}
 	sf_swapin_policy = sc->policy;
+	sf_send_zc = sc->zc;
+	sf_zc_min = 4096;
 	struct fat_conn c;
 	fat_conn_open(&c);
 	struct iovec h = {"head", 4};
@@ -88,6 +91,7 @@ op_sendfile_hostfs(unsigned long n, const void *arg)
 	cr_assert(r == 0 || r == -ENOMEM || r == -EIO || (ebusy_ok && r == -EBUSY),
 		  "N=%lu: vms_sendfile gave %d", n, r);
 	cr_assert(fired || r == 0, "N=%lu: failed (%d) with nothing injected", n, r);
+	sf_send_zc = 0;
 	fat_check_stream(&c, fat_fdata, 0, FILE_SIZE, r == 0, "alloc_sendfile_hostfs", n);
 	fat_conn_free(&c);
 	vnode_rele(vp);
@@ -102,6 +106,7 @@ Test(fault_alloc_sendfile, alloc_sendfile_hostfs)
 				     .flags = SF_FLAGS(8, SF_NOCACHE | SF_USER_READAHEAD)};
 	struct sf_case nodiskio = {
 	    .policy = SF_POLICY_COALESCE, .flags = SF_NODISKIO, .all_cached = true};
+	struct sf_case zc = {.policy = SF_POLICY_COALESCE, .zc = true};
 	cr_assert_gt(fat_loop_run("alloc_sendfile_hostfs(coalesce)", op_sendfile_hostfs, &coalesce),
 		     5);
 	cr_assert_gt(fat_loop_run("alloc_sendfile_hostfs(split)", op_sendfile_hostfs, &split), 5);
@@ -111,6 +116,11 @@ Test(fault_alloc_sendfile, alloc_sendfile_hostfs)
 	cr_assert_gt(
 	    fat_loop_run("alloc_sendfile_hostfs(nodiskio, cached)", op_sendfile_hostfs, &nodiskio),
 	    2);
+	uint64_t zc0 = counter_get(&sf_stats.sends_zc);
+	cr_assert_gt(fat_loop_run("alloc_sendfile_hostfs(zero-copy)", op_sendfile_hostfs, &zc), 5);
+	/* Where the kernel has zero-copy sends, the loop went through them. */
+	if (io_loop_features(fat_loop)->send_zc)
+		cr_assert_gt(counter_get(&sf_stats.sends_zc), zc0, "no zero-copy send was made");
 }
 
 /* vms_sendfile of an objfs file through the DMU and a cold ARC (remounted each time). */
