@@ -8,6 +8,7 @@
  * how many injection points it exercised.
  *
  *   malloc  cold vfs_lookup                               alloc_vfs_lookup
+ *   malloc  vfs_lookup of a cached file replaced on disk  alloc_vfs_lookup_changed
  *   malloc  objfs image open + lookup + read              alloc_objfs_image
  *   EIO     hostfs Nth read (coalesce, split, short reads) io_hostfs_*
  *   EIO     memory pager Nth I/O (deferred, threaded)      io_mempager_*
@@ -74,7 +75,57 @@ Test(fault_alloc, alloc_vfs_lookup)
 	cr_assert_gt(fat_loop_run("alloc_vfs_lookup", op_vfs_lookup, NULL), 2);
 }
 
-/* objfs fat_image API: open, look the file up, read it all, close. */
+/* Replace /h/sub/chg.bin by a new file of len bytes (write aside, rename over). */
+static void
+replace_chg(const uint8_t *data, size_t len)
+{
+	char tmp[PATH_MAX + 32], path[PATH_MAX + 32];
+	snprintf(tmp, sizeof(tmp), "%s/sub/.chg.tmp", fat_dir);
+	snprintf(path, sizeof(path), "%s/sub/chg.bin", fat_dir);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+	cr_assert_eq(rename(tmp, path), 0);
+}
+
+/*
+ * A lookup that finds the cached file replaced on disk: revalidation, then a
+ * new vnode and object, while the holder of the old vnode keeps it.
+ */
+static bool
+op_vfs_lookup_changed(unsigned long n, const void *arg)
+{
+	struct vnode *old, *vp = NULL;
+	replace_chg(fat_fdata, 5000);
+	cr_assert_eq(vfs_lookup("/h/sub/chg.bin", &old), 0);
+	replace_chg(fat_fdata + 1, 9000);
+	int64_t valid_was = vfs_valid_ms;
+	vfs_valid_ms = 0; /* check the identity on every lookup */
+	fault_alloc_arm(n);
+	int r = vfs_lookup("/h/sub/chg.bin", &vp);
+	bool fired = fault_alloc_disarm();
+	vfs_valid_ms = valid_was;
+	cr_assert(r == 0 || r == -ENOMEM, "N=%lu: vfs_lookup gave %d", n, r);
+	cr_assert(fired || r == 0, "N=%lu: failed (%d) with nothing injected", n, r);
+	if (r == 0) {
+		cr_assert_neq(vp, old, "N=%lu: the replaced file's vnode came back", n);
+		cr_assert_eq(vp->va.size, 9000);
+		vnode_rele(vp);
+	}
+	cr_assert_eq(old->va.size, 5000, "the old holder's vnode changed");
+	vnode_rele(old);
+	return fired;
+}
+
+Test(fault_alloc, alloc_vfs_lookup_changed)
+{
+	uint64_t changed0 = counter_get(&vfs_stats.changed);
+	cr_assert_gt(fat_loop_run("alloc_vfs_lookup_changed", op_vfs_lookup_changed, NULL), 2);
+	cr_assert_gt(counter_get(&vfs_stats.changed), changed0, "no lookup saw the change");
+}
+
+/* objfs image API: open, look the file up, read it all, close. */
 static bool
 op_objfs_image(unsigned long n, const void *arg)
 {
