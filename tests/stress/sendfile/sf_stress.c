@@ -781,6 +781,8 @@ main(int argc, char **argv)
 		/* Every fourth round sends zero-copy: pages held until the notifications. */
 		sf_send_zc = round % 4 == 3;
 		sf_zc_min = 4096;
+		/* Odd rounds check a file's identity on every lookup (new versions at once). */
+		vfs_valid_ms = round % 2 ? 0 : 1000;
 		uint64_t hinj = counter_get(&hostfs_stats.injected), minj = st.mem_injected;
 		atomic_store(&stop, false);
 		pthread_t rep, hogth;
