@@ -1,0 +1,17 @@
+#!/bin/sh
+# Run a test program and fail if it failed, or if a sanitizer reported a leak
+# or an error anywhere in its output.  Criterion runs each test in a worker
+# process and does not look at what LeakSanitizer says when a worker exits,
+# so without this a leaking test would pass.
+# Usage: run-test.sh PROGRAM [ARGS...]
+log=$(mktemp) || exit 1
+trap 'rm -f "$log"' EXIT
+"$@" >"$log" 2>&1
+rc=$?
+cat "$log"
+if grep -q -e 'ERROR: LeakSanitizer' -e 'ERROR: AddressSanitizer' -e 'WARNING: ThreadSanitizer' \
+	-e 'runtime error: ' "$log"; then
+	echo "run-test: a sanitizer reported a problem above" >&2
+	exit 1
+fi
+exit $rc
