@@ -340,7 +340,9 @@ dmu_req_create(struct vm_object *obj, struct vm_page **ma, int count, int *rbehi
 		int error = objfs_image_bp(np->fs->img, dn, blk0 + i, &req->recs[i].bp);
 		if (error != 0) {
 			free(req);
-			return error == -EINVAL ? PAGER_BAD : PAGER_ERROR;
+			return error == -EINVAL   ? PAGER_BAD
+			       : error == -ENOMEM ? PAGER_AGAIN /* short of memory, not of data */
+						  : PAGER_ERROR;
 		}
 	}
 
@@ -429,7 +431,7 @@ dmu_getpages_common(struct vm_object *obj, struct vm_page **ma, int count, int *
 	req->iodone = dmu_sync_done;
 	req->arg = &error;
 	dmu_req_start(req, false);
-	return error == 0 ? PAGER_OK : PAGER_ERROR;
+	return error == 0 ? PAGER_OK : error == -ENOMEM ? PAGER_AGAIN : PAGER_ERROR;
 }
 
 static int

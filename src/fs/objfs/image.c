@@ -495,9 +495,13 @@ objfs_image_dnode(struct objfs_image *img, uint64_t objnum, struct objfs_dnode *
 
 /* ---- open / close ---- */
 
-/* Is this uberblock usable: sane fields, a dnode array that reads, a root directory? */
+/*
+ * Is this uberblock usable: sane fields, a dnode array that reads, a root
+ * directory?  Running out of memory says nothing about the uberblock: that
+ * sets *error (-ENOMEM) rather than condemn it and fall back to an older one.
+ */
 static const char *
-uber_usable(struct objfs_image *img, const struct objfs_uber *u, unsigned slot)
+uber_usable(struct objfs_image *img, const struct objfs_uber *u, unsigned slot, int *error)
 {
 	if (u->slot != slot)
 		return "slot number does not match its place in the ring";
@@ -510,7 +514,12 @@ uber_usable(struct objfs_image *img, const struct objfs_uber *u, unsigned slot)
 		return "bad object count";
 	img->ub = *u;
 	struct objfs_dnode root;
-	if (objfs_image_dnode(img, OBJFS_ROOT_OBJ, &root) != 0)
+	int rc = objfs_image_dnode(img, OBJFS_ROOT_OBJ, &root);
+	if (rc == -ENOMEM) {
+		*error = rc;
+		return "out of memory";
+	}
+	if (rc != 0)
 		return "its dnode array does not verify";
 	if (root.type != OBJFS_OT_DIR)
 		return "root is not a directory";
@@ -551,7 +560,12 @@ choose_uber(struct objfs_image *img, char *err, size_t errlen)
 				best = (int)i;
 		if (best < 0)
 			break;
-		const char *why = uber_usable(img, &u[best], (unsigned)best);
+		int error = 0;
+		const char *why = uber_usable(img, &u[best], (unsigned)best, &error);
+		if (error != 0) {
+			seterr(err, errlen, "%s: %s", img->path, why);
+			return error;
+		}
 		if (why == NULL) {
 			img->info.generation = u[best].generation;
 			img->info.uber_slot = (unsigned)best;
