@@ -10,6 +10,7 @@
  *   malloc  cold vfs_lookup                               alloc_vfs_lookup
  *   malloc  vfs_lookup of a cached file replaced on disk  alloc_vfs_lookup_changed
  *   malloc  objfs image open + lookup + read              alloc_objfs_image
+ *   malloc  mount + lookup + one page in, hostfs / objfs  alloc_vfs_mount_*
  *   EIO     hostfs Nth read (coalesce, split, short reads) io_hostfs_*
  *   EIO     memory pager Nth I/O (deferred, threaded)      io_mempager_*
  *   the page arena exhausted (every page wired)            arena_exhausted_*
@@ -137,6 +138,17 @@ op_objfs_image(unsigned long n, const void *arg)
 	fault_alloc_arm(n);
 	int r = objfs_image_open(fat_image, OBJFS_OPEN_QUIET, &img, err, sizeof(err));
 	if (r == 0) {
+		/* Short of memory is no reason to mount an older generation of the image. */
+		const struct objfs_image_info *info = objfs_image_info(img);
+		uint64_t gen = info->generation;
+		bool fell_back = info->fell_back;
+		if (fell_back || gen != *(const uint64_t *)arg) {
+			fault_alloc_disarm();
+			cr_assert_fail(
+			    "N=%lu: opened generation %llu (fell back: %d), newest is %llu", n,
+			    (unsigned long long)gen, fell_back,
+			    (unsigned long long)*(const uint64_t *)arg);
+		}
 		r = objfs_image_lookup(img, "obj.bin", &dn);
 		if (r == 0) {
 			ssize_t got = objfs_image_pread(img, &dn, buf, OBJ_SIZE, 0);
@@ -156,7 +168,69 @@ op_objfs_image(unsigned long n, const void *arg)
 
 Test(fault_alloc, alloc_objfs_image)
 {
-	cr_assert_gt(fat_loop_run("alloc_objfs_image", op_objfs_image, NULL), 3);
+	struct objfs_image *img;
+	cr_assert_eq(objfs_image_open(fat_image, OBJFS_OPEN_QUIET, &img, NULL, 0), 0);
+	uint64_t newest = objfs_image_info(img)->generation;
+	cr_assert(!objfs_image_info(img)->fell_back);
+	objfs_image_close(img);
+	cr_assert_gt(fat_loop_run("alloc_objfs_image", op_objfs_image, &newest), 3);
+}
+
+/*
+ * Mount (hostfs: the directory; objfs: the image) at /m, look the file up
+ * and page one page in; then back to the set-up's mounts.
+ */
+static bool
+op_vfs_mount(unsigned long n, const void *arg)
+{
+	bool objfs = strcmp(arg, "objfs") == 0;
+	const char *lookup = objfs ? "/m/obj.bin" : "/m/sub/file.bin";
+	const uint8_t *data = objfs ? fat_odata : fat_fdata;
+	struct vnode *vp = NULL;
+	fault_alloc_arm(n);
+	int r = vfs_mount("/m", arg, objfs ? fat_image : fat_dir, NULL);
+	if (r == 0)
+		r = vfs_lookup(lookup, &vp);
+	struct vm_page *m = NULL;
+	int pr = PAGER_OK;
+	if (r == 0) {
+		m = vm_page_grab(vp->object, 1, 0);
+		cr_assert_not_null(m);
+		pr = pager_getpages(vp->object, &m, 1, NULL, NULL);
+	}
+	bool fired = fault_alloc_disarm();
+	cr_assert(r == 0 || r == -ENOMEM, "N=%lu: mount/lookup gave %d", n, r);
+	/* A pager short of memory says PAGER_AGAIN (pager.h), never a wrong page. */
+	cr_assert(pr == PAGER_OK || pr == PAGER_AGAIN, "N=%lu: getpages gave %s", n,
+		  pager_strerror(pr));
+	if (pr != PAGER_OK)
+		r = pager_to_errno(pr);
+	cr_assert(fired || r == 0, "N=%lu: failed (%d) with nothing injected", n, r);
+	if (m != NULL) {
+		if (r == 0)
+			cr_assert_eq(memcmp(vm_page_data(m), data + PAGE_SIZE, PAGE_SIZE), 0,
+				     "N=%lu: wrong bytes paged in", n);
+		if (vm_page_all_valid(m))
+			vm_page_xunbusy(m);
+		else
+			vm_page_free(m, false);
+	}
+	if (vp != NULL)
+		vnode_rele(vp);
+	vfs_unmount_all();
+	cr_assert_eq(vfs_mount("/h", "hostfs", fat_dir, NULL), 0);
+	cr_assert_eq(vfs_mount("/img", "objfs", fat_image, NULL), 0);
+	return fired;
+}
+
+Test(fault_alloc, alloc_vfs_mount_hostfs)
+{
+	cr_assert_gt(fat_loop_run("alloc_vfs_mount(hostfs)", op_vfs_mount, "hostfs"), 3);
+}
+
+Test(fault_alloc, alloc_vfs_mount_objfs)
+{
+	cr_assert_gt(fat_loop_run("alloc_vfs_mount(objfs)", op_vfs_mount, "objfs"), 3);
 }
 
 /* ---- I/O errors at each I/O ---- */
