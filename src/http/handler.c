@@ -117,14 +117,14 @@ http_head_begin(struct http_resp *r, struct http_hdrbuf *hb, int status)
 		return;
 	}
 	http_hdr_status(hb, status);
-	http_hdr_add(hb, "Server", HTTP_SERVER_NAME);
-	http_hdr_add(hb, "Date", "%s", http_date_now());
+	http_hdr_str(hb, "Server", HTTP_SERVER_NAME);
+	http_hdr_strn(hb, "Date", http_date_now(), HTTP_DATE_LEN);
 }
 
 static void
 http_head_end(struct http_resp *r, struct http_hdrbuf *hb)
 {
-	http_hdr_add(hb, "Connection", r->close ? "close" : "keep-alive");
+	http_hdr_str(hb, "Connection", r->close ? "close" : "keep-alive");
 	size_t n = http_hdr_end(hb);
 	if (hb->buf == NULL)
 		return;
@@ -158,8 +158,8 @@ http_resp_simple(struct http_conn *c, int status, bool close, const char *extra)
 	if (extra)
 		http_hdr_line(&hb, extra);
 	if (status != 304) {
-		http_hdr_add(&hb, "Content-Type", "text/html; charset=utf-8");
-		http_hdr_add(&hb, "Content-Length", "%d", blen);
+		http_hdr_str(&hb, "Content-Type", "text/html; charset=utf-8");
+		http_hdr_u64(&hb, "Content-Length", (uint64_t)blen);
 	}
 	http_head_end(r, &hb);
 	if (!r->head_only && blen > 0) {
@@ -196,8 +196,8 @@ http_serve_file(struct http_conn *c, const struct http_request *req, struct vnod
 	if (http_cond_evaluate(req, etag, etag_len, vp->va.mtime.tv_sec) == 304) {
 		vnode_rele(vp);
 		http_head_begin(r, &hb, 304);
-		http_hdr_add(&hb, "ETag", "%.*s", (int)etag_len, etag);
-		http_hdr_add(&hb, "Last-Modified", "%s", lastmod);
+		http_hdr_strn(&hb, "ETag", etag, etag_len);
+		http_hdr_strn(&hb, "Last-Modified", lastmod, HTTP_DATE_LEN);
 		http_head_end(r, &hb);
 		return;
 	}
@@ -221,14 +221,18 @@ http_serve_file(struct http_conn *c, const struct http_request *req, struct vnod
 	if (rr == HTTP_RANGE_OK && nr == 1) {
 		uint64_t len = rg[0].end - rg[0].start + 1;
 		http_head_begin(r, &hb, 206);
-		http_hdr_add(&hb, "Content-Type", "%s", ctype);
-		http_hdr_add(&hb, "Content-Range", "bytes %llu-%llu/%llu",
-			     (unsigned long long)rg[0].start, (unsigned long long)rg[0].end,
-			     (unsigned long long)size);
-		http_hdr_add(&hb, "Content-Length", "%llu", (unsigned long long)len);
-		http_hdr_add(&hb, "Accept-Ranges", "bytes");
-		http_hdr_add(&hb, "ETag", "%.*s", (int)etag_len, etag);
-		http_hdr_add(&hb, "Last-Modified", "%s", lastmod);
+		http_hdr_str(&hb, "Content-Type", ctype);
+		http_hdr_put(&hb, "Content-Range: bytes ", 21);
+		http_hdr_put_u64(&hb, rg[0].start);
+		http_hdr_put(&hb, "-", 1);
+		http_hdr_put_u64(&hb, rg[0].end);
+		http_hdr_put(&hb, "/", 1);
+		http_hdr_put_u64(&hb, size);
+		http_hdr_put(&hb, "\r\n", 2);
+		http_hdr_u64(&hb, "Content-Length", len);
+		http_hdr_str(&hb, "Accept-Ranges", "bytes");
+		http_hdr_strn(&hb, "ETag", etag, etag_len);
+		http_hdr_strn(&hb, "Last-Modified", lastmod, HTTP_DATE_LEN);
 		http_head_end(r, &hb);
 		if (!r->head_only) {
 			http_piece_file(r, rg[0].start, len);
@@ -242,10 +246,10 @@ http_serve_file(struct http_conn *c, const struct http_request *req, struct vnod
 		uint64_t total = http_multipart_length(rg, nr, boundary, ctype, size);
 		http_head_begin(r, &hb, 206);
 		http_hdr_add(&hb, "Content-Type", "multipart/byteranges; boundary=%s", boundary);
-		http_hdr_add(&hb, "Content-Length", "%llu", (unsigned long long)total);
-		http_hdr_add(&hb, "Accept-Ranges", "bytes");
-		http_hdr_add(&hb, "ETag", "%.*s", (int)etag_len, etag);
-		http_hdr_add(&hb, "Last-Modified", "%s", lastmod);
+		http_hdr_u64(&hb, "Content-Length", total);
+		http_hdr_str(&hb, "Accept-Ranges", "bytes");
+		http_hdr_strn(&hb, "ETag", etag, etag_len);
+		http_hdr_strn(&hb, "Last-Modified", lastmod, HTTP_DATE_LEN);
 		http_head_end(r, &hb);
 		if (!r->head_only) {
 			for (int i = 0; i < nr; i++) {
@@ -269,11 +273,11 @@ http_serve_file(struct http_conn *c, const struct http_request *req, struct vnod
 		return;
 	}
 	http_head_begin(r, &hb, 200);
-	http_hdr_add(&hb, "Content-Type", "%s", ctype);
-	http_hdr_add(&hb, "Content-Length", "%llu", (unsigned long long)size);
-	http_hdr_add(&hb, "Accept-Ranges", "bytes");
-	http_hdr_add(&hb, "ETag", "%.*s", (int)etag_len, etag);
-	http_hdr_add(&hb, "Last-Modified", "%s", lastmod);
+	http_hdr_str(&hb, "Content-Type", ctype);
+	http_hdr_u64(&hb, "Content-Length", size);
+	http_hdr_str(&hb, "Accept-Ranges", "bytes");
+	http_hdr_strn(&hb, "ETag", etag, etag_len);
+	http_hdr_strn(&hb, "Last-Modified", lastmod, HTTP_DATE_LEN);
 	http_head_end(r, &hb);
 	if (!r->head_only) {
 		http_piece_file(r, 0, size);
@@ -372,8 +376,8 @@ http_serve_listing(struct http_conn *c, struct vnode *dvp, const char *path)
 	}
 	size_t blen = r->memlen - body0;
 	http_head_begin(r, &hb, 200);
-	http_hdr_add(&hb, "Content-Type", "text/html; charset=utf-8");
-	http_hdr_add(&hb, "Content-Length", "%zu", blen);
+	http_hdr_str(&hb, "Content-Type", "text/html; charset=utf-8");
+	http_hdr_u64(&hb, "Content-Length", blen);
 	http_head_end(r, &hb);
 	if (!r->head_only) {
 		http_piece_copy(r, body0, blen);
@@ -395,9 +399,9 @@ http_serve_metrics(struct http_conn *c)
 	r->memlen = (size_t)off + blen;
 	struct http_hdrbuf hb;
 	http_head_begin(r, &hb, 200);
-	http_hdr_add(&hb, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	http_hdr_add(&hb, "Content-Length", "%zu", blen);
-	http_hdr_add(&hb, "Cache-Control", "no-store");
+	http_hdr_str(&hb, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	http_hdr_u64(&hb, "Content-Length", blen);
+	http_hdr_str(&hb, "Cache-Control", "no-store");
 	http_head_end(r, &hb);
 	if (!r->head_only) {
 		http_piece_copy(r, (size_t)off, blen);

@@ -181,13 +181,24 @@ struct http_hdrbuf {
 void http_hdr_init(struct http_hdrbuf *hb, char *buf, size_t cap);
 /* "HTTP/1.1 206 Partial Content\r\n" */
 void http_hdr_status(struct http_hdrbuf *hb, int status);
-/* "Name: value\r\n" with a printf value. */
+/* "Name: value\r\n" from a string, a counted string, or a decimal number (no printf). */
+void http_hdr_str(struct http_hdrbuf *hb, const char *name, const char *value);
+void http_hdr_strn(struct http_hdrbuf *hb, const char *name, const char *value, size_t len);
+void http_hdr_u64(struct http_hdrbuf *hb, const char *name, uint64_t v);
+/* "Name: value\r\n" with a printf value (slower; for rare fields). */
 __attribute__((format(printf, 3, 4))) void http_hdr_add(struct http_hdrbuf *hb, const char *name,
 							const char *fmt, ...);
+/* Raw bytes, or a decimal number, for a field built in pieces (the caller adds "\r\n"). */
+void http_hdr_put(struct http_hdrbuf *hb, const char *p, size_t n);
+void http_hdr_put_u64(struct http_hdrbuf *hb, uint64_t v);
 /* A whole "Name: value" line given as one string (CRLF added). */
 void http_hdr_line(struct http_hdrbuf *hb, const char *line);
 /* The final CRLF; returns the total length, or 0 on overflow. */
 size_t http_hdr_end(struct http_hdrbuf *hb);
+
+#define HTTP_U64_DIGITS 20 /* decimal digits of UINT64_MAX */
+/* v in decimal into buf (at least HTTP_U64_DIGITS bytes, no NUL); returns the length. */
+size_t http_fmt_u64(char *buf, uint64_t v);
 
 /* ---- multipart/byteranges (RFC 9110 section 14.6) ---- */
 

@@ -2,6 +2,7 @@
 #include "http/http_proto.h"
 
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +28,77 @@ Test(http_response, overflow_latches)
 	http_hdr_status(&hb, 200);
 	http_hdr_add(&hb, "X-Long", "%s", "0123456789012345678901234567890123456789");
 	http_hdr_add(&hb, "A", "b");
+	cr_assert_eq(http_hdr_end(&hb), 0);
+}
+
+Test(http_response, fmt_u64)
+{
+	char d[HTTP_U64_DIGITS + 1];
+	const uint64_t v[] = {0, 7, 9, 10, 99, 100, 4096, 65536, 1000000007, UINT64_MAX};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)v[i]);
+		size_t n = http_fmt_u64(d, v[i]);
+		d[n] = '\0';
+		cr_assert_str_eq(d, want);
+	}
+	cr_assert_eq(http_fmt_u64(d, UINT64_MAX), HTTP_U64_DIGITS);
+}
+
+/* The printf-free builders give exactly the bytes the printf one gives. */
+Test(http_response, builders_match_printf)
+{
+	char a[512], b[512];
+	struct http_hdrbuf ha, hbb;
+	http_hdr_init(&ha, a, sizeof(a));
+	http_hdr_init(&hbb, b, sizeof(b));
+	http_hdr_status(&ha, 206);
+	http_hdr_str(&ha, "Content-Type", "text/plain");
+	http_hdr_strn(&ha, "ETag", "\"abc\"xyz", 5);
+	http_hdr_u64(&ha, "Content-Length", 18446744073709551615ull);
+	http_hdr_u64(&ha, "X-Zero", 0);
+	http_hdr_put(&ha, "Content-Range: bytes ", 21);
+	http_hdr_put_u64(&ha, 10);
+	http_hdr_put(&ha, "-", 1);
+	http_hdr_put_u64(&ha, 19);
+	http_hdr_put(&ha, "/", 1);
+	http_hdr_put_u64(&ha, 4096);
+	http_hdr_put(&ha, "\r\n", 2);
+	http_hdr_line(&ha, "Allow: GET, HEAD");
+	size_t na = http_hdr_end(&ha);
+
+	http_hdr_add(&hbb, "Content-Type", "%s", "text/plain");
+	http_hdr_add(&hbb, "ETag", "%.*s", 5, "\"abc\"xyz");
+	http_hdr_add(&hbb, "Content-Length", "%llu", 18446744073709551615ull);
+	http_hdr_add(&hbb, "X-Zero", "%d", 0);
+	http_hdr_add(&hbb, "Content-Range", "bytes %d-%d/%d", 10, 19, 4096);
+	http_hdr_add(&hbb, "Allow", "GET, HEAD");
+	size_t nb = http_hdr_end(&hbb);
+
+	const char *status = "HTTP/1.1 206 Partial Content\r\n";
+	cr_assert_eq(na, strlen(status) + nb);
+	cr_assert(memcmp(a, status, strlen(status)) == 0);
+	cr_assert(memcmp(a + strlen(status), b, nb) == 0, "%.*s", (int)na, a);
+}
+
+/* A part that does not fit latches overflow; a head that fits exactly is fine. */
+Test(http_response, builder_bounds)
+{
+	char buf[32];
+	struct http_hdrbuf hb;
+	http_hdr_init(&hb, buf, sizeof(buf));
+	http_hdr_status(&hb, 200);         /* 17 bytes */
+	http_hdr_str(&hb, "A", "0123456"); /* 12 bytes: 29 */
+	cr_assert_eq(http_hdr_end(&hb), 31);
+	cr_assert(memcmp(buf, "HTTP/1.1 200 OK\r\nA: 0123456\r\n\r\n", 31) == 0);
+
+	http_hdr_init(&hb, buf, sizeof(buf));
+	http_hdr_status(&hb, 200);
+	http_hdr_u64(&hb, "Content-Length", 1234567890123ull); /* 16 + 13 + 2 = 31: past 32 */
+	cr_assert(hb.overflow);
+	size_t len = hb.len;
+	http_hdr_put(&hb, "x", 1); /* latched: later small parts do not sneak in */
+	cr_assert_eq(hb.len, len);
 	cr_assert_eq(http_hdr_end(&hb), 0);
 }
 
