@@ -34,6 +34,24 @@ http_log_esc(char *out, size_t cap, const char *s, size_t n)
 	return o;
 }
 
+/* "25/Nov/2026:13:00:00 +0000] \"", formatted once a second per thread. */
+static const char *
+http_log_time(size_t *len)
+{
+	static _Thread_local time_t last = -1;
+	static _Thread_local char buf[48];
+	static _Thread_local size_t n;
+	time_t now = time(NULL);
+	if (now != last) {
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		n = strftime(buf, sizeof(buf), "%d/%b/%Y:%H:%M:%S +0000] \"", &tm);
+		last = now;
+	}
+	*len = n;
+	return buf;
+}
+
 void
 http_log_prepare(struct http_conn *c, const struct http_request *req)
 {
@@ -42,11 +60,11 @@ http_log_prepare(struct http_conn *c, const struct http_request *req)
 		return;
 	char *b = r->logline;
 	size_t cap = sizeof(r->logline) / 2, o = 0;
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
 	o += (size_t)snprintf(b + o, cap - o, "%s - - [", c->peer);
-	o += strftime(b + o, cap - o, "%d/%b/%Y:%H:%M:%S +0000] \"", &tm);
+	size_t tl;
+	const char *ts = http_log_time(&tl);
+	memcpy(b + o, ts, tl);
+	o += tl;
 	if (req != NULL) {
 		o += http_log_esc(b + o, 64, req->method_str.p,
 				  req->method_str.len); /* cap: o < 160 */

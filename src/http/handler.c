@@ -170,12 +170,49 @@ http_resp_simple(struct http_conn *c, int status, bool close, const char *extra)
 
 /* ---- files ---- */
 
-static void
-http_validators(const struct vnode *vp, char *etag, size_t *etag_len, char *lastmod)
+/*
+ * A file's validators (ETag and Last-Modified text) depend only on its
+ * identity (device, inode, size, mtime), so each thread keeps the ones it
+ * made last in a small direct-mapped table keyed by all of it: a hit can
+ * never give another version's tags, and a changed file simply misses.
+ * This takes gmtime_r (which takes glibc's global time-zone lock) and the
+ * formatting off the path of a hot file.
+ */
+struct http_vcache {
+	bool used;
+	uint64_t dev, ino, size;
+	int64_t mtime_sec;
+	long mtime_nsec;
+	size_t etag_len;
+	char etag[HTTP_ETAG_MAX];
+	char lastmod[HTTP_DATE_LEN + 1];
+};
+
+#define HTTP_VCACHE_SLOTS 64 /* a power of two */
+
+static const char *
+http_validators(const struct vnode *vp, const char **lastmod, size_t *etag_len)
 {
-	*etag_len = http_etag_make(etag, HTTP_ETAG_MAX, vp->va.dev, vp->va.ino, vp->va.size,
-				   (int64_t)vp->va.mtime.tv_sec, vp->va.mtime.tv_nsec);
-	http_date_format(vp->va.mtime.tv_sec, lastmod);
+	static _Thread_local struct http_vcache vc[HTTP_VCACHE_SLOTS];
+	const struct vattr *va = &vp->va;
+	uint64_t h =
+	    (va->ino ^ (va->dev << 20) ^ (uint64_t)va->mtime.tv_nsec) * 0x9e3779b97f4a7c15ull;
+	struct http_vcache *e = &vc[h >> 58 & (HTTP_VCACHE_SLOTS - 1)];
+	if (!e->used || e->dev != va->dev || e->ino != va->ino || e->size != va->size ||
+	    e->mtime_sec != (int64_t)va->mtime.tv_sec || e->mtime_nsec != va->mtime.tv_nsec) {
+		e->used = true;
+		e->dev = va->dev;
+		e->ino = va->ino;
+		e->size = va->size;
+		e->mtime_sec = (int64_t)va->mtime.tv_sec;
+		e->mtime_nsec = va->mtime.tv_nsec;
+		e->etag_len = http_etag_make(e->etag, HTTP_ETAG_MAX, e->dev, e->ino, e->size,
+					     e->mtime_sec, e->mtime_nsec);
+		http_date_format(va->mtime.tv_sec, e->lastmod);
+	}
+	*lastmod = e->lastmod;
+	*etag_len = e->etag_len;
+	return e->etag;
 }
 
 static void
@@ -185,12 +222,13 @@ http_serve_file(struct http_conn *c, const struct http_request *req, struct vnod
 	struct http_resp *r = &c->resp;
 	const struct http_server_config *cfg = &c->th->srv->cfg;
 	uint64_t size = vp->va.size;
-	char etag[HTTP_ETAG_MAX], lastmod[HTTP_DATE_LEN + 1];
+	const char *lastmod;
 	size_t etag_len;
 	struct http_hdrbuf hb;
 	(void)cfg;
 
-	http_validators(vp, etag, &etag_len, lastmod);
+	/* Points into this thread's cache: valid until the next lookup here. */
+	const char *etag = http_validators(vp, &lastmod, &etag_len);
 	const char *ctype = http_mime_type(path);
 
 	if (http_cond_evaluate(req, etag, etag_len, vp->va.mtime.tv_sec) == 304) {

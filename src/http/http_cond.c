@@ -10,7 +10,6 @@
  */
 #include "http/http_proto.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -18,16 +17,44 @@ static const char http_wday[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "
 static const char http_month[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 				       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
+/* Two decimal digits of v (0..99). */
+static char *
+http_put2(char *p, int v)
+{
+	p[0] = (char)('0' + v / 10 % 10);
+	p[1] = (char)('0' + v % 10);
+	return p + 2;
+}
+
 size_t
 http_date_format(time_t t, char *buf)
 {
+	/* By hand, not snprintf: this runs for every Last-Modified a thread has not cached. */
 	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
 	gmtime_r(&t, &tm);
-	char tmp[64]; /* the compiler cannot see that the fields are small */
-	snprintf(tmp, sizeof(tmp), "%s, %02d %s %04d %02d:%02d:%02d GMT", http_wday[tm.tm_wday % 7],
-		 tm.tm_mday, http_month[tm.tm_mon % 12], (tm.tm_year + 1900) % 10000, tm.tm_hour,
-		 tm.tm_min, tm.tm_sec);
-	memcpy(buf, tmp, HTTP_DATE_LEN);
+	int year = (tm.tm_year + 1900) % 10000;
+	if (year < 0)
+		year = 0;
+	char *p = buf;
+	memcpy(p, http_wday[(tm.tm_wday % 7 + 7) % 7], 3);
+	p += 3;
+	*p++ = ',';
+	*p++ = ' ';
+	p = http_put2(p, tm.tm_mday);
+	*p++ = ' ';
+	memcpy(p, http_month[(tm.tm_mon % 12 + 12) % 12], 3);
+	p += 3;
+	*p++ = ' ';
+	p = http_put2(p, year / 100);
+	p = http_put2(p, year % 100);
+	*p++ = ' ';
+	p = http_put2(p, tm.tm_hour);
+	*p++ = ':';
+	p = http_put2(p, tm.tm_min);
+	*p++ = ':';
+	p = http_put2(p, tm.tm_sec);
+	memcpy(p, " GMT", 4);
 	buf[HTTP_DATE_LEN] = '\0';
 	return HTTP_DATE_LEN;
 }
@@ -141,6 +168,19 @@ http_date_parse(const char *s, size_t len, time_t *t)
 	return 0;
 }
 
+/* v in lowercase hex without leading zeros; returns the end. */
+static char *
+http_put_hex(char *p, uint64_t v)
+{
+	static const char hex[] = "0123456789abcdef";
+	int shift = 60;
+	while (shift > 0 && (v >> shift) == 0)
+		shift -= 4;
+	for (; shift >= 0; shift -= 4)
+		*p++ = hex[(v >> shift) & 0xf];
+	return p;
+}
+
 size_t
 http_etag_make(char *buf, size_t cap, uint64_t dev, uint64_t ino, uint64_t size, int64_t mtime_sec,
 	       long mtime_nsec)
@@ -148,9 +188,20 @@ http_etag_make(char *buf, size_t cap, uint64_t dev, uint64_t ino, uint64_t size,
 	/* Mix dev into ino so the tag stays short; size and mtime stay readable. */
 	uint64_t id = ino ^ (dev * 0x9e3779b97f4a7c15ull);
 	uint64_t mt = (uint64_t)mtime_sec * 1000000000ull + (uint64_t)mtime_nsec;
-	int n = snprintf(buf, cap, "\"%llx-%llx-%llx\"", (unsigned long long)id,
-			 (unsigned long long)size, (unsigned long long)mt);
-	return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+	char tmp[3 * 16 + 4], *p = tmp; /* the longest tag: three 16-digit numbers */
+	*p++ = '"';
+	p = http_put_hex(p, id);
+	*p++ = '-';
+	p = http_put_hex(p, size);
+	*p++ = '-';
+	p = http_put_hex(p, mt);
+	*p++ = '"';
+	size_t n = (size_t)(p - tmp);
+	if (n >= cap)
+		return 0;
+	memcpy(buf, tmp, n);
+	buf[n] = '\0';
+	return n;
 }
 
 /* Walk an entity-tag list; true if an element equals etag (weakly or strongly). */

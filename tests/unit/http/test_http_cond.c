@@ -2,6 +2,7 @@
 #include "http/http_proto.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 static const time_t T = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT */
@@ -59,6 +60,41 @@ Test(http_cond, etag_from_identity)
 		lb = http_etag_make(b, sizeof(b), v[i][0], v[i][1], v[i][2], (int64_t)v[i][3],
 				    (long)v[i][4]);
 		cr_assert(la != lb || memcmp(a, b, la) != 0, "component %d", i);
+	}
+}
+
+/* The tag's exact bytes: "ID-SIZE-MTIME" in lowercase hex, ID = ino ^ dev * golden ratio. */
+Test(http_cond, etag_bytes)
+{
+	char a[HTTP_ETAG_MAX], want[HTTP_ETAG_MAX];
+	const uint64_t v[][5] = {{0, 0, 0, 0, 0},
+				 {1, 2, 3, 4, 5},
+				 {0, 0x1234abcd, 4096, 1764000000, 999999999},
+				 {~0ull, ~0ull, ~0ull, 0x7fffffff, 999999999}};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		uint64_t id = v[i][1] ^ (v[i][0] * 0x9e3779b97f4a7c15ull);
+		uint64_t mt = v[i][3] * 1000000000ull + v[i][4];
+		int n = snprintf(want, sizeof(want), "\"%llx-%llx-%llx\"", (unsigned long long)id,
+				 (unsigned long long)v[i][2], (unsigned long long)mt);
+		size_t la = http_etag_make(a, sizeof(a), v[i][0], v[i][1], v[i][2],
+					   (int64_t)v[i][3], (long)v[i][4]);
+		cr_assert_eq(la, (size_t)n, "row %zu", i);
+		cr_assert_str_eq(a, want);
+	}
+	/* Too small a buffer gives 0, like before. */
+	cr_assert_eq(http_etag_make(a, 8, 1, 2, 3, 4, 5), 0);
+}
+
+/* Every field of the date, with leading zeros, against strftime in the C locale. */
+Test(http_cond, date_bytes)
+{
+	char buf[HTTP_DATE_LEN + 1], want[64];
+	for (time_t x = -86400 * 365; x < 4102444800; x += 86400 * 13 + 3600 * 7 + 61 * 5 + 1) {
+		struct tm tm;
+		gmtime_r(&x, &tm);
+		strftime(want, sizeof(want), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		cr_assert_eq(http_date_format(x, buf), HTTP_DATE_LEN);
+		cr_assert_str_eq(buf, want);
 	}
 }
 
