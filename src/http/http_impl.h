@@ -79,6 +79,7 @@ struct http_conn {
 
 	struct io_timer timer; /* (t) */
 	enum http_timer_kind tkind;
+	uint64_t idle_from; /* (t) start of the idle period (HTTP_T_IDLE is re-armed lazily) */
 	uint64_t last_sent; /* (t) bytes_sent at the last send-timer check */
 	uint64_t nreq;      /* (t) requests on this connection */
 

@@ -417,6 +417,22 @@ class Connections(unittest.TestCase):
         self.assertTrue(c.closed_by_peer(30))  # --idle-timeout 3
         c.close()
 
+    def test_idle_timeout_counts_from_the_last_request(self):
+        # Requests 1.2 s apart keep a connection open past the 3 s idle timeout
+        # (the idle timer is pushed on lazily, not re-armed per request), and it
+        # still closes once it really idles.
+        c = Conn(P())
+        for _ in range(4):
+            c.request("GET", "/hello.txt")
+            r = c.read_response()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.body, FILES["hello.txt"])
+            time.sleep(1.2)
+        c.request("GET", "/hello.txt")
+        self.assertEqual(c.read_response().status, 200)
+        self.assertTrue(c.closed_by_peer(30))
+        c.close()
+
     def test_slow_client_gets_408_and_others_are_served(self):
         c = Conn(P())
         req = b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"
