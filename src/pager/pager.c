@@ -145,9 +145,10 @@ pager_check_request(struct vm_object *obj, struct vm_page **ma, int count, bool 
 			vm_page_print(m);
 			vms_panic(
 			    file, line,
-			    "pager_getpages: valid page %p next to the run is still exclusive "
-			    "busy (rule 4)",
-			    (void *)m);
+			    "pager_getpages: valid page %p next to the run (pages %llu-%llu) is "
+			    "still exclusive busy (rule 4); the caller, thread %u, holds it",
+			    (void *)m, (unsigned long long)first,
+			    (unsigned long long)(first + count - 1), vms_tid());
 		}
 	}
 	vm_object_unlock(obj);

@@ -141,13 +141,9 @@ sf_seg_free(struct sf_seg *seg)
 		free(seg->buf);
 	} else {
 		if (seg->pages != NULL) {
-			for (int i = 0; i < seg->npages; i++) {
-				struct vm_page *m = seg->pages[i];
-				if (seg->nocache)
-					atomic_fetch_or(&m->aflags, PGA_NOCACHE);
-				if (vm_page_unwire(m) && seg->nocache)
-					counter_inc(&sf_stats.nocache_frees);
-			}
+			int freed = vm_page_unwire_many(seg->pages, seg->npages, seg->nocache);
+			if (seg->nocache)
+				counter_add(&sf_stats.nocache_frees, (uint64_t)freed);
 			free(seg->pages);
 		}
 		vm_object_deallocate(seg->obj);

@@ -147,7 +147,7 @@ vm_page_free_toq(struct vm_page *m)
 	KASSERT(m->object == NULL, ("vm_page_free_toq: page %p still in an object", (void *)m));
 	KASSERT(vm_page_wired(m) == 0, ("vm_page_free_toq: page %p wired", (void *)m));
 	vm_page_assert_xbusied(m);
-	m->valid = 0;
+	__atomic_store_n(&m->valid, 0, __ATOMIC_RELAXED);
 	m->dirty = 0;
 	atomic_store_explicit(&m->aflags, 0, memory_order_relaxed);
 	atomic_store_explicit(&m->busy_owner, 0, memory_order_relaxed);
@@ -403,7 +403,7 @@ vm_page_grab_optional(struct vm_object *obj, uint64_t pindex)
 	struct vm_page *m = vm_page_grab(obj, pindex, VM_ALLOC_NOWAIT);
 	if (m == NULL)
 		return NULL;
-	if (m->valid != 0 || vm_page_wired(m) != 0) {
+	if (!vm_page_none_valid(m) || vm_page_wired(m) != 0) {
 		/* Made resident between the look and the grab: not ours. */
 		vm_page_xunbusy(m);
 		return NULL;

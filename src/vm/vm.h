@@ -103,6 +103,15 @@ void vm_page_free(struct vm_page *m, bool locked);
 void vm_page_readahead_finish(struct vm_page *m);
 
 /*
+ * Unwire `n` pages of one object at once: like vm_page_unwire() on each,
+ * but the object lock is taken once for all the pages whose last wiring
+ * goes, not once per page.  With `nocache`, the pages are marked
+ * PGA_NOCACHE first (freed as their last wiring goes).  Returns how many
+ * pages were freed.  ma[] is scratch afterwards (entries are cleared).
+ */
+int vm_page_unwire_many(struct vm_page **ma, int n, bool nocache);
+
+/*
  * Run the reclaim hand until `target` pages were freed or one full lap found
  * nothing more.  Returns the number freed.
  */

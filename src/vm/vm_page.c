@@ -173,35 +173,56 @@ vm_page_wire(struct vm_page *m)
 bool
 vm_page_unwire(struct vm_page *m)
 {
-	uint32_t x = atomic_load_explicit(&m->wire_count, memory_order_relaxed);
+	struct vm_page *one[1] = {m};
+	return vm_page_unwire_many(one, 1, false) == 1;
+}
 
-	/* Fast path: not the last wiring. */
-	while (x > 1) {
-		if (atomic_compare_exchange_weak_explicit(
-			&m->wire_count, &x, x - 1, memory_order_release, memory_order_relaxed))
-			return false;
-	}
-	if (x == 0)
-		VM_PAGE_PANIC(m, "vm_page_unwire: page %p not wired", (void *)m);
-	/*
-	 * The last wiring: the page may now be reclaimed, so decide its fate
-	 * under the object lock.  While we still hold the wiring the page
-	 * stays in its object, so the object cannot go away under us.
-	 */
-	struct vm_object *obj = m->object;
-	VERIFY(obj != NULL);
-	vm_object_lock(obj);
-	/* acq_rel: whoever frees the page must see every earlier holder's accesses done. */
-	x = atomic_fetch_sub_explicit(&m->wire_count, 1, memory_order_acq_rel);
-	bool freed = false, destroy = false;
-	if (x == 1) {
-		bool nocache = atomic_load_explicit(&m->aflags, memory_order_relaxed) & PGA_NOCACHE;
-		if ((nocache || atomic_load(&obj->dead)) && vm_page_tryxbusy(m)) {
-			destroy = vm_page_free_locked(m);
-			freed = true;
+int
+vm_page_unwire_many(struct vm_page **ma, int n, bool nocache)
+{
+	struct vm_object *obj = NULL;
+	int last = 0, freed = 0;
+
+	/* Fast path first; count the pages whose last wiring this is. */
+	for (int i = 0; i < n; i++) {
+		struct vm_page *m = ma[i];
+		if (nocache)
+			atomic_fetch_or_explicit(&m->aflags, PGA_NOCACHE, memory_order_relaxed);
+		uint32_t x = atomic_load_explicit(&m->wire_count, memory_order_relaxed);
+		while (x > 1 && !atomic_compare_exchange_weak_explicit(&m->wire_count, &x, x - 1,
+								       memory_order_release,
+								       memory_order_relaxed))
+			;
+		if (x > 1) {
+			ma[i] = NULL; /* done */
+			continue;
 		}
-		vm_page_free_wakeup();
+		if (x == 0)
+			VM_PAGE_PANIC(m, "vm_page_unwire_many: page %p not wired", (void *)m);
+		KASSERT(obj == NULL || m->object == obj,
+			("vm_page_unwire_many: pages of two objects"));
+		obj = m->object;
+		last++;
 	}
+	if (last == 0)
+		return 0;
+	/* As in vm_page_unwire(): still wired, the pages keep obj alive. */
+	bool destroy = false;
+	vm_object_lock(obj);
+	for (int i = 0; i < n; i++) {
+		struct vm_page *m = ma[i];
+		if (m == NULL)
+			continue;
+		uint32_t x = atomic_fetch_sub_explicit(&m->wire_count, 1, memory_order_release);
+		if (x != 1)
+			continue;
+		bool nc = atomic_load_explicit(&m->aflags, memory_order_relaxed) & PGA_NOCACHE;
+		if ((nc || atomic_load(&obj->dead)) && vm_page_tryxbusy(m)) {
+			destroy = vm_page_free_locked(m);
+			freed++;
+		}
+	}
+	vm_page_free_wakeup();
 	vm_object_unlock(obj);
 	if (destroy)
 		vm_object_destroy(obj);
@@ -228,14 +249,14 @@ vm_page_set_valid_range(struct vm_page *m, unsigned base, unsigned size)
 	if (base + size == PAGE_SIZE)
 		end = PAGE_SIZE;
 	if (end > start)
-		m->valid |= vm_page_bits(start, end - start);
+		__atomic_fetch_or(&m->valid, vm_page_bits(start, end - start), __ATOMIC_RELEASE);
 }
 
 bool
 vm_page_is_valid(const struct vm_page *m, unsigned base, unsigned size)
 {
 	uint8_t bits = vm_page_bits(base, size);
-	return (m->valid & bits) == bits;
+	return (vm_page_valid_bits(m) & bits) == bits;
 }
 
 void
@@ -244,7 +265,7 @@ vm_page_zero_invalid(struct vm_page *m, bool setvalid)
 	vm_page_assert_xbusied(m);
 	char *p = vm_page_data(m);
 	for (unsigned b = 0; b < PAGE_SIZE / DEV_BSIZE; b++)
-		if (!(m->valid & (1u << b)))
+		if (!(vm_page_valid_bits(m) & (1u << b)))
 			memset(p + b * DEV_BSIZE, 0, DEV_BSIZE);
 	if (setvalid)
 		vm_page_valid(m);
@@ -265,8 +286,8 @@ vm_page_describe(const struct vm_page *m, char *buf, unsigned len)
 			(unsigned long long)m->pindex,
 			atomic_load_explicit(&mm->busy_lock, memory_order_relaxed),
 			atomic_load_explicit(&mm->busy_owner, memory_order_relaxed),
-			atomic_load_explicit(&mm->wire_count, memory_order_relaxed), m->valid,
-			m->dirty, m->queue);
+			atomic_load_explicit(&mm->wire_count, memory_order_relaxed),
+			vm_page_valid_bits(m), m->dirty, m->queue);
 }
 
 void

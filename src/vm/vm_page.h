@@ -166,23 +166,34 @@ bool vm_page_is_valid(const struct vm_page *m, unsigned base, unsigned size);
 /* Zero the invalid blocks of the page and, if setvalid, mark it fully valid. */
 void vm_page_zero_invalid(struct vm_page *m, bool setvalid);
 
+/*
+ * `valid` is written under xbusy but read on unbusied pages too (the
+ * dispatch's rule-3 check, reclaim decisions, metrics): stores are release
+ * and loads acquire, so a page seen fully valid has its bytes in place.
+ */
+static inline uint8_t
+vm_page_valid_bits(const struct vm_page *m)
+{
+	return __atomic_load_n(&m->valid, __ATOMIC_ACQUIRE);
+}
+
 static inline bool
 vm_page_all_valid(const struct vm_page *m)
 {
-	return m->valid == VM_PAGE_BITS_ALL;
+	return vm_page_valid_bits(m) == VM_PAGE_BITS_ALL;
 }
 
 static inline bool
 vm_page_none_valid(const struct vm_page *m)
 {
-	return m->valid == 0;
+	return vm_page_valid_bits(m) == 0;
 }
 
 /* Mark fully valid. */
 static inline void
 vm_page_valid(struct vm_page *m)
 {
-	m->valid = VM_PAGE_BITS_ALL;
+	__atomic_store_n(&m->valid, VM_PAGE_BITS_ALL, __ATOMIC_RELEASE);
 }
 
 /* ---- data, identity, printing ---- */
