@@ -51,6 +51,14 @@ static void http_conn_close(struct http_conn *c, int how);
 static void http_conn_want_recv(struct http_conn *c);
 static void http_conn_drain_shut(struct http_conn *c);
 
+/*
+ * Closed connections are kept per thread, with their input buffer (25 KiB)
+ * and response memory, so a client that connects per request does not cost
+ * three allocations and a fresh buffer each time.
+ */
+#define HTTP_SPARE_CONNS 64
+#define HTTP_SPARE_MEM   (16 * 1024)
+
 #define HTTP_DRAIN_MS      2000 /* lingering close: how long we read and discard */
 #define HTTP_DRAIN_TICK_MS 5    /* ... and how often we look for an empty send buffer */
 
@@ -108,9 +116,60 @@ http_conn_free(struct http_conn *c)
 		c->next->prev = c->prev;
 	th->nconns--;
 	atomic_fetch_sub(&http_stats.conns_open, 1);
+	if (c->resp.memcap > HTTP_SPARE_MEM) { /* a listing or metrics page grew it: not kept */
+		free(c->resp.mem);
+		c->resp.mem = NULL;
+		c->resp.memcap = 0;
+	}
+	if (th->nspare < HTTP_SPARE_CONNS && !th->stopping) {
+		c->next = th->spare;
+		th->spare = c;
+		th->nspare++;
+		return;
+	}
 	free(c->resp.mem);
 	free(c->in);
 	free(c);
+}
+
+/* A zeroed connection with its input buffer: a spare one if the thread has any. */
+static struct http_conn *
+http_conn_alloc(struct http_thread *th)
+{
+	struct http_conn *c = th->spare;
+	if (c != NULL) {
+		th->spare = c->next;
+		th->nspare--;
+		char *in = c->in, *mem = c->resp.mem;
+		size_t memcap = c->resp.memcap;
+		memset(c, 0, sizeof(*c));
+		c->in = in;
+		c->resp.mem = mem;
+		c->resp.memcap = memcap;
+		return c;
+	}
+	c = calloc(1, sizeof(*c));
+	char *in = malloc(HTTP_INBUF);
+	if (c == NULL || in == NULL) {
+		free(c);
+		free(in);
+		return NULL;
+	}
+	c->in = in;
+	return c;
+}
+
+void
+http_conn_free_spares(struct http_thread *th)
+{
+	while (th->spare != NULL) {
+		struct http_conn *c = th->spare;
+		th->spare = c->next;
+		free(c->resp.mem);
+		free(c->in);
+		free(c);
+	}
+	th->nspare = 0;
 }
 
 static void
@@ -494,15 +553,11 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 	if (uto)
 		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
 
-	struct http_conn *c = calloc(1, sizeof(*c));
-	char *in = malloc(HTTP_INBUF);
-	if (c == NULL || in == NULL) {
-		free(c);
-		free(in);
+	struct http_conn *c = http_conn_alloc(th);
+	if (c == NULL) {
 		close(fd);
 		return;
 	}
-	c->in = in;
 	c->th = th;
 	c->fd = fd;
 	c->metrics_ok = metrics_ok;
@@ -518,7 +573,8 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 	int rc = vms_socket_create(th->loop, fd, &p, &c->so);
 	if (rc != 0) {
 		LOG_WARN("http", "cannot create a socket for a new connection: %s", strerror(-rc));
-		free(in);
+		free(c->resp.mem);
+		free(c->in);
 		free(c);
 		close(fd);
 		return;

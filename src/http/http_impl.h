@@ -107,6 +107,8 @@ struct http_thread {
 	int nlis;
 	struct http_conn *conns; /* (t) */
 	int nconns;              /* (t) */
+	struct http_conn *spare; /* (t) freed connections kept with their buffers for reuse */
+	int nspare;              /* (t) */
 	bool stopping;           /* (t) */
 	bool done;               /* (t) leave the loop */
 	uint64_t stop_deadline;  /* (t) grace end */
@@ -131,6 +133,8 @@ struct http_server {
 void http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bool metrics_ok);
 /* Graceful stop: idle connections close, busy ones close after their response. */
 void http_conn_stop_all(struct http_thread *th, bool abort);
+/* Free the connections kept for reuse (the thread is leaving). */
+void http_conn_free_spares(struct http_thread *th);
 
 /* handler.c: turn one parsed request into conn->resp (status, pieces, vnode). */
 void http_handle(struct http_conn *c, const struct http_request *req);

@@ -235,6 +235,7 @@ http_thread_main(void *arg)
 			th->lis[i].fd = -1;
 		}
 	io_loop_destroy(th->loop);
+	http_conn_free_spares(th);
 	return NULL;
 }
 
