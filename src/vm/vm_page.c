@@ -213,7 +213,8 @@ vm_page_unwire_many(struct vm_page **ma, int n, bool nocache)
 		struct vm_page *m = ma[i];
 		if (m == NULL)
 			continue;
-		uint32_t x = atomic_fetch_sub_explicit(&m->wire_count, 1, memory_order_release);
+		/* acq_rel: whoever frees the page must see every earlier holder's accesses done. */
+		uint32_t x = atomic_fetch_sub_explicit(&m->wire_count, 1, memory_order_acq_rel);
 		if (x != 1)
 			continue;
 		bool nc = atomic_load_explicit(&m->aflags, memory_order_relaxed) & PGA_NOCACHE;
