@@ -2,13 +2,15 @@
  * `vmsend cat PATH`: stream a file to stdout through the sendfile engine.
  *
  * The file is looked up in a hostfs mount of its directory (or of --root),
- * its pages come through the page cache and the pager contract, and the
+ * or, with --mount, at its path in the mounts given (hostfs or objfs); its
+ * pages come through the page cache and the pager contract, and the
  * bytes leave through a vmsend socket wrapped around stdout: the engine's
  * first real user, and a quick way to see its counters (--stats).
  */
 #include "cli/commands.h"
 #include "core/tunable.h"
 #include "fs/hostfs/hostfs.h"
+#include "fs/objfs/objfs_vfs.h"
 #include "io/io.h"
 #include "sendfile/sendfile.h"
 #include "vfs/vfs.h"
@@ -26,12 +28,14 @@ static void
 cat_usage(FILE *f)
 {
 	fprintf(
-	    f,
-	    "usage: vmsend cat PATH [--root DIR] [--offset N] [--length N] [--split|--coalesce]\n"
-	    "                       [--nodiskio] [--nocache] [--cache-size N] [--stats]\n"
-	    "  Streams PATH (relative to --root, or in its own directory) to stdout\n"
-	    "  through the sendfile engine.  --length 0 (the default) means to EOF.\n"
-	    "  --stats prints the sendfile counters to stderr.\n");
+	    f, "usage: vmsend cat PATH [--root DIR | --mount /PREFIX=FS:SOURCE ...] [--offset N]\n"
+	       "                       [--length N] [--split|--coalesce] [--nodiskio] [--nocache]\n"
+	       "                       [--cache-size N] [--stats]\n"
+	       "  Streams PATH (relative to --root, or in its own directory) to stdout\n"
+	       "  through the sendfile engine.  With --mount (repeatable; FS is hostfs or\n"
+	       "  objfs, e.g. --mount /=objfs:site.img), PATH is a path in those mounts.\n"
+	       "  --length 0 (the default) means to EOF.\n"
+	       "  --stats prints the sendfile counters to stderr.\n");
 }
 
 static int
@@ -48,6 +52,8 @@ int
 cmd_cat(int argc, char **argv)
 {
 	const char *path = NULL, *root = NULL;
+	const char *mounts[16];
+	int nmounts = 0;
 	int64_t offset = 0, length = 0, cache = 0;
 	int flags = 0;
 	bool stats = false;
@@ -57,6 +63,13 @@ cmd_cat(int argc, char **argv)
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			cat_usage(stdout);
 			return 0;
+		} else if (strcmp(a, "--mount") == 0 && v != NULL) {
+			if (nmounts == 16) {
+				fprintf(stderr, "vmsend cat: at most 16 --mount\n");
+				return 2;
+			}
+			mounts[nmounts++] = v;
+			i++;
 		} else if (strcmp(a, "--root") == 0 && v != NULL) {
 			root = v;
 			i++;
@@ -98,7 +111,15 @@ cmd_cat(int argc, char **argv)
 	/* Without --root the file's own directory is the mount. */
 	char *pcopy = strdup(path), *bcopy = strdup(path);
 	char rel[4096];
-	if (root == NULL) {
+	if (nmounts > 0) {
+		if (root != NULL) {
+			fprintf(stderr, "vmsend cat: --root and --mount do not go together\n");
+			free(pcopy);
+			free(bcopy);
+			return 2;
+		}
+		snprintf(rel, sizeof(rel), "%s%s", path[0] == '/' ? "" : "/", path);
+	} else if (root == NULL) {
 		root = dirname(pcopy);
 		snprintf(rel, sizeof(rel), "/%s", basename(bcopy));
 	} else {
@@ -120,7 +141,15 @@ cmd_cat(int argc, char **argv)
 		goto out;
 	}
 	hostfs_register();
-	if ((error = vfs_mount("/", "hostfs", root, NULL)) != 0) {
+	objfs_register();
+	for (int i = 0; i < nmounts; i++) {
+		if ((error = vfs_mount_spec(mounts[i], NULL)) != 0) {
+			fprintf(stderr, "vmsend cat: cannot mount %s: %s\n", mounts[i],
+				strerror(-error));
+			goto out;
+		}
+	}
+	if (nmounts == 0 && (error = vfs_mount("/", "hostfs", root, NULL)) != 0) {
 		fprintf(stderr, "vmsend cat: cannot mount %s: %s\n", root, strerror(-error));
 		goto out;
 	}

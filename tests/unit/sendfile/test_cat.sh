@@ -35,6 +35,18 @@ cmp "$D/f.bin" "$D/out" || fail "small cache differs"
 grep -q "^sf_bytes_sent *3000017$" "$D/err" || fail "--stats: $(cat "$D/err")"
 grep -q "^sf_pages_read *733$" "$D/err" || fail "--stats pages_read: $(cat "$D/err")"
 
+# --mount: the same file from an objfs image, and from a hostfs mount at a prefix.
+mkdir -p "$D/tree/sub" && cp "$D/f.bin" "$D/tree/sub/f.bin"
+"$V" mkimage "$D/tree" "$D/t.img" > /dev/null 2>&1 || fail "mkimage"
+for pol in --split --coalesce; do
+	"$V" cat --mount "/img=objfs:$D/t.img" /img/sub/f.bin $pol --offset 5000 > "$D/out" \
+		2> "$D/err" || fail "objfs mount $pol: $(cat "$D/err")"
+	tail -c +5001 "$D/f.bin" | cmp - "$D/out" || fail "objfs mount $pol differs"
+done
+"$V" cat --mount "/h=hostfs:$D/tree" /h/sub/f.bin > "$D/out" 2> "$D/err" || fail "hostfs mount"
+cmp "$D/f.bin" "$D/out" || fail "hostfs mount differs"
+if "$V" cat --mount "/h=nofs:$D" /h/f.bin > /dev/null 2> "$D/err"; then fail "bad fs accepted"; fi
+
 if "$V" cat "$D/missing" > "$D/out" 2> "$D/err"; then fail "missing file succeeded"; fi
 grep -q "No such file" "$D/err" || fail "missing file message: $(cat "$D/err")"
 if "$V" cat "$D/f.bin" --offset nope > /dev/null 2>&1; then fail "bad --offset accepted"; fi
