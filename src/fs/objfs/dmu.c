@@ -49,6 +49,7 @@
 #include "io/io.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -575,6 +576,13 @@ objfs_fs_open(const char *path, struct arc *arc, struct objfs_fs **out, char *er
 		free(fs);
 		return error;
 	}
+	/*
+	 * Read all metadata now, so lookups and block-pointer walks never make
+	 * an event loop wait on a pread.  Over the cache budget (-ENOSPC) the
+	 * rest is read on demand; damaged metadata (-EIO, -EBADMSG) fails on
+	 * demand too, for the files it names only, so neither stops the mount.
+	 */
+	(void)objfs_image_preload(fs->img);
 	fs->arc = arc != NULL ? arc : arc_global();
 	fs->image_id = objfs_image_id(fs->img);
 	atomic_init(&fs->refs, 1);
