@@ -105,13 +105,19 @@ http_date_now(void)
 	return buf;
 }
 
-/* Start a head in a fresh region of r->mem; finish with http_head_end(). */
+/*
+ * Start a head in a fresh region of r->mem; finish with http_head_end().
+ * `more` is the length of any caller-made line beyond the usual fields (a
+ * Location echoes up to HTTP_MAX_PATH bytes of the request), so the region
+ * always fits the head and an overflow means only that memory ran out.
+ */
 static void
-http_head_begin(struct http_resp *r, struct http_hdrbuf *hb, int status)
+http_head_begin(struct http_resp *r, struct http_hdrbuf *hb, int status, size_t more)
 {
 	r->status = status;
-	long off = http_resp_alloc(r, 2048);
-	http_hdr_init(hb, off < 0 ? NULL : r->mem + off, off < 0 ? 0 : 2048);
+	size_t cap = 2048 + more;
+	long off = http_resp_alloc(r, cap);
+	http_hdr_init(hb, off < 0 ? NULL : r->mem + off, off < 0 ? 0 : cap);
 	if (off < 0) {
 		hb->overflow = true;
 		return;
@@ -154,7 +160,7 @@ http_resp_simple(struct http_conn *c, int status, bool close, const char *extra)
 				status, http_status_reason(status), status,
 				http_status_reason(status));
 	struct http_hdrbuf hb;
-	http_head_begin(r, &hb, status);
+	http_head_begin(r, &hb, status, extra ? strlen(extra) : 0);
 	if (extra)
 		http_hdr_line(&hb, extra);
 	if (status != 304) {
@@ -233,7 +239,7 @@ http_serve_file(struct http_conn *c, const struct http_request *req, struct vnod
 
 	if (http_cond_evaluate(req, etag, etag_len, vp->va.mtime.tv_sec) == 304) {
 		vnode_rele(vp);
-		http_head_begin(r, &hb, 304);
+		http_head_begin(r, &hb, 304, 0);
 		http_hdr_strn(&hb, "ETag", etag, etag_len);
 		http_hdr_strn(&hb, "Last-Modified", lastmod, HTTP_DATE_LEN);
 		http_head_end(r, &hb);
@@ -258,7 +264,7 @@ http_serve_file(struct http_conn *c, const struct http_request *req, struct vnod
 	r->vp = vp;
 	if (rr == HTTP_RANGE_OK && nr == 1) {
 		uint64_t len = rg[0].end - rg[0].start + 1;
-		http_head_begin(r, &hb, 206);
+		http_head_begin(r, &hb, 206, 0);
 		http_hdr_str(&hb, "Content-Type", ctype);
 		http_hdr_put(&hb, "Content-Range: bytes ", 21);
 		http_hdr_put_u64(&hb, rg[0].start);
@@ -282,7 +288,7 @@ http_serve_file(struct http_conn *c, const struct http_request *req, struct vnod
 		char boundary[HTTP_BOUNDARY_LEN + 1];
 		http_boundary_make(boundary, vms_now_ns() ^ (uintptr_t)c);
 		uint64_t total = http_multipart_length(rg, nr, boundary, ctype, size);
-		http_head_begin(r, &hb, 206);
+		http_head_begin(r, &hb, 206, 0);
 		http_hdr_add(&hb, "Content-Type", "multipart/byteranges; boundary=%s", boundary);
 		http_hdr_u64(&hb, "Content-Length", total);
 		http_hdr_str(&hb, "Accept-Ranges", "bytes");
@@ -310,7 +316,7 @@ http_serve_file(struct http_conn *c, const struct http_request *req, struct vnod
 		}
 		return;
 	}
-	http_head_begin(r, &hb, 200);
+	http_head_begin(r, &hb, 200, 0);
 	http_hdr_str(&hb, "Content-Type", ctype);
 	http_hdr_u64(&hb, "Content-Length", size);
 	http_hdr_str(&hb, "Accept-Ranges", "bytes");
@@ -413,7 +419,7 @@ http_serve_listing(struct http_conn *c, struct vnode *dvp, const char *path)
 		return;
 	}
 	size_t blen = r->memlen - body0;
-	http_head_begin(r, &hb, 200);
+	http_head_begin(r, &hb, 200, 0);
 	http_hdr_str(&hb, "Content-Type", "text/html; charset=utf-8");
 	http_hdr_u64(&hb, "Content-Length", blen);
 	http_head_end(r, &hb);
@@ -436,7 +442,7 @@ http_serve_metrics(struct http_conn *c)
 	size_t blen = http_metrics_render(r->mem + off, cap);
 	r->memlen = (size_t)off + blen;
 	struct http_hdrbuf hb;
-	http_head_begin(r, &hb, 200);
+	http_head_begin(r, &hb, 200, 0);
 	http_hdr_str(&hb, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	http_hdr_u64(&hb, "Content-Length", blen);
 	http_hdr_str(&hb, "Cache-Control", "no-store");

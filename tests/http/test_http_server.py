@@ -141,6 +141,13 @@ class Statuses(unittest.TestCase):
         self.assertEqual(r.body, FILES["sub/index.html"])
         self.assertEqual(get(P(), "/noindex/").status, 404)  # listing is off
 
+    def test_redirect_with_a_long_query(self):
+        # The Location line is longer than the usual head room: the head grows to fit.
+        q = "q=" + "x" * 3000
+        r = get(P(), "/sub?" + q)
+        self.assertEqual(r.status, 301)
+        self.assertEqual(r.h("location"), "/sub/?" + q)
+
     def test_405(self):
         for m in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH"):
             r = get(P(), "/hello.txt", method=m)
