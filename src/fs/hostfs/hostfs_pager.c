@@ -451,10 +451,20 @@ hostfs_io_submit(struct hostfs_io *io)
 	io_uring_prep_readv(sqe, io->hn->fd, io->iov_work + first, (unsigned)cnt, io->off + from);
 }
 
-/* No io_uring READV: the same read, blocking, on this thread. */
+/*
+ * No io_uring READV: the same read, blocking, on this thread.  Bogus slots
+ * read into a sink of this thread's own: threads reading at once would
+ * otherwise write bogus_page's frame together, harmless bytes nobody reads
+ * but a data race all the same (the kernel's io_uring writes are not ours).
+ */
 static void
 hostfs_io_run_preadv(struct hostfs_io *io)
 {
+	static _Thread_local char sink[PAGE_SIZE] __attribute__((aligned(PAGE_SIZE)));
+
+	for (int i = 0; i < io->npages; i++)
+		if (io->pages[i] == bogus_page)
+			io->iov[i].iov_base = sink;
 	counter_inc(&hostfs_stats.sync_reads);
 	while (io->done < io->total) {
 		size_t from = io->hn->direct ? rounddown2(io->done, (size_t)PAGE_SIZE) : io->done;
