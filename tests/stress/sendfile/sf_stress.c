@@ -784,6 +784,16 @@ main(int argc, char **argv)
 		sf_zc_min = 4096;
 		/* Odd rounds check a file's identity on every lookup (new versions at once). */
 		vfs_valid_ms = round % 2 ? 0 : 1000;
+		/*
+		 * io fallbacks, read when the workers create their loops: eventfd wakes
+		 * instead of msg_ring, synchronous preadv instead of io_uring reads, no
+		 * fixed buffers; and buffered hostfs reads instead of O_DIRECT.
+		 */
+		static const int64_t io_modes[] = {0, IO_DISABLE_MSG_RING,
+						   IO_DISABLE_READV | IO_DISABLE_FIXED_BUFFERS,
+						   IO_DISABLE_READ_FIXED, 0};
+		io_disable = io_modes[round % nitems(io_modes)];
+		hostfs_direct = round % 5 != 4;
 		uint64_t hinj = counter_get(&hostfs_stats.injected), minj = st.mem_injected;
 		atomic_store(&stop, false);
 		pthread_t rep, hogth;
@@ -813,9 +823,14 @@ main(int argc, char **argv)
 		injected += counter_get(&hostfs_stats.injected) - hinj + (st.mem_injected - minj);
 		/* Every injected error failed one pager I/O: a send's, or an island's read. */
 		round_check(round, base_objects, base_vnodes, injected - st.island_failed);
-		printf("round %u (%s%s%s%s): %llu sends so far, %llu pager I/O errors\n", round,
+		printf("round %u (%s%s%s%s%s): %llu sends so far, %llu pager I/O errors\n", round,
 		       sf_swapin_policy == SF_POLICY_SPLIT ? "split" : "coalesce",
 		       hogged ? ", hogged" : "", sf_send_zc ? ", zero-copy" : "",
+		       io_disable & IO_DISABLE_MSG_RING     ? ", eventfd wakes"
+		       : io_disable & IO_DISABLE_READV      ? ", sync reads"
+		       : io_disable & IO_DISABLE_READ_FIXED ? ", no read_fixed"
+		       : !hostfs_direct                     ? ", buffered hostfs"
+							    : "",
 		       hostfs_debug_read_cap ? ", short reads" : "", (unsigned long long)st.ops,
 		       (unsigned long long)injected);
 		round++;
