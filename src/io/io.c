@@ -49,6 +49,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -73,6 +74,7 @@ struct io_loop {
 
 	/* Cross-thread hand-off. */
 	_Atomic(struct io_task *) inbox; /* (a) LIFO stack of posted tasks */
+	_Atomic uint32_t posters;        /* (a) io_loop_post calls still touching this loop */
 	atomic_bool stop;                /* (a) */
 	int efd;                         /* (c) eventfd woken by posters without msg_ring */
 	uint64_t efd_buf;                /* target of the armed eventfd read */
@@ -90,6 +92,46 @@ struct io_loop {
 	size_t fixed_size;
 	unsigned fixed_count;
 };
+
+/*
+ * Live loops, for the one path that reaches a loop after io_loop_post()
+ * returned: a failed msg_ring, reported on the poster's ring later.  It
+ * wakes the target only if the target still exists.
+ */
+static pthread_mutex_t io_live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct io_loop **io_live;
+static size_t io_nlive, io_live_cap;
+
+static bool
+io_live_add(struct io_loop *loop)
+{
+	pthread_mutex_lock(&io_live_lock);
+	if (io_nlive == io_live_cap) {
+		size_t cap = io_live_cap ? 2 * io_live_cap : 16;
+		struct io_loop **n = realloc(io_live, cap * sizeof(*n));
+		if (n == NULL) {
+			pthread_mutex_unlock(&io_live_lock);
+			return false;
+		}
+		io_live = n;
+		io_live_cap = cap;
+	}
+	io_live[io_nlive++] = loop;
+	pthread_mutex_unlock(&io_live_lock);
+	return true;
+}
+
+static void
+io_live_remove(struct io_loop *loop)
+{
+	pthread_mutex_lock(&io_live_lock);
+	for (size_t i = 0; i < io_nlive; i++)
+		if (io_live[i] == loop) {
+			io_live[i] = io_live[--io_nlive];
+			break;
+		}
+	pthread_mutex_unlock(&io_live_lock);
+}
 
 static _Thread_local struct io_loop *io_cur_loop;
 static _Thread_local struct io_loop *io_priv_loop;
@@ -251,8 +293,15 @@ io_msg_fail_done(struct io_req *req, int res, uint32_t flags)
 {
 	struct io_loop *target = container_of(req, struct io_loop, msg_fail_req);
 
-	if (res < 0)
-		io_efd_wake(target);
+	if (res >= 0)
+		return;
+	pthread_mutex_lock(&io_live_lock);
+	for (size_t i = 0; i < io_nlive; i++)
+		if (io_live[i] == target) {
+			io_efd_wake(target);
+			break;
+		}
+	pthread_mutex_unlock(&io_live_lock);
 }
 
 static void
@@ -323,6 +372,12 @@ io_loop_init(struct io_loop **out, unsigned entries, unsigned flags, bool privat
 	io_probe(loop);
 	if (flags & IO_LOOP_ARENA)
 		io_register_arena(loop);
+	if (!io_live_add(loop)) {
+		io_uring_queue_exit(&loop->ring);
+		close(loop->efd);
+		free(loop);
+		return -ENOMEM;
+	}
 	io_efd_arm(loop);
 	(void)io_submit(loop);
 	*out = loop;
@@ -355,6 +410,14 @@ io_loop_fini(struct io_loop *loop)
 			(void)io_loop_run_once(loop, true, 10 * 1000 * 1000);
 		VERIFY(!loop->efd_armed);
 	}
+	/*
+	 * A poster publishes its task before it wakes us: we may have run the
+	 * task already while the poster is still writing our eventfd or
+	 * submitting a msg_ring to our ring.  Wait for it to leave.
+	 */
+	io_live_remove(loop);
+	while (atomic_load_explicit(&loop->posters, memory_order_acquire) != 0)
+		sched_yield();
 	VERIFY3P(atomic_load(&loop->inbox), ==, NULL);
 	io_unregister_arena(loop);
 	io_uring_queue_exit(&loop->ring);
@@ -587,12 +650,14 @@ io_loop_post(struct io_loop *target, struct io_task *task)
 	struct io_task *head = atomic_load_explicit(&target->inbox, memory_order_relaxed);
 
 	counter_inc(&io_stats.posts);
+	atomic_fetch_add_explicit(&target->posters, 1, memory_order_acquire);
 	do
 		task->next = head;
 	while (!atomic_compare_exchange_weak_explicit(&target->inbox, &head, task,
 						      memory_order_release, memory_order_relaxed));
 	if (head == NULL)
 		io_wake(target);
+	atomic_fetch_sub_explicit(&target->posters, 1, memory_order_release);
 }
 
 static int
