@@ -25,22 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Wait (blocking socket) or fail with -EAGAIN until there is room under hiwat. */
-static int
-sf_wait_space(struct vms_socket *so)
-{
-	while (so->error == 0 && so->sb_cc >= so->hiwat) {
-		if (!so->blocking) {
-			vms_socket_want_lowat(so);
-			return -EAGAIN;
-		}
-		int r = sf_socket_wait(so);
-		if (r < 0)
-			return r;
-	}
-	return so->error != 0 ? -so->error : 0;
-}
-
 static int
 sf_iov_len(const struct iovec *iov, int cnt, size_t *len)
 {

@@ -145,6 +145,8 @@ void sf_socket_abort(struct vms_socket *so, int error);
 void sf_seg_free(struct sf_seg *seg);
 /* Run the loop once (blocking callers). */
 int sf_socket_wait(struct vms_socket *so);
+/* Wait (blocking socket) or fail with -EAGAIN until there is room under hiwat; or the socket error. */
+int sf_wait_space(struct vms_socket *so);
 
 /* swapin.c */
 /* Start swapin of pending segments in order until one cannot proceed now. */

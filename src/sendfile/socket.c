@@ -463,6 +463,21 @@ sf_socket_wait(struct vms_socket *so)
 }
 
 int
+sf_wait_space(struct vms_socket *so)
+{
+	while (so->error == 0 && so->sb_cc >= so->hiwat) {
+		if (!so->blocking) {
+			vms_socket_want_lowat(so);
+			return -EAGAIN;
+		}
+		int r = sf_socket_wait(so);
+		if (r < 0)
+			return r;
+	}
+	return so->error != 0 ? -so->error : 0;
+}
+
+int
 vms_socket_write(struct vms_socket *so, const void *buf, size_t len, size_t *queued)
 {
 	if (queued != NULL)
@@ -473,17 +488,9 @@ vms_socket_write(struct vms_socket *so, const void *buf, size_t len, size_t *que
 		return 0;
 	if (len > UINT32_MAX / 2)
 		return -EINVAL;
-	while (so->sb_cc >= so->hiwat) {
-		if (!so->blocking) {
-			vms_socket_want_lowat(so);
-			return -EAGAIN;
-		}
-		int r = sf_socket_wait(so);
-		if (r < 0)
-			return r;
-		if (so->error != 0)
-			return -so->error;
-	}
+	int error = sf_wait_space(so);
+	if (error != 0)
+		return error;
 	struct sf_seg *seg = calloc(1, sizeof(*seg));
 	char *copy = malloc(len);
 	if (seg == NULL || copy == NULL) {
