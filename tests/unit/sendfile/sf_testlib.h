@@ -54,6 +54,8 @@ struct vms_socket *sft_socket(int fd, uint32_t hiwat, vms_socket_lowat_t *lowat,
 void sft_run_once(void);
 /* Close lingering and run the loop until all sockets are freed. */
 void sft_close_all(struct vms_socket *so);
+/* Close with `how` (VMS_CLOSE_*) and run the loop until this socket is freed. */
+void sft_close_wait(struct vms_socket *so, int how);
 
 /*
  * Read pages [first, first + n) of obj into the cache and leave them
