@@ -211,7 +211,10 @@ io_register_arena(struct io_loop *loop)
 	size = vm_arena_size();
 	n = (unsigned)howmany(size, IO_FIXED_SPAN);
 	iov = calloc(n, sizeof(*iov));
-	VERIFY(iov != NULL);
+	if (iov == NULL) {
+		LOG_WARN("io", "out of memory registering the page arena; using plain reads");
+		return; /* fixed buffers are an optimisation: plain reads still work */
+	}
 	for (unsigned i = 0; i < n; i++) {
 		iov[i].iov_base = base + (size_t)i * IO_FIXED_SPAN;
 		iov[i].iov_len = MIN(IO_FIXED_SPAN, size - (size_t)i * IO_FIXED_SPAN);
