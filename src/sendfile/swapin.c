@@ -265,7 +265,10 @@ sf_swapin_seg(struct vms_socket *so, struct sf_seg *seg)
 		free(tail);
 		return SWAPIN_NOTHING;
 	}
-	int n = vm_page_grab_pages(obj, pindex0, VM_ALLOC_WIRED | VM_ALLOC_NOWAIT, pa, seg->npages);
+	/* Valid pages come back wired but unbusied: nothing to wait for, nothing to release. */
+	int n = vm_page_grab_pages(obj, pindex0,
+				   VM_ALLOC_WIRED | VM_ALLOC_NOWAIT | VM_ALLOC_NOBUSY_VALID, pa,
+				   seg->npages);
 	bool stalled = n < seg->npages;
 	if (stalled) {
 		if (sf_page_busy(obj, pindex0 + n))
@@ -292,12 +295,10 @@ sf_swapin_seg(struct vms_socket *so, struct sf_seg *seg)
 	sf_socket_ref(so);
 
 	n = seg->npages;
-	for (int i = 0; i < n; i++) {
-		if (vm_page_all_valid(pa[i])) {
-			vm_page_xunbusy(pa[i]);
+	/* Valid pages came back unbusied; the others are xbusied by us. */
+	for (int i = 0; i < n; i++)
+		if (vm_page_all_valid(pa[i]))
 			counter_inc(&sf_stats.pages_valid);
-		}
-	}
 	bool coalesce = sf_swapin_policy == SF_POLICY_COALESCE &&
 			((obj->pager->caps & PAGER_CAP_BOGUS) != 0 || SF_COALESCE_IGNORES_CAPS);
 	for (int i = 0; i < n;) {
@@ -370,15 +371,17 @@ sf_swapin_nodiskio(struct sf_seg *seg)
 	if (pa == NULL)
 		return 0; /* out of memory: nothing queued, as if nothing were cached */
 	int n = vm_page_grab_pages(seg->obj, OFF_TO_IDX(seg->offset),
-				   VM_ALLOC_WIRED | VM_ALLOC_NOWAIT | VM_ALLOC_NOCREAT, pa,
-				   seg->npages);
+				   VM_ALLOC_WIRED | VM_ALLOC_NOWAIT | VM_ALLOC_NOCREAT |
+				       VM_ALLOC_NOBUSY_VALID,
+				   pa, seg->npages);
 	int k = 0;
 	while (k < n && vm_page_all_valid(pa[k]))
 		k++;
-	for (int i = 0; i < n; i++) {
-		vm_page_xunbusy(pa[i]);
-		if (i >= k)
-			vm_page_unwire(pa[i]);
+	/* Valid pages came back unbusied, the others xbusied by us; keep only [0, k). */
+	for (int i = k; i < n; i++) {
+		if (!vm_page_all_valid(pa[i]))
+			vm_page_xunbusy(pa[i]);
+		vm_page_unwire(pa[i]);
 	}
 	counter_add(&sf_stats.pages_valid, (uint64_t)k);
 	if (k == 0) {

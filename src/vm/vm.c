@@ -339,6 +339,17 @@ vm_page_grab_pages(struct vm_object *obj, uint64_t pindex, int flags, struct vm_
 	KASSERT(!atomic_load(&obj->dead), ("vm_page_grab_pages: object %p is dead", (void *)obj));
 	while (i < count) {
 		struct vm_page *m = vm_page_lookup(obj, pindex + i);
+		if (m != NULL && (flags & VM_ALLOC_NOBUSY_VALID) &&
+		    atomic_load_explicit(&m->busy_lock, memory_order_acquire) == VPB_UNBUSIED &&
+		    vm_page_all_valid(m)) {
+			/* Valid and idle: wired under the object lock, no busy taken. */
+			if (flags & VM_ALLOC_WIRED)
+				vm_page_wire(m);
+			vm_page_reference(m);
+			counter_inc(&vm_stats.hits);
+			ma[i++] = m;
+			continue;
+		}
 		if (m != NULL) {
 			if (!grab_busy(m, flags)) {
 				if (flags & VM_ALLOC_NOWAIT)
@@ -350,6 +361,14 @@ vm_page_grab_pages(struct vm_object *obj, uint64_t pindex, int flags, struct vm_
 			}
 			if (flags & VM_ALLOC_WIRED)
 				vm_page_wire(m);
+			/*
+			 * Busy when we looked, valid once we had it (its reader
+			 * finished in between): keep the promise that valid pages
+			 * come back unbusied.
+			 */
+			if ((flags & VM_ALLOC_NOBUSY_VALID) && vm_page_xbusied(m) &&
+			    vm_page_all_valid(m))
+				vm_page_xunbusy(m);
 			vm_page_reference(m);
 			counter_inc(&vm_stats.hits);
 			ma[i++] = m;

@@ -30,6 +30,13 @@
 #define VM_ALLOC_WIRED   0x04 /* wire each returned page */
 #define VM_ALLOC_NOWAIT  0x08 /* stop at the first busy page or failed allocation */
 #define VM_ALLOC_NOCREAT 0x10 /* stop at the first non-resident page */
+/*
+ * With XBUSY: every fully valid page comes back unbusied (wired with WIRED),
+ * and only pages that are not fully valid come back xbusied.  For readers
+ * such as sendfile, which would unbusy valid pages at once: two threads
+ * sending the same hot file then never stall on each other's busy.
+ */
+#define VM_ALLOC_NOBUSY_VALID 0x20
 
 struct vm_stats {
 	struct vms_counter hits;        /* grab found the page resident */

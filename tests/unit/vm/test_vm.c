@@ -178,3 +178,31 @@ Test(vm, readahead_finish)
 	cr_assert_not(vm_page_busied(a));
 	vm_object_deallocate(obj);
 }
+
+Test(vm, nobusy_valid_busies_only_pages_that_need_io)
+{
+	struct vm_object *obj = mempager_create(data, sizeof(data), 0, "o");
+	struct vm_page *v = vm_page_grab(obj, 1, 0);
+	vm_page_valid(v);
+	vm_page_xunbusy(v);
+	struct vm_page *ma[3];
+	cr_assert_eq(vm_page_grab_pages(obj, 0, VM_ALLOC_WIRED | VM_ALLOC_NOBUSY_VALID, ma, 3), 3);
+	cr_assert(vm_page_xbusied(ma[0]), "invalid page: xbusied for its I/O");
+	cr_assert_eq(ma[1], v);
+	cr_assert_not(vm_page_busied(ma[1]), "valid page: wired, not busied");
+	cr_assert_eq(vm_page_wired(ma[1]), 1);
+	cr_assert(vm_page_xbusied(ma[2]));
+	/* A valid page someone else holds busy stops a NOWAIT grab, as before. */
+	struct vm_page *mb[3];
+	cr_assert(vm_page_tryxbusy(v));
+	cr_assert_eq(vm_page_grab_pages(obj, 1, VM_ALLOC_NOWAIT | VM_ALLOC_NOBUSY_VALID, mb, 1), 0);
+	vm_page_xunbusy(v);
+	/* Once it is idle again the same grab takes it without busy. */
+	cr_assert_eq(vm_page_grab_pages(obj, 1, VM_ALLOC_NOWAIT | VM_ALLOC_NOBUSY_VALID, mb, 1), 1);
+	cr_assert_not(vm_page_busied(mb[0]));
+	vm_page_xunbusy(ma[0]);
+	vm_page_xunbusy(ma[2]);
+	for (int i = 0; i < 3; i++)
+		vm_page_unwire(ma[i]);
+	vm_object_deallocate(obj);
+}
