@@ -4,14 +4,15 @@
  * A SEG_PAGES segment is queued not ready with no pages ("pending").  The
  * pump takes pending segments in queue order and, for each:
  *
- *   1. grabs its pages wired + xbusy without waiting (VM_ALLOC_NOWAIT).  A
+ *   1. grabs its pages wired without waiting (VM_ALLOC_NOWAIT), xbusying
+ *      only those that are not yet valid (VM_ALLOC_NOBUSY_VALID), so two
+ *      sockets sending the same hot file never stall on each other.  A
  *      busy page or an empty free list stops the grab: the pages got so far
  *      become this segment and the rest is split off as a new pending
  *      segment, retried from a timer on the loop (counted as a busy wait).
  *      Sleeping here could deadlock: the page may be busy for an I/O whose
  *      completion this very loop has to run.
- *   2. unbusies every valid page; zero-fills and validates holes (haspage
- *      false);
+ *   2. zero-fills and validates holes (haspage false);
  *   3. for each run starting at an invalid page, bounds it by haspage's
  *      `after`, trims valid pages off its end, and reads it:
  *        coalesce: one getpages_async, valid pages inside as bogus_page
