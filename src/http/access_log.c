@@ -53,9 +53,8 @@ http_log_time(size_t *len)
 }
 
 void
-http_log_prepare(struct http_conn *c, const struct http_request *req)
+http_log_prepare(struct http_conn *c, struct http_resp *r, const struct http_request *req)
 {
-	struct http_resp *r = &c->resp;
 	if (c->th->srv->log_fd < 0)
 		return;
 	char *b = r->logline;
@@ -71,7 +70,8 @@ http_log_prepare(struct http_conn *c, const struct http_request *req)
 		if (o < cap - 1)
 			b[o++] = ' ';
 		o += http_log_esc(b + o, cap - o - 16, req->target.p, req->target.len);
-		o += (size_t)snprintf(b + o, cap - o, " HTTP/1.%d\"", req->version_minor);
+		o += (size_t)snprintf(b + o, cap - o, " HTTP/%d.%d\"", req->version_major,
+				      req->version_minor);
 	} else {
 		o += (size_t)snprintf(b + o, cap - o, "-\"");
 	}
@@ -98,9 +98,8 @@ http_log_prepare(struct http_conn *c, const struct http_request *req)
 }
 
 void
-http_log_finish(struct http_conn *c)
+http_log_finish(struct http_conn *c, struct http_resp *r)
 {
-	struct http_resp *r = &c->resp;
 	int fd = c->th->srv->log_fd;
 	if (fd < 0 || r->loglen == 0)
 		return;

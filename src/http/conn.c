@@ -341,7 +341,7 @@ http_conn_resp_done(struct http_conn *c)
 	c->resp_busy = false;
 	counter_add(&http_stats.bytes_body, r->body);
 	http_stats_response(r->status, r->body, r->t0_ns);
-	http_log_finish(c);
+	http_log_finish(c, r);
 }
 
 static void
@@ -430,13 +430,13 @@ http_conn_process(struct http_conn *c)
 		if (n < 0) {
 			/* After a malformed head we cannot find the next one: answer and close. */
 			counter_inc(&http_stats.parse_errors);
-			http_log_prepare(c, NULL);
-			http_resp_simple(c, -n, true, NULL);
+			http_log_prepare(c, &c->resp, NULL);
+			http_resp_simple(c, &c->resp, -n, true, NULL);
 			c->inlen = 0;
 			continue;
 		}
-		http_log_prepare(c, &req);
-		http_handle(c, &req);
+		http_log_prepare(c, &c->resp, &req);
+		http_handle(c, &c->resp, &req);
 		memmove(c->in, c->in + n, c->inlen - (size_t)n);
 		c->inlen -= (size_t)n;
 	}
@@ -495,8 +495,8 @@ http_conn_timer_fn(struct io_timer *t)
 		http_resp_reset(&c->resp);
 		c->resp.t0_ns = vms_now_ns();
 		c->resp_busy = true;
-		http_log_prepare(c, NULL);
-		http_resp_simple(c, 408, true, NULL);
+		http_log_prepare(c, &c->resp, NULL);
+		http_resp_simple(c, &c->resp, 408, true, NULL);
 		c->inlen = 0;
 		c->parsed_len = 0;
 		http_conn_process(c);

@@ -141,9 +141,10 @@ http_head_end(struct http_resp *r, struct http_hdrbuf *hb)
 }
 
 void
-http_resp_simple(struct http_conn *c, int status, bool close, const char *extra)
+http_resp_simple(struct http_conn *c, struct http_resp *r, int status, bool close,
+		 const char *extra)
 {
-	struct http_resp *r = &c->resp;
+	(void)c;
 	if (r->vp) {
 		vnode_rele(r->vp);
 		r->vp = NULL;
@@ -222,10 +223,9 @@ http_validators(const struct vnode *vp, const char **lastmod, size_t *etag_len)
 }
 
 static void
-http_serve_file(struct http_conn *c, const struct http_request *req, struct vnode *vp,
-		const char *path)
+http_serve_file(struct http_conn *c, struct http_resp *r, const struct http_request *req,
+		struct vnode *vp, const char *path)
 {
-	struct http_resp *r = &c->resp;
 	const struct http_server_config *cfg = &c->th->srv->cfg;
 	uint64_t size = vp->va.size;
 	const char *lastmod;
@@ -257,7 +257,7 @@ http_serve_file(struct http_conn *c, const struct http_request *req, struct vnod
 		char extra[64];
 		snprintf(extra, sizeof(extra), "Content-Range: bytes */%llu",
 			 (unsigned long long)size);
-		http_resp_simple(c, 416, false, extra);
+		http_resp_simple(c, r, 416, false, extra);
 		return;
 	}
 
@@ -286,7 +286,7 @@ http_serve_file(struct http_conn *c, const struct http_request *req, struct vnod
 	}
 	if (rr == HTTP_RANGE_OK) {
 		char boundary[HTTP_BOUNDARY_LEN + 1];
-		http_boundary_make(boundary, vms_now_ns() ^ (uintptr_t)c);
+		http_boundary_make(boundary, vms_now_ns() ^ (uintptr_t)r);
 		uint64_t total = http_multipart_length(rg, nr, boundary, ctype, size);
 		http_head_begin(r, &hb, 206, 0);
 		http_hdr_add(&hb, "Content-Type", "multipart/byteranges; boundary=%s", boundary);
@@ -394,13 +394,12 @@ http_listing_entry(void *arg, const char *name, const struct vattr *va)
 }
 
 static void
-http_serve_listing(struct http_conn *c, struct vnode *dvp, const char *path)
+http_serve_listing(struct http_conn *c, struct http_resp *r, struct vnode *dvp, const char *path)
 {
-	struct http_resp *r = &c->resp;
 	struct http_hdrbuf hb;
 	if (dvp->mp->ops->readdir == NULL) {
 		vnode_rele(dvp);
-		http_resp_simple(c, 404, false, NULL);
+		http_resp_simple(c, r, 404, false, NULL);
 		return;
 	}
 	/* Body first, in a scratch region, so the head can carry its length. */
@@ -415,7 +414,7 @@ http_serve_listing(struct http_conn *c, struct vnode *dvp, const char *path)
 	http_listing_put(&l, "</ul></body></html>\n", 20);
 	vnode_rele(dvp);
 	if (rc != 0 || l.oom) {
-		http_resp_simple(c, 500, false, NULL);
+		http_resp_simple(c, r, 500, false, NULL);
 		return;
 	}
 	size_t blen = r->memlen - body0;
@@ -430,13 +429,12 @@ http_serve_listing(struct http_conn *c, struct vnode *dvp, const char *path)
 }
 
 static void
-http_serve_metrics(struct http_conn *c)
+http_serve_metrics(struct http_conn *c, struct http_resp *r)
 {
-	struct http_resp *r = &c->resp;
 	size_t cap = 64 * 1024;
 	long off = http_resp_alloc(r, cap);
 	if (off < 0) {
-		http_resp_simple(c, 500, false, NULL);
+		http_resp_simple(c, r, 500, false, NULL);
 		return;
 	}
 	size_t blen = http_metrics_render(r->mem + off, cap);
@@ -477,9 +475,8 @@ http_errno_status(int err)
 #define HTTP_METRICS_PATH "/.vmsend/metrics"
 
 void
-http_handle(struct http_conn *c, const struct http_request *req)
+http_handle(struct http_conn *c, struct http_resp *r, const struct http_request *req)
 {
-	struct http_resp *r = &c->resp;
 	const struct http_server_config *cfg = &c->th->srv->cfg;
 
 	r->close = !req->keep_alive || c->th->stopping;
@@ -487,25 +484,25 @@ http_handle(struct http_conn *c, const struct http_request *req)
 	r->http10 = req->version_minor == 0;
 
 	if (req->method != HTTP_M_GET && req->method != HTTP_M_HEAD) {
-		http_resp_simple(c, 405, false, "Allow: GET, HEAD");
+		http_resp_simple(c, r, 405, false, "Allow: GET, HEAD");
 		return;
 	}
 	if (req->path.len == 0) {
-		http_resp_simple(c, 400, true, NULL);
+		http_resp_simple(c, r, 400, true, NULL);
 		return;
 	}
 	char path[HTTP_MAX_PATH + 16];
 	int n = http_path_normalize(req->path.p, req->path.len, path, HTTP_MAX_PATH);
 	if (n < 0) {
-		http_resp_simple(c, -n, false, NULL);
+		http_resp_simple(c, r, -n, false, NULL);
 		return;
 	}
 	if (cfg->metrics && c->metrics_ok && strcmp(path, HTTP_METRICS_PATH) == 0) {
-		http_serve_metrics(c);
+		http_serve_metrics(c, r);
 		return;
 	}
 	if (!cfg->dotfiles && http_path_has_dotfile(path)) {
-		http_resp_simple(c, 404, false, NULL);
+		http_resp_simple(c, r, 404, false, NULL);
 		return;
 	}
 	bool slash = n > 1 && path[n - 1] == '/';
@@ -514,21 +511,21 @@ http_handle(struct http_conn *c, const struct http_request *req)
 	struct vnode *vp;
 	int rc = vfs_lookup(path, &vp);
 	if (rc != 0) {
-		http_resp_simple(c, http_errno_status(rc), false, NULL);
+		http_resp_simple(c, r, http_errno_status(rc), false, NULL);
 		return;
 	}
 	if (vp->va.type == VREG) {
 		if (slash) { /* "/file.txt/" names no directory */
 			vnode_rele(vp);
-			http_resp_simple(c, 404, false, NULL);
+			http_resp_simple(c, r, 404, false, NULL);
 			return;
 		}
-		http_serve_file(c, req, vp, path);
+		http_serve_file(c, r, req, vp, path);
 		return;
 	}
 	if (vp->va.type != VDIR) {
 		vnode_rele(vp);
-		http_resp_simple(c, 404, false, NULL);
+		http_resp_simple(c, r, 404, false, NULL);
 		return;
 	}
 	if (!slash && n > 1) {
@@ -536,12 +533,12 @@ http_handle(struct http_conn *c, const struct http_request *req)
 		/* The raw path is visible ASCII already (the parser checked): safe to echo. */
 		char extra[HTTP_MAX_PATH + 64];
 		if (req->path.len + req->query.len > HTTP_MAX_PATH) {
-			http_resp_simple(c, 414, false, NULL);
+			http_resp_simple(c, r, 414, false, NULL);
 			return;
 		}
 		snprintf(extra, sizeof(extra), "Location: %.*s/%s%.*s", (int)req->path.len,
 			 req->path.p, req->query.len ? "?" : "", (int)req->query.len, req->query.p);
-		http_resp_simple(c, 301, false, extra);
+		http_resp_simple(c, r, 301, false, extra);
 		return;
 	}
 	if (n == 1)
@@ -552,15 +549,15 @@ http_handle(struct http_conn *c, const struct http_request *req)
 	rc = vfs_lookup(ipath, &ivp);
 	if (rc == 0 && ivp->va.type == VREG) {
 		vnode_rele(vp);
-		http_serve_file(c, req, ivp, ipath);
+		http_serve_file(c, r, req, ivp, ipath);
 		return;
 	}
 	if (rc == 0)
 		vnode_rele(ivp);
 	if (cfg->listing) {
-		http_serve_listing(c, vp, n == 1 ? "/" : path);
+		http_serve_listing(c, r, vp, n == 1 ? "/" : path);
 		return;
 	}
 	vnode_rele(vp);
-	http_resp_simple(c, 404, false, NULL);
+	http_resp_simple(c, r, 404, false, NULL);
 }

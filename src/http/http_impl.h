@@ -136,18 +136,25 @@ void http_conn_stop_all(struct http_thread *th, bool abort);
 /* Free the connections kept for reuse (the thread is leaving). */
 void http_conn_free_spares(struct http_thread *th);
 
-/* handler.c: turn one parsed request into conn->resp (status, pieces, vnode). */
-void http_handle(struct http_conn *c, const struct http_request *req);
+/*
+ * handler.c: turn one parsed request into a response plan `r` (status,
+ * pieces, vnode).  `c` is the connection it came on (its thread's config,
+ * its listener's permissions); `r` is the connection's resp for HTTP/1.1,
+ * a stream's for HTTP/2.  The head is written as HTTP/1.1 bytes (the first
+ * piece); HTTP/2 turns it into header fields (h2_stream.c).
+ */
+void http_handle(struct http_conn *c, struct http_resp *r, const struct http_request *req);
 /* An error or redirect response with a small HTML body; `extra` is more header lines or NULL. */
-void http_resp_simple(struct http_conn *c, int status, bool close, const char *extra);
+void http_resp_simple(struct http_conn *c, struct http_resp *r, int status, bool close,
+		      const char *extra);
 void http_resp_reset(struct http_resp *r);
 /* Reserve n bytes of copied data in r->mem; returns the offset or -1. */
 long http_resp_alloc(struct http_resp *r, size_t n);
 void http_resp_add_copy(struct http_resp *r, const char *p, size_t n);
 
 /* access_log.c */
-void http_log_prepare(struct http_conn *c, const struct http_request *req);
-void http_log_finish(struct http_conn *c);
+void http_log_prepare(struct http_conn *c, struct http_resp *r, const struct http_request *req);
+void http_log_finish(struct http_conn *c, struct http_resp *r);
 
 /* metrics.c */
 void http_stats_response(int status, uint64_t body, uint64_t t0_ns);

@@ -344,6 +344,7 @@ int
 http_request_parse(struct http_request *req, const char *buf, size_t len)
 {
 	memset(req, 0, offsetof(struct http_request, headers));
+	req->version_major = 1;
 	size_t pos = 0;
 
 	/* RFC 9112 2.2: ignore a few empty lines before the request line. */

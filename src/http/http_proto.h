@@ -59,6 +59,7 @@ struct http_request {
 	struct http_str path;   /* still percent-encoded; from origin- or absolute-form */
 	struct http_str query;  /* after '?', without it; len 0 if none */
 	struct http_str host;   /* authority of an absolute-form target, else the Host field */
+	int version_major;      /* 1 from the parser; 2 for an HTTP/2 stream */
 	int version_minor;      /* HTTP/1.x */
 	bool keep_alive;        /* after Connection and the version default */
 	bool absolute_form;
