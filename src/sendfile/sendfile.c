@@ -111,6 +111,7 @@ vms_sendfile_object(struct vms_socket *so, struct vm_object *obj, off_t offset, 
 	if (!(flags & SF_USER_READAHEAD))
 		ra = MAX(ra, (int)sf_readahead);
 	uint32_t chunk_max = (uint32_t)MAX(sf_max_chunk_pages, 1) * PAGE_SIZE;
+	sf_ra_call(so, obj, pos, pos + rem, flags);
 
 	error = 0;
 	if (hlen > 0) {
@@ -120,6 +121,9 @@ vms_sendfile_object(struct vms_socket *so, struct vm_object *obj, off_t offset, 
 		queued += (off_t)hlen;
 	}
 	while (rem > 0) {
+		/* A blocking socket waits below: the rest of the request is read ahead meanwhile. */
+		if (so->sb_cc >= so->hiwat)
+			sf_ra_kick(so, pos);
 		if ((error = sf_wait_space(so)) != 0)
 			goto out;
 		uint32_t len = (uint32_t)MIN(rem, (uint64_t)(so->hiwat - so->sb_cc));
@@ -165,6 +169,7 @@ vms_sendfile_object(struct vms_socket *so, struct vm_object *obj, off_t offset, 
 	}
 out:
 	sf_swapin_pump(so);
+	sf_ra_kick(so, pos);
 	sf_sb_kick(so);
 	if (error == -EAGAIN)
 		counter_inc(&sf_stats.eagain);

@@ -95,6 +95,7 @@ struct vms_socket_stats {
 	uint32_t sb_cc;        /* bytes in the send buffer now */
 	uint32_t notready;     /* not-ready bytes now */
 	uint32_t inflight;     /* bytes in sends the kernel has not completed */
+	uint32_t ra_window;    /* the stream's read-ahead window, pages (0: none) */
 };
 
 /*
@@ -211,6 +212,13 @@ extern bool sf_coalesce_ignore_caps;
 extern int64_t sf_sb_hiwat;        /* default send-buffer high-water mark */
 extern int64_t sf_readahead;       /* default read-ahead pages past the request */
 extern int64_t sf_max_chunk_pages; /* pages per swapin request (one sf_io) */
+/* Adaptive stream read-ahead (readahead.c): window bounds, I/O size, global bound. */
+extern int64_t sf_ra_min_pages;
+extern int64_t sf_ra_max_pages;
+extern int64_t sf_ra_io_pages;
+extern int64_t sf_ra_inflight_max;
+/* Read-ahead pages in I/O now, all streams (tests: 0 once everything completed). */
+int64_t sf_ra_inflight_pages(void);
 /* Zero-copy sends (IORING_OP_SENDMSG_ZC) for sends of at least sf_zc_min bytes; off by default:
  * on loopback the kernel copies them anyway and they measured no faster. */
 extern int64_t sf_send_zc;
@@ -235,6 +243,12 @@ struct sf_stats {
 	struct vms_counter bytes_sent;    /* bytes the kernel completed */
 	struct vms_counter sends;         /* send operations issued */
 	struct vms_counter sends_zc;      /* of which zero-copy */
+	struct vms_counter ra_ios;        /* stream read-ahead I/Os started */
+	struct vms_counter ra_pages;      /* pages stream read-ahead read */
+	struct vms_counter ra_errors;     /* read-ahead I/Os that failed (pages freed) */
+	struct vms_counter ra_grows;      /* read-ahead windows doubled (sequential streams) */
+	struct vms_counter ra_seeks;      /* calls that restarted a stream's window (seeks) */
+	struct vms_counter ra_throttled;  /* read-ahead held back by sf_ra_inflight_max */
 };
 extern struct sf_stats sf_stats;
 

@@ -60,6 +60,19 @@ struct sf_zc {
 	bool notified;           /* (l) */
 };
 
+/*
+ * A stream's read-ahead state (readahead.c has the theory).  Lock key (l):
+ * the socket's loop thread.
+ */
+struct sf_ra {
+	struct vm_object *obj; /* (l) referenced: the file the stream reads, or NULL */
+	uint64_t next;         /* (l) byte offset where the queued bytes end */
+	uint64_t req_end;      /* (l) byte offset where the current request ends */
+	uint64_t end;          /* (l) page index: pages below it were read or are being read */
+	uint32_t win;          /* (l) window in pages; 0: no adaptive read-ahead */
+	bool past_req;         /* (l) sequential across requests: may read past the request */
+};
+
 static inline uint32_t
 sf_seg_pgoff(const struct sf_seg *seg)
 {
@@ -112,6 +125,7 @@ struct vms_socket {
 	uint64_t bytes_sent;        /* (l) */
 	uint64_t sends;             /* (l) */
 	uint64_t partial;           /* (l) */
+	struct sf_ra ra;            /* (l) read-ahead state of the stream */
 };
 
 /*
@@ -157,5 +171,18 @@ void sf_swapin_pump(struct vms_socket *so);
  * shrunk to them), 0 if none.
  */
 uint32_t sf_swapin_nodiskio(struct sf_seg *seg);
+
+/* readahead.c */
+/*
+ * A vms_sendfile call is about to queue [offset, req_end) of obj: classify
+ * it as sequential or a seek (flags SF_NODISKIO and SF_USER_READAHEAD turn
+ * adaptive read-ahead off for the call).
+ */
+void sf_ra_call(struct vms_socket *so, struct vm_object *obj, uint64_t offset, uint64_t req_end,
+		int flags);
+/* The call has queued up to byte `pos`: read ahead if the window says so. */
+void sf_ra_kick(struct vms_socket *so, uint64_t pos);
+/* Forget the stream (drops the object reference). */
+void sf_ra_reset(struct sf_ra *ra);
 
 #endif

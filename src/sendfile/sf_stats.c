@@ -45,6 +45,12 @@ static const struct {
     S(bytes_sent, "bytes completed by the kernel"),
     S(sends, "send operations issued"),
     S(sends_zc, "zero-copy sends issued"),
+    S(ra_ios, "stream read-ahead I/Os started"),
+    S(ra_pages, "pages read by stream read-ahead"),
+    S(ra_errors, "stream read-ahead I/Os that failed"),
+    S(ra_grows, "read-ahead windows doubled"),
+    S(ra_seeks, "stream read-ahead restarts on a seek"),
+    S(ra_throttled, "read-ahead held back by the global bound"),
 #undef S
 };
 

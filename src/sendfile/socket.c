@@ -118,6 +118,7 @@ sf_socket_rele(struct vms_socket *so)
 	VERIFY(TAILQ_EMPTY(&so->sb));
 	VERIFY(TAILQ_EMPTY(&so->zc_held) && TAILQ_EMPTY(&so->zc_pending));
 	VERIFY(!so->send_inflight);
+	sf_ra_reset(&so->ra);
 	if (so->close_fd)
 		close(so->fd);
 	free(so);
@@ -563,4 +564,5 @@ vms_socket_get_stats(const struct vms_socket *so, struct vms_socket_stats *st)
 	st->sb_cc = so->sb_cc;
 	st->notready = so->notready;
 	st->inflight = so->send_inflight ? so->send_bytes : 0;
+	st->ra_window = so->ra.win;
 }

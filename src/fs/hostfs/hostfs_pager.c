@@ -50,7 +50,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-VMS_TUNABLE(hostfs_max_io_pages, "hostfs_max_io_pages", 64,
+VMS_TUNABLE(hostfs_max_io_pages, "hostfs_max_io_pages", 256,
 	    "most pages one hostfs read covers (haspage bound, read-behind/ahead clamp)");
 
 VMS_TUNABLE(hostfs_debug_read_cap, "hostfs_debug_read_cap", 0,

@@ -179,3 +179,60 @@ Test(sendfile_eio, sync_error_after_a_split_at_a_busy_page)
 	vm_object_deallocate(obj);
 	free(data);
 }
+
+/*
+ * EIO inside a read-ahead window (src/sendfile/readahead.c): a sequential
+ * stream reads far ahead of its demand; fail its Nth pager I/O for N = 1,
+ * 2, ... until no I/O fails.  A failed read-ahead frees its pages and the
+ * demand reads them again, so the bytes arrive exact; a failed demand read
+ * aborts with EIO after an exact prefix.  Either way nothing is left busy,
+ * wired or counted in flight.
+ */
+Test(sendfile_eio, nth_io_fails_inside_a_readahead_window)
+{
+	size_t size = (1u << 20) + 100;
+	uint8_t *data = sft_pattern(size, 24);
+	unsigned n, ra_failed_exact = 0, demand_failed = 0;
+	for (n = 1;; n++) {
+		uint64_t ra_err0 = counter_get(&sf_stats.ra_errors);
+		struct vm_object *obj = mempager_create(data, size, PAGER_CAP_BOGUS, "ra");
+		mempager_set_mode(obj, MEMPAGER_THREAD, 20);
+		mempager_set_block(obj, 16);
+		mempager_fail_nth(obj, n, -EIO);
+		int fds[2];
+		sft_tcp_pair(fds);
+		struct sft_sink *sink = sft_sink_start(fds[1], false);
+		struct victim v = {0};
+		struct vms_socket *so = sft_socket(fds[0], 16 << 10, NULL, on_error, &v);
+		off_t sb = 0;
+		int r = vms_sendfile_blocking(so, obj, 0, 0, NULL, &sb, 0);
+		cr_assert(r == 0 || r == -EIO, "round %u: vms_sendfile returned %d", n, r);
+		sft_close_all(so);
+		sft_sink_join(sink);
+		mempager_drain(obj);
+		struct mempager_stats st;
+		mempager_get_stats(obj, &st);
+		cr_assert(vm_quiescent(), "round %u: a page is busy or wired", n);
+		cr_assert_eq(sf_ra_inflight_pages(), 0, "round %u: read-ahead still in flight", n);
+		if (r == 0) {
+			cr_assert_eq(sink->len, size, "round %u: %zu bytes", n, sink->len);
+			cr_assert_eq(memcmp(sink->buf, data, size), 0, "round %u: wrong bytes", n);
+			if (counter_get(&sf_stats.ra_errors) > ra_err0)
+				ra_failed_exact++;
+		} else {
+			demand_failed++;
+			cr_assert_lt(sink->len, size);
+			if (sink->len > 0)
+				cr_assert_eq(memcmp(sink->buf, data, sink->len), 0,
+					     "round %u: bad prefix", n);
+		}
+		sft_sink_free(sink);
+		vm_object_deallocate(obj);
+		if (st.errors == 0)
+			break; /* past the stream's last I/O */
+	}
+	cr_assert_gt(n, 8, "only %u I/Os per stream: the loop proved little", n - 1);
+	cr_assert_gt(ra_failed_exact, 0, "no round failed a read-ahead I/O and still delivered");
+	cr_assert_gt(demand_failed, 0, "no round failed a demand read");
+	free(data);
+}

@@ -31,6 +31,7 @@ sft_teardown(void)
 	cr_assert_eq(vms_socket_count(), 0, "sockets leaked");
 	cr_assert(vm_quiescent(), "a page is still busy or wired");
 	cr_assert_eq(vm_object_count(), 0, "objects leaked");
+	cr_assert_eq(sf_ra_inflight_pages(), 0, "read-ahead pages still counted in flight");
 	io_loop_destroy(sft_loop);
 	sft_loop = NULL;
 	vm_fini();

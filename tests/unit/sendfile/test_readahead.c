@@ -1,0 +1,178 @@
+/*
+ * Stream read-ahead (src/sendfile/readahead.c) with the memory pager: the
+ * window grows for a sequential stream, random ranges get no large
+ * read-ahead, and read-ahead stays inside EOF and the request.  Counts
+ * pages, never time.
+ */
+#include "sf_testlib.h"
+
+#include "core/util.h"
+#include "pager/pager.h"
+#include "support/mempager.h"
+#include "vm/vm.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+setup(void)
+{
+	sft_setup(4096); /* 16 MiB: the read-ahead bound is 512 pages */
+}
+
+TestSuite(readahead, .init = setup, .fini = sft_teardown, .timeout = 120);
+
+struct stream {
+	int fds[2];
+	struct vms_socket *so;
+	struct sft_sink *sink;
+};
+
+static void
+stream_open(struct stream *s, uint32_t hiwat)
+{
+	sft_tcp_pair(s->fds);
+	s->sink = sft_sink_start(s->fds[1], false);
+	s->so = sft_socket(s->fds[0], hiwat, NULL, NULL, NULL);
+}
+
+static void
+stream_close(struct stream *s)
+{
+	sft_close_all(s->so);
+	sft_sink_join(s->sink);
+}
+
+/* Send [off, off + len) as a client's request would be: the call waits for room as it goes. */
+static void
+send_range(struct stream *s, struct vm_object *obj, uint64_t off, uint64_t len)
+{
+	off_t sb = 0;
+	cr_assert_eq(vms_sendfile_blocking(s->so, obj, (off_t)off, len, NULL, &sb, 0), 0);
+	cr_assert_eq((uint64_t)sb, len);
+}
+
+static uint64_t
+pages_read(struct vm_object *obj)
+{
+	struct mempager_stats st;
+	mempager_get_stats(obj, &st);
+	return st.pages_read + st.optional_read;
+}
+
+Test(readahead, sequential_window_grows_and_reads_each_page_once)
+{
+	size_t size = 8u << 20;
+	uint8_t *data = sft_pattern(size, 71);
+	struct vm_object *obj = mempager_create(data, size, PAGER_CAP_BOGUS, "seq");
+	mempager_set_mode(obj, MEMPAGER_THREAD, 20);
+	mempager_set_block(obj, 256);
+	struct stream s;
+	stream_open(&s, 64 << 10);
+	send_range(&s, obj, 0, size);
+	struct vms_socket_stats st;
+	vms_socket_get_stats(s.so, &st);
+	stream_close(&s);
+	cr_assert_eq(s.sink->len, size);
+	cr_assert_eq(memcmp(s.sink->buf, data, size), 0);
+	/* 32 -> 64 -> 128 -> 256 -> 512 at least (the bound of 512 pages may stop it there). */
+	cr_assert_geq(counter_get(&sf_stats.ra_grows), 4, "window doubled %llu times",
+		      (unsigned long long)counter_get(&sf_stats.ra_grows));
+	cr_assert_geq(st.ra_window, 512, "window %u pages", st.ra_window);
+	/* Most pages came in ahead of the demand, and no page was read twice. */
+	uint64_t npages = howmany(size, PAGE_SIZE);
+	cr_assert_gt(counter_get(&sf_stats.ra_pages), npages / 2, "read ahead %llu of %llu pages",
+		     (unsigned long long)counter_get(&sf_stats.ra_pages),
+		     (unsigned long long)npages);
+	mempager_drain(obj);
+	cr_assert_eq(pages_read(obj), npages, "pager read %llu pages for a %llu-page file",
+		     (unsigned long long)pages_read(obj), (unsigned long long)npages);
+	cr_assert_eq(sf_ra_inflight_pages(), 0);
+	sft_sink_free(s.sink);
+	vm_object_deallocate(obj);
+	free(data);
+}
+
+Test(readahead, random_ranges_get_no_large_readahead)
+{
+	size_t size = 8u << 20;
+	uint8_t *data = sft_pattern(size, 72);
+	struct vm_object *obj = mempager_create(data, size, PAGER_CAP_BOGUS, "random");
+	mempager_set_block(obj, 256);
+	struct stream s;
+	stream_open(&s, 64 << 10);
+	uint64_t want = 0, calls = 24, seed = 7;
+	size_t expect_len = 0;
+	for (uint64_t i = 0; i < calls; i++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t len = (64u << 10) + ((seed >> 33) % (192u << 10));
+		uint64_t off = ((seed >> 13) % (size - len)) & ~(uint64_t)PAGE_MASK;
+		send_range(&s, obj, off, len);
+		want += howmany(len, PAGE_SIZE);
+		expect_len += len;
+	}
+	stream_close(&s);
+	cr_assert_eq(s.sink->len, expect_len);
+	/* Each seek restarts the window; nothing is read but the ranges and sf_readahead pages. */
+	cr_assert_eq(counter_get(&sf_stats.ra_seeks), calls - 1);
+	uint64_t got = pages_read(obj);
+	cr_assert_leq(got, want + calls * (uint64_t)sf_readahead,
+		      "random ranges of %llu pages read %llu pages", (unsigned long long)want,
+		      (unsigned long long)got);
+	sft_sink_free(s.sink);
+	vm_object_deallocate(obj);
+	free(data);
+}
+
+Test(readahead, never_past_the_request_or_eof)
+{
+	size_t size = 1000 * PAGE_SIZE + 100;
+	uint64_t npages = howmany(size, PAGE_SIZE);
+	uint8_t *data = sft_pattern(size, 73);
+	struct vm_object *obj = mempager_create(data, size, PAGER_CAP_BOGUS, "bounded");
+	mempager_set_block(obj, 64);
+	struct stream s;
+	stream_open(&s, 16 << 10);
+	/* One request: read-ahead fills it, and only sf_readahead pages follow its end. */
+	send_range(&s, obj, 0, 40 * PAGE_SIZE);
+	cr_assert_gt(counter_get(&sf_stats.ra_pages), 0, "a 40-page request read nothing ahead");
+	for (uint64_t p = 40 + (uint64_t)sf_readahead; p < npages; p++)
+		cr_assert(!sft_page_cached(obj, p), "page %llu past the request was read",
+			  (unsigned long long)p);
+	/* Requests that follow each other: the stream may read past a request, not past EOF. */
+	for (uint64_t off = 40 * PAGE_SIZE; off < size; off += 80 * PAGE_SIZE)
+		send_range(&s, obj, off, MIN(80 * PAGE_SIZE, size - off));
+	stream_close(&s);
+	cr_assert_eq(s.sink->len, size);
+	cr_assert_eq(memcmp(s.sink->buf, data, size), 0);
+	cr_assert_eq(pages_read(obj), npages, "pager read %llu pages for a %llu-page file",
+		     (unsigned long long)pages_read(obj), (unsigned long long)npages);
+	cr_assert_eq(sf_ra_inflight_pages(), 0);
+	sft_sink_free(s.sink);
+	vm_object_deallocate(obj);
+	free(data);
+}
+
+/* No read-ahead over a hole: swapin zero-fills it. */
+Test(readahead, holes_are_not_read)
+{
+	size_t size = 512 * PAGE_SIZE;
+	uint8_t *data = sft_pattern(size, 74);
+	memset(data + 100 * PAGE_SIZE, 0, 200 * PAGE_SIZE);
+	struct vm_object *obj = mempager_create(data, size, PAGER_CAP_BOGUS, "sparse");
+	mempager_set_hole(obj, 100, 200);
+	mempager_set_block(obj, 4); /* haspage bounds runs by blocks: these end at the hole */
+	struct stream s;
+	stream_open(&s, 16 << 10);
+	send_range(&s, obj, 0, size);
+	stream_close(&s);
+	cr_assert_eq(s.sink->len, size);
+	cr_assert_eq(memcmp(s.sink->buf, data, size), 0);
+	cr_assert_eq(pages_read(obj), 312, "read %llu pages", (unsigned long long)pages_read(obj));
+	cr_assert_eq(counter_get(&sf_stats.pages_zeroed), 200);
+	sft_sink_free(s.sink);
+	vm_object_deallocate(obj);
+	free(data);
+}
