@@ -195,6 +195,38 @@ int vms_sendfile(struct vms_socket *so, struct vnode *vp, off_t offset, size_t n
 int vms_sendfile_blocking(struct vms_socket *so, struct vm_object *obj, off_t offset, size_t nbytes,
 			  const struct vms_hdtr *hdtr, off_t *sbytes, int flags);
 
+/* ---- holds: a file range wired in the cache before it is sent (hold.c) ---- */
+
+/*
+ * For a sender that frames data itself and must not commit a frame to the
+ * in-order send buffer before its bytes are in memory (HTTP/2: a cold
+ * stream's not-ready DATA frame would hold back every hot frame behind it).
+ *
+ * vms_sendfile_cached: how many bytes from `offset` (at most nbytes, clamped
+ * to EOF) are resident and valid now, as a prefix; takes the object lock,
+ * waits for nothing.  The answer may be stale by the time it is used (another
+ * thread may reclaim a page): sending then still works, it just queues
+ * not-ready.
+ *
+ * vms_sfhold_start: wire [offset, offset + nbytes) of obj's pages, reading those not valid (with read-ahead past them), and call
+ * done(h, 0, arg) on `loop`'s thread once all are valid, or done(h, -EIO,
+ * arg) if a read failed; never from inside this call, at most once, and
+ * never after vms_sfhold_release().  Call on loop's thread.  Returns 0 and
+ * *out, -EINVAL (nbytes 0 or over VMS_SFHOLD_MAX) or
+ * -ENOMEM.  While held, vms_sendfile of the range on any socket of the same
+ * loop queues it ready at once.
+ *
+ * vms_sfhold_release: drop the hold (on loop's thread, at any time, also
+ * before done ran); its pages are unwired as soon as no read is under way.
+ */
+#define VMS_SFHOLD_MAX (16u << 20)
+struct vms_sfhold;
+typedef void vms_sfhold_done_t(struct vms_sfhold *h, int error, void *arg);
+size_t vms_sendfile_cached(struct vm_object *obj, uint64_t offset, size_t nbytes);
+int vms_sfhold_start(struct io_loop *loop, struct vm_object *obj, uint64_t offset, size_t nbytes,
+		     vms_sfhold_done_t *done, void *arg, struct vms_sfhold **out);
+void vms_sfhold_release(struct vms_sfhold *h);
+
 /* ---- policy ---- */
 
 /* Tunable "sf_swapin_policy": how a run with valid pages inside is read. */

@@ -80,13 +80,16 @@ sf_seg_pgoff(const struct sf_seg *seg)
 }
 
 struct vms_socket {
-	struct io_loop *loop; /* (c) */
-	int fd;               /* (c) */
-	bool blocking;        /* (c) */
-	bool is_socket;       /* (c) false: a pipe or file, written with writev */
-	bool close_fd;        /* (c) */
-	uint32_t hiwat;       /* (c) */
-	uint32_t lowat;       /* (c) */
+	struct io_loop *loop;         /* (c) */
+	int fd;                       /* (c) */
+	bool blocking;                /* (c) */
+	bool is_socket;               /* (c) false: a pipe or file, written with writev */
+	bool sink;                    /* (c) no fd: holds pages, never sends (hold.c) */
+	bool sink_ready;              /* (l) a sink's on_ready ran */
+	vms_socket_lowat_t *on_ready; /* (c) sink: everything queued is valid and wired */
+	bool close_fd;                /* (c) */
+	uint32_t hiwat;               /* (c) */
+	uint32_t lowat;               /* (c) */
 	vms_socket_lowat_t *on_lowat;
 	vms_socket_error_t *on_error;
 	void *arg;
@@ -145,6 +148,8 @@ struct sf_io {
 extern int64_t sf_retry_us; /* tunable: swapin retry delay */
 
 /* socket.c */
+/* A zeroed socket with one (the owner's) reference and no fd; counted by vms_socket_count(). */
+struct vms_socket *sf_socket_alloc(struct io_loop *loop);
 void sf_socket_ref(struct vms_socket *so);
 void sf_socket_rele(struct vms_socket *so);
 /* Append a segment (its bytes join sb_cc); not ready ones join notready. */

@@ -42,6 +42,7 @@ static _Atomic uint64_t sf_socket_live;
 static void sf_socket_notify_task(struct io_task *task);
 static void sf_send_done(struct io_req *req, int res, uint32_t cqe_flags);
 static void sf_zc_done(struct io_req *req, int res, uint32_t cqe_flags);
+static bool sf_sink_all_ready(const struct vms_socket *so);
 
 uint64_t
 vms_socket_count(void)
@@ -70,10 +71,9 @@ vms_socket_create(struct io_loop *loop, int fd, const struct vms_socket_params *
 		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 			return -errno;
 	}
-	struct vms_socket *so = calloc(1, sizeof(*so));
+	struct vms_socket *so = sf_socket_alloc(loop);
 	if (so == NULL)
 		return -ENOMEM;
-	so->loop = loop;
 	so->fd = fd;
 	so->is_socket = is_socket;
 	so->hiwat = (uint32_t)sf_sb_hiwat;
@@ -91,16 +91,27 @@ vms_socket_create(struct io_loop *loop, int fd, const struct vms_socket_params *
 		so->hiwat = 256 * 1024;
 	if (so->lowat == 0 || so->lowat >= so->hiwat)
 		so->lowat = so->hiwat / 4;
+	so->use_zc = is_socket && sf_send_zc != 0 && io_loop_features(loop)->send_zc;
+	*out = so;
+	return 0;
+}
+
+struct vms_socket *
+sf_socket_alloc(struct io_loop *loop)
+{
+	struct vms_socket *so = calloc(1, sizeof(*so));
+	if (so == NULL)
+		return NULL;
+	so->loop = loop;
+	so->fd = -1;
 	TAILQ_INIT(&so->sb);
 	TAILQ_INIT(&so->zc_pending);
 	TAILQ_INIT(&so->zc_held);
-	so->use_zc = is_socket && sf_send_zc != 0 && io_loop_features(loop)->send_zc;
 	so->send_req.done = sf_send_done;
 	so->notify_task.fn = sf_socket_notify_task;
 	so->refs = 1;
 	atomic_fetch_add(&sf_socket_live, 1);
-	*out = so;
-	return 0;
+	return so;
 }
 
 void
@@ -174,6 +185,11 @@ sf_socket_notify_task(struct io_task *task)
 			so->error_reported = true;
 			if (so->on_error != NULL)
 				so->on_error(so, -so->error, so->arg);
+		} else if (so->sink) {
+			if (so->error == 0 && !so->sink_ready && sf_sink_all_ready(so)) {
+				so->sink_ready = true;
+				so->on_ready(so, so->arg);
+			}
 		} else if (so->error == 0 && so->want_lowat && so->sb_cc <= so->lowat) {
 			so->want_lowat = false;
 			if (so->on_lowat != NULL)
@@ -252,9 +268,22 @@ sf_seg_iov(struct vms_socket *so, const struct sf_seg *seg, uint32_t off, int *n
 	return true;
 }
 
+/* A sink's pages are all in hand and valid: nothing pending, swapping or not ready. */
+static bool
+sf_sink_all_ready(const struct vms_socket *so)
+{
+	return so->notready == 0 && so->pending == NULL && !so->retry_armed;
+}
+
 void
 sf_sb_kick(struct vms_socket *so)
 {
+	if (so->sink) {
+		/* A sink never sends: it only tells its owner once everything is ready. */
+		if (so->error == 0 && !so->sink_ready && sf_sink_all_ready(so))
+			sf_socket_notify(so);
+		return;
+	}
 	if (so->send_inflight || so->error != 0)
 		return;
 	int n = 0;
