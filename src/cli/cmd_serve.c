@@ -28,8 +28,8 @@ serve_usage(FILE *f)
 	fprintf(
 	    f, "usage: vmsend serve [FLAGS]\n"
 	       "\n"
-	       "Serve files over HTTP/1.1 (GET, HEAD, ranges, conditional requests) through\n"
-	       "vmsend's page cache and sendfile engine.\n"
+	       "Serve files over HTTP/1.1 and HTTP/2 (GET, HEAD, ranges, conditional requests)\n"
+	       "through vmsend's page cache and sendfile engine.\n"
 	       "\n"
 	       "What to serve:\n"
 	       "  --root DIR             serve the host directory DIR at / (same as\n"
@@ -46,6 +46,9 @@ serve_usage(FILE *f)
 	       "  --threads N            event loops, each with its own io_uring and\n"
 	       "                         SO_REUSEPORT listeners; default: one per CPU\n"
 	       "  --max-connections N    close new connections beyond N at once (default 10000)\n"
+	       "  --h2c                  also speak HTTP/2 with prior knowledge (h2c) on the\n"
+	       "                         --listen addresses: a connection that starts with the\n"
+	       "                         HTTP/2 preface is HTTP/2, any other is HTTP/1.1\n"
 	       "\n"
 	       "Memory:\n"
 	       "  --cache-size SIZE      page-cache size, e.g. 256M, 2G (default: the cache_size\n"
@@ -259,6 +262,8 @@ cmd_serve(int argc, char **argv)
 				return 2;
 			}
 			vms_log_level = lv;
+		} else if (strcmp(a, "--h2c") == 0) {
+			cfg.h2c = true;
 		} else if (strcmp(a, "--quiet") == 0) {
 			cfg.quiet = true;
 		} else if (strcmp(a, "--set") == 0) {

@@ -31,6 +31,7 @@
  * TCP_USER_TIMEOUT (set to the send timeout) bounds how long a lingering
  * close can wait for a peer that stopped reading.
  */
+#include "http/h2.h"
 #include "http/http_impl.h"
 
 #include "core/log.h"
@@ -47,8 +48,6 @@
 #include <unistd.h>
 
 static void http_conn_process(struct http_conn *c);
-static void http_conn_close(struct http_conn *c, int how);
-static void http_conn_want_recv(struct http_conn *c);
 static void http_conn_drain_shut(struct http_conn *c);
 
 /*
@@ -103,6 +102,8 @@ http_conn_free(struct http_conn *c)
 {
 	struct http_thread *th = c->th;
 	io_timer_cancel(th->loop, &c->timer);
+	if (c->h2)
+		h2_conn_free(c);
 	if (c->resp.vp) {
 		vnode_rele(c->resp.vp);
 		c->resp.vp = NULL;
@@ -172,7 +173,7 @@ http_conn_free_spares(struct http_thread *th)
 	th->nspare = 0;
 }
 
-static void
+void
 http_conn_close(struct http_conn *c, int how)
 {
 	if (c->closing) {
@@ -212,6 +213,10 @@ http_conn_recv_done(struct io_req *req, int res, uint32_t flags)
 		}
 		return;
 	}
+	if (c->h2) {
+		h2_conn_recv(c, res);
+		return;
+	}
 	if (res == -EAGAIN || res == -EINTR || res == -ENOBUFS) {
 		http_conn_process(c);
 		return;
@@ -225,7 +230,7 @@ http_conn_recv_done(struct io_req *req, int res, uint32_t flags)
 	http_conn_process(c);
 }
 
-static void
+void
 http_conn_want_recv(struct http_conn *c)
 {
 	if (c->closing || c->recv_busy || c->eof || c->inlen >= HTTP_INBUF)
@@ -252,7 +257,7 @@ http_conn_drain_shut(struct http_conn *c)
 	}
 }
 
-static void
+void
 http_conn_drain(struct http_conn *c)
 {
 	if (c->eof || c->closing) {
@@ -388,6 +393,22 @@ http_conn_process(struct http_conn *c)
 			http_conn_timer_set(c, HTTP_T_IDLE);
 			break;
 		}
+		if (c->h2c && c->nreq == 0) {
+			/* Prior-knowledge HTTP/2 (h2c) starts with the preface instead of a request. */
+			int pf = h2_preface_check(c->in, c->inlen);
+			if (pf > 0) {
+				if (h2_conn_start(c) != 0)
+					http_conn_close(c, VMS_CLOSE_ABORT);
+				return;
+			}
+			if (pf == 0 && !c->eof) {
+				if (!c->head_started) {
+					c->head_started = true;
+					http_conn_timer_set(c, HTTP_T_HEADER);
+				}
+				break;
+			}
+		}
 		/*
 		 * The parser rescans the head from its start, so a head dribbled in
 		 * tiny pieces would cost quadratic time: rescan only when a line
@@ -453,6 +474,10 @@ http_conn_on_lowat(struct vms_socket *so, void *arg)
 		http_conn_drain_shut(c);
 		return;
 	}
+	if (c->h2) {
+		h2_conn_on_lowat(c);
+		return;
+	}
 	http_conn_process(c);
 }
 
@@ -460,6 +485,10 @@ static void
 http_conn_on_error(struct vms_socket *so, int error, void *arg)
 {
 	struct http_conn *c = arg;
+	if (c->h2 && !c->draining) {
+		h2_conn_on_error(c, error);
+		return;
+	}
 	LOG_DEBUG("http", "%s: socket error: %s", c->peer, strerror(-error));
 	if (error == -ETIMEDOUT) /* TCP_USER_TIMEOUT: the peer stopped reading */
 		counter_inc(&http_stats.conn_timeouts);
@@ -472,6 +501,10 @@ static void
 http_conn_timer_fn(struct io_timer *t)
 {
 	struct http_conn *c = container_of(t, struct http_conn, timer);
+	if (c->h2 && !c->draining) {
+		h2_conn_timer(c);
+		return;
+	}
 	enum http_timer_kind kind = c->tkind;
 	c->tkind = HTTP_T_NONE;
 	switch (kind) {
@@ -561,6 +594,7 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 	c->th = th;
 	c->fd = fd;
 	c->metrics_ok = metrics_ok;
+	c->h2c = cfg->h2c;
 	c->recv_req.done = http_conn_recv_done;
 	c->timer.fn = http_conn_timer_fn;
 	struct vms_socket_params p = {
@@ -607,6 +641,10 @@ http_conn_stop_all(struct http_thread *th, bool abort)
 		if (c->closing) {
 			if (abort)
 				c->close_how = VMS_CLOSE_ABORT;
+			continue;
+		}
+		if (c->h2 && !c->draining) {
+			h2_conn_stop(c, abort);
 			continue;
 		}
 		if (abort) {

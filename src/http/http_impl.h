@@ -21,6 +21,7 @@
 struct vnode;
 struct vms_socket;
 struct http_thread;
+struct h2_conn;
 
 /* One piece of a response: copied bytes (from resp->mem) or a file range. */
 struct http_piece {
@@ -61,6 +62,8 @@ struct http_conn {
 	int fd;                 /* (c) owned by `so` */
 	struct vms_socket *so;  /* (t) */
 	bool metrics_ok;        /* (c) accepted on a listener that serves metrics */
+	bool h2c;               /* (c) the first bytes may be the HTTP/2 preface */
+	struct h2_conn *h2;     /* (t) the connection speaks HTTP/2 (h2.c) */
 	char peer[64];          /* (c) address for the log */
 
 	char *in;                /* (t) HTTP_INBUF bytes */
@@ -135,6 +138,12 @@ void http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *s
 void http_conn_stop_all(struct http_thread *th, bool abort);
 /* Free the connections kept for reuse (the thread is leaving). */
 void http_conn_free_spares(struct http_thread *th);
+/* Close now (VMS_CLOSE_ABORT) or after the queue is sent (VMS_CLOSE_LINGER); idempotent. */
+void http_conn_close(struct http_conn *c, int how);
+/* Lingering close: send what is queued, FIN, read and discard until EOF or 2 s. */
+void http_conn_drain(struct http_conn *c);
+/* Post a recv into c->in if none is in flight and there is room. */
+void http_conn_want_recv(struct http_conn *c);
 
 /*
  * handler.c: turn one parsed request into a response plan `r` (status,

@@ -42,6 +42,7 @@ struct http_server_config {
 	bool listing;               /* list directories without index.html */
 	uint32_t sb_hiwat;          /* per-connection send buffer; 0: sendfile's default */
 	bool quiet;                 /* no startup banner */
+	bool h2c;                   /* plain listeners also take HTTP/2 with prior knowledge */
 };
 
 void http_server_config_defaults(struct http_server_config *cfg);
@@ -77,6 +78,13 @@ struct http_stats {
 	struct vms_counter not_modified;   /* 304 responses */
 	struct vms_counter parse_errors;   /* 4xx/5xx from the parser */
 	struct vms_counter sendfile_again; /* EAGAIN waits for the send buffer */
+	/* HTTP/2 (requests and parse_errors above count both protocols) */
+	struct vms_counter h2_connections; /* connections that became HTTP/2 */
+	struct vms_counter h2_requests;    /* streams answered */
+	struct vms_counter h2_resets;      /* RST_STREAM frames received */
+	struct vms_counter h2_refused;     /* peers refused with GOAWAY for abuse */
+	struct vms_counter h2_holds;       /* DATA deferred until its pages were read */
+	struct vms_counter h2_data_frames; /* DATA frames sent from file pages */
 	_Atomic int64_t conns_open;        /* (a) */
 	/* request head parsed -> response fully queued, cumulative buckets in ms */
 	struct vms_counter latency[HTTP_LATENCY_BUCKETS + 1];

@@ -117,6 +117,27 @@ http_metrics_render(char *buf, size_t cap)
 		       &http_stats.bytes_body);
 	HTTP_M_COUNTER(m, "vmsend_http_send_waits_total",
 		       "responses that waited for send-buffer space", &http_stats.sendfile_again);
+	uint64_t h2req = counter_get(&http_stats.h2_requests);
+	uint64_t allreq = counter_get(&http_stats.requests);
+	http_m_put(m,
+		   "# HELP vmsend_http_protocol_requests_total requests by protocol\n"
+		   "# TYPE vmsend_http_protocol_requests_total counter\n"
+		   "vmsend_http_protocol_requests_total{protocol=\"HTTP/1.1\"} %llu\n"
+		   "vmsend_http_protocol_requests_total{protocol=\"HTTP/2\"} %llu\n",
+		   (unsigned long long)(allreq > h2req ? allreq - h2req : 0),
+		   (unsigned long long)h2req);
+	HTTP_M_COUNTER(m, "vmsend_http2_connections_total", "connections that spoke HTTP/2",
+		       &http_stats.h2_connections);
+	HTTP_M_COUNTER(m, "vmsend_http2_resets_received_total", "RST_STREAM frames received",
+		       &http_stats.h2_resets);
+	HTTP_M_COUNTER(m, "vmsend_http2_refused_total",
+		       "HTTP/2 peers sent GOAWAY for floods, bombs or stalls",
+		       &http_stats.h2_refused);
+	HTTP_M_COUNTER(m, "vmsend_http2_holds_total",
+		       "file ranges read into the cache before their DATA frames",
+		       &http_stats.h2_holds);
+	HTTP_M_COUNTER(m, "vmsend_http2_data_frames_total", "DATA frames sent from file pages",
+		       &http_stats.h2_data_frames);
 	http_m_put(m, "# HELP vmsend_http_request_duration_seconds head parsed to response queued\n"
 		      "# TYPE vmsend_http_request_duration_seconds histogram\n");
 	uint64_t cum = 0;

@@ -68,8 +68,8 @@ Test(hold, cold_range_is_read_then_sent_ready)
 	mempager_set_mode(obj, MEMPAGER_DEFERRED, 0);
 	struct done_state d = {0};
 	struct vms_sfhold *h;
-	cr_assert_eq(vms_sfhold_start(sft_loop, obj, PAGE_SIZE + 10, 8 * PAGE_SIZE, on_done, &d, &h),
-		     0);
+	cr_assert_eq(
+	    vms_sfhold_start(sft_loop, obj, PAGE_SIZE + 10, 8 * PAGE_SIZE, on_done, &d, &h), 0);
 	for (int i = 0; i < 5; i++)
 		sft_run_once();
 	cr_assert_eq(d.calls, 0, "done before the read completed");

@@ -1,0 +1,407 @@
+/*
+ * HTTP/2 connections: the nghttp2 session, its input and output, timeouts
+ * and the refusal of abusive peers.  Streams (requests, responses, DATA
+ * frames) are in h2_stream.c.
+ *
+ * Output.  nghttp2 serialises frames; HEADERS, SETTINGS, WINDOW_UPDATE and
+ * the other small frames arrive in the send callback and are gathered in
+ * h->out.  A DATA frame is sent by us (NGHTTP2_DATA_FLAG_NO_COPY): its
+ * 9-byte header joins h->out, and h->out then goes to the vms_socket as the
+ * header of a vms_sendfile() of the payload, so the payload is the file's
+ * wired cache pages and never a copy.  The socket sends in call order, so
+ * the bytes on the wire are exactly nghttp2's frame order.
+ *
+ *   nghttp2_session_send ─┬─ send_callback(HEADERS…) ──▶ h->out
+ *                         └─ send_data_callback(DATA) ─▶ vms_sendfile(so, vp, off, len,
+ *                                                              hdtr = h->out + frame header)
+ *
+ * A DATA payload is framed only when its pages are valid (h2_stream.c asks
+ * vms_sendfile_cached, else holds the range and defers the stream), so a
+ * not-ready segment never stands in the socket's queue in front of other
+ * streams' frames.  The socket's high-water mark is the only back-pressure:
+ * when it is full we stop producing frames and stop reading requests until
+ * the low-water callback.
+ *
+ * Abuse.  nghttp2 enforces the protocol (and refuses streams over our
+ * SETTINGS_MAX_CONCURRENT_STREAMS, CONTINUATION runs over 8 frames, too
+ * many outstanding ACKs).  On top of that every frame that carries neither
+ * a request nor data (PING, SETTINGS, PRIORITY, RST_STREAM, empty DATA and
+ * header fragments, unknown types) costs a token from a per-connection
+ * bucket; an empty bucket means a flood (ping, settings, reset, empty-frame
+ * floods, CVE-2019-9512/9514/9515/9518, CVE-2023-44487) and the peer gets
+ * GOAWAY(ENHANCE_YOUR_CALM).  A stream that waits on a zero flow-control
+ * window makes no send progress, so the send timeout ends it and frees
+ * its pages.
+ */
+#include "http/h2_impl.h"
+
+#include "core/log.h"
+#include "core/util.h"
+#include "sendfile/sendfile.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define H2_OUT_CAP      (32 * 1024) /* a whole 16 KiB DATA frame of copied bytes fits */
+#define H2_FLOOD_BURST  400.0 /* tokens a connection starts with (and at most has) */
+#define H2_FLOOD_RATE   100.0 /* tokens regained per second */
+#define H2_RESET_BURST  1000  /* nghttp2's own RST_STREAM limiter, a backstop behind ours */
+#define H2_RESET_RATE   33
+
+int
+h2_preface_check(const char *buf, size_t len)
+{
+	size_t n = MIN(len, (size_t)H2_PREFACE_LEN);
+	if (memcmp(buf, H2_PREFACE, n) != 0)
+		return -1;
+	return n == H2_PREFACE_LEN ? 1 : 0;
+}
+
+/* ---- output ---- */
+
+int
+h2_out_flush(struct h2_conn *h)
+{
+	if (h->outlen == 0)
+		return 0;
+	size_t q = 0;
+	int rc = vms_socket_write(h->c->so, h->out, h->outlen, &q);
+	if (rc == 0)
+		h->outlen = 0;
+	return rc;
+}
+
+int
+h2_out_append(struct h2_conn *h, const void *p, size_t n)
+{
+	if (h->outlen + n > h->outcap) {
+		int rc = h2_out_flush(h);
+		if (rc != 0)
+			return rc;
+		if (n > h->outcap) /* a frame bigger than the buffer goes out alone */
+			return vms_socket_write(h->c->so, p, n, NULL);
+	}
+	memcpy(h->out + h->outlen, p, n);
+	h->outlen += n;
+	return 0;
+}
+
+static ssize_t
+h2_send_cb(nghttp2_session *ngh, const uint8_t *data, size_t len, int flags, void *arg)
+{
+	struct h2_conn *h = arg;
+	int rc = h2_out_append(h, data, len);
+	if (rc == -EAGAIN)
+		return NGHTTP2_ERR_WOULDBLOCK;
+	return rc == 0 ? (ssize_t)len : NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+/* ---- abuse ---- */
+
+/* Take a token for a frame that does no work for the peer; false when the bucket is empty. */
+static bool
+h2_flood_take(struct h2_conn *h)
+{
+	uint64_t now = vms_now_ns();
+	h->tokens += (double)(now - h->tokens_ns) / 1e9 * H2_FLOOD_RATE;
+	h->tokens_ns = now;
+	if (h->tokens > H2_FLOOD_BURST)
+		h->tokens = H2_FLOOD_BURST;
+	if (h->tokens < 1.0)
+		return false;
+	h->tokens -= 1.0;
+	return true;
+}
+
+void
+h2_conn_refuse(struct h2_conn *h, uint32_t code, const char *why)
+{
+	if (h->done || h->refused)
+		return;
+	h->refused = true;
+	counter_inc(&http_stats.h2_refused);
+	LOG_DEBUG("http", "%s: HTTP/2 peer refused (%s): GOAWAY %s", h->c->peer, why,
+		  nghttp2_http2_strerror(code));
+	nghttp2_session_terminate_session(h->ngh, code);
+}
+
+static int
+h2_on_begin_frame(nghttp2_session *ngh, const nghttp2_frame_hd *hd, void *arg)
+{
+	struct h2_conn *h = arg;
+	bool idle;
+	switch (hd->type) {
+	case NGHTTP2_DATA:
+		idle = hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM);
+		break;
+	case NGHTTP2_HEADERS:
+	case NGHTTP2_CONTINUATION:
+		idle = hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_HEADERS);
+		break;
+	case NGHTTP2_WINDOW_UPDATE:
+		idle = false; /* a long download legitimately sends thousands */
+		break;
+	default: /* PING, SETTINGS, PRIORITY, RST_STREAM, PRIORITY_UPDATE, GOAWAY, unknown */
+		idle = true;
+		break;
+	}
+	if (hd->type == NGHTTP2_RST_STREAM)
+		counter_inc(&http_stats.h2_resets);
+	if (idle && !h2_flood_take(h))
+		h2_conn_refuse(h, NGHTTP2_ENHANCE_YOUR_CALM, "flood of frames that do no work");
+	return 0;
+}
+
+/* ---- the session ---- */
+
+static void
+h2_timer_update(struct h2_conn *h)
+{
+	struct http_conn *c = h->c;
+	const struct http_server_config *cfg = &c->th->srv->cfg;
+	bool reading = false;
+	bool busy = h2_streams_busy(h, &reading) > 0 || vms_socket_sbcc(c->so) > 0;
+	if (busy) {
+		if (h->timer_send)
+			return; /* progress is checked when it fires */
+		struct vms_socket_stats st;
+		vms_socket_get_stats(c->so, &st);
+		h->last_sent = st.bytes_sent;
+		h->timer_send = true;
+		if (cfg->send_timeout_ms)
+			io_timer_arm(c->th->loop, &c->timer, cfg->send_timeout_ms * 1000000ull);
+		else
+			io_timer_cancel(c->th->loop, &c->timer);
+		return;
+	}
+	if (h->timer_send || !c->timer.armed) {
+		h->timer_send = false;
+		if (cfg->idle_timeout_ms)
+			io_timer_arm(c->th->loop, &c->timer, cfg->idle_timeout_ms * 1000000ull);
+		else
+			io_timer_cancel(c->th->loop, &c->timer);
+	}
+}
+
+void
+h2_conn_kick(struct h2_conn *h)
+{
+	struct http_conn *c = h->c;
+	if (h->in_send || c->closing || c->draining)
+		return;
+	h->in_send = true;
+	h->data_blocked = false;
+	int rv;
+	/* Streams freed a hold slot while sending: let the ones waiting for it try again. */
+	do
+		rv = nghttp2_session_send(h->ngh);
+	while (rv == 0 && !h->data_blocked && h2_streams_wake(h) > 0);
+	h->in_send = false;
+	int frc = h2_out_flush(h);
+	if (rv != 0 || (frc != 0 && frc != -EAGAIN)) {
+		LOG_DEBUG("http", "%s: HTTP/2 send failed: %s", c->peer,
+			  rv != 0 ? nghttp2_strerror(rv) : strerror(-frc));
+		http_conn_close(c, VMS_CLOSE_ABORT);
+		return;
+	}
+	bool full = frc == -EAGAIN || h->data_blocked || vms_socket_sbspace(c->so) == 0;
+	if (full)
+		vms_socket_want_lowat(c->so);
+	if (!nghttp2_session_want_read(h->ngh) && !nghttp2_session_want_write(h->ngh) &&
+	    h->outlen == 0) {
+		/* GOAWAY is out (or the peer's was answered): close once the socket drained. */
+		h->done = true;
+		http_conn_drain(c);
+		return;
+	}
+	if (h->recv_paused && !full) {
+		h->recv_paused = false;
+		http_conn_want_recv(c);
+	}
+	h2_timer_update(h);
+}
+
+/* Feed what arrived to nghttp2 (requests are answered from its callbacks), then send. */
+static void
+h2_conn_input(struct h2_conn *h)
+{
+	struct http_conn *c = h->c;
+	if (c->inlen > 0 && !h->done) {
+		ssize_t rv = nghttp2_session_mem_recv(h->ngh, (const uint8_t *)c->in, c->inlen);
+		if (rv < 0) {
+			/*
+			 * Fatal (flooded ACKs, a callback failure): nghttp2 has queued
+			 * a GOAWAY where the protocol wants one.  Send it, then close.
+			 */
+			LOG_DEBUG("http", "%s: HTTP/2 session error: %s", c->peer,
+				  nghttp2_strerror((int)rv));
+			counter_inc(&http_stats.h2_refused);
+			nghttp2_session_terminate_session(h->ngh, NGHTTP2_ENHANCE_YOUR_CALM);
+		}
+	}
+	c->inlen = 0;
+	h2_conn_kick(h);
+	if (c->closing || c->draining)
+		return;
+	/* A peer that does not read our answers gets no more of its requests read. */
+	if (vms_socket_sbspace(c->so) == 0)
+		h->recv_paused = true;
+	else
+		http_conn_want_recv(c);
+}
+
+int
+h2_conn_start(struct http_conn *c)
+{
+	struct h2_conn *h = calloc(1, sizeof(*h));
+	char *out = malloc(H2_OUT_CAP);
+	nghttp2_session_callbacks *cbs = NULL;
+	nghttp2_option *opt = NULL;
+	if (h == NULL || out == NULL || nghttp2_session_callbacks_new(&cbs) != 0 ||
+	    nghttp2_option_new(&opt) != 0)
+		goto nomem;
+	h->c = c;
+	h->out = out;
+	h->outcap = H2_OUT_CAP;
+	h->tokens = H2_FLOOD_BURST;
+	h->tokens_ns = vms_now_ns();
+	TAILQ_INIT(&h->streams);
+	TAILQ_INIT(&h->hold_waiters);
+
+	nghttp2_session_callbacks_set_send_callback(cbs, h2_send_cb);
+	nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, h2_on_begin_frame);
+	h2_stream_callbacks(cbs);
+	nghttp2_option_set_no_closed_streams(opt, 1);
+	nghttp2_option_set_builtin_recv_extension_type(opt, NGHTTP2_PRIORITY_UPDATE);
+	nghttp2_option_set_stream_reset_rate_limit(opt, H2_RESET_BURST, H2_RESET_RATE);
+	int rv = nghttp2_session_server_new2(&h->ngh, cbs, h, opt);
+	nghttp2_session_callbacks_del(cbs);
+	nghttp2_option_del(opt);
+	cbs = NULL;
+	opt = NULL;
+	if (rv != 0)
+		goto nomem;
+	nghttp2_settings_entry iv[] = {
+	    {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_STREAMS},
+	    {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, H2_MAX_HEADER_LIST},
+	    {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
+	};
+	if (nghttp2_submit_settings(h->ngh, NGHTTP2_FLAG_NONE, iv, nitems(iv)) != 0) {
+		nghttp2_session_del(h->ngh);
+		goto nomem;
+	}
+	c->h2 = h;
+	counter_inc(&http_stats.h2_connections);
+	io_timer_cancel(c->th->loop, &c->timer);
+	c->tkind = HTTP_T_NONE;
+	h2_conn_input(h);
+	return 0;
+nomem:
+	if (cbs != NULL)
+		nghttp2_session_callbacks_del(cbs);
+	if (opt != NULL)
+		nghttp2_option_del(opt);
+	free(out);
+	free(h);
+	return -ENOMEM;
+}
+
+void
+h2_conn_recv(struct http_conn *c, int res)
+{
+	struct h2_conn *h = c->h2;
+	if (res == -EAGAIN || res == -EINTR || res == -ENOBUFS) {
+		http_conn_want_recv(c);
+		return;
+	}
+	if (res <= 0) {
+		/* The peer is gone (or half-closed: it can read nothing it did not ask for). */
+		if (res == -ETIMEDOUT)
+			counter_inc(&http_stats.conn_timeouts);
+		c->eof = true;
+		http_conn_close(c, VMS_CLOSE_LINGER);
+		return;
+	}
+	c->inlen += (size_t)res;
+	h2_conn_input(h);
+}
+
+void
+h2_conn_on_lowat(struct http_conn *c)
+{
+	h2_conn_kick(c->h2);
+	if (!c->closing && !c->draining && !c->h2->recv_paused)
+		http_conn_want_recv(c);
+}
+
+void
+h2_conn_on_error(struct http_conn *c, int error)
+{
+	LOG_DEBUG("http", "%s: HTTP/2 socket error: %s", c->peer, strerror(-error));
+	if (error == -ETIMEDOUT)
+		counter_inc(&http_stats.conn_timeouts);
+	http_conn_close(c, VMS_CLOSE_ABORT);
+}
+
+void
+h2_conn_timer(struct http_conn *c)
+{
+	struct h2_conn *h = c->h2;
+	if (!h->timer_send) {
+		/* Idle: no stream open for idle_timeout. */
+		counter_inc(&http_stats.conn_timeouts);
+		nghttp2_session_terminate_session(h->ngh, NGHTTP2_NO_ERROR);
+		h2_conn_kick(h);
+		return;
+	}
+	struct vms_socket_stats st;
+	vms_socket_get_stats(c->so, &st);
+	bool reading = false;
+	h2_streams_busy(h, &reading);
+	if (st.bytes_sent != h->last_sent || reading) {
+		/* Progress (or our own disk read under way): another period. */
+		h->timer_send = false;
+		h2_timer_update(h);
+		return;
+	}
+	/*
+	 * Nothing went out for a whole send timeout: the peer does not read,
+	 * or keeps our windows at zero.  Either way it holds our memory and
+	 * maybe wired pages; end the connection, which releases them.
+	 */
+	counter_inc(&http_stats.conn_timeouts);
+	h2_conn_refuse(h, NGHTTP2_ENHANCE_YOUR_CALM, "no send progress");
+	if (st.sb_cc > 0) {
+		http_conn_close(c, VMS_CLOSE_ABORT); /* the GOAWAY could not get out anyway */
+		return;
+	}
+	h2_conn_kick(h);
+}
+
+void
+h2_conn_stop(struct http_conn *c, bool abort)
+{
+	struct h2_conn *h = c->h2;
+	if (abort) {
+		http_conn_close(c, VMS_CLOSE_ABORT);
+		return;
+	}
+	/* Graceful: streams we have seen finish, no new ones; close when they are done. */
+	nghttp2_submit_goaway(h->ngh, NGHTTP2_FLAG_NONE,
+			      nghttp2_session_get_last_proc_stream_id(h->ngh), NGHTTP2_NO_ERROR,
+			      NULL, 0);
+	h2_conn_kick(h);
+}
+
+void
+h2_conn_free(struct http_conn *c)
+{
+	struct h2_conn *h = c->h2;
+	h2_streams_free(h);
+	nghttp2_session_del(h->ngh);
+	free(h->out);
+	free(h);
+	c->h2 = NULL;
+}

@@ -1,0 +1,538 @@
+#!/usr/bin/env python3
+"""HTTP/2 (h2c, prior knowledge) against a real `vmsend serve --h2c`.
+
+A frame-level client built on Debian's python3-h2 packages (hyperframe for
+frames, hpack for header blocks) drives the server frame by frame: many
+concurrent streams, ranges, conditionals, HEAD, a stream reset mid-body,
+priorities (RFC 9218), and the known attacks (rapid reset, CONTINUATION
+flood, HPACK bomb, SETTINGS/PING/empty-frame floods, zero-window stalls,
+streams over SETTINGS_MAX_CONCURRENT_STREAMS).  Each attack must end in
+the right GOAWAY or RST_STREAM, the server must keep serving, and no page
+may stay wired afterwards.  curl, nghttp and h2load check the same server
+from the outside.
+"""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+try:
+    import hpack
+    from hyperframe.frame import (ContinuationFrame, DataFrame, Frame, GoAwayFrame, HeadersFrame,
+                                  PingFrame, RstStreamFrame, SettingsFrame, WindowUpdateFrame)
+except ImportError as e:  # ctest: SKIP_RETURN_CODE 77
+    print("SKIP: python3-h2 (hpack, hyperframe) is not installed: %s" % e)
+    sys.exit(77)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vmsend_http import Server, get, make_site, sha  # noqa: E402
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, REFUSED_STREAM, CANCEL, ENHANCE_YOUR_CALM = 0, 1, 2, 7, 8, 11
+MAX_WINDOW = 2**31 - 1
+
+ROOT = None
+FILES = None
+SRV = None
+LOG = None
+
+
+def setUpModule():
+    global ROOT, FILES, SRV, LOG
+    ROOT = tempfile.mkdtemp(prefix="vmsend-h2-root-")
+    FILES = make_site(ROOT)
+    # Bigger than the 16 MiB cache below: it streams through reclaim.
+    with open(os.path.join(ROOT, "huge.bin"), "wb") as f:
+        f.write(os.urandom(24 << 20))
+    with open(os.path.join(ROOT, "huge.bin"), "rb") as f:
+        FILES["huge.bin"] = f.read()
+    for i in range(120):
+        data = os.urandom(100 + 37 * i)
+        FILES["many/f%d" % i] = data
+        os.makedirs(os.path.join(ROOT, "many"), exist_ok=True)
+        with open(os.path.join(ROOT, "many", "f%d" % i), "wb") as f:
+            f.write(data)
+    LOG = ROOT + "-access.log"
+    SRV = Server(ROOT, "--h2c", "--cache-size", "16M", "--send-timeout", "1", "--idle-timeout", "5",
+                 "--access-log", LOG)
+
+
+def tearDownModule():
+    try:
+        if SRV is not None and SRV.proc.poll() is None:
+            SRV.stop()
+    finally:
+        shutil.rmtree(ROOT, ignore_errors=True)
+        if LOG and os.path.exists(LOG):
+            os.unlink(LOG)
+
+
+def metric(name):
+    body = get(SRV.port, "/.vmsend/metrics").body.decode()
+    m = re.search(r"^%s (\d+)" % re.escape(name), body, re.M)
+    return int(m.group(1)) if m else -1
+
+
+def wait_unwired(test):
+    """Every page a test's connections wired is unwired soon after they end."""
+    deadline = time.time() + 10
+    while time.time() < deadline and metric("vmsend_vm_pages_wired") != 0:
+        time.sleep(0.05)
+    test.assertEqual(metric("vmsend_vm_pages_wired"), 0, "pages still wired")
+
+
+class H2:
+    """A raw HTTP/2 client connection: frames out as given, frames in as parsed."""
+
+    def __init__(self, settings=None, big_windows=True, port=None):
+        self.s = socket.create_connection(("127.0.0.1", port or SRV.port), timeout=10)
+        self.enc = hpack.Encoder()
+        self.dec = hpack.Decoder()
+        self.dec.max_allowed_table_size = 65536
+        self.buf = b""
+        self.closed = False
+        st = {SettingsFrame.INITIAL_WINDOW_SIZE: MAX_WINDOW} if big_windows else {}
+        st.update(settings or {})
+        f = SettingsFrame(0)
+        f.settings = st
+        out = PREFACE + f.serialize()
+        if big_windows:
+            out += WindowUpdateFrame(0, window_increment=MAX_WINDOW - 65535).serialize()
+        self.s.sendall(out)
+        self.streams = {}  # id -> {"headers": dict, "data": bytearray, "ended": bool, "reset": code}
+        self.goaway = None
+
+    def send(self, *frames):
+        self.s.sendall(b"".join(f if isinstance(f, bytes) else f.serialize() for f in frames))
+
+    def headers(self, sid, path, method="GET", extra=(), end_stream=True, end_headers=True):
+        hdrs = [(":method", method), (":scheme", "http"), (":authority", "127.0.0.1"),
+                (":path", path)] + list(extra)
+        f = HeadersFrame(sid)
+        f.data = self.enc.encode(hdrs)
+        f.flags = set()
+        if end_stream:
+            f.flags.add("END_STREAM")
+        if end_headers:
+            f.flags.add("END_HEADERS")
+        return f
+
+    def get(self, sid, path, extra=(), method="GET"):
+        self.streams[sid] = {"headers": None, "data": bytearray(), "ended": False, "reset": None}
+        self.send(self.headers(sid, path, method, extra))
+
+    def _read_frame(self, timeout):
+        while True:
+            if len(self.buf) >= 9:
+                f, length = Frame.parse_frame_header(memoryview(self.buf[:9]))
+                if len(self.buf) >= 9 + length:
+                    f.parse_body(memoryview(self.buf[9:9 + length]))
+                    self.buf = self.buf[9 + length:]
+                    return f
+            self.s.settimeout(timeout)
+            try:
+                chunk = self.s.recv(1 << 20)
+            except socket.timeout:
+                return None
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                self.closed = True
+                return None
+            self.buf += chunk
+
+    def pump(self, until, timeout=10):
+        """Read frames until until(self) is true, the peer closes or timeout; returns until(self)."""
+        deadline = time.time() + timeout
+        while not until(self) and time.time() < deadline and not self.closed:
+            f = self._read_frame(max(0.01, deadline - time.time()))
+            if f is None:
+                continue
+            self.on_frame(f)
+        return until(self)
+
+    def on_frame(self, f):
+        sid = f.stream_id
+        st = self.streams.get(sid)
+        if isinstance(f, HeadersFrame) or isinstance(f, ContinuationFrame):
+            hdrs = dict(self.dec.decode(f.data))
+            if st is not None:
+                st["headers"] = hdrs
+                if "END_STREAM" in f.flags:
+                    st["ended"] = True
+        elif isinstance(f, DataFrame):
+            if st is not None:
+                st["data"] += f.data
+                if "END_STREAM" in f.flags:
+                    st["ended"] = True
+        elif isinstance(f, RstStreamFrame):
+            if st is None:
+                st = self.streams[sid] = {"headers": None, "data": bytearray(), "ended": False,
+                                          "reset": None}
+            st["reset"] = f.error_code
+        elif isinstance(f, GoAwayFrame):
+            self.goaway = f
+        elif isinstance(f, SettingsFrame) and "ACK" not in f.flags:
+            ack = SettingsFrame(0)
+            ack.flags.add("ACK")
+            try:
+                self.send(ack)
+            except OSError:
+                pass
+        elif isinstance(f, PingFrame) and "ACK" not in f.flags:
+            pass
+
+    def done(self, sid):
+        st = self.streams[sid]
+        return st["ended"] or st["reset"] is not None
+
+    def response(self, sid, timeout=20):
+        self.pump(lambda c: c.done(sid), timeout)
+        return self.streams[sid]
+
+    def close(self):
+        self.s.close()
+
+
+def status(st):
+    return int(st["headers"][":status"]) if st["headers"] else None
+
+
+class Requests(unittest.TestCase):
+    def test_many_concurrent_streams_byte_exact(self):
+        c = H2()
+        names = ["many/f%d" % i for i in range(100)]
+        for i, n in enumerate(names):
+            c.get(1 + 2 * i, "/" + n)
+        self.assertTrue(c.pump(lambda c: all(c.done(1 + 2 * i) for i in range(100)), 60))
+        for i, n in enumerate(names):
+            st = c.streams[1 + 2 * i]
+            self.assertEqual(status(st), 200, n)
+            self.assertEqual(sha(bytes(st["data"])), sha(FILES[n]), n)
+            self.assertEqual(st["headers"]["content-length"], str(len(FILES[n])))
+        c.close()
+
+    def test_bigger_than_the_cache(self):
+        c = H2()
+        c.get(1, "/huge.bin")
+        c.get(3, "/medium.bin")
+        st = c.response(1, 120)
+        self.assertEqual(status(st), 200)
+        self.assertEqual(len(st["data"]), len(FILES["huge.bin"]))
+        self.assertEqual(sha(bytes(st["data"])), sha(FILES["huge.bin"]))
+        self.assertEqual(sha(bytes(c.response(3)["data"])), sha(FILES["medium.bin"]))
+        c.close()
+        wait_unwired(self)
+
+    def test_ranges_conditionals_head_errors(self):
+        c = H2()
+        c.get(1, "/medium.bin", [("range", "bytes=100-199")])
+        st = c.response(1)
+        self.assertEqual(status(st), 206)
+        self.assertEqual(bytes(st["data"]), FILES["medium.bin"][100:200])
+        self.assertEqual(st["headers"]["content-range"], "bytes 100-199/%d" % len(FILES["medium.bin"]))
+        c.get(3, "/medium.bin", [("range", "bytes=0-1,-5")])
+        st = c.response(3)
+        self.assertEqual(status(st), 206)
+        self.assertTrue(st["headers"]["content-type"].startswith("multipart/byteranges"))
+        self.assertIn(FILES["medium.bin"][-5:], bytes(st["data"]))
+        self.assertEqual(int(st["headers"]["content-length"]), len(st["data"]))
+        c.get(5, "/medium.bin", [("range", "bytes=999999999-")])
+        self.assertEqual(status(c.response(5)), 416)
+        c.get(7, "/medium.bin")
+        etag = c.response(7)["headers"]["etag"]
+        c.get(9, "/medium.bin", [("if-none-match", etag)])
+        st = c.response(9)
+        self.assertEqual(status(st), 304)
+        self.assertEqual(len(st["data"]), 0)
+        c.get(11, "/big.bin", method="HEAD")
+        st = c.response(11)
+        self.assertEqual(status(st), 200)
+        self.assertEqual(st["headers"]["content-length"], str(len(FILES["big.bin"])))
+        self.assertEqual(len(st["data"]), 0)
+        c.get(13, "/nope")
+        self.assertEqual(status(c.response(13)), 404)
+        c.get(15, "/hello.txt", method="POST")
+        self.assertEqual(status(c.response(15)), 405)
+        c.get(17, "/../etc/passwd")
+        self.assertIn(status(c.response(17)), (400, 404))
+        c.get(19, "/.secret")
+        self.assertEqual(status(c.response(19)), 404)
+        c.get(21, "/sub")
+        st = c.response(21)
+        self.assertEqual(status(st), 301)
+        self.assertEqual(st["headers"]["location"], "/sub/")
+        # No HTTP/1.1 connection fields leak into HTTP/2 (RFC 9113 8.2.2).
+        self.assertNotIn("connection", st["headers"])
+        c.get(23, "/big.bin", [("if-range", etag), ("range", "bytes=0-9")])
+        st = c.response(23)
+        self.assertEqual(status(st), 200)  # If-Range names another file's tag
+        c.close()
+
+    def test_reset_mid_body_then_keep_serving(self):
+        c = H2(big_windows=False)  # 64 KiB windows: the server stops mid-body
+        c.get(1, "/big.bin")
+        c.pump(lambda c: len(c.streams[1]["data"]) >= 16384)
+        self.assertGreater(len(c.streams[1]["data"]), 0)
+        self.assertFalse(c.streams[1]["ended"])
+        c.send(RstStreamFrame(1, error_code=CANCEL))
+        c.send(WindowUpdateFrame(0, window_increment=1 << 24))
+        c.get(3, "/medium.bin")
+        c.send(WindowUpdateFrame(3, window_increment=1 << 24))
+        st = c.response(3)
+        self.assertEqual(sha(bytes(st["data"])), sha(FILES["medium.bin"]))
+        self.assertFalse(c.streams[1]["ended"])
+        c.close()
+        wait_unwired(self)
+
+    def test_urgent_stream_goes_first(self):
+        # Both hot in the cache; the urgent one (RFC 9218 u=0) is asked for second but framed first.
+        for n in ("big.bin", "medium.bin"):
+            get(SRV.port, "/" + n)
+        c = H2()
+        c.streams[1] = {"headers": None, "data": bytearray(), "ended": False, "reset": None}
+        c.streams[3] = dict(c.streams[1], data=bytearray())
+        c.send(c.headers(1, "/big.bin", extra=[("priority", "u=7")]),
+               c.headers(3, "/medium.bin", extra=[("priority", "u=0")]))
+        first = []
+
+        def first_data(c):
+            for sid in (1, 3):
+                if c.streams[sid]["data"] and not first:
+                    first.append(sid)
+            return bool(first)
+        self.assertTrue(c.pump(first_data))
+        self.assertEqual(first[0], 3)
+        self.assertEqual(sha(bytes(c.response(3)["data"])), sha(FILES["medium.bin"]))
+        self.assertEqual(sha(bytes(c.response(1)["data"])), sha(FILES["big.bin"]))
+        c.close()
+
+    def test_access_log_and_metrics_say_http2(self):
+        a = metric('vmsend_http_protocol_requests_total{protocol="HTTP/2"}')
+        c = H2()
+        c.get(1, "/hello.txt?h2-log-probe", [("user-agent", "h2probe")])
+        self.assertEqual(status(c.response(1)), 200)
+        c.close()
+        deadline = time.time() + 10
+        found = False
+        while time.time() < deadline and not found:
+            with open(LOG) as f:
+                found = any('"GET /hello.txt?h2-log-probe HTTP/2.0" 200 13' in ln and "h2probe" in ln
+                            for ln in f)
+            time.sleep(0.05)
+        self.assertTrue(found, "no HTTP/2.0 line in the access log")
+        self.assertGreater(metric('vmsend_http_protocol_requests_total{protocol="HTTP/2"}'), a)
+
+
+class Attacks(unittest.TestCase):
+    def assert_goaway(self, c, code, timeout=10):
+        self.assertTrue(c.pump(lambda c: c.goaway is not None, timeout), "no GOAWAY")
+        self.assertEqual(c.goaway.error_code, code)
+        self.assertTrue(c.pump(lambda c: c.closed, 10), "connection not closed after GOAWAY")
+        c.close()
+
+    def assert_still_serving(self):
+        c = H2()
+        c.get(1, "/medium.bin")
+        self.assertEqual(sha(bytes(c.response(1)["data"])), sha(FILES["medium.bin"]))
+        c.close()
+        wait_unwired(self)
+
+    def test_rapid_reset(self):
+        a = metric("vmsend_http2_refused_total")
+        c = H2()
+        frames = []
+        for i in range(2000):
+            sid = 1 + 2 * i
+            frames += [c.headers(sid, "/big.bin"), RstStreamFrame(sid, error_code=CANCEL)]
+        try:
+            c.send(*frames)
+        except OSError:
+            pass
+        self.assert_goaway(c, ENHANCE_YOUR_CALM)
+        self.assertGreater(metric("vmsend_http2_refused_total"), a)
+        self.assert_still_serving()
+
+    def test_continuation_flood(self):
+        c = H2()
+        h = c.headers(1, "/hello.txt", end_headers=False)
+        conts = [ContinuationFrame(1, data=b"") for _ in range(100)]
+        try:
+            c.send(h, *conts)
+        except OSError:
+            pass
+        self.assertTrue(c.pump(lambda c: c.goaway is not None, 10), "no GOAWAY")
+        self.assertIn(c.goaway.error_code, (ENHANCE_YOUR_CALM, PROTOCOL_ERROR))
+        self.assertTrue(c.pump(lambda c: c.closed, 10))
+        c.close()
+        # Non-empty CONTINUATIONs past nghttp2's limit of 8: also refused.
+        c = H2()
+        h = c.headers(1, "/hello.txt", end_headers=False)
+        conts = [ContinuationFrame(1, data=b"\x40\x01x\x01y") for _ in range(50)]
+        try:
+            c.send(h, *conts)
+        except OSError:
+            pass
+        self.assertTrue(c.pump(lambda c: c.goaway is not None, 10), "no GOAWAY")
+        self.assertNotEqual(c.goaway.error_code, NO_ERROR)
+        c.close()
+        self.assert_still_serving()
+
+    def test_hpack_bomb(self):
+        c = H2()
+        # One 4 KiB field into the dynamic table, then 3000 one-byte references to it:
+        # 12 MB decoded from 7 KiB sent.
+        name = b"x-bomb"
+        value = b"v" * 4000
+        lit = bytes([0x40, len(name)]) + name + bytes([0x7f, (4000 - 127) & 0x7f | 0x80,
+                                                         (4000 - 127) >> 7]) + value
+        block = c.enc.encode([(":method", "GET"), (":scheme", "http"), (":authority", "h"),
+                              (":path", "/hello.txt")]) + lit + bytes([0x80 | 62]) * 3000
+        f = HeadersFrame(1, data=block)
+        f.flags = {"END_STREAM", "END_HEADERS"}
+        c.send(f)
+        self.assert_goaway(c, ENHANCE_YOUR_CALM)
+        self.assert_still_serving()
+
+    def test_big_header_list_is_431(self):
+        c = H2()
+        c.streams[1] = {"headers": None, "data": bytearray(), "ended": False, "reset": None}
+        block = c.enc.encode([(":method", "GET"), (":scheme", "http"), (":authority", "h"),
+                              (":path", "/hello.txt")] +
+                             [("x-big-%d" % i, os.urandom(500).hex()) for i in range(30)])
+        self.assertGreater(len(block), 16384)
+        h = HeadersFrame(1, data=block[:16000])
+        h.flags = {"END_STREAM"}
+        cont = ContinuationFrame(1, data=block[16000:])
+        cont.flags = {"END_HEADERS"}
+        c.send(h, cont)
+        st = c.response(1)
+        self.assertEqual(status(st), 431)
+        c.get(3, "/hello.txt")
+        self.assertEqual(bytes(c.response(3)["data"]), FILES["hello.txt"])
+        c.close()
+
+    def flood(self, make):
+        c = H2()
+        try:
+            for _ in range(10):
+                c.send(*[make(i) for i in range(300)])
+        except OSError:
+            pass
+        self.assert_goaway(c, ENHANCE_YOUR_CALM)
+        self.assert_still_serving()
+
+    def test_ping_flood(self):
+        self.flood(lambda i: PingFrame(0, opaque_data=i.to_bytes(8, "big")))
+
+    def test_settings_flood(self):
+        def s(i):
+            f = SettingsFrame(0)
+            f.settings = {SettingsFrame.HEADER_TABLE_SIZE: 4096}
+            return f
+        self.flood(s)
+
+    def test_empty_data_frame_flood(self):
+        c = H2()
+        c.send(c.headers(1, "/hello.txt", method="POST", end_stream=False))
+        try:
+            c.send(*[DataFrame(1, data=b"") for _ in range(3000)])
+        except OSError:
+            pass
+        self.assert_goaway(c, ENHANCE_YOUR_CALM)
+        self.assert_still_serving()
+
+    def test_zero_window_stall_is_cut_and_unwires(self):
+        c = H2(settings={SettingsFrame.INITIAL_WINDOW_SIZE: 0}, big_windows=False)
+        for i in range(4):
+            c.get(1 + 2 * i, "/big.bin")
+        # Headers come, no data can; after the 1 s send timeout the server gives up.
+        self.assertTrue(c.pump(lambda c: all(c.streams[1 + 2 * i]["headers"] for i in range(4))))
+        self.assert_goaway(c, ENHANCE_YOUR_CALM, timeout=20)
+        self.assertEqual(sum(len(c.streams[1 + 2 * i]["data"]) for i in range(4)), 0)
+        self.assert_still_serving()
+
+    def test_more_streams_than_max_concurrent(self):
+        # Zero windows keep the first 100 streams open; the 101st is refused.
+        c = H2(settings={SettingsFrame.INITIAL_WINDOW_SIZE: 0}, big_windows=False)
+        c.pump(lambda c: False, 0.3)  # take the server's SETTINGS (and ACK them)
+        for i in range(101):
+            c.get(1 + 2 * i, "/big.bin")
+        self.assertTrue(c.pump(lambda c: c.streams[201]["reset"] is not None or c.goaway, 10))
+        if c.goaway is not None:
+            self.assertEqual(c.goaway.error_code, PROTOCOL_ERROR)
+        else:
+            self.assertIn(c.streams[201]["reset"], (REFUSED_STREAM, PROTOCOL_ERROR))
+            self.assertTrue(all(c.streams[1 + 2 * i]["reset"] is None for i in range(100)))
+        c.close()
+        self.assert_still_serving()
+
+
+def tool(*args, timeout=120):
+    return subprocess.run(list(args), capture_output=True, timeout=timeout)
+
+
+def have(name):
+    return shutil.which(name) is not None
+
+
+class Tools(unittest.TestCase):
+    def setUp(self):
+        self.out = tempfile.mkdtemp(prefix="vmsend-h2-out-")
+
+    def tearDown(self):
+        shutil.rmtree(self.out, ignore_errors=True)
+
+    def test_curl_prior_knowledge(self):
+        if not have("curl"):
+            self.skipTest("curl is not installed")
+        for name in ("huge.bin", "medium.bin", "empty.bin"):
+            p = os.path.join(self.out, "x")
+            r = tool("curl", "-sS", "--http2-prior-knowledge", "-o", p, "-w", "%{http_version} %{http_code}",
+                     SRV.url("/" + name))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout.decode(), "2 200")
+            with open(p, "rb") as f:
+                self.assertEqual(sha(f.read()), sha(FILES[name]), name)
+        r = tool("curl", "-sS", "--http2-prior-knowledge", "-r", "1000-2999", SRV.url("/medium.bin"))
+        self.assertEqual(r.stdout, FILES["medium.bin"][1000:3000])
+
+    def test_curl_http2(self):
+        # Plain http: curl offers "Upgrade: h2c"; the server may answer in HTTP/1.1.  Bytes must match.
+        if not have("curl"):
+            self.skipTest("curl is not installed")
+        r = tool("curl", "-sS", "--http2", SRV.url("/big.bin"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sha(r.stdout), sha(FILES["big.bin"]))
+
+    def test_nghttp(self):
+        if not have("nghttp"):
+            self.skipTest("nghttp (nghttp2-client) is not installed")
+        r = tool("nghttp", "-nv", SRV.url("/medium.bin"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        text = r.stdout.decode()
+        self.assertIn(":status: 200", text)
+        self.assertIn("SETTINGS_NO_RFC7540_PRIORITIES(0x09):1", text)
+        self.assertRegex(text, r"recv DATA frame <length=\d+, flags=0x01, stream_id=13>")
+        r = tool("nghttp", SRV.url("/big.bin"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sha(r.stdout), sha(FILES["big.bin"]))
+
+    def test_h2load(self):
+        if not have("h2load"):
+            self.skipTest("h2load (nghttp2-client) is not installed")
+        r = tool("h2load", "-n", "600", "-c", "2", "-m", "100", SRV.url("/page.bin"))
+        text = r.stdout.decode()
+        self.assertEqual(r.returncode, 0, text + r.stderr.decode())
+        self.assertIn("600 succeeded, 0 failed, 0 errored", text)
+        self.assertIn("status codes: 600 2xx", text)
+        self.assertRegex(text, r"\(%d\) data" % (600 * 4096))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
