@@ -44,11 +44,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define H2_OUT_CAP      (32 * 1024) /* a whole 16 KiB DATA frame of copied bytes fits */
-#define H2_FLOOD_BURST  400.0 /* tokens a connection starts with (and at most has) */
-#define H2_FLOOD_RATE   100.0 /* tokens regained per second */
-#define H2_RESET_BURST  1000  /* nghttp2's own RST_STREAM limiter, a backstop behind ours */
-#define H2_RESET_RATE   33
+#define H2_OUT_CAP     (32 * 1024) /* a whole 16 KiB DATA frame of copied bytes fits */
+#define H2_FLOOD_BURST 400.0       /* tokens a connection starts with (and at most has) */
+#define H2_FLOOD_RATE  100.0       /* tokens regained per second */
+#define H2_RESET_BURST 1000        /* nghttp2's own RST_STREAM limiter, a backstop behind ours */
+#define H2_RESET_RATE  33
 
 int
 h2_preface_check(const char *buf, size_t len)

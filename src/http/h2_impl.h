@@ -54,8 +54,8 @@ struct h2_stream {
 };
 
 struct h2_conn {
-	struct http_conn *c;   /* (c) */
-	nghttp2_session *ngh;  /* (c) */
+	struct http_conn *c;  /* (c) */
+	nghttp2_session *ngh; /* (c) */
 	TAILQ_HEAD(, h2_stream) streams;
 	TAILQ_HEAD(, h2_stream) hold_waiters;
 	int nholds; /* (t) streams holding pages */
@@ -64,17 +64,17 @@ struct h2_conn {
 	char *out;
 	size_t outlen, outcap;
 
-	bool in_send;     /* (t) inside nghttp2_session_send */
-	bool recv_paused; /* (t) not reading while the send buffer is full */
+	bool in_send;      /* (t) inside nghttp2_session_send */
+	bool recv_paused;  /* (t) not reading while the send buffer is full */
 	bool data_blocked; /* (t) a DATA frame waited for room in the send buffer */
-	bool done;        /* (t) the session ended: the connection is closing */
-	bool refused;     /* (t) we sent GOAWAY for abuse */
+	bool done;         /* (t) the session ended: the connection is closing */
+	bool refused;      /* (t) we sent GOAWAY for abuse */
 
 	/* Abuse accounting: a token bucket for frames that carry no request or data. */
-	double tokens;       /* (t) */
-	uint64_t tokens_ns;  /* (t) last refill */
-	uint64_t last_sent;  /* (t) socket bytes_sent when the send timer was armed */
-	bool timer_send;     /* (t) the timer is the send timer (else idle or none) */
+	double tokens;      /* (t) */
+	uint64_t tokens_ns; /* (t) last refill */
+	uint64_t last_sent; /* (t) socket bytes_sent when the send timer was armed */
+	bool timer_send;    /* (t) the timer is the send timer (else idle or none) */
 };
 
 /* h2.c */

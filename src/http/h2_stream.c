@@ -153,8 +153,8 @@ h2_read_cb(nghttp2_session *ngh, int32_t id, uint8_t *buf, size_t length, uint32
 		} else {
 			size_t cached = vms_sendfile_cached(r->vp->object, fo, (size_t)n);
 			if (cached == 0)
-				return h2_stream_hold(st, fo,
-						      MIN(p->len - st->poff, (uint64_t)H2_HOLD_BYTES));
+				return h2_stream_hold(
+				    st, fo, MIN(p->len - st->poff, (uint64_t)H2_HOLD_BYTES));
 			n = cached;
 		}
 	}
