@@ -48,7 +48,7 @@ test: debug
 
 run: release
 	scripts/demo-site.sh demo/site
-	$(RELEASE)/src/cli/vmsend serve --listen 127.0.0.1:$(PORT) --root demo/site
+	$(RELEASE)/src/cli/vmsend serve --listen 127.0.0.1:$(PORT) --root demo/site --allow-root
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -55,7 +55,7 @@ http_log_time(size_t *len)
 void
 http_log_prepare(struct http_conn *c, struct http_resp *r, const struct http_request *req)
 {
-	if (c->th->srv->log_fd < 0)
+	if (c->gen->log == NULL)
 		return;
 	char *b = r->logline;
 	size_t cap = sizeof(r->logline) / 2, o = 0;
@@ -100,7 +100,7 @@ http_log_prepare(struct http_conn *c, struct http_resp *r, const struct http_req
 void
 http_log_finish(struct http_conn *c, struct http_resp *r)
 {
-	int fd = c->th->srv->log_fd;
+	int fd = c->gen->log ? c->gen->log->fd : -1;
 	if (fd < 0 || r->loglen == 0)
 		return;
 	char line[sizeof(r->logline) + 64];

@@ -64,7 +64,7 @@ static void http_conn_drain_shut(struct http_conn *c);
 static void
 http_conn_timer_set(struct http_conn *c, enum http_timer_kind kind)
 {
-	const struct http_server_config *cfg = &c->th->srv->cfg;
+	const struct http_server_config *cfg = http_conn_cfg(c);
 	if (c->tkind == kind)
 		return;
 	c->tkind = kind;
@@ -117,6 +117,8 @@ http_conn_free(struct http_conn *c)
 		c->next->prev = c->prev;
 	th->nconns--;
 	atomic_fetch_sub(&http_stats.conns_open, 1);
+	http_gen_rele(c->gen);
+	c->gen = NULL;
 	if (c->resp.memcap > HTTP_SPARE_MEM) { /* a listing or metrics page grew it: not kept */
 		free(c->resp.mem);
 		c->resp.mem = NULL;
@@ -511,7 +513,7 @@ http_conn_timer_fn(struct io_timer *t)
 	case HTTP_T_IDLE: {
 		/* Requests since it was armed moved the idle period on: wait for the rest. */
 		uint64_t end =
-		    c->idle_from + (uint64_t)c->th->srv->cfg.idle_timeout_ms * 1000000ull;
+		    c->idle_from + (uint64_t)http_conn_cfg(c)->idle_timeout_ms * 1000000ull;
 		uint64_t now = vms_now_ns();
 		if (now < end) {
 			c->tkind = HTTP_T_IDLE;
@@ -573,7 +575,7 @@ http_conn_timer_fn(struct io_timer *t)
 void
 http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bool metrics_ok)
 {
-	const struct http_server_config *cfg = &th->srv->cfg;
+	const struct http_server_config *cfg = &th->gen->cfg;
 	counter_inc(&http_stats.connections);
 	if (atomic_load(&http_stats.conns_open) >= cfg->max_connections || th->stopping) {
 		counter_inc(&http_stats.conn_refused);
@@ -592,6 +594,7 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 		return;
 	}
 	c->th = th;
+	c->gen = th->gen;
 	c->fd = fd;
 	c->metrics_ok = metrics_ok;
 	c->h2c = cfg->h2c;
@@ -622,6 +625,7 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 	} else {
 		strcpy(c->peer, "-");
 	}
+	http_gen_ref(c->gen);
 	c->next = th->conns;
 	if (th->conns)
 		th->conns->prev = c;

@@ -160,7 +160,7 @@ static void
 h2_timer_update(struct h2_conn *h)
 {
 	struct http_conn *c = h->c;
-	const struct http_server_config *cfg = &c->th->srv->cfg;
+	const struct http_server_config *cfg = http_conn_cfg(c);
 	bool reading = false;
 	bool busy = h2_streams_busy(h, &reading) > 0 || vms_socket_sbcc(c->so) > 0;
 	if (busy) {

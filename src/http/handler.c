@@ -18,9 +18,11 @@
 #include "vfs/vfs.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define HTTP_SERVER_NAME "vmsend"
@@ -222,26 +224,145 @@ http_validators(const struct vnode *vp, const char **lastmod, size_t *etag_len)
 	return e->etag;
 }
 
+/* ---- precompressed variants and configured headers ---- */
+
+static const struct {
+	const char *coding, *ext;
+} http_variants[] = {{"br", ".br"}, {"zstd", ".zst"}, {"gzip", ".gz"}}; /* preference on ties */
+
+static bool
+http_not_older(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec >= b->tv_nsec);
+}
+
+/*
+ * --precompressed: the variant FILE.br, FILE.zst or FILE.gz with the highest
+ * Accept-Encoding weight that exists, is a regular file and is not older
+ * than FILE (a stale variant would serve old content).  Returns the vnode
+ * to serve, vp itself or the variant (vp released), and the coding in *enc
+ * (NULL for vp).  The variant is an ordinary file to the rest of the
+ * handler: its own ETag, ranges and conditionals apply to its bytes.
+ */
+static struct vnode *
+http_precompressed(const struct http_request *req, struct vnode *vp, const char *path,
+		   const char **enc)
+{
+	enum { NV = sizeof(http_variants) / sizeof(http_variants[0]) };
+	const struct http_str *ae = http_request_header(req, "Accept-Encoding");
+	size_t plen = strlen(path);
+	char vpath[HTTP_MAX_PATH + 32];
+	int q[NV];
+	*enc = NULL;
+	if (ae == NULL || ae->len == 0 || plen + 5 > sizeof(vpath))
+		return vp;
+	for (int i = 0; i < NV; i++)
+		q[i] = http_accept_encoding_q(ae->p, ae->len, http_variants[i].coding);
+	memcpy(vpath, path, plen);
+	for (;;) {
+		int best = -1;
+		for (int i = 0; i < NV; i++)
+			if (q[i] > 0 && (best < 0 || q[i] > q[best]))
+				best = i;
+		if (best < 0)
+			return vp;
+		q[best] = 0;
+		strcpy(vpath + plen, http_variants[best].ext);
+		struct vnode *cv;
+		if (vfs_lookup(vpath, &cv) != 0)
+			continue;
+		if (cv->va.type == VREG && http_not_older(&cv->va.mtime, &vp->va.mtime)) {
+			vnode_rele(vp);
+			*enc = http_variants[best].coding;
+			return cv;
+		}
+		vnode_rele(cv);
+	}
+}
+
+/* Head room the configured header lines may need (head_begin's `more`). */
+static size_t
+http_rules_room(const struct http_server_config *cfg)
+{
+	size_t n = 0;
+	for (int i = 0; i < cfg->nheader_rules; i++)
+		n += strlen(cfg->header_rules[i].name) + strlen(cfg->header_rules[i].value) + 64;
+	return n;
+}
+
+/* The configured headers for a URL path (see struct http_header_rule). */
+static void
+http_head_rules(const struct http_server_config *cfg, struct http_hdrbuf *hb, const char *path)
+{
+	const struct http_header_rule *use[HTTP_MAX_HEADER_RULES];
+	int n = 0;
+	bool cache_control = false;
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	for (int i = 0; i < cfg->nheader_rules; i++) {
+		const struct http_header_rule *hr = &cfg->header_rules[i];
+		if (fnmatch(hr->pattern, hr->pattern[0] == '/' ? path : base, 0) != 0)
+			continue;
+		int j = 0;
+		while (j < n && strcasecmp(use[j]->name, hr->name) != 0)
+			j++;
+		use[j] = hr; /* a later rule for the same name replaces the earlier one */
+		n = j == n ? n + 1 : n;
+		cache_control |= strcasecmp(hr->name, "Cache-Control") == 0;
+	}
+	for (int j = 0; j < n; j++) {
+		if (strcmp(use[j]->name, "Expires") != 0) {
+			http_hdr_str(hb, use[j]->name, use[j]->value);
+			continue;
+		}
+		long long secs = atoll(use[j]->value);
+		char date[HTTP_DATE_LEN + 1];
+		http_date_format(time(NULL) + (time_t)secs, date);
+		http_hdr_strn(hb, "Expires", date, HTTP_DATE_LEN);
+		if (!cache_control)
+			http_hdr_add(hb, "Cache-Control", "max-age=%lld", secs);
+	}
+}
+
+/* Validators, coding and configured headers: the same on 200, 206 and 304. */
+static void
+http_head_file(const struct http_server_config *cfg, struct http_hdrbuf *hb, const char *etag,
+	       size_t etag_len, const char *lastmod, const char *enc, const char *path)
+{
+	http_hdr_strn(hb, "ETag", etag, etag_len);
+	http_hdr_strn(hb, "Last-Modified", lastmod, HTTP_DATE_LEN);
+	if (enc != NULL)
+		http_hdr_str(hb, "Content-Encoding", enc);
+	if (cfg->precompressed)
+		http_hdr_str(hb, "Vary", "Accept-Encoding");
+	if (cfg->nheader_rules > 0)
+		http_head_rules(cfg, hb, path);
+}
+
 static void
 http_serve_file(struct http_conn *c, struct http_resp *r, const struct http_request *req,
 		struct vnode *vp, const char *path)
 {
-	const struct http_server_config *cfg = &c->th->srv->cfg;
+	const struct http_server_config *cfg = http_conn_cfg(c);
 	uint64_t size = vp->va.size;
 	const char *lastmod;
 	size_t etag_len;
 	struct http_hdrbuf hb;
-	(void)cfg;
+	const char *enc = NULL;
+	size_t room = http_rules_room(cfg);
 
+	const char *ctype = http_mime_type(path);
+	if (cfg->precompressed) {
+		vp = http_precompressed(req, vp, path, &enc);
+		size = vp->va.size;
+	}
 	/* Points into this thread's cache: valid until the next lookup here. */
 	const char *etag = http_validators(vp, &lastmod, &etag_len);
-	const char *ctype = http_mime_type(path);
 
 	if (http_cond_evaluate(req, etag, etag_len, vp->va.mtime.tv_sec) == 304) {
 		vnode_rele(vp);
-		http_head_begin(r, &hb, 304, 0);
-		http_hdr_strn(&hb, "ETag", etag, etag_len);
-		http_hdr_strn(&hb, "Last-Modified", lastmod, HTTP_DATE_LEN);
+		http_head_begin(r, &hb, 304, room);
+		http_head_file(cfg, &hb, etag, etag_len, lastmod, enc, path);
 		http_head_end(r, &hb);
 		return;
 	}
@@ -264,7 +385,7 @@ http_serve_file(struct http_conn *c, struct http_resp *r, const struct http_requ
 	r->vp = vp;
 	if (rr == HTTP_RANGE_OK && nr == 1) {
 		uint64_t len = rg[0].end - rg[0].start + 1;
-		http_head_begin(r, &hb, 206, 0);
+		http_head_begin(r, &hb, 206, room);
 		http_hdr_str(&hb, "Content-Type", ctype);
 		http_hdr_put(&hb, "Content-Range: bytes ", 21);
 		http_hdr_put_u64(&hb, rg[0].start);
@@ -275,8 +396,7 @@ http_serve_file(struct http_conn *c, struct http_resp *r, const struct http_requ
 		http_hdr_put(&hb, "\r\n", 2);
 		http_hdr_u64(&hb, "Content-Length", len);
 		http_hdr_str(&hb, "Accept-Ranges", "bytes");
-		http_hdr_strn(&hb, "ETag", etag, etag_len);
-		http_hdr_strn(&hb, "Last-Modified", lastmod, HTTP_DATE_LEN);
+		http_head_file(cfg, &hb, etag, etag_len, lastmod, enc, path);
 		http_head_end(r, &hb);
 		if (!r->head_only) {
 			http_piece_file(r, rg[0].start, len);
@@ -288,12 +408,11 @@ http_serve_file(struct http_conn *c, struct http_resp *r, const struct http_requ
 		char boundary[HTTP_BOUNDARY_LEN + 1];
 		http_boundary_make(boundary, vms_now_ns() ^ (uintptr_t)r);
 		uint64_t total = http_multipart_length(rg, nr, boundary, ctype, size);
-		http_head_begin(r, &hb, 206, 0);
+		http_head_begin(r, &hb, 206, room);
 		http_hdr_add(&hb, "Content-Type", "multipart/byteranges; boundary=%s", boundary);
 		http_hdr_u64(&hb, "Content-Length", total);
 		http_hdr_str(&hb, "Accept-Ranges", "bytes");
-		http_hdr_strn(&hb, "ETag", etag, etag_len);
-		http_hdr_strn(&hb, "Last-Modified", lastmod, HTTP_DATE_LEN);
+		http_head_file(cfg, &hb, etag, etag_len, lastmod, enc, path);
 		http_head_end(r, &hb);
 		if (!r->head_only) {
 			for (int i = 0; i < nr; i++) {
@@ -316,12 +435,11 @@ http_serve_file(struct http_conn *c, struct http_resp *r, const struct http_requ
 		}
 		return;
 	}
-	http_head_begin(r, &hb, 200, 0);
+	http_head_begin(r, &hb, 200, room);
 	http_hdr_str(&hb, "Content-Type", ctype);
 	http_hdr_u64(&hb, "Content-Length", size);
 	http_hdr_str(&hb, "Accept-Ranges", "bytes");
-	http_hdr_strn(&hb, "ETag", etag, etag_len);
-	http_hdr_strn(&hb, "Last-Modified", lastmod, HTTP_DATE_LEN);
+	http_head_file(cfg, &hb, etag, etag_len, lastmod, enc, path);
 	http_head_end(r, &hb);
 	if (!r->head_only) {
 		http_piece_file(r, 0, size);
@@ -404,7 +522,7 @@ http_serve_listing(struct http_conn *c, struct http_resp *r, struct vnode *dvp, 
 	}
 	/* Body first, in a scratch region, so the head can carry its length. */
 	size_t body0 = r->memlen;
-	struct http_listing l = {r, c->th->srv->cfg.dotfiles, false};
+	struct http_listing l = {r, http_conn_cfg(c)->dotfiles, false};
 	http_listing_put(&l, "<!DOCTYPE html>\n<html><head><title>Index of ", 44);
 	http_listing_name(&l, path, false);
 	http_listing_put(&l, "</title></head><body><h1>Index of ", 34);
@@ -477,7 +595,7 @@ http_errno_status(int err)
 void
 http_handle(struct http_conn *c, struct http_resp *r, const struct http_request *req)
 {
-	const struct http_server_config *cfg = &c->th->srv->cfg;
+	const struct http_server_config *cfg = http_conn_cfg(c);
 
 	r->close = !req->keep_alive || c->th->stopping;
 	r->head_only = req->method == HTTP_M_HEAD;

@@ -2,9 +2,10 @@
  * Private structures of the HTTP server (server.c, conn.c, handler.c,
  * metrics.c, access_log.c).
  *
- * Lock key: (t) owned by the connection's thread; nothing here is shared
- * between threads except through the atomics in http_stats and the server's
- * stop flag (a).
+ * Lock key: (t) owned by the connection's thread; (c) constant after
+ * creation; nothing here is shared between threads except through the
+ * atomics in http_stats, the server's stop flag and a generation's
+ * reference count (a).
  */
 #ifndef VMSEND_HTTP_IMPL_H
 #define VMSEND_HTTP_IMPL_H
@@ -22,6 +23,40 @@ struct vnode;
 struct vms_socket;
 struct http_thread;
 struct h2_conn;
+
+/*
+ * One configuration generation (reload.c).  Immutable once made: each
+ * thread holds the current one, each connection the one it was accepted
+ * under, so a reload (SIGHUP) never changes the settings a response in
+ * flight was planned with, and the generation is freed when its last
+ * connection goes.
+ */
+struct http_gen {
+	_Atomic uint32_t refs;         /* (a) the server, each thread, each connection */
+	uint64_t id;                   /* (c) 1 at start, +1 per reload */
+	struct http_server_config cfg; /* (c) its strings are owned by the generation */
+	char **strs;                   /* (c) those strings, freed with the generation */
+	int nstrs;
+	struct http_logfile *log; /* (c) access log (NULL: off), shared with the next generation
+				     when the path stays the same */
+	/* HTTPS: certificates loaded for this generation belong here, dropped with it. */
+};
+
+/* An open access log; SIGUSR1 dup3()s a reopened file over fd, for every generation at once. */
+struct http_logfile {
+	_Atomic uint32_t refs; /* (a) */
+	char *path;            /* (c) "-": stdout */
+	int fd;                /* (c) */
+};
+
+/*
+ * A generation with one reference: cfg copied with its strings, its access
+ * log opened (or prev's shared, same path).  0, or -errno after printing why on stderr.
+ */
+int http_gen_new(const struct http_server_config *cfg, uint64_t id, const struct http_gen *prev,
+		 struct http_gen **out);
+void http_gen_ref(struct http_gen *g);
+void http_gen_rele(struct http_gen *g);
 
 /* One piece of a response: copied bytes (from resp->mem) or a file range. */
 struct http_piece {
@@ -59,6 +94,7 @@ enum http_timer_kind { HTTP_T_NONE, HTTP_T_IDLE, HTTP_T_HEADER, HTTP_T_SEND, HTT
 struct http_conn {
 	struct io_req recv_req; /* (t) */
 	struct http_thread *th; /* (c) */
+	struct http_gen *gen;   /* (c) settings it was accepted under; referenced */
 	int fd;                 /* (c) owned by `so` */
 	struct vms_socket *so;  /* (t) */
 	bool metrics_ok;        /* (c) accepted on a listener that serves metrics */
@@ -92,9 +128,11 @@ struct http_conn {
 struct http_listener {
 	struct io_req req;
 	struct http_thread *th;
-	int fd;
+	int fd;       /* -1: a free slot */
+	uint32_t lid; /* the server's address entry it belongs to */
 	bool metrics_ok;
-	bool busy; /* an accept is in flight */
+	bool busy;     /* an accept is in flight */
+	bool retiring; /* a reload dropped its address: closed once the accept is back */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 };
@@ -106,8 +144,10 @@ struct http_thread {
 	int idx;
 	pthread_t tid;
 	struct io_loop *loop;
-	struct http_listener lis[HTTP_MAX_LISTEN + 1];
-	int nlis;
+	/* Twice the addresses: a reload's new listeners arm while dropped ones retire. */
+	struct http_listener lis[2 * (HTTP_MAX_LISTEN + 1)];
+	int nlis;                /* (t) slots in use or retiring are below this */
+	struct http_gen *gen;    /* (t) current settings; referenced */
 	struct http_conn *conns; /* (t) */
 	int nconns;              /* (t) */
 	struct http_conn *spare; /* (t) freed connections kept with their buffers for reuse */
@@ -117,20 +157,48 @@ struct http_thread {
 	uint64_t stop_deadline;  /* (t) grace end */
 	struct io_task stop_task;
 	struct io_timer stop_timer;
+	struct io_task reload_task;
 	int start_rc; /* (c) after the start handshake */
 };
 
+/* A listening address; each thread has its own SO_REUSEPORT socket on it. */
+struct http_addr {
+	char spec[128]; /* as configured, the key a reload compares */
+	bool metrics_ok;
+	uint32_t lid;
+	int port; /* bound (after port 0) */
+	int *fds; /* one per thread, handed to the threads at start or reload */
+};
+
 struct http_server {
-	struct http_server_config cfg;
 	int nthreads;
 	struct http_thread *threads;
-	int ports[HTTP_MAX_LISTEN + 1];
-	int log_fd; /* access log, -1 when off */
+	struct http_gen *gen; /* current generation (the caller's thread only) */
+	struct http_addr addrs[HTTP_MAX_LISTEN + 1];
+	int naddrs;
+	uint32_t next_lid;
 	pthread_mutex_t start_mu;
 	pthread_cond_t start_cv;
 	int started;
-	atomic_bool posts_done; /* (a) every stop task was posted: loops may be destroyed */
+	int reload_acks;             /* (start_mu) threads that applied the posted reload */
+	struct http_reload *pending; /* the reload the threads are applying */
+	atomic_bool posts_done;      /* (a) every stop task was posted: loops may be destroyed */
 };
+
+/* The settings a connection runs with. */
+static inline const struct http_server_config *
+http_conn_cfg(const struct http_conn *c)
+{
+	return &c->gen->cfg;
+}
+
+/* server.c, for reload.c */
+int http_addrs_bind(struct http_server *srv, const struct http_server_config *cfg,
+		    struct http_addr *out, int *nout);
+void http_addr_close(struct http_addr *a, int nthreads);
+void http_listener_arm(struct http_thread *th, const struct http_addr *a);
+/* reload.c: the reload task run on each thread */
+void http_thread_reload_task(struct io_task *task);
 
 /* conn.c */
 void http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bool metrics_ok);

@@ -163,6 +163,16 @@ int http_cond_evaluate(const struct http_request *req, const char *etag, size_t 
 bool http_if_range_ok(const struct http_request *req, const char *etag, size_t etag_len,
 		      time_t mtime);
 
+/* ---- Accept-Encoding ---- */
+
+/*
+ * The weight (0..1000) the Accept-Encoding value ae gives `coding` ("br",
+ * "zstd", "gzip"; "x-gzip" counts as gzip): its own q, else that of "*",
+ * else 0 (a coding not named is not acceptable).  Malformed members are
+ * ignored.
+ */
+int http_accept_encoding_q(const char *ae, size_t len, const char *coding);
+
 /* ---- Content-Type ---- */
 
 /* The media type for a path's extension (case-insensitive), or application/octet-stream. */

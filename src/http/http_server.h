@@ -23,11 +23,29 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define HTTP_MAX_LISTEN 8
+#define HTTP_MAX_LISTEN       8
+#define HTTP_MAX_HEADER_RULES 32
+
+/*
+ * Extra response headers for files and listings whose URL path matches a
+ * pattern (fnmatch(3), '*' also crossing '/'): a pattern with a leading '/'
+ * matches the whole path ("/assets/" then a star: everything under a prefix,
+ * a mount's for example), one without matches the last path segment
+ * ("*.html").  Every matching rule applies, in order; a later
+ * rule for the same name replaces an earlier one.  The name "Expires" takes
+ * seconds from the response time and also sets Cache-Control: max-age unless
+ * a Cache-Control rule matched too.
+ */
+struct http_header_rule {
+	const char *pattern;
+	const char *name;
+	const char *value;
+};
 
 struct http_server_config {
 	const char
-	    *listen[HTTP_MAX_LISTEN]; /* "127.0.0.1:8080", "[::1]:8080", ":8080"; port 0 = any */
+	    *listen[HTTP_MAX_LISTEN]; /* "127.0.0.1:8080", "[::1]:8080", ":8080"; port 0 = any;
+					 "fd:3": a listening socket we were handed (systemd) */
 	int nlisten;
 	const char *metrics_listen; /* serve /.vmsend/metrics only here (NULL: on every listener) */
 	int threads;                /* event loops; 0: one per CPU */
@@ -43,9 +61,20 @@ struct http_server_config {
 	uint32_t sb_hiwat;          /* per-connection send buffer; 0: sendfile's default */
 	bool quiet;                 /* no startup banner */
 	bool h2c;                   /* plain listeners also take HTTP/2 with prior knowledge */
+	bool precompressed; /* serve FILE.br/.zst/.gz for FILE when Accept-Encoding allows */
+	struct http_header_rule header_rules[HTTP_MAX_HEADER_RULES];
+	int nheader_rules;
+	/*
+	 * Called by http_server_start() once every address is bound and before
+	 * any thread accepts (dropping root goes here); non-zero fails the start.
+	 */
+	int (*after_bind)(void *arg);
+	void *after_bind_arg;
 };
 
 void http_server_config_defaults(struct http_server_config *cfg);
+/* What a start would refuse, without binding: bad addresses, an access log that cannot be opened. */
+int http_server_config_check(const struct http_server_config *cfg);
 
 struct http_server;
 
@@ -62,8 +91,26 @@ int http_server_port(const struct http_server *srv, int i);
  * frees the server.  Call once, from the thread that started it.
  */
 void http_server_stop(struct http_server *srv);
-/* Block until SIGINT or SIGTERM (installs handlers; for `vmsend serve`). */
-void http_server_wait_signal(void);
+/* The address spec of listener i (as configured), NULL past the last. */
+const char *http_server_addr(const struct http_server *srv, int i);
+
+/*
+ * Reload, in two steps so the caller can switch its own state (the mount
+ * table) in between and still back out: prepare checks cfg, opens its access
+ * log and binds the addresses the server does not listen on yet; 0 or
+ * -errno after printing why, with nothing changed.  Commit makes cfg the
+ * settings of every connection accepted from then on (connections already
+ * open keep theirs), starts the new listeners and closes the dropped ones;
+ * it returns once every thread switched.  Abort undoes prepare.  Thread
+ * count is fixed at start.  From the thread that started the server.
+ */
+struct http_reload;
+int http_server_reload_prepare(struct http_server *srv, const struct http_server_config *cfg,
+			       struct http_reload **out);
+void http_server_reload_commit(struct http_server *srv, struct http_reload *rl);
+void http_server_reload_abort(struct http_server *srv, struct http_reload *rl);
+/* Reopen the access log at its path (after logrotate moved it).  0 or -errno. */
+int http_server_reopen_logs(struct http_server *srv);
 
 /* Counters, for /.vmsend/metrics and tests. */
 #define HTTP_LATENCY_BUCKETS 12

@@ -18,6 +18,7 @@
  */
 #include "http/http_impl.h"
 
+#include "core/assert.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "sendfile/sendfile.h"
@@ -89,6 +90,27 @@ http_addr_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 	return 0;
 }
 
+int
+http_server_config_check(const struct http_server_config *cfg)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int total = cfg->nlisten + (cfg->metrics_listen ? 1 : 0);
+	for (int i = 0; i < total; i++) {
+		const char *spec = i < cfg->nlisten ? cfg->listen[i] : cfg->metrics_listen;
+		if (strncmp(spec, "fd:", 3) != 0 && http_addr_parse(spec, &ss, &len) != 0) {
+			fprintf(stderr, "vmsend serve: bad listen address '%s' (want HOST:PORT)\n",
+				spec);
+			return -EINVAL;
+		}
+	}
+	struct http_gen *g;
+	int rc = http_gen_new(cfg, 0, NULL, &g); /* opens the access log as a start would */
+	if (rc == 0)
+		http_gen_rele(g);
+	return rc;
+}
+
 static void
 http_addr_set_port(struct sockaddr_storage *ss, int port)
 {
@@ -134,6 +156,18 @@ http_accept_done(struct io_req *req, int res, uint32_t flags)
 	struct http_listener *l = container_of(req, struct http_listener, req);
 	struct http_thread *th = l->th;
 	l->busy = false;
+	if (l->retiring) {
+		/* A reload dropped this address; a connection that made it in is still served. */
+		if (res >= 0 && !th->stopping)
+			http_conn_accepted(th, res, (const struct sockaddr *)&l->addr,
+					   l->metrics_ok);
+		else if (res >= 0)
+			close(res);
+		close(l->fd);
+		l->fd = -1;
+		l->retiring = false;
+		return;
+	}
 	if (th->stopping) {
 		if (res >= 0)
 			close(res);
@@ -156,7 +190,7 @@ http_accept_done(struct io_req *req, int res, uint32_t flags)
 static void
 http_accept_arm(struct http_listener *l)
 {
-	if (l->th->stopping || l->fd < 0)
+	if (l->th->stopping || l->fd < 0 || l->retiring)
 		return;
 	l->addrlen = sizeof(l->addr);
 	struct io_uring_sqe *sqe = io_sqe(l->th->loop, &l->req);
@@ -183,7 +217,7 @@ http_thread_stop_task(struct io_task *task)
 		if (th->lis[i].fd >= 0)
 			shutdown(th->lis[i].fd, SHUT_RDWR); /* wakes the pending accept */
 	http_conn_stop_all(th, false);
-	io_timer_arm(th->loop, &th->stop_timer, (uint64_t)th->srv->cfg.grace_ms * 1000000ull);
+	io_timer_arm(th->loop, &th->stop_timer, (uint64_t)th->gen->cfg.grace_ms * 1000000ull);
 }
 
 static bool
@@ -204,6 +238,7 @@ http_thread_main(void *arg)
 	struct http_server *srv = th->srv;
 	th->stop_task.fn = http_thread_stop_task;
 	th->stop_timer.fn = http_thread_grace_end;
+	th->reload_task.fn = http_thread_reload_task;
 	int rc = io_loop_create(&th->loop, 1024, vm_initialized() ? IO_LOOP_ARENA : 0);
 	th->start_rc = rc;
 	pthread_mutex_lock(&srv->start_mu);
@@ -219,7 +254,8 @@ http_thread_main(void *arg)
 		io_loop_run_once(th->loop, true, 0);
 
 	/* Let lingering sockets (ours and the other threads') finish: bounded. */
-	uint64_t deadline = vms_now_ns() + (uint64_t)srv->cfg.grace_ms * 1000000ull + 1000000000ull;
+	uint64_t deadline =
+	    vms_now_ns() + (uint64_t)th->gen->cfg.grace_ms * 1000000ull + 1000000000ull;
 	while (vms_socket_count() > 0 && vms_now_ns() < deadline)
 		io_loop_run_once(th->loop, true, 10 * 1000000ull);
 	io_timer_cancel(th->loop, &th->stop_timer);
@@ -242,16 +278,185 @@ http_thread_main(void *arg)
 static void
 http_server_free(struct http_server *srv)
 {
-	for (int t = 0; t < srv->nthreads; t++)
+	for (int t = 0; t < srv->nthreads; t++) {
 		for (int i = 0; i < srv->threads[t].nlis; i++)
 			if (srv->threads[t].lis[i].fd >= 0)
 				close(srv->threads[t].lis[i].fd);
-	if (srv->log_fd > 1)
-		close(srv->log_fd);
+		if (srv->threads[t].gen)
+			http_gen_rele(srv->threads[t].gen);
+	}
+	for (int i = 0; i < srv->naddrs; i++)
+		free(srv->addrs[i].fds); /* the threads own the sockets */
+	if (srv->gen)
+		http_gen_rele(srv->gen);
 	pthread_mutex_destroy(&srv->start_mu);
 	pthread_cond_destroy(&srv->start_cv);
 	free(srv->threads);
 	free(srv);
+}
+
+void
+http_addr_close(struct http_addr *a, int nthreads)
+{
+	for (int t = 0; a->fds != NULL && t < nthreads; t++)
+		if (a->fds[t] >= 0)
+			close(a->fds[t]);
+	free(a->fds);
+	a->fds = NULL;
+}
+
+/*
+ * "fd:N": a socket bound by whoever started us (systemd's socket
+ * activation).  Every thread accepts on it, through its own dup.
+ */
+static int
+http_addr_inherit(struct http_addr *a, int nthreads)
+{
+	char *end;
+	long fd = strtol(a->spec + 3, &end, 10);
+	int acc = 0;
+	socklen_t alen = sizeof(acc);
+	if (a->spec[3] == '\0' || *end != '\0' || fd < 0 || fd > 65535 ||
+	    getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) != 0 || !acc) {
+		fprintf(stderr, "vmsend serve: %s is not a listening socket\n", a->spec);
+		return -EBADF;
+	}
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+	getsockname((int)fd, (struct sockaddr *)&bound, &blen);
+	a->port = http_addr_port(&bound);
+	a->fds = malloc(sizeof(int) * (size_t)nthreads);
+	if (a->fds == NULL)
+		return -ENOMEM;
+	for (int t = 0; t < nthreads; t++) {
+		a->fds[t] = fcntl((int)fd, F_DUPFD_CLOEXEC, 3);
+		if (a->fds[t] < 0) {
+			int e = -errno;
+			for (int u = 0; u < t; u++)
+				close(a->fds[u]);
+			free(a->fds);
+			a->fds = NULL;
+			return e;
+		}
+	}
+	return 0;
+}
+
+/* Bind nthreads SO_REUSEPORT sockets on a->spec (after a probe: see the top).  0 or -errno. */
+static int
+http_addr_bind(struct http_addr *a, int nthreads)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (strncmp(a->spec, "fd:", 3) == 0)
+		return http_addr_inherit(a, nthreads);
+	if (http_addr_parse(a->spec, &ss, &len) != 0) {
+		fprintf(stderr, "vmsend serve: bad listen address '%s' (want HOST:PORT)\n",
+			a->spec);
+		return -EINVAL;
+	}
+	int probe = http_listen_socket(&ss, len, false);
+	if (probe < 0) {
+		fprintf(stderr, "vmsend serve: cannot listen on %s: %s%s\n", a->spec,
+			strerror(-probe),
+			probe == -EADDRINUSE ? " (is another server running there?)" : "");
+		return probe;
+	}
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+	getsockname(probe, (struct sockaddr *)&bound, &blen);
+	close(probe);
+	a->port = http_addr_port(&bound);
+	http_addr_set_port(&ss, a->port);
+	a->fds = malloc(sizeof(int) * (size_t)nthreads);
+	if (a->fds == NULL)
+		return -ENOMEM;
+	for (int t = 0; t < nthreads; t++)
+		a->fds[t] = -1;
+	for (int t = 0; t < nthreads; t++) {
+		int fd = http_listen_socket(&ss, len, true);
+		if (fd < 0) {
+			fprintf(stderr, "vmsend serve: cannot listen on %s: %s\n", a->spec,
+				strerror(-fd));
+			http_addr_close(a, nthreads);
+			return fd;
+		}
+		a->fds[t] = fd;
+	}
+	return 0;
+}
+
+/*
+ * The addresses cfg asks for, in order (the listeners, then the
+ * metrics-only one): an address the server already listens on is kept as
+ * it is (fds NULL: the threads have its sockets), a new one is bound.  On
+ * error the new sockets are closed and nothing changed.
+ */
+int
+http_addrs_bind(struct http_server *srv, const struct http_server_config *cfg,
+		struct http_addr *out, int *nout)
+{
+	int n = 0, rc = 0;
+	int total = cfg->nlisten + (cfg->metrics_listen ? 1 : 0);
+	for (int i = 0; i < total && rc == 0; i++) {
+		const char *spec = i < cfg->nlisten ? cfg->listen[i] : cfg->metrics_listen;
+		bool metrics_ok = cfg->metrics_listen ? i == cfg->nlisten : true;
+		struct http_addr *a = &out[n];
+		memset(a, 0, sizeof(*a));
+		if (strlen(spec) >= sizeof(a->spec)) {
+			fprintf(stderr, "vmsend serve: listen address too long: '%s'\n", spec);
+			rc = -EINVAL;
+			break;
+		}
+		strcpy(a->spec, spec);
+		a->metrics_ok = metrics_ok;
+		bool kept = false;
+		for (int j = 0; j < srv->naddrs && !kept; j++) {
+			bool taken = false; /* two "127.0.0.1:0" are two sockets */
+			for (int k = 0; k < n; k++)
+				taken |= out[k].lid == srv->addrs[j].lid;
+			if (!taken && strcmp(srv->addrs[j].spec, spec) == 0 &&
+			    srv->addrs[j].metrics_ok == metrics_ok) {
+				*a = srv->addrs[j];
+				a->fds = NULL;
+				kept = true;
+			}
+		}
+		if (!kept) {
+			a->lid = ++srv->next_lid;
+			rc = http_addr_bind(a, srv->nthreads);
+		}
+		if (rc == 0)
+			n++;
+	}
+	if (rc != 0) {
+		for (int j = 0; j < n; j++)
+			http_addr_close(&out[j], srv->nthreads);
+		return rc;
+	}
+	*nout = n;
+	return 0;
+}
+
+/* Put a's socket for this thread in a free slot and start accepting (its thread, or before it runs). */
+void
+http_listener_arm(struct http_thread *th, const struct http_addr *a)
+{
+	int slot = 0;
+	while (th->lis[slot].fd >= 0 || th->lis[slot].busy)
+		slot++;
+	VERIFY3S(slot, <, (int)(sizeof(th->lis) / sizeof(th->lis[0])));
+	struct http_listener *l = &th->lis[slot];
+	memset(l, 0, sizeof(*l));
+	l->th = th;
+	l->fd = a->fds[th->idx];
+	l->lid = a->lid;
+	l->metrics_ok = a->metrics_ok;
+	l->req.done = http_accept_done;
+	if (slot >= th->nlis)
+		th->nlis = slot + 1;
+	if (th->loop != NULL)
+		http_accept_arm(l);
 }
 
 int
@@ -260,17 +465,14 @@ http_server_start(const struct http_server_config *cfg, struct http_server **out
 	struct http_server *srv = calloc(1, sizeof(*srv));
 	if (srv == NULL)
 		return -ENOMEM;
-	srv->cfg = *cfg;
-	srv->log_fd = -1;
 	pthread_mutex_init(&srv->start_mu, NULL);
 	pthread_cond_init(&srv->start_cv, NULL);
-	if (srv->cfg.nlisten == 0) {
-		srv->cfg.listen[0] = "127.0.0.1:8080";
-		srv->cfg.nlisten = 1;
+	struct http_server_config c = *cfg;
+	if (c.nlisten == 0) {
+		c.listen[0] = "127.0.0.1:8080";
+		c.nlisten = 1;
 	}
-	if (srv->cfg.max_connections <= 0)
-		srv->cfg.max_connections = 10000;
-	int n = srv->cfg.threads;
+	int n = c.threads;
 	if (n <= 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		n = cpus > 0 ? (int)cpus : 1;
@@ -281,83 +483,46 @@ http_server_start(const struct http_server_config *cfg, struct http_server **out
 		http_server_free(srv);
 		return -ENOMEM;
 	}
-
-	/* Addresses: the regular listeners, then the metrics-only one. */
-	const char *addrs[HTTP_MAX_LISTEN + 1];
-	int naddr = 0;
-	for (int i = 0; i < srv->cfg.nlisten && i < HTTP_MAX_LISTEN; i++)
-		addrs[naddr++] = srv->cfg.listen[i];
-	if (srv->cfg.metrics_listen)
-		addrs[naddr++] = srv->cfg.metrics_listen;
+	int rc = http_gen_new(&c, 1, NULL, &srv->gen);
+	if (rc != 0) {
+		http_server_free(srv);
+		return rc;
+	}
 	for (int t = 0; t < n; t++) {
 		srv->threads[t].srv = srv;
 		srv->threads[t].idx = t;
-		srv->threads[t].nlis = naddr;
-		for (int i = 0; i < naddr; i++)
+		for (size_t i = 0; i < sizeof(srv->threads[t].lis) / sizeof(srv->threads[t].lis[0]);
+		     i++)
 			srv->threads[t].lis[i].fd = -1;
+		http_gen_ref(srv->gen);
+		srv->threads[t].gen = srv->gen;
 	}
-	for (int i = 0; i < naddr; i++) {
-		struct sockaddr_storage ss;
-		socklen_t len;
-		if (http_addr_parse(addrs[i], &ss, &len) != 0) {
-			fprintf(stderr, "vmsend serve: bad listen address '%s' (want HOST:PORT)\n",
-				addrs[i]);
-			http_server_free(srv);
-			return -EINVAL;
-		}
-		int probe = http_listen_socket(&ss, len, false);
-		if (probe < 0) {
-			fprintf(stderr, "vmsend serve: cannot listen on %s: %s%s\n", addrs[i],
-				strerror(-probe),
-				probe == -EADDRINUSE ? " (is another server running there?)" : "");
-			http_server_free(srv);
-			return probe;
-		}
-		struct sockaddr_storage bound;
-		socklen_t blen = sizeof(bound);
-		getsockname(probe, (struct sockaddr *)&bound, &blen);
-		close(probe);
-		srv->ports[i] = http_addr_port(&bound);
-		http_addr_set_port(&ss, srv->ports[i]);
-		bool metrics_ok = srv->cfg.metrics_listen ? i == naddr - 1 : true;
-		for (int t = 0; t < n; t++) {
-			int fd = http_listen_socket(&ss, len, true);
-			if (fd < 0) {
-				fprintf(stderr, "vmsend serve: cannot listen on %s: %s\n", addrs[i],
-					strerror(-fd));
-				http_server_free(srv);
-				return fd;
-			}
-			srv->threads[t].lis[i].fd = fd;
-			srv->threads[t].lis[i].th = &srv->threads[t];
-			srv->threads[t].lis[i].metrics_ok = metrics_ok;
-			srv->threads[t].lis[i].req.done = http_accept_done;
-		}
+	rc = http_addrs_bind(srv, &srv->gen->cfg, srv->addrs, &srv->naddrs);
+	if (rc != 0) {
+		http_server_free(srv);
+		return rc;
 	}
-	if (srv->cfg.access_log) {
-		if (strcmp(srv->cfg.access_log, "-") == 0) {
-			srv->log_fd = 1;
-		} else {
-			srv->log_fd = open(srv->cfg.access_log,
-					   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-			if (srv->log_fd < 0) {
-				int e = -errno;
-				fprintf(stderr, "vmsend serve: cannot open access log %s: %s\n",
-					srv->cfg.access_log, strerror(errno));
-				http_server_free(srv);
-				return e;
-			}
-		}
+	for (int i = 0; i < srv->naddrs; i++) {
+		for (int t = 0; t < n; t++)
+			http_listener_arm(&srv->threads[t], &srv->addrs[i]);
+		free(srv->addrs[i].fds); /* the threads own the sockets now */
+		srv->addrs[i].fds = NULL;
+	}
+	if (c.after_bind != NULL && (rc = c.after_bind(c.after_bind_arg)) != 0) {
+		http_server_free(srv);
+		return rc < 0 ? rc : -EPERM;
 	}
 
-	/* Threads never take SIGINT/SIGTERM/SIGPIPE: the caller waits for them. */
+	/* Threads never take signals: the caller waits for them (SIGHUP reloads, SIGUSR1 reopens). */
 	sigset_t block, old;
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGPIPE);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
-	int started = 0, rc = 0;
+	int started = 0;
 	for (int t = 0; t < n; t++) {
 		if (pthread_create(&srv->threads[t].tid, NULL, http_thread_main,
 				   &srv->threads[t]) != 0) {
@@ -383,7 +548,8 @@ http_server_start(const struct http_server_config *cfg, struct http_server **out
 		atomic_store(&srv->posts_done, true);
 		for (int t = 0; t < started; t++)
 			pthread_join(srv->threads[t].tid, NULL);
-		srv->nthreads = 0;
+		for (int t = 0; t < started; t++)
+			srv->threads[t].nlis = 0; /* closed by the threads */
 		http_server_free(srv);
 		return rc;
 	}
@@ -394,7 +560,7 @@ http_server_start(const struct http_server_config *cfg, struct http_server **out
 int
 http_server_port(const struct http_server *srv, int i)
 {
-	return srv->ports[i];
+	return i < srv->naddrs ? srv->addrs[i].port : -1;
 }
 
 void
@@ -408,17 +574,4 @@ http_server_stop(struct http_server *srv)
 	for (int t = 0; t < srv->nthreads; t++)
 		srv->threads[t].nlis = 0; /* closed by the threads */
 	http_server_free(srv);
-}
-
-void
-http_server_wait_signal(void)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	int sig = 0;
-	sigwait(&set, &sig);
-	LOG_INFO("http", "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 }

@@ -139,8 +139,9 @@ vfs_prefix_check(const char *prefix)
 	return 0;
 }
 
-int
-vfs_mount(const char *prefix, const char *fstype, const char *source, struct mount **out)
+/* A mount not yet in the table, with the table's reference.  0 or -errno (logged). */
+static int
+vfs_mount_make(const char *prefix, const char *fstype, const char *source, struct mount_impl **out)
 {
 	const struct vfsops *ops = vfs_find_type(fstype);
 	struct mount_impl *mi;
@@ -177,6 +178,18 @@ vfs_mount(const char *prefix, const char *fstype, const char *source, struct mou
 		free(mi);
 		return rv;
 	}
+	*out = mi;
+	return 0;
+}
+
+int
+vfs_mount(const char *prefix, const char *fstype, const char *source, struct mount **out)
+{
+	struct mount_impl *mi;
+	int rv = vfs_mount_make(prefix, fstype, source, &mi);
+
+	if (rv != 0)
+		return rv;
 	pthread_mutex_lock(&vfs.lock);
 	for (int i = 0; i < vfs.nmounts; i++) {
 		if (strcmp(vfs.mounts[i]->mnt.prefix, prefix) == 0) {
@@ -199,21 +212,38 @@ vfs_mount(const char *prefix, const char *fstype, const char *source, struct mou
 	return 0;
 }
 
-int
-vfs_mount_spec(const char *spec, struct mount **out)
+/* Split "/prefix=fstype:source" into two new strings and a pointer into spec; 0 or -errno. */
+static int
+vfs_spec_split(const char *spec, char **prefix, char **type, const char **source)
 {
 	const char *eq = strchr(spec, '='), *colon;
-	char *prefix, *type;
-	int rv;
 
 	colon = eq != NULL ? strchr(eq + 1, ':') : NULL;
 	if (eq == NULL || colon == NULL || eq == spec || colon == eq + 1 || colon[1] == '\0') {
 		LOG_ERR("vfs", "bad mount spec \"%s\" (want /prefix=fstype:source)", spec);
 		return -EINVAL;
 	}
-	prefix = strndup(spec, (size_t)(eq - spec));
-	type = strndup(eq + 1, (size_t)(colon - eq - 1));
-	rv = (prefix && type) ? vfs_mount(prefix, type, colon + 1, out) : -ENOMEM;
+	*prefix = strndup(spec, (size_t)(eq - spec));
+	*type = strndup(eq + 1, (size_t)(colon - eq - 1));
+	*source = colon + 1;
+	if (*prefix == NULL || *type == NULL) {
+		free(*prefix);
+		free(*type);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int
+vfs_mount_spec(const char *spec, struct mount **out)
+{
+	char *prefix, *type;
+	const char *source;
+	int rv = vfs_spec_split(spec, &prefix, &type, &source);
+
+	if (rv != 0)
+		return rv;
+	rv = vfs_mount(prefix, type, source, out);
 	free(prefix);
 	free(type);
 	return rv;
@@ -221,6 +251,73 @@ vfs_mount_spec(const char *spec, struct mount **out)
 
 static void vfs_cache_purge_locked(struct mount *mp, struct ncentry **dead);
 static void vfs_cache_free_dead(struct ncentry *dead);
+
+int
+vfs_mounts_replace(const char *const *specs, int n)
+{
+	struct mount_impl *next[VFS_MAX_MOUNTS], *old[VFS_MAX_MOUNTS];
+	struct ncentry *dead = NULL;
+	int nold, rv = 0, made = 0;
+
+	if (n > VFS_MAX_MOUNTS)
+		return -ENOSPC;
+	/* Build the whole new table outside the lock, keeping identical mounts (warm caches). */
+	for (; made < n; made++) {
+		char *prefix, *type;
+		const char *source;
+
+		if ((rv = vfs_spec_split(specs[made], &prefix, &type, &source)) != 0)
+			break;
+		struct mount_impl *keep = NULL;
+		pthread_mutex_lock(&vfs.lock);
+		for (int i = 0; i < vfs.nmounts && keep == NULL; i++) {
+			struct mount *mp = &vfs.mounts[i]->mnt;
+			if (strcmp(mp->prefix, prefix) == 0 && strcmp(mp->ops->name, type) == 0 &&
+			    strcmp(mp->source, source) == 0) {
+				keep = vfs.mounts[i];
+				atomic_fetch_add(&keep->refs, 1);
+			}
+		}
+		pthread_mutex_unlock(&vfs.lock);
+		for (int j = 0; j < made && rv == 0; j++)
+			if (strcmp(next[j]->mnt.prefix, prefix) == 0) {
+				LOG_ERR("vfs", "mount %s: prefix mounted twice", prefix);
+				rv = -EEXIST;
+			}
+		if (keep != NULL)
+			next[made] = keep;
+		else if (rv == 0)
+			rv = vfs_mount_make(prefix, type, source, &next[made]);
+		if (rv != 0 && keep != NULL)
+			vfs_mount_rele(&keep->mnt);
+		free(prefix);
+		free(type);
+		if (rv != 0)
+			break;
+	}
+	if (rv != 0) {
+		for (int j = 0; j < made; j++)
+			vfs_mount_rele(&next[j]->mnt);
+		return rv;
+	}
+	pthread_mutex_lock(&vfs.lock);
+	nold = vfs.nmounts;
+	memcpy(old, vfs.mounts, sizeof(old[0]) * (size_t)nold);
+	for (int i = 0; i < nold; i++) {
+		bool kept = false;
+		for (int j = 0; j < n; j++)
+			kept |= next[j] == old[i];
+		if (!kept)
+			vfs_cache_purge_locked(&old[i]->mnt, &dead);
+	}
+	memcpy(vfs.mounts, next, sizeof(next[0]) * (size_t)n);
+	vfs.nmounts = n;
+	pthread_mutex_unlock(&vfs.lock);
+	vfs_cache_free_dead(dead);
+	for (int i = 0; i < nold; i++)
+		vfs_mount_rele(&old[i]->mnt);
+	return 0;
+}
 
 void
 vfs_unmount_all(void)

@@ -84,6 +84,14 @@ void vfs_register(const struct vfsops *ops);
  */
 int vfs_mount(const char *prefix, const char *fstype, const char *source, struct mount **out);
 int vfs_mount_spec(const char *spec, struct mount **out);
+/*
+ * Make the mount table exactly `specs` ("/prefix=fstype:source"), all or
+ * nothing: a mount identical to a current one is kept (its cache stays
+ * warm), the others are mounted first, and only if every one succeeded does
+ * the table switch.  Dropped mounts leave the name cache; vnodes still held
+ * keep them alive.  0, or -errno (logged) with the old table unchanged.
+ */
+int vfs_mounts_replace(const char *const *specs, int n);
 /* Unmount everything (shutdown, tests); vnodes still held stay valid until released. */
 void vfs_unmount_all(void);
 

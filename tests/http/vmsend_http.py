@@ -51,18 +51,22 @@ def binary():
 class Server:
     """A running `vmsend serve`; .port, .stop(), .log (stdout+stderr so far)."""
 
-    def __init__(self, root, *flags, listen="127.0.0.1:0", threads=2, expect_fail=False):
+    def __init__(self, root, *flags, listen="127.0.0.1:0", threads=2, expect_fail=False,
+                 allow_root=True, wrapper=(), pass_fds=()):
+        """wrapper: argv run in front of vmsend (it must exec "$@"); pass_fds: fds it inherits."""
         fd, self.outname = tempfile.mkstemp(prefix="vmsend-http-", suffix=".log")
         self.out = os.fdopen(fd, "wb")
-        args = [binary(), "serve", "--root", root, "--threads", str(threads),
-                "--cache-size", "64M"]
+        args = list(wrapper) + [binary(), "serve", "--root", root, "--threads", str(threads),
+                                "--cache-size", "64M"]
+        if allow_root:
+            args.append("--allow-root")
         if listen:
             args += ["--listen", listen]
         args += list(flags)
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         self.proc = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT, env=env,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=_die_with_parent, pass_fds=pass_fds)
         self.out.close()  # the child has its own copy of the descriptor
         _servers.append((self.proc, self.outname))
         self.port = None
@@ -98,6 +102,17 @@ class Server:
             self.proc.kill()
             self.proc.wait()
             raise
+
+    def wait_log(self, text, count=1, timeout=30):
+        """Wait until `text` appears `count` times in the server's output."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.log.count(text) >= count:
+                return True
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited:\n" + self.log)
+            time.sleep(0.05)
+        raise RuntimeError("no %r in the server's output:\n%s" % (text, self.log[-4000:]))
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)

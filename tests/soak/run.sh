@@ -140,7 +140,7 @@ EOF
 	NAME=nginx
 else
 	"$BIN" serve --listen "127.0.0.1:$PORT" --root "$WWW" --threads "$THREADS" \
-		--cache-size "$CACHE_SIZE" >"$TMP/server.log" 2>&1 &
+		--cache-size "$CACHE_SIZE" --allow-root >"$TMP/server.log" 2>&1 &
 	SERVER=$!
 	NAME=vmsend
 fi

@@ -1,0 +1,91 @@
+/*
+ * The process around `vmsend serve`: the error log, dropping privileges
+ * and, when systemd started us, its notify and socket-activation protocols.
+ */
+#include "cli/serve.h"
+#include "cli/serve_sys.h"
+
+#include "core/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+int
+serve_error_log_open(const char *path)
+{
+	if (path == NULL)
+		return 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	/* stderr itself moves, so whatever writes there (our log, libraries) follows. */
+	int rc = dup2(fd, 2) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+int
+serve_privileges_check(const struct serve_opts *o, char *err, size_t errlen)
+{
+	bool root = geteuid() == 0;
+	if (!root && (o->user != NULL || o->group != NULL)) {
+		struct passwd *pw = o->user ? getpwnam(o->user) : NULL;
+		if (o->group != NULL || pw == NULL || pw->pw_uid != geteuid()) {
+			snprintf(err, errlen, "--user/--group need vmsend to be started as root");
+			return -1;
+		}
+	}
+	if (root && o->user == NULL && !o->allow_root) {
+		snprintf(err, errlen,
+			 "refusing to serve as root: give --user USER (e.g. www-data or nobody) "
+			 "to drop privileges after binding, or --allow-root");
+		return -1;
+	}
+	if (o->user != NULL && getpwnam(o->user) == NULL) {
+		snprintf(err, errlen, "--user %s: no such user", o->user);
+		return -1;
+	}
+	if (o->group != NULL && getgrnam(o->group) == NULL) {
+		snprintf(err, errlen, "--group %s: no such group", o->group);
+		return -1;
+	}
+	if (root && o->user == NULL && o->group != NULL) {
+		snprintf(err, errlen, "--group without --user would still serve as root");
+		return -1;
+	}
+	return 0;
+}
+
+int
+serve_privileges_drop(const struct serve_opts *o)
+{
+	if (geteuid() != 0 || o->user == NULL)
+		return 0;
+	struct passwd *pw = getpwnam(o->user);
+	if (pw == NULL)
+		return -ENOENT;
+	uid_t uid = pw->pw_uid;
+	gid_t gid = pw->pw_gid;
+	if (o->group != NULL) {
+		struct group *gr = getgrnam(o->group);
+		if (gr == NULL)
+			return -ENOENT;
+		gid = gr->gr_gid;
+	}
+	/* glibc applies these to every thread of the process, not only the caller. */
+	if (setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 ||
+	    setresuid(uid, uid, uid) != 0)
+		return -errno;
+	if (setuid(0) == 0) /* must be gone for good */
+		return -EPERM;
+	/* Dropping uid clears "dumpable"; a crash should still leave a core. */
+	prctl(PR_SET_DUMPABLE, 1);
+	return 0;
+}

@@ -1,0 +1,16 @@
+/* serve_sys.c: error log, privileges and systemd for `vmsend serve`. */
+#ifndef VMSEND_CLI_SERVE_SYS_H
+#define VMSEND_CLI_SERVE_SYS_H
+
+#include "cli/serve.h"
+
+#include <stddef.h>
+
+/* Point stderr at path (append; created 0644); NULL: leave it.  0 or -errno. */
+int serve_error_log_open(const char *path);
+/* Refuse what cannot work before anything starts: root without --user, unknown names.  0 or -1. */
+int serve_privileges_check(const struct serve_opts *o, char *err, size_t errlen);
+/* Started as root with --user: become that user and group for good (every thread).  0 or -errno. */
+int serve_privileges_drop(const struct serve_opts *o);
+
+#endif

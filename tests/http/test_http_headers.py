@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""What `vmsend serve` puts in front of a file: precompressed variants
+(--precompressed: FILE.br/.zst/.gz chosen by Accept-Encoding with q-values,
+ranges and conditionals on the variant, stale variants ignored), and the
+caching and custom headers configured per path pattern."""
+import email.utils
+import gzip
+import os
+import shutil
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vmsend_http import Server, get, make_site  # noqa: E402
+
+TEXT = b"".join(b"line %05d of a compressible text file\n" % i for i in range(3000))
+
+
+def put(root, name, data, mtime=None):
+    p = os.path.join(root, name)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    with open(p, "wb") as f:
+        f.write(data)
+    if mtime is not None:
+        os.utime(p, (mtime, mtime))
+
+
+class Precompressed(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="vmsend-pre-")
+        make_site(cls.root)
+        now = time.time()
+        cls.gz = gzip.compress(TEXT, mtime=0)
+        # Stand-ins for brotli/zstd output: the server never decodes a variant, it
+        # serves its bytes, so distinct contents show which one was chosen.
+        cls.br = b"BR" + cls.gz
+        cls.zst = b"ZSTD" + cls.gz
+        put(cls.root, "app.js", TEXT, now - 100)
+        put(cls.root, "app.js.gz", cls.gz, now - 50)
+        put(cls.root, "app.js.br", cls.br, now - 50)
+        put(cls.root, "app.js.zst", cls.zst, now - 50)
+        put(cls.root, "only-gz.css", TEXT, now - 100)
+        put(cls.root, "only-gz.css.gz", cls.gz, now - 100)  # same mtime: not older
+        put(cls.root, "stale.txt", TEXT, now - 10)
+        put(cls.root, "stale.txt.gz", cls.gz, now - 1000)  # older than the file: ignored
+        cls.srv = Server(cls.root, "--precompressed")
+        cls.off = Server(cls.root)
+
+    @classmethod
+    def tearDownClass(cls):
+        for s in (cls.srv, cls.off):
+            assert s.stop() == 0, s.log
+            for w in ("AddressSanitizer", "runtime error", "LeakSanitizer"):
+                assert w not in s.log, s.log
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    def ae(self, value, path="/app.js", port=None, **hdrs):
+        h = {"Accept-Encoding": value} if value is not None else {}
+        h.update(hdrs)
+        return get(port or self.srv.port, path, h)
+
+    def test_negotiation(self):
+        ctype = self.ae(None).h("content-type")
+        self.assertIn("javascript", ctype)
+        cases = [
+            (None, None, TEXT),
+            ("gzip", "gzip", self.gz),
+            ("x-gzip", "gzip", self.gz),
+            ("gzip, br", "br", self.br),  # equal weights: br, then zstd, then gzip
+            ("gzip, zstd", "zstd", self.zst),
+            ("br;q=0.5, gzip;q=0.8", "gzip", self.gz),
+            ("br;q=0, zstd;q=0, gzip", "gzip", self.gz),
+            ("br;q=0, zstd;q=0, gzip;q=0", None, TEXT),
+            ("*", "br", self.br),
+            ("*;q=0.1, gzip;q=0.2", "gzip", self.gz),
+            ("*, br;q=0", "zstd", self.zst),
+            ("identity", None, TEXT),
+            ("deflate", None, TEXT),
+            ("gzip;q=garbage, br", "br", self.br),
+            ("GZIP;Q=1.000", "gzip", self.gz),
+        ]
+        for ae, enc, body in cases:
+            r = self.ae(ae)
+            self.assertEqual(r.status, 200, ae)
+            self.assertEqual(r.h("content-encoding"), enc, ae)
+            self.assertEqual(r.body, body, ae)
+            self.assertEqual(r.h("vary"), "Accept-Encoding", ae)
+            self.assertEqual(r.h("content-type"), ctype, ae)  # the type of FILE, not of FILE.gz
+            self.assertEqual(int(r.h("content-length")), len(body), ae)
+
+    def test_only_some_variants(self):
+        r = self.ae("br, gzip", "/only-gz.css")
+        self.assertEqual((r.h("content-encoding"), r.body), ("gzip", self.gz))
+        self.assertEqual(r.h("content-type"), get(self.srv.port, "/only-gz.css").h("content-type"))
+        self.assertIn("css", r.h("content-type"))
+        r = self.ae("br", "/only-gz.css")
+        self.assertEqual((r.h("content-encoding"), r.body), (None, TEXT))
+
+    def test_stale_variant_ignored(self):
+        r = self.ae("gzip", "/stale.txt")
+        self.assertEqual((r.h("content-encoding"), r.body), (None, TEXT))
+
+    def test_off_by_default(self):
+        r = self.ae("gzip, br", port=self.off.port)
+        self.assertEqual((r.h("content-encoding"), r.body), (None, TEXT))
+        self.assertIsNone(r.h("vary"))
+
+    def test_own_etag_and_conditionals(self):
+        plain, gz = self.ae(None), self.ae("gzip")
+        self.assertNotEqual(plain.h("etag"), gz.h("etag"))
+        r = self.ae("gzip", **{"If-None-Match": gz.h("etag")})
+        self.assertEqual((r.status, r.h("content-encoding"), r.h("vary")),
+                         (304, "gzip", "Accept-Encoding"))
+        # the identity's tag does not validate the gzip variant
+        self.assertEqual(self.ae("gzip", **{"If-None-Match": plain.h("etag")}).status, 200)
+
+    def test_ranges_on_variant(self):
+        r = self.ae("gzip", Range="bytes=10-99")
+        self.assertEqual(r.status, 206)
+        self.assertEqual(r.h("content-encoding"), "gzip")
+        self.assertEqual(r.body, self.gz[10:100])
+        self.assertEqual(r.h("content-range"), "bytes 10-99/%d" % len(self.gz))
+        r = self.ae("br", Range="bytes=-5")
+        self.assertEqual(r.body, self.br[-5:])
+        gz = self.ae("gzip")
+        r = self.ae("gzip", Range="bytes=0-3", **{"If-Range": gz.h("etag")})
+        self.assertEqual((r.status, r.body), (206, self.gz[:4]))
+        r = self.ae("gzip", Range="bytes=0-3", **{"If-Range": self.ae(None).h("etag")})
+        self.assertEqual((r.status, r.body), (200, self.gz))  # If-Range names another version
+        r = self.ae("gzip", Range="bytes=%d-" % (len(self.gz) + 10))
+        self.assertEqual(r.status, 416)
+
+
+class CacheHeaders(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="vmsend-hdr-")
+        make_site(cls.root)
+        put(cls.root, "assets/app.3f9a2c.js", b"x" * 100)
+        put(cls.root, "img/pic.png", b"\x89PNG\r\n\x1a\n")
+        cls.cfg = cls.root + ".conf"
+        with open(cls.cfg, "w") as f:
+            f.write("# caching per pattern\n"
+                    "cache-control *.html no-cache\n"
+                    "header /assets/* Cache-Control: public, max-age=31536000, immutable\n"
+                    "header /* X-Frame-Options: DENY\n"
+                    "header /sub/* X-Frame-Options: SAMEORIGIN\n"
+                    "expires /img/* 2h\n"
+                    "expires /style.css 30m\n"
+                    "cache-control /style.css private\n")
+        cls.srv = Server(cls.root, "--config", cls.cfg)
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.srv.stop() == 0, cls.srv.log
+        shutil.rmtree(cls.root, ignore_errors=True)
+        os.unlink(cls.cfg)
+
+    def test_patterns(self):
+        r = get(self.srv.port, "/index.html")
+        self.assertEqual((r.h("cache-control"), r.h("x-frame-options")), ("no-cache", "DENY"))
+        r = get(self.srv.port, "/")  # index.html behind a directory URL
+        self.assertEqual(r.h("cache-control"), "no-cache")
+        r = get(self.srv.port, "/sub/index.html")  # later rule for the same name wins
+        self.assertEqual((r.h("cache-control"), r.h("x-frame-options")),
+                         ("no-cache", "SAMEORIGIN"))
+        r = get(self.srv.port, "/assets/app.3f9a2c.js")
+        self.assertEqual(r.h("cache-control"), "public, max-age=31536000, immutable")
+        self.assertIsNone(r.h("expires"))
+        r = get(self.srv.port, "/hello.txt")
+        self.assertIsNone(r.h("cache-control"))
+        self.assertEqual(r.h("x-frame-options"), "DENY")
+
+    def test_expires(self):
+        before = time.time()
+        r = get(self.srv.port, "/img/pic.png")
+        exp = email.utils.parsedate_to_datetime(r.h("expires")).timestamp()
+        self.assertTrue(before + 7200 - 2 <= exp <= time.time() + 7200 + 1, r.h("expires"))
+        self.assertEqual(r.h("cache-control"), "max-age=7200")
+        r = get(self.srv.port, "/style.css")  # a Cache-Control rule replaces the max-age
+        self.assertEqual(r.h("cache-control"), "private")
+        self.assertIsNotNone(r.h("expires"))
+
+    def test_on_304_and_206(self):
+        r = get(self.srv.port, "/index.html")
+        r2 = get(self.srv.port, "/index.html", {"If-None-Match": r.h("etag")})
+        self.assertEqual((r2.status, r2.h("cache-control")), (304, "no-cache"))
+        r3 = get(self.srv.port, "/index.html", {"Range": "bytes=0-1"})
+        self.assertEqual((r3.status, r3.h("cache-control")), (206, "no-cache"))
+        self.assertIsNone(get(self.srv.port, "/nope.html").h("cache-control"))  # not on 404
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

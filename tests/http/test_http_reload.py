@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""Running `vmsend serve` in production: SIGHUP reloads --config under wrk
+load without a failed request (new connections see the new settings, open
+ones keep theirs), a bad config is refused while the old one keeps serving,
+SIGUSR1 reopens the logs after a rename, --check-config, socket activation
+through LISTEN_FDS/LISTEN_PID, and the privilege drop seen in /proc."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vmsend_http import Conn, Server, binary, get, make_site  # noqa: E402
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def write(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)  # a reload never reads half a file
+
+
+def read(path):
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+def wait_file(path, text, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(path) and text in read(path):
+            return True
+        time.sleep(0.05)
+    raise AssertionError("no %r in %s" % (text, path))
+
+
+def no_sanitizer(tc, srv):
+    for w in ("AddressSanitizer", "ThreadSanitizer", "runtime error", "LeakSanitizer"):
+        tc.assertNotIn(w, srv.log)
+
+
+class Reload(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="vmsend-reload-")
+        self.files = make_site(self.root)
+        self.other = tempfile.mkdtemp(prefix="vmsend-reload-m2-")
+        with open(os.path.join(self.other, "m2.txt"), "wb") as f:
+            f.write(b"second mount\n")
+        self.cfg = os.path.join(self.root + "-cfg", "vmsend.conf")
+        os.makedirs(os.path.dirname(self.cfg))
+        self.srv = None
+
+    def tearDown(self):
+        if self.srv is not None:
+            rc = self.srv.stop()
+            self.assertEqual(rc, 0, self.srv.log[-4000:])
+            no_sanitizer(self, self.srv)
+        for d in (self.root, self.other, os.path.dirname(self.cfg)):
+            shutil.rmtree(d, ignore_errors=True)
+
+    def start(self, text, *flags):
+        write(self.cfg, text)
+        self.srv = Server(self.root, "--config", self.cfg, *flags)
+        return self.srv
+
+    def reload(self, n):
+        self.srv.proc.send_signal(signal.SIGHUP)
+        self.srv.wait_log("SIGHUP: reloading", n)
+
+    def test_reload_under_load(self):
+        if shutil.which("wrk") is None:
+            self.skipTest("wrk is not installed (scripts/deps.sh installs it)")
+        srv = self.start("# generation one\nheader /* X-Gen: one\n")
+        self.assertEqual(get(srv.port, "/hello.txt").h("x-gen"), "one")
+        old = Conn(srv.port)  # a keep-alive connection from before the reload
+        old.request("GET", "/hello.txt")
+        self.assertEqual(old.read_response().h("x-gen"), "one")
+        wrk = subprocess.Popen(["wrk", "-t2", "-c16", "-d4s", "--timeout", "10s",
+                                srv.url("/page.bin")], stdout=subprocess.PIPE, text=True)
+        time.sleep(1)
+        p2 = free_port()
+        write(self.cfg, "header /* X-Gen: two\nlisten 127.0.0.1:%d\nmount /m2=hostfs:%s\n"
+              % (p2, self.other))
+        self.reload(1)
+        srv.wait_log("vmsend: reloaded")
+        time.sleep(1)
+        # back to one listener while wrk still runs on the first
+        write(self.cfg, "header /* X-Gen: three\n")
+        self.reload(2)
+        srv.wait_log("vmsend: reloaded", 2)
+        out = wrk.communicate(timeout=60)[0]
+        print(out)
+        m = re.search(r"(\d+) requests in", out)
+        self.assertTrue(m and int(m.group(1)) > 0, out)
+        self.assertNotIn("Socket errors", out)
+        self.assertNotIn("Non-2xx", out)
+        # new connections get the newest settings; the old connection kept its own
+        self.assertEqual(get(srv.port, "/hello.txt").h("x-gen"), "three")
+        old.request("GET", "/hello.txt")
+        self.assertEqual(old.read_response().h("x-gen"), "one")
+        old.close()
+        # the second listener came and went; the mount too
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", p2), timeout=5).close()
+        self.assertEqual(get(srv.port, "/m2/m2.txt").status, 404)
+
+    def test_reload_adds_listener_and_mount(self):
+        srv = self.start("header /* X-Gen: one\n")
+        p2 = free_port()
+        write(self.cfg, "header /* X-Gen: two\nlisten 127.0.0.1:%d\nmount /m2=hostfs:%s\n"
+              "listing\n" % (p2, self.other))
+        self.reload(1)
+        srv.wait_log("vmsend: reloaded")
+        self.assertIn("listening on 127.0.0.1:%d (port %d)" % (p2, p2), srv.log)
+        for port in (srv.port, p2):
+            r = get(port, "/m2/m2.txt")
+            self.assertEqual((r.status, r.body, r.h("x-gen")), (200, b"second mount\n", "two"))
+        self.assertEqual(get(p2, "/m2/").status, 200)  # listing is on now
+
+    def test_bad_config_refused(self):
+        srv = self.start("header /* X-Gen: one\n")
+        busy = socket.socket()
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        bad = [
+            "header /* X-Gen: two\nno-such-flag\n",
+            "header /* X-Gen: two\nmount /gone=hostfs:/nonexistent/vmsend-test\n",
+            "header /* X-Gen: two\nlisten 127.0.0.1:%d\n" % busy.getsockname()[1],
+            "header /* X-Gen: two\nheader /* Bad\n",
+            "header /* X-Gen: two\naccess-log /nonexistent/dir/access.log\n",
+        ]
+        for i, text in enumerate(bad, 1):
+            write(self.cfg, text)
+            self.reload(i)
+            srv.wait_log("reload refused", i)
+            r = get(srv.port, "/hello.txt")
+            self.assertEqual((r.status, r.h("x-gen")), (200, "one"), text)
+        busy.close()
+        self.assertNotIn("vmsend: reloaded", srv.log)
+        # the config file itself vanishing is refused too
+        os.unlink(self.cfg)
+        self.reload(len(bad) + 1)
+        srv.wait_log("reload refused", len(bad) + 1)
+        self.assertEqual(get(srv.port, "/hello.txt").h("x-gen"), "one")
+
+    def test_sigusr1_reopens_logs(self):
+        logdir = os.path.dirname(self.cfg)
+        alog, elog = os.path.join(logdir, "access.log"), os.path.join(logdir, "error.log")
+        srv = self.start("access-log %s\nerror-log %s\n" % (alog, elog))
+        self.assertEqual(get(srv.port, "/hello.txt").status, 200)
+        self.assertEqual(get(srv.port, "/one.bin").status, 200)
+        wait_file(alog, "/one.bin")
+        os.rename(alog, alog + ".1")
+        os.rename(elog, elog + ".1")
+        srv.proc.send_signal(signal.SIGUSR1)
+        wait_file(elog, "SIGUSR1: logs reopened")  # the error log moved too
+        self.assertEqual(get(srv.port, "/page.bin").status, 200)
+        wait_file(alog, "/page.bin")
+        # errors after the move land in the new error log
+        write(self.cfg, "access-log %s\nerror-log %s\nbogus-flag\n" % (alog, elog))
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_file(elog, "reload refused")
+        new, old = read(alog), read(alog + ".1")
+        self.assertIn('"GET /page.bin HTTP/1.1" 200 4096', new)
+        self.assertNotIn("/one.bin", new)
+        self.assertIn('"GET /one.bin HTTP/1.1" 200 1', old)
+        self.assertNotIn("/page.bin", old)
+        self.assertNotIn("reload refused", read(elog + ".1"))
+        self.assertNotIn("logs reopened", read(elog + ".1"))
+
+    def test_check_config(self):
+        good = "listen 127.0.0.1:0\nmount /m2=hostfs:%s\nheader *.html Cache-Control: no-cache\n" \
+            % self.other
+        write(self.cfg, good)
+        r = subprocess.run([binary(), "serve", "--allow-root", "--check-config", "--config",
+                            self.cfg], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("is valid", r.stdout)
+        for text in ("mount /m2=hostfs:/nonexistent/vmsend\n", "listen nohost:port\n",
+                     "expires *.css forever\n", "threads 0\n"):
+            write(self.cfg, text)
+            r = subprocess.run([binary(), "serve", "--allow-root", "--check-config", "--config",
+                                self.cfg], capture_output=True, text=True, timeout=60)
+            self.assertNotEqual(r.returncode, 0, text)
+            self.assertTrue(r.stderr.strip(), text)
+        # nothing was started: a check binds nothing
+        self.assertNotIn("listening", r.stdout)
+
+
+class Process(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="vmsend-proc-")
+        self.files = make_site(self.root)
+        self.srv = None
+
+    def tearDown(self):
+        if self.srv is not None:
+            self.assertEqual(self.srv.stop(), 0, self.srv.log[-4000:])
+            no_sanitizer(self, self.srv)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def test_listen_fds(self):
+        """Socket activation without systemd: we bind, hand fd 3 over with LISTEN_FDS."""
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+        port = s.getsockname()[1]
+        launcher = ["sh", "-c", 'exec 3<&%d; LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"' % s.fileno(),
+                    "launch"]
+        self.srv = Server(self.root, listen=None, wrapper=launcher, pass_fds=(s.fileno(),))
+        s.close()
+        self.assertEqual(self.srv.ports, [port])
+        self.assertIn("listening on fd:3 (port %d)" % port, self.srv.log)
+        r = get(port, "/hello.txt")
+        self.assertEqual((r.status, r.body), (200, self.files["hello.txt"]))
+        env = open("/proc/%d/environ" % self.srv.proc.pid, "rb").read()
+        self.assertIn(b"LISTEN_FDS=1", env)  # the kernel's copy; our getenv() no longer has it
+
+    def test_listen_fds_other_pid_ignored(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        launcher = ["sh", "-c", 'exec 3<&%d; LISTEN_PID=1 LISTEN_FDS=1 exec "$@"' % s.fileno(),
+                    "launch"]
+        self.srv = Server(self.root, wrapper=launcher, pass_fds=(s.fileno(),))
+        self.assertNotEqual(self.srv.port, s.getsockname()[1])
+        s.close()
+
+    def test_privilege_drop(self):
+        if os.geteuid() != 0:
+            self.skipTest("the privilege drop needs the test to run as root")
+        os.chmod(self.root, 0o755)
+        self.srv = Server(self.root, "--user", "nobody", "--group", "nogroup",
+                          allow_root=False)
+        status = open("/proc/%d/status" % self.srv.proc.pid).read()
+        uid = re.search(r"^Uid:\s+(.*)$", status, re.M).group(1).split()
+        gid = re.search(r"^Gid:\s+(.*)$", status, re.M).group(1).split()
+        groups = re.search(r"^Groups:\s*(.*)$", status, re.M).group(1).split()
+        self.assertEqual(uid, ["65534"] * 4)
+        self.assertEqual(gid, ["65534"] * 4)
+        self.assertEqual(groups, ["65534"])
+        # every thread, not only the main one
+        for tid in os.listdir("/proc/%d/task" % self.srv.proc.pid):
+            st = open("/proc/%d/task/%s/status" % (self.srv.proc.pid, tid)).read()
+            self.assertRegex(st, r"(?m)^Uid:\s+65534\s+65534\s+65534\s+65534$")
+        r = get(self.srv.port, "/hello.txt")
+        self.assertEqual((r.status, r.body), (200, self.files["hello.txt"]))
+
+    def test_root_refused(self):
+        if os.geteuid() != 0:
+            self.skipTest("refusing root needs the test to run as root")
+        srv = Server(self.root, allow_root=False, expect_fail=True)
+        self.assertEqual(srv.proc.returncode, 2)
+        self.assertIn("refusing to serve as root", srv.log)
+        srv = Server(self.root, "--user", "no-such-user-vmsend", expect_fail=True)
+        self.assertEqual(srv.proc.returncode, 2)
+        self.assertIn("no such user", srv.log)
+
+
+if __name__ == "__main__":
+    res = unittest.main(verbosity=2, exit=False).result
+    for test, why in res.skipped:
+        print("SKIPPED %s: %s" % (test.id(), why))
+    # A skipped check is reported to ctest as a skip (77), never as a pass.
+    sys.exit(1 if not res.wasSuccessful() else 77 if res.skipped else 0)
