@@ -449,99 +449,54 @@ http_serve_file(struct http_conn *c, struct http_resp *r, const struct http_requ
 
 /* ---- directory listings ---- */
 
-struct http_listing {
-	struct http_resp *r;
-	bool dotfiles;
-	bool oom;
-};
-
-static void
-http_listing_put(struct http_listing *l, const char *s, size_t n)
+/* "?format=json" (among other parameters) asks for the JSON listing. */
+static bool
+http_query_json(const struct http_request *req)
 {
-	long off = http_resp_alloc(l->r, n);
-	if (off < 0) {
-		l->oom = true;
-		return;
+	const char *q = req->query.p, *end = q + req->query.len;
+	while (q < end) {
+		const char *amp = memchr(q, '&', (size_t)(end - q));
+		const char *e = amp ? amp : end;
+		if (e - q == 11 && memcmp(q, "format=json", 11) == 0)
+			return true;
+		q = amp ? amp + 1 : end;
 	}
-	memcpy(l->r->mem + off, s, n);
-}
-
-/* Escape for HTML text and attribute values; percent-encode for the href. */
-static void
-http_listing_name(struct http_listing *l, const char *name, bool href)
-{
-	char buf[8];
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-		if (href && !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			      (*p >= '0' && *p <= '9') || strchr("-._~", *p))) {
-			snprintf(buf, sizeof(buf), "%%%02X", *p);
-			http_listing_put(l, buf, 3);
-		} else if (*p == '<') {
-			http_listing_put(l, "&lt;", 4);
-		} else if (*p == '>') {
-			http_listing_put(l, "&gt;", 4);
-		} else if (*p == '&') {
-			http_listing_put(l, "&amp;", 5);
-		} else if (*p == '"') {
-			http_listing_put(l, "&quot;", 6);
-		} else {
-			http_listing_put(l, (const char *)p, 1);
-		}
-	}
-}
-
-static int
-http_listing_entry(void *arg, const char *name, const struct vattr *va)
-{
-	struct http_listing *l = arg;
-	if (name[0] == '.' && !l->dotfiles)
-		return 0;
-	bool dir = va->type == VDIR;
-	http_listing_put(l, "<li><a href=\"", 13);
-	http_listing_name(l, name, true);
-	if (dir)
-		http_listing_put(l, "/", 1);
-	http_listing_put(l, "\">", 2);
-	http_listing_name(l, name, false);
-	if (dir)
-		http_listing_put(l, "/", 1);
-	char sz[48];
-	int n = snprintf(sz, sizeof(sz), "</a> %llu</li>\n", (unsigned long long)va->size);
-	http_listing_put(l, sz, (size_t)n);
-	return 0;
+	return false;
 }
 
 static void
-http_serve_listing(struct http_conn *c, struct http_resp *r, struct vnode *dvp, const char *path)
+http_serve_listing(struct http_conn *c, struct http_resp *r, const struct http_request *req,
+		   struct vnode *dvp, const char *path)
 {
+	const struct http_server_config *cfg = http_conn_cfg(c);
 	struct http_hdrbuf hb;
-	if (dvp->mp->ops->readdir == NULL) {
-		vnode_rele(dvp);
-		http_resp_simple(c, r, 404, false, NULL);
+	bool json = http_query_json(req);
+	char *body;
+	size_t blen;
+	int rc = http_listing_render(dvp, path, cfg->dotfiles, json, &body, &blen);
+	vnode_rele(dvp);
+	if (rc != 0) {
+		http_resp_simple(c, r, rc == -ENOTSUP ? 404 : 500, false, NULL);
 		return;
 	}
-	/* Body first, in a scratch region, so the head can carry its length. */
-	size_t body0 = r->memlen;
-	struct http_listing l = {r, http_conn_cfg(c)->dotfiles, false};
-	http_listing_put(&l, "<!DOCTYPE html>\n<html><head><title>Index of ", 44);
-	http_listing_name(&l, path, false);
-	http_listing_put(&l, "</title></head><body><h1>Index of ", 34);
-	http_listing_name(&l, path, false);
-	http_listing_put(&l, "</h1><ul>\n", 10);
-	int rc = dvp->mp->ops->readdir(dvp->mp, dvp->path, http_listing_entry, &l);
-	http_listing_put(&l, "</ul></body></html>\n", 20);
-	vnode_rele(dvp);
-	if (rc != 0 || l.oom) {
+	/* The body goes first into r->mem, so running out of memory is known before the head. */
+	long body0 = r->head_only ? 0 : http_resp_alloc(r, blen);
+	if (body0 < 0) {
+		free(body);
 		http_resp_simple(c, r, 500, false, NULL);
 		return;
 	}
-	size_t blen = r->memlen - body0;
-	http_head_begin(r, &hb, 200, 0);
-	http_hdr_str(&hb, "Content-Type", "text/html; charset=utf-8");
+	if (!r->head_only)
+		memcpy(r->mem + body0, body, blen);
+	free(body);
+	http_head_begin(r, &hb, 200, http_rules_room(cfg));
+	http_hdr_str(&hb, "Content-Type", json ? "application/json" : "text/html; charset=utf-8");
 	http_hdr_u64(&hb, "Content-Length", blen);
+	if (cfg->nheader_rules > 0)
+		http_head_rules(cfg, &hb, path);
 	http_head_end(r, &hb);
 	if (!r->head_only) {
-		http_piece_copy(r, body0, blen);
+		http_piece_copy(r, (size_t)body0, blen);
 		r->body = blen;
 	}
 }
@@ -673,7 +628,7 @@ http_handle(struct http_conn *c, struct http_resp *r, const struct http_request 
 	if (rc == 0)
 		vnode_rele(ivp);
 	if (cfg->listing) {
-		http_serve_listing(c, r, vp, n == 1 ? "/" : path);
+		http_serve_listing(c, r, req, vp, n == 1 ? "/" : path);
 		return;
 	}
 	vnode_rele(vp);

@@ -229,6 +229,14 @@ void http_resp_reset(struct http_resp *r);
 long http_resp_alloc(struct http_resp *r, size_t n);
 void http_resp_add_copy(struct http_resp *r, const char *p, size_t n);
 
+/*
+ * listing.c: the listing of directory dvp (URL path `path`) as HTML or JSON
+ * in a new buffer *out (the caller frees it).  0, -ENOTSUP (the file system
+ * cannot list), -ENOMEM or the file system's -errno.
+ */
+int http_listing_render(struct vnode *dvp, const char *path, bool dotfiles, bool json, char **out,
+			size_t *outlen);
+
 /* access_log.c */
 void http_log_prepare(struct http_conn *c, struct http_resp *r, const struct http_request *req);
 void http_log_finish(struct http_conn *c, struct http_resp *r);

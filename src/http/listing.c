@@ -100,8 +100,8 @@ http_lname(struct http_lbuf *b, const char *name, enum http_esc how)
 	while (*p) {
 		unsigned c = *p;
 		if (how == HTTP_ESC_URL) {
-			if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			    strchr("-._~", (int)c))
+			if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || strchr("-._~", (int)c))
 				http_lput(b, (const char *)p, 1);
 			else {
 				snprintf(buf, sizeof(buf), "%%%02X", c);
@@ -196,7 +196,8 @@ http_lhtml(struct http_lbuf *b, const char *path)
 	http_lname(b, path, HTTP_ESC_HTML);
 	http_lputs(b, "</title></head><body><h1>Index of ");
 	http_lname(b, path, HTTP_ESC_HTML);
-	http_lputs(b, "</h1>\n<table>\n<tr><th>Name</th><th>Size</th><th>Modified (UTC)</th></tr>\n");
+	http_lputs(b,
+		   "</h1>\n<table>\n<tr><th>Name</th><th>Size</th><th>Modified (UTC)</th></tr>\n");
 	if (strcmp(path, "/") != 0)
 		http_lputs(b, "<tr><td><a href=\"../\">../</a></td><td>-</td><td></td></tr>\n");
 	for (size_t i = 0; i < b->n; i++) {
@@ -255,7 +256,8 @@ http_listing_render(struct vnode *dvp, const char *path, bool dotfiles, bool jso
 		return -ENOTSUP;
 	int rc = dvp->mp->ops->readdir(dvp->mp, dvp->path, http_lcollect, &b);
 	if (rc == 0) {
-		qsort(b.e, b.n, sizeof(*b.e), http_lcmp);
+		if (b.n > 1) /* an empty directory has no array at all */
+			qsort(b.e, b.n, sizeof(*b.e), http_lcmp);
 		if (json)
 			http_ljson(&b, path);
 		else

@@ -5,7 +5,10 @@ ranges and conditionals on the variant, stale variants ignored), and the
 caching and custom headers configured per path pattern."""
 import email.utils
 import gzip
+import json
 import os
+import re
+import urllib.parse
 import shutil
 import sys
 import tempfile
@@ -191,6 +194,96 @@ class CacheHeaders(unittest.TestCase):
         r3 = get(self.srv.port, "/index.html", {"Range": "bytes=0-1"})
         self.assertEqual((r3.status, r3.h("cache-control")), (206, "no-cache"))
         self.assertIsNone(get(self.srv.port, "/nope.html").h("cache-control"))  # not on 404
+
+
+HOSTILE = [b"<script>x.txt",
+           b'q"uote.txt', b"amp&er.txt", b"sp ace.txt", b"caf\xc3\xa9.txt", b"bad\xff\xfe.bin",
+           b"apo'strophe.txt", b"new\nline.txt", b"pct%41.txt"]
+
+
+class Listing(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="vmsend-list-")
+        d = os.path.join(cls.root, "d").encode()
+        os.makedirs(os.path.join(d, b"zdir"))
+        os.makedirs(os.path.join(d, b"a<dir>"))
+        cls.sizes = {}
+        for i, name in enumerate(HOSTILE):
+            data = b"y" * (i * 700)
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+            cls.sizes[name] = len(data)
+        with open(os.path.join(d, b"big.bin"), "wb") as f:
+            f.truncate(3 * 1024 * 1024 + 512 * 1024)
+        os.utime(os.path.join(d, b"big.bin"), (1700000000, 1700000000))
+        cls.srv = Server(cls.root, "--listing")
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.srv.stop() == 0, cls.srv.log
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    def test_html(self):
+        r = get(self.srv.port, "/d/")
+        self.assertEqual((r.status, r.h("content-type")), (200, "text/html; charset=utf-8"))
+        page = r.body.decode("utf-8")  # valid UTF-8 even with a name that is not
+        # no name reaches the page unescaped
+        for bad in ("<script>", 'q"uote', "amp&er", "apo'strophe", "a<dir>", "new\nline"):
+            self.assertNotIn(bad, page)
+        self.assertIn('<a href="%3Cscript%3Ex.txt">&lt;script&gt;x.txt</a>', page)
+        self.assertIn('<a href="q%22uote.txt">q&quot;uote.txt</a>', page)
+        self.assertIn('<a href="amp%26er.txt">amp&amp;er.txt</a>', page)
+        self.assertIn('<a href="sp%20ace.txt">sp ace.txt</a>', page)
+        self.assertIn('<a href="caf%C3%A9.txt">caf\u00e9.txt</a>', page)
+        self.assertIn('<a href="bad%FF%FE.bin">bad\ufffd\ufffd.bin</a>', page)
+        self.assertIn('<a href="pct%2541.txt">pct%41.txt</a>', page)
+        self.assertIn('<a href="a%3Cdir%3E/">a&lt;dir&gt;/</a>', page)
+        self.assertIn('<a href="../">../</a>', page)
+        self.assertNotIn('href="../"', get(self.srv.port, "/").body.decode())  # no parent at /
+        # sorted: directories first, then names bytewise
+        hrefs = re.findall(r'<a href="([^"]*)">', page)
+        self.assertEqual(hrefs[0], "../")
+        names = [urllib.parse.unquote_to_bytes(h) for h in hrefs[1:]]
+        self.assertEqual(names[:2], [b"a<dir>/", b"zdir/"])
+        self.assertEqual(names[2:], sorted(HOSTILE + [b"big.bin"]))
+        # human-readable sizes and times
+        self.assertRegex(page, r'big\.bin</a></td><td>3\.5 MiB</td><td>2023-11-14 22:13</td>')
+        self.assertRegex(page, r'amp&amp;er\.txt</a></td><td>1\.4 KiB</td>')
+        self.assertRegex(page, r'zdir/</a></td><td>-</td>')
+        # every link leads to its file (the server refuses control bytes in paths: 400)
+        for name in HOSTILE:
+            href = urllib.parse.quote(name, safe="")
+            r = get(self.srv.port, "/d/" + href)
+            want = (400, None) if b"\n" in name else (200, self.sizes[name])
+            self.assertEqual((r.status, len(r.body) if r.status == 200 else None), want, name)
+
+    def test_empty_directory(self):
+        os.makedirs(os.path.join(self.root, "empty"), exist_ok=True)
+        r = get(self.srv.port, "/empty/")
+        self.assertEqual(r.status, 200)
+        self.assertIn(b'<a href="../">../</a>', r.body)
+        r = get(self.srv.port, "/empty/?format=json")
+        self.assertEqual(json.loads(r.body), {"path": "/empty", "entries": []})
+
+    def test_json(self):
+        r = get(self.srv.port, "/d/?format=json")
+        self.assertEqual((r.status, r.h("content-type")), (200, "application/json"))
+        doc = json.loads(r.body.decode("utf-8"))
+        self.assertEqual(doc["path"], "/d")
+        ents = doc["entries"]
+        self.assertEqual([e["type"] for e in ents[:2]], ["directory", "directory"])
+        by_href = {urllib.parse.unquote_to_bytes(e["href"]): e for e in ents}
+        for name in HOSTILE:
+            e = by_href[name]
+            self.assertEqual(e["size"], self.sizes[name])
+            self.assertEqual(e["name"], name.decode("utf-8", "replace"))
+        self.assertEqual(by_href[b"big.bin"]["mtime"], "2023-11-14T22:13:20Z")
+        self.assertEqual(by_href[b"zdir/"]["name"], "zdir")
+        r = get(self.srv.port, "/d/?x=1&format=json&y")
+        self.assertEqual(r.h("content-type"), "application/json")
+        self.assertEqual(get(self.srv.port, "/d/?format=jsonp").h("content-type"),
+                         "text/html; charset=utf-8")
 
 
 if __name__ == "__main__":
