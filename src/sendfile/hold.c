@@ -78,8 +78,12 @@ vms_sfhold_start(struct io_loop *loop, struct vm_object *obj, uint64_t offset, s
 	h->arg = arg;
 	off_t sb = 0;
 	int rc = vms_sendfile_object(so, obj, (off_t)offset, nbytes, NULL, &sb, 0);
+	if (rc != 0 && so->error != 0) {
+		/* A read failed at once (a synchronous pager): done reports it from the loop. */
+		rc = 0;
+	}
 	if (rc != 0) {
-		/* Only a failure before anything was queued (memory): nothing is held. */
+		/* A failure before anything was queued (memory): nothing is held. */
 		vms_socket_close(so, VMS_CLOSE_ABORT);
 		free(h);
 		return rc;

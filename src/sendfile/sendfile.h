@@ -213,7 +213,8 @@ int vms_sendfile_blocking(struct vms_socket *so, struct vm_object *obj, off_t of
  * arg) if a read failed; never from inside this call, at most once, and
  * never after vms_sfhold_release().  Call on loop's thread.  Returns 0 and
  * *out, -EINVAL (nbytes 0 or over VMS_SFHOLD_MAX) or
- * -ENOMEM.  While held, vms_sendfile of the range on any socket of the same
+ * -ENOMEM; a read error, even one a synchronous pager reports at once, comes
+ * through done.  While held, vms_sendfile of the range on any socket of the same
  * loop queues it ready at once.
  *
  * vms_sfhold_release: drop the hold (on loop's thread, at any time, also
