@@ -80,6 +80,7 @@ incident: debug
 soak: release
 	scripts/deps.sh bench
 	tests/soak/run.sh $(RELEASE)/src/cli/vmsend
+	tests/soak/run.sh --h2 $(RELEASE)/src/cli/vmsend
 
 clean:
 	rm -rf build

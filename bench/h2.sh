@@ -17,8 +17,10 @@
 # h2load_run url-or-file conns streams secs tag -> "rps gbps" or x
 h2load_run() {
 	local out=$RAW/h2load-$5.txt src=("$1")
+	local t=$THREADS
 	[ -f "$1" ] && src=(-i "$1")
-	h2load -t "$THREADS" -c "$2" -m "$3" -D "$4" --warm-up-time 1 "${src[@]}" >"$out" 2>&1 || true
+	[ "$2" -lt "$t" ] && t=$2
+	h2load -t "$t" -c "$2" -m "$3" -D "$4" --warm-up-time 1 "${src[@]}" >"$out" 2>&1 || true
 	awk '
 	/^finished in/ { rps = $4; v = $6; sub(/,$/, "", v); m = 1
 		if (v ~ /GB\/s$/) m = 1; else if (v ~ /MB\/s$/) m = 1e-3; else if (v ~ /KB\/s$/) m = 1e-6; else m = 1e-9

@@ -3,7 +3,7 @@
 
 usage: h2mix.py PORT HOT_PATH SECONDS [COLD_PATH,COLD_PATH,...]
 
-One h2c (prior knowledge) connection.  Hot GETs go one at a time; each
+One h2c (prior knowledge) connection with the default 64 KiB stream windows.  Hot GETs go one at a time; each
 one's latency is from its HEADERS sent to its END_STREAM received.  With
 cold paths, one cold file at a time streams on the same connection the
 whole time (the next starts when one ends), so every hot response shares
@@ -30,8 +30,11 @@ def main():
     s.settimeout(30)
     enc = hpack.Encoder()
     dec = hpack.Decoder()
+    # Stream windows stay at the protocol's default (64 KiB), as most clients keep them: the
+    # cold stream gets WINDOW_UPDATEs as its bytes are consumed, so the server can never have
+    # more than a window of it in flight ahead of a hot response.  The connection window is
+    # wide open.
     st = SettingsFrame(0)
-    st.settings = {SettingsFrame.INITIAL_WINDOW_SIZE: MAX_WINDOW}
     s.sendall(PREFACE + st.serialize() +
               WindowUpdateFrame(0, window_increment=MAX_WINDOW - 65535).serialize())
     next_id = [1]
@@ -50,6 +53,7 @@ def main():
     ended = set()
     errors = 0
     cold_bytes = 0
+    unacked = 0
     cold_sid = None
     cold_i = 0
     if colds:
@@ -79,6 +83,10 @@ def main():
                     errors += 1
             elif isinstance(f, DataFrame) and f.stream_id == cold_sid:
                 cold_bytes += len(f.data)
+                unacked += len(f.data)
+                if unacked >= 16384 and "END_STREAM" not in f.flags:
+                    s.sendall(WindowUpdateFrame(cold_sid, window_increment=unacked).serialize())
+                    unacked = 0
             elif isinstance(f, (RstStreamFrame, GoAwayFrame)):
                 errors += 1
             if "END_STREAM" in f.flags:
@@ -93,6 +101,7 @@ def main():
             hot_sid, t0 = request(hot), time.monotonic()
         if cold_sid in ended:
             ended.discard(cold_sid)
+            unacked = 0
             cold_i += 1
             cold_sid = request(colds[cold_i % len(colds)])
         if errors:

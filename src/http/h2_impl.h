@@ -32,6 +32,7 @@ struct h2_stream {
 	bool waiting;                     /* (t) deferred until a hold slot frees */
 	bool answered;                    /* (t) the response was submitted */
 	bool too_big;                     /* (t) header list over H2_MAX_HEADER_LIST: 431 */
+	bool priority;                    /* (t) the request carried a priority field */
 
 	/* The request, as the handler reads it; strings point into rc[]. */
 	struct http_request req;

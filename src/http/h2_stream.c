@@ -16,6 +16,10 @@
  * connection-specific fields dropped, RFC 9113 8.2.2); the body becomes
  * DATA frames, one piece at a time.
  *
+ * Order.  nghttp2 schedules by RFC 9218 urgency; a stream that sent no
+ * priority signal is made incremental (see h2_on_frame_recv), so a large
+ * response interleaves with small ones instead of going first whole.
+ *
  * DATA and the cache.  A file piece is framed only from valid pages:
  *
  *   read callback:  cached = vms_sendfile_cached(obj, off, len)
@@ -406,6 +410,8 @@ h2_on_header(nghttp2_session *ngh, const nghttp2_frame *frame, nghttp2_rcbuf *na
 		req->user_agent = v;
 	else if (h2_str_eq(&n, "referer"))
 		req->referer = v;
+	else if (h2_str_eq(&n, "priority"))
+		st->priority = true;
 	return 0;
 }
 
@@ -417,8 +423,20 @@ h2_on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame, void *arg)
 	    h->refused)
 		return 0;
 	struct h2_stream *st = h2_stream_get(h, frame->hd.stream_id);
-	if (st != NULL && !st->answered)
-		h2_stream_answer(st);
+	if (st == NULL || st->answered)
+		return 0;
+	if (!st->priority) {
+		/*
+		 * No priority signal: RFC 9218's default (u=3, not incremental)
+		 * would send same-urgency responses one after another in stream
+		 * order, so one large file, cold or not, would hold back every
+		 * small response asked for after it.  We interleave them instead.
+		 * A later PRIORITY_UPDATE still applies.
+		 */
+		nghttp2_extpri pri = {.urgency = NGHTTP2_EXTPRI_DEFAULT_URGENCY, .inc = 1};
+		nghttp2_session_change_extpri_stream_priority(ngh, st->id, &pri, 0);
+	}
+	h2_stream_answer(st);
 	return 0;
 }
 

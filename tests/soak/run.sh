@@ -3,6 +3,10 @@
 #
 #   tests/soak/run.sh [--seconds N] [--conns N] [--cache-size SIZE] [--threads N] VMSEND_BINARY
 #   tests/soak/run.sh --nginx            (the same soak against nginx: checks the harness)
+#   tests/soak/run.sh --h2 VMSEND_BINARY (HTTP/2 too: the server runs with --h2c, h2load adds
+#                                         100-stream connections, tests/soak/abuse_h2.py adds
+#                                         rapid resets, floods, zero-window stalls, resets
+#                                         mid-body, and the probe alternates HTTP/1.1 and h2c)
 #
 # Starts `vmsend serve` on 127.0.0.1 over a small generated data set, then at
 # the same time:
@@ -29,6 +33,7 @@ CONNS=1000
 CACHE_SIZE=256M
 THREADS=2
 USE_NGINX=0
+H2=0
 BIN=""
 RSS_SLACK_KIB=$((64 * 1024))
 FD_SLACK=16
@@ -40,6 +45,7 @@ while [ $# -gt 0 ]; do
 	--cache-size) CACHE_SIZE=$2; shift ;;
 	--threads) THREADS=$2; shift ;;
 	--nginx) USE_NGINX=1 ;;
+	--h2) H2=1 ;;
 	-h | --help) sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "soak: unknown option $1" >&2; exit 2 ;;
 	*) BIN=$1 ;;
@@ -71,6 +77,12 @@ fi
 command -v wrk >/dev/null || "$ROOT/scripts/deps.sh" bench
 command -v wrk >/dev/null || { say "wrk is not installed"; exit 1; }
 [ "$USE_NGINX" = 0 ] || command -v nginx >/dev/null || { say "nginx is not installed"; exit 1; }
+if [ "$H2" = 1 ]; then
+	[ "$USE_NGINX" = 0 ] || { say "--h2 soaks vmsend only"; exit 2; }
+	command -v h2load >/dev/null && /usr/bin/python3 -c 'import hpack, hyperframe' 2>/dev/null ||
+		"$ROOT/scripts/deps.sh"
+	command -v h2load >/dev/null || { say "h2load (nghttp2-client) is not installed"; exit 1; }
+fi
 
 # 1,000 connections on each side of loopback, plus files and rings.
 want_fds=$((CONNS * 2 + 4096))
@@ -139,8 +151,10 @@ EOF
 	SERVER=$!
 	NAME=nginx
 else
+	H2FLAG=()
+	[ "$H2" = 1 ] && H2FLAG=(--h2c --send-timeout 5)
 	"$BIN" serve --listen "127.0.0.1:$PORT" --root "$WWW" --threads "$THREADS" \
-		--cache-size "$CACHE_SIZE" --allow-root >"$TMP/server.log" 2>&1 &
+		--cache-size "$CACHE_SIZE" --allow-root "${H2FLAG[@]}" >"$TMP/server.log" 2>&1 &
 	SERVER=$!
 	NAME=vmsend
 fi
@@ -221,6 +235,17 @@ timeout $((SECONDS_RUN + 30)) python3 "$ROOT/tests/soak/abuse.py" --port "$PORT"
 	--seconds "$SECONDS_RUN" --big /big.bin >"$TMP/abuse.txt" 2>&1 &
 ABUSE=$!
 PIDS+=("$ABUSE")
+if [ "$H2" = 1 ]; then
+	for f in 4k.bin 64k.bin 4k.bin 1m.bin; do echo "http://127.0.0.1:$PORT/$f"; done >"$TMP/h2uris"
+	timeout $((SECONDS_RUN + 30)) h2load -t "$THREADS" -c 20 -m 100 -D "$SECONDS_RUN" \
+		-i "$TMP/h2uris" >"$TMP/h2load.txt" 2>&1 &
+	H2LOAD=$!
+	PIDS+=("$H2LOAD")
+	timeout $((SECONDS_RUN + 60)) /usr/bin/python3 "$ROOT/tests/soak/abuse_h2.py" --port "$PORT" \
+		--seconds "$SECONDS_RUN" --big /big.bin >"$TMP/abuse_h2.txt" 2>&1 &
+	ABUSE_H2=$!
+	PIDS+=("$ABUSE_H2")
+fi
 
 PROBES=0 PROBE_FAIL=0 RSS_PEAK=$RSS0 FD_PEAK=$FD0
 end=$((SECONDS + SECONDS_RUN))
@@ -228,7 +253,9 @@ while [ "$SECONDS" -lt "$end" ]; do
 	sleep 2
 	kill -0 "$SERVER" 2>/dev/null || break
 	PROBES=$((PROBES + 1))
-	curl -s --max-time 10 "http://127.0.0.1:$PORT/64k.bin" | cmp -s - "$WWW/64k.bin" ||
+	proto=()
+	[ "$H2" = 1 ] && [ $((PROBES % 2)) = 0 ] && proto=(--http2-prior-knowledge)
+	curl -s "${proto[@]}" --max-time 10 "http://127.0.0.1:$PORT/64k.bin" | cmp -s - "$WWW/64k.bin" ||
 		PROBE_FAIL=$((PROBE_FAIL + 1))
 	r=$(rss_kib)
 	f=$(fd_count)
@@ -237,6 +264,10 @@ while [ "$SECONDS" -lt "$end" ]; do
 done
 wait "$WRK"
 wait "$ABUSE"
+if [ "$H2" = 1 ]; then
+	wait "$H2LOAD"
+	wait "$ABUSE_H2"
+fi
 
 # ---------------------------------------------------------------- verdict
 
@@ -255,6 +286,15 @@ WRK_ERRS=$(awk '/Socket errors:/ { gsub(",", ""); e += $4 + $6 + $8 + $10 }
 [ -n "$WRK_REQS" ] || fail "wrk did not run (see above)"
 [ "$WRK_ERRS" = 0 ] || fail "$WRK_ERRS errors on well-formed requests (wrk)"
 [ "$PROBE_FAIL" = 0 ] || fail "$PROBE_FAIL of $PROBES probes failed or got wrong bytes"
+if [ "$H2" = 1 ]; then
+	grep -E "^(finished|requests|status codes)" "$TMP/h2load.txt"
+	tail -1 "$TMP/abuse_h2.txt"
+	H2_OK=$(awk '/^requests:/ { print $8 }' "$TMP/h2load.txt")
+	H2_BAD=$(awk '/^requests:/ { print $10 + $12 }' "$TMP/h2load.txt")
+	[ -n "$H2_OK" ] && [ "$H2_OK" -gt 0 ] || fail "h2load did not run (see $TMP/h2load.txt)"
+	[ "${H2_BAD:-1}" = 0 ] || fail "$H2_BAD failed or errored HTTP/2 requests (h2load)"
+	grep -q "goaway_11=" "$TMP/abuse_h2.txt" || fail "no abusive HTTP/2 client got GOAWAY(ENHANCE_YOUR_CALM)"
+fi
 
 # Give the server a moment to notice the clients are gone.
 FD1=$(fd_count)
