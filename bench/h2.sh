@@ -56,7 +56,7 @@ h2_bench() {
 	h2_vmsend() { # (re)start vmsend --h2c: a fresh process has an empty cache
 		stop_pid "${vpid:-}"
 		vpid=""
-		"$VMSEND" serve --h2c --listen "127.0.0.1:$port" --root "$WWW" --threads "$THREADS" \
+		"$VMSEND" serve --h2c --allow-root --listen "127.0.0.1:$port" --root "$WWW" --threads "$THREADS" \
 			--cache-size "$CACHE_SIZE" >>"$RAW/vmsend-h2.log" 2>&1 &
 		local pid=$!
 		PIDS+=("$pid")
