@@ -28,6 +28,11 @@
 
 VMS_TUNABLE(vm_cache_size, "cache_size", 256ll << 20, "page cache (arena) size in bytes");
 VMS_TUNABLE(vm_reclaim_batch, "vm_reclaim_batch", 32, "pages reclaim frees per allocator call");
+VMS_TUNABLE(
+    vm_max_wired_pct, "vm_max_wired_pct", 80,
+    "most of the page cache grabs may keep wired at once, in percent (like vm.max_user_wired)");
+
+int vm_alloc_waitfail = 1;
 
 struct vm_stats vm_stats;
 struct vm_page *bogus_page;
@@ -38,6 +43,7 @@ static struct {
 	TAILQ_HEAD(, vm_page) freeq;
 	TAILQ_HEAD(, vm_page) cacheq;
 	uint64_t nfree, ncached;
+	_Atomic uint64_t nwired; /* pages with wire_count > 0 */
 	int free_waiters;
 	struct vm_page *pages;
 	uint32_t npages; /* including frame 0 */
@@ -81,6 +87,7 @@ vm_init(uint64_t bytes)
 		TAILQ_INSERT_TAIL(&vm.freeq, &vm.pages[i], plinks);
 	}
 	vm.nfree = npages - 1;
+	atomic_store(&vm.nwired, 0);
 	memset(&vm_stats, 0, sizeof(vm_stats));
 	vm.initialized = true;
 	return 0;
@@ -267,9 +274,9 @@ freeq_pop(void)
 	return m;
 }
 
-/* A free, xbusied page in no object; NULL only for NOWAIT callers. */
+/* A free, xbusied page in no object, or NULL if reclaim found nothing either. */
 static struct vm_page *
-page_alloc(bool wait)
+page_alloc(void)
 {
 	for (;;) {
 		struct vm_page *m = freeq_pop();
@@ -277,32 +284,125 @@ page_alloc(bool wait)
 			atomic_store_explicit(&m->busy_owner, vms_tid(), memory_order_relaxed);
 			return m;
 		}
-		if (vm_reclaim((int)vm_reclaim_batch) > 0)
-			continue;
-		if (!wait) {
-			counter_inc(&vm_stats.alloc_fail);
+		if (vm_reclaim((int)vm_reclaim_batch) == 0)
 			return NULL;
-		}
-		/*
-		 * Everything is busy or wired.  Sleep until a page is freed or
-		 * unwired; the timeout covers pages that merely became unbusy.
-		 */
-		counter_inc(&vm_stats.alloc_waits);
-		pthread_mutex_lock(&vm.lock);
-		if (TAILQ_EMPTY(&vm.freeq)) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 10 * 1000 * 1000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			__atomic_add_fetch(&vm.free_waiters, 1, __ATOMIC_RELAXED);
-			pthread_cond_timedwait(&vm.free_cv, &vm.lock, &ts);
-			__atomic_sub_fetch(&vm.free_waiters, 1, __ATOMIC_RELAXED);
-		}
-		pthread_mutex_unlock(&vm.lock);
 	}
+}
+
+/*
+ * Everything is busy or wired: sleep until a page is freed, unwired or given
+ * back by another waiter (vm_page_free_wakeup()); the timeout covers pages
+ * that merely became unbusy.  The caller looks again.
+ */
+static void
+page_alloc_sleep(void)
+{
+	counter_inc(&vm_stats.alloc_waits);
+	pthread_mutex_lock(&vm.lock);
+	if (TAILQ_EMPTY(&vm.freeq)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 10 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		__atomic_add_fetch(&vm.free_waiters, 1, __ATOMIC_RELAXED);
+		pthread_cond_timedwait(&vm.free_cv, &vm.lock, &ts);
+		__atomic_sub_fetch(&vm.free_waiters, 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&vm.lock);
+}
+
+uint64_t
+vm_wired_max(void)
+{
+	int64_t pct = vm_max_wired_pct < 1 ? 1 : vm_max_wired_pct > 100 ? 100 : vm_max_wired_pct;
+	return (uint64_t)(vm.npages - 1) * (uint64_t)pct / 100;
+}
+
+void
+vm_wired_add(int64_t delta)
+{
+	atomic_fetch_add_explicit(&vm.nwired, (uint64_t)delta, memory_order_relaxed);
+}
+
+/*
+ * Wire a page for a grab, within the wired bound: a page's first wiring
+ * reserves its place in vm.nwired before it is made, so concurrent grabs
+ * never together pass the bound.  False (and nothing wired) at the bound.
+ */
+static bool
+grab_wire(struct vm_page *m)
+{
+	if (vm_page_wired(m) != 0) {
+		vm_page_wire(m);
+		return true;
+	}
+	uint64_t max = vm_wired_max();
+	uint64_t n = atomic_load_explicit(&vm.nwired, memory_order_relaxed);
+	do {
+		if (n >= max) {
+			counter_inc(&vm_stats.wire_limit);
+			return false;
+		}
+	} while (!atomic_compare_exchange_weak_explicit(&vm.nwired, &n, n + 1, memory_order_relaxed,
+							memory_order_relaxed));
+	KASSERT(m != bogus_page, ("grab_wire: bogus_page is never wired"));
+	/* Reserved; if another wiring came first, it already counted the page. */
+	if (atomic_fetch_add_explicit(&m->wire_count, 1, memory_order_relaxed) != 0)
+		vm_wired_add(-1);
+	return true;
+}
+
+/* Drop the busy that a grab with these flags took on m. */
+static void
+grab_unbusy(struct vm_page *m, int flags)
+{
+	if (flags & VM_ALLOC_NOBUSY)
+		return;
+	if (flags & VM_ALLOC_SBUSY)
+		vm_page_sunbusy(m);
+	else if (!(flags & VM_ALLOC_NOBUSY_VALID) || !vm_page_all_valid(m))
+		vm_page_xunbusy(m); /* NOBUSY_VALID: a valid page came back unbusied */
+}
+
+/*
+ * The VM_ALLOC_WAITFAIL step: before a waiting grab sleeps, it gives back
+ * the n pages it got so far in this call (busy and wiring), so that no
+ * thread ever sleeps on a page whose holder is itself asleep in the
+ * allocator.  The object is unlocked.
+ */
+static void
+grab_release(struct vm_page **ma, int n, int flags)
+{
+	for (int i = 0; i < n; i++)
+		grab_unbusy(ma[i], flags);
+	if (flags & VM_ALLOC_WIRED)
+		vm_page_unwire_many(ma, n, false);
+	counter_inc(&vm_stats.waitfail_releases);
+	vm_page_free_wakeup();
+}
+
+/*
+ * A waiting grab that cannot allocate: true if the unwired pages could
+ * never hold `count` pages, so that only someone else's unwiring could let
+ * it finish and sleeping might never end.  It fails instead, and says so.
+ */
+static bool
+grab_cannot_fit(const struct vm_object *obj, int count)
+{
+	uint64_t total = vm.npages - 1;
+	uint64_t wired = atomic_load_explicit(&vm.nwired, memory_order_relaxed);
+	if (wired + (uint64_t)count <= total)
+		return false;
+	counter_inc(&vm_stats.alloc_toosmall);
+	LOG_ERR("vm",
+		"cannot grab %d pages of %s: %llu of the cache's %llu pages are wired "
+		"(vm_max_wired_pct %lld); a larger cache_size is needed",
+		count, obj->name != NULL ? obj->name : "an object", (unsigned long long)wired,
+		(unsigned long long)total, (long long)vm_max_wired_pct);
+	return true;
 }
 
 static void
@@ -331,6 +431,8 @@ vm_page_grab_pages(struct vm_object *obj, uint64_t pindex, int flags, struct vm_
 		   int count)
 {
 	struct vm_page *fresh = NULL;
+	bool wait = !(flags & VM_ALLOC_NOWAIT);
+	bool wired = (flags & VM_ALLOC_WIRED) != 0;
 	int i = 0;
 
 	KASSERT((flags & (VM_ALLOC_SBUSY | VM_ALLOC_NOBUSY)) != (VM_ALLOC_SBUSY | VM_ALLOC_NOBUSY),
@@ -343,8 +445,8 @@ vm_page_grab_pages(struct vm_object *obj, uint64_t pindex, int flags, struct vm_
 		    atomic_load_explicit(&m->busy_lock, memory_order_acquire) == VPB_UNBUSIED &&
 		    vm_page_all_valid(m)) {
 			/* Valid and idle: wired under the object lock, no busy taken. */
-			if (flags & VM_ALLOC_WIRED)
-				vm_page_wire(m);
+			if (wired && !grab_wire(m))
+				break;
 			vm_page_reference(m);
 			counter_inc(&vm_stats.hits);
 			ma[i++] = m;
@@ -352,15 +454,34 @@ vm_page_grab_pages(struct vm_object *obj, uint64_t pindex, int flags, struct vm_
 		}
 		if (m != NULL) {
 			if (!grab_busy(m, flags)) {
-				if (flags & VM_ALLOC_NOWAIT)
+				if (!wait)
 					break;
-				vm_page_busy_sleep(
-				    m, obj, (flags & (VM_ALLOC_SBUSY | VM_ALLOC_NOBUSY)) != 0);
+				bool xonly = (flags & (VM_ALLOC_SBUSY | VM_ALLOC_NOBUSY)) != 0;
+				if (!vm_alloc_waitfail || (i == 0 && fresh == NULL)) {
+					vm_page_busy_sleep(m, obj, xonly);
+					vm_object_lock(obj);
+					continue;
+				}
+				/*
+				 * Never sleep holding pages (nor a free one): give
+				 * them back first.  m may change identity once the
+				 * object is unlocked; sleeping on its busy word then
+				 * costs one spurious wake-up, since busy never lasts.
+				 */
+				vm_object_unlock(obj);
+				if (fresh != NULL)
+					vm_page_free_toq(fresh);
+				fresh = NULL;
+				grab_release(ma, i, flags);
+				i = 0;
+				vm_page_busy_sleep(m, NULL, xonly);
 				vm_object_lock(obj);
 				continue;
 			}
-			if (flags & VM_ALLOC_WIRED)
-				vm_page_wire(m);
+			if (wired && !grab_wire(m)) {
+				grab_unbusy(m, flags & ~VM_ALLOC_NOBUSY_VALID);
+				break;
+			}
 			/*
 			 * Busy when we looked, valid once we had it (its reader
 			 * finished in between): keep the promise that valid pages
@@ -377,21 +498,36 @@ vm_page_grab_pages(struct vm_object *obj, uint64_t pindex, int flags, struct vm_
 		if (flags & VM_ALLOC_NOCREAT)
 			break;
 		if (fresh == NULL) {
-			/* Never wait or reclaim-sleep with the object locked. */
+			/* Never allocate, reclaim or sleep with the object locked. */
 			vm_object_unlock(obj);
-			fresh = page_alloc(!(flags & VM_ALLOC_NOWAIT));
+			fresh = page_alloc();
+			if (fresh == NULL && !wait)
+				counter_inc(&vm_stats.alloc_fail);
+			if (fresh == NULL && wait) {
+				if (i > 0 && vm_alloc_waitfail) {
+					grab_release(ma, i, flags);
+					i = 0;
+				}
+				if (vm_alloc_waitfail && grab_cannot_fit(obj, count)) {
+					vm_object_lock(obj);
+					break;
+				}
+				KASSERT(i == 0 || !vm_alloc_waitfail,
+					("vm_page_grab_pages: asleep holding %d pages", i));
+				page_alloc_sleep();
+			}
 			vm_object_lock(obj);
-			if (fresh == NULL)
+			if (fresh == NULL && !wait)
 				break;
 			continue; /* look again: the lock was dropped */
 		}
+		if (wired && !grab_wire(fresh))
+			break; /* fresh goes back to the free list below */
 		m = fresh;
 		fresh = NULL;
 		vm_page_insert(m, obj, pindex + i);
 		cacheq_insert(m);
 		counter_inc(&vm_stats.misses);
-		if (flags & VM_ALLOC_WIRED)
-			vm_page_wire(m);
 		if (flags & VM_ALLOC_SBUSY)
 			vm_page_busy_downgrade(m);
 		else if (flags & VM_ALLOC_NOBUSY)
@@ -451,6 +587,8 @@ vm_counts(struct vm_counts *c)
 	c->free = vm.nfree;
 	c->cached = vm.ncached;
 	pthread_mutex_unlock(&vm.lock);
+	c->nwired = atomic_load(&vm.nwired);
+	c->wired_max = vm_wired_max();
 	for (uint32_t i = 1; i < vm.npages; i++) {
 		struct vm_page *m = &vm.pages[i];
 		if (vm_page_wired(m) != 0)

@@ -12,6 +12,36 @@
  * chance; a busy or wired page is never taken.  When no page can be had, a
  * VM_ALLOC_NOWAIT caller gets NULL (or a short count) and any other caller
  * sleeps until a page is freed, unwired or unbusied.
+ *
+ * The progress guarantee (issue #12).  A waiting grab always finishes, or
+ * fails at once with a clear error; it never sleeps forever.  Three rules
+ * make it so:
+ *
+ *  1. Wired pages are bounded.  A grab with VM_ALLOC_WIRED never takes the
+ *     number of wired pages past vm_wired_max() (the "vm_max_wired_pct"
+ *     tunable, like FreeBSD's vm.max_user_wired): the page that would pass
+ *     it is not taken and the grab returns a short count, waiting or not
+ *     (vm_stats.wire_limit counts these).  So at least total -
+ *     vm_wired_max() pages are never wired by grabs, and reclaim always has
+ *     something to take once their busy holders are done.
+ *  2. A grab never sleeps holding pages (the VM_ALLOC_WAITFAIL pattern).
+ *     Before it sleeps, on a busy page or for a free page, it gives back
+ *     every page it got in this call (drops the busy, undoes the wiring),
+ *     sleeps, and starts over.  A thread sleeping in the allocator is then
+ *     never what another thread's busy sleep waits for, which is how the
+ *     old allocator deadlocked (every unwired page xbusied by a thread that
+ *     was itself waiting for a free page).
+ *  3. A waiting grab whose `count` pages could not fit in the unwired part
+ *     of the cache (wired + count > total) does not sleep: only someone
+ *     else's unwiring could let it finish, and that someone may be waiting
+ *     on it.  It returns a short count (0 after rule 2) with a log line
+ *     naming the object and the wired numbers (vm_stats.alloc_toosmall).
+ *
+ * What stays the caller's job: not holding busy pages from an earlier call
+ * while it waits in a new one (rule 2 covers this call's pages only), as
+ * with FreeBSD's WAITFAIL.  Under VMSEND_INVARIANTS the grab asserts that it
+ * sleeps holding nothing; tests/stress/vm checks the bound and shows the old
+ * deadlock (vm_alloc_waitfail = 0) next to the new behaviour.
  */
 #ifndef VMSEND_VM_H
 #define VMSEND_VM_H
@@ -39,13 +69,16 @@
 #define VM_ALLOC_NOBUSY_VALID 0x20
 
 struct vm_stats {
-	struct vms_counter hits;        /* grab found the page resident */
-	struct vms_counter misses;      /* grab allocated a page */
-	struct vms_counter reclaims;    /* pages taken back from objects */
-	struct vms_counter frees;       /* pages returned to the free list */
-	struct vms_counter alloc_fail;  /* NOWAIT allocations that failed */
-	struct vms_counter alloc_waits; /* sleeps for a free page */
-	struct vms_counter busy_sleeps; /* sleeps on a busy page */
+	struct vms_counter hits;              /* grab found the page resident */
+	struct vms_counter misses;            /* grab allocated a page */
+	struct vms_counter reclaims;          /* pages taken back from objects */
+	struct vms_counter frees;             /* pages returned to the free list */
+	struct vms_counter alloc_fail;        /* NOWAIT allocations that failed */
+	struct vms_counter alloc_waits;       /* sleeps for a free page */
+	struct vms_counter busy_sleeps;       /* sleeps on a busy page */
+	struct vms_counter wire_limit;        /* grabs stopped at the wired bound (rule 1) */
+	struct vms_counter waitfail_releases; /* waiting grabs that gave back pages (rule 2) */
+	struct vms_counter alloc_toosmall;    /* waiting grabs failed: cache too small (rule 3) */
 };
 extern struct vm_stats vm_stats;
 
@@ -64,11 +97,13 @@ void *vm_arena_base(void);
 size_t vm_arena_size(void);
 
 struct vm_counts {
-	uint64_t total;  /* usable pages (frame 0 excluded) */
-	uint64_t free;   /* on the free list */
-	uint64_t cached; /* on the cache queue (in an object) */
-	uint64_t wired;  /* cached pages with wire_count > 0 */
-	uint64_t busy;   /* cached pages busied */
+	uint64_t total;     /* usable pages (frame 0 excluded) */
+	uint64_t free;      /* on the free list */
+	uint64_t cached;    /* on the cache queue (in an object) */
+	uint64_t wired;     /* cached pages with wire_count > 0 */
+	uint64_t busy;      /* cached pages busied */
+	uint64_t nwired;    /* the wired bound's own count (exact at any instant) */
+	uint64_t wired_max; /* vm_wired_max() */
 };
 /* A walk of every page: for tests and metrics, not a hot path. */
 void vm_counts(struct vm_counts *c);
@@ -78,7 +113,10 @@ void vm_counts(struct vm_counts *c);
  * allocated (fresh pages have valid == 0), busied and wired as the flags
  * say.  The object must not be locked by the caller.  Returns how many
  * consecutive pages were got; fewer than count only with NOWAIT (a busy page
- * or no free page) or NOCREAT (a non-resident page).
+ * or no free page), NOCREAT (a non-resident page), WIRED at the wired bound,
+ * or a waiting grab too big for the unwired cache (see the progress
+ * guarantee above; it then returns 0).  A waiting grab sleeps holding none
+ * of the pages of this call.
  */
 int vm_page_grab_pages(struct vm_object *obj, uint64_t pindex, int flags, struct vm_page **ma,
 		       int count);
@@ -123,6 +161,16 @@ int vm_page_unwire_many(struct vm_page **ma, int n, bool nocache);
  * nothing more.  Returns the number freed.
  */
 int vm_reclaim(int target);
+
+/* The wired bound in pages: vm_max_wired_pct percent of the usable pages. */
+uint64_t vm_wired_max(void);
+
+/*
+ * 1 (always, outside tests): rule 2 of the progress guarantee.  0 brings
+ * back the old allocator, which slept holding the pages it had grabbed and
+ * checked no cache size: tests/stress/vm sets it to show the old deadlock.
+ */
+extern int vm_alloc_waitfail;
 
 /* For tests: true if no page in the arena is busy or wired. */
 bool vm_quiescent(void);

@@ -20,6 +20,8 @@ void vm_page_free_toq(struct vm_page *m);
 void vm_page_free_wakeup(void);
 /* Wake every thread sleeping on the page's busy word. */
 void vm_page_busy_wake(struct vm_page *m);
+/* Count pages whose first wiring came (+1) or last wiring went (-1): the wired bound's count. */
+void vm_wired_add(int64_t delta);
 /* Free the object struct (dead, no pages, unlocked). */
 void vm_object_destroy(struct vm_object *obj);
 

@@ -168,6 +168,8 @@ vm_page_wire(struct vm_page *m)
 		("vm_page_wire: page %p neither busied nor object-locked", (void *)m));
 	uint32_t old = atomic_fetch_add_explicit(&m->wire_count, 1, memory_order_relaxed);
 	VERIFY3U(old, <, UINT32_MAX);
+	if (old == 0)
+		vm_wired_add(1);
 }
 
 bool
@@ -217,6 +219,7 @@ vm_page_unwire_many(struct vm_page **ma, int n, bool nocache)
 		uint32_t x = atomic_fetch_sub_explicit(&m->wire_count, 1, memory_order_acq_rel);
 		if (x != 1)
 			continue;
+		vm_wired_add(-1);
 		bool nc = atomic_load_explicit(&m->aflags, memory_order_relaxed) & PGA_NOCACHE;
 		if ((nc || atomic_load(&obj->dead)) && vm_page_tryxbusy(m)) {
 			destroy = vm_page_free_locked(m);

@@ -20,6 +20,7 @@
 #include "alloc_testlib.h"
 #include "fault_alloc.h"
 
+#include "core/tunable.h"
 #include "core/util.h"
 #include "fs/hostfs/hostfs.h"
 #include "fs/objfs/arc.h"
@@ -376,6 +377,8 @@ static int
 arena_hog(struct vm_object *hog, struct vm_page **held, int max)
 {
 	int n = 0;
+	/* All of it, past the wired bound (vm.h, rule 1): a dry arena is the point. */
+	cr_assert_eq(vms_tunable_set("vm_max_wired_pct", "100"), 0);
 	while (n < max) {
 		struct vm_page *m = vm_page_grab(
 		    hog, (uint64_t)n, VM_ALLOC_WIRED | VM_ALLOC_NOBUSY | VM_ALLOC_NOWAIT);

@@ -1,5 +1,6 @@
 /* vm_page_grab_pages flags, reclaim and object lifetime (src/vm/vm.c, vm_object.c). */
 #include "vm/vm.h"
+#include "core/tunable.h"
 
 #include <criterion/criterion.h>
 #include <string.h>
@@ -79,6 +80,8 @@ Test(vm, grab_nobusy_nocreat_nowait)
 
 Test(vm, nowait_allocation_fails_when_everything_is_wired)
 {
+	/* Past the wired bound (vm.h, rule 1): every page wired is what this tests. */
+	cr_assert_eq(vms_tunable_set("vm_max_wired_pct", "100"), 0);
 	struct vm_object *obj = mempager_create(data, sizeof(data), 0, "o");
 	struct vm_page *ma[NPAGES];
 	cr_assert_eq(vm_page_grab_pages(obj, 0, VM_ALLOC_WIRED | VM_ALLOC_NOBUSY, ma, NPAGES),
