@@ -41,7 +41,8 @@ stress_seed(const char *name, int argc, char **argv)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		seed = (unsigned)(ts.tv_sec ^ ts.tv_nsec ^ ((unsigned)getpid() << 16));
 	}
-	printf("%s: seed %u (replay: VMSEND_STRESS_SEED=%u or --seed %u)\n", name, seed, seed, seed);
+	printf("%s: seed %u (replay: VMSEND_STRESS_SEED=%u or --seed %u)\n", name, seed, seed,
+	       seed);
 	fflush(stdout);
 	return seed;
 }

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "support/seed.h"
+
 #define RS       512u
 #define NKEYS    300u
 #define NREADERS 4
@@ -26,6 +28,7 @@
 #define CACHE    64u /* records */
 
 static struct arc *arc;
+static unsigned seed; /* stress_seed(): printed, replayed with --seed */
 
 static bool
 bad_key(uint64_t k)
@@ -143,7 +146,7 @@ xorshift(uint64_t *s)
 static void *
 reader(void *argp)
 {
-	uint64_t s = (uintptr_t)argp * 0x9e3779b97f4a7c15ull + 1;
+	uint64_t s = ((uintptr_t)argp + (uint64_t)seed * NREADERS) * 0x9e3779b97f4a7c15ull + 1;
 	struct arc_buf *held[4] = {NULL};
 	uint64_t heldk[4];
 
@@ -187,8 +190,9 @@ reader(void *argp)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+	seed = stress_seed("test_arc_stress", argc, argv);
 	struct arc_config cfg = {.size = CACHE * RS, .name = "stress"};
 	arc = arc_create(&cfg);
 	VERIFY(arc != NULL);

@@ -26,11 +26,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "support/seed.h"
+
 #define FILE_SIZE (96 * 4096 * 4 + 777) /* 96 records of 16 KiB, and a tail */
 #define NTHREADS  3
 #define ITERS     400
 #define MAXRUN    24
 
+static unsigned seed; /* stress_seed(): printed, replayed with --seed */
 static uint8_t *file;
 static struct vm_object *obj;
 
@@ -71,7 +74,7 @@ on_done(void *arg, struct vm_page **ma, int count, int error)
 static void *
 reader(void *arg)
 {
-	uint64_t s = (uintptr_t)arg * 0x9e3779b97f4a7c15ull + 7;
+	uint64_t s = ((uintptr_t)arg + (uint64_t)seed * 64) * 0x9e3779b97f4a7c15ull + 7;
 	struct io_loop *loop;
 	VERIFY0(io_loop_create(&loop, 64, 0));
 	uint64_t npages = vm_object_npages(obj);
@@ -121,8 +124,9 @@ reader(void *arg)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+	seed = stress_seed("test_dmu_stress", argc, argv);
 	char dir[] = "/tmp/vmsend-dmu-stress-XXXXXX", img[64], path[96];
 	VERIFY(mkdtemp(dir) != NULL);
 	snprintf(img, sizeof(img), "%s.img", dir);

@@ -71,6 +71,7 @@
 
 #include "support/check.h"
 #include "support/mempager.h"
+#include "support/seed.h"
 
 #define MAX_THREADS 16
 #define NHOST       6 /* hostfs files, replaced underneath */
@@ -709,7 +710,7 @@ int
 main(int argc, char **argv)
 {
 	double seconds = 5;
-	unsigned cache_pages = 256, seed = (unsigned)getpid();
+	unsigned cache_pages = 256, seed = stress_seed("vmsend-stress", argc, argv);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
 			seconds = atof(argv[++i]);
@@ -718,7 +719,7 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--cache-pages") == 0 && i + 1 < argc)
 			cache_pages = (unsigned)atoi(argv[++i]);
 		else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
-			seed = (unsigned)strtoul(argv[++i], NULL, 0);
+			i++; /* read by stress_seed() */
 		else if (strcmp(argv[i], "--no-post-barrier") == 0)
 			post_barrier = false;
 		else {

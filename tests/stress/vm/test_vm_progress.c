@@ -167,8 +167,8 @@ main(void)
 	      status);
 	printf("old allocator: deadlocked as in issue #12 (killed after 3 s)\n");
 	CHECK(!child_hangs(new_allocator, 60, &status), "the new allocator hung");
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the new allocator failed (status %#x)",
-	      status);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "the new allocator failed (status %#x)", status);
 	printf("new allocator: finished\n1 passed, 0 failed\n");
 	return 0;
 }

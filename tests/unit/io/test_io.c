@@ -236,7 +236,9 @@ Test(io, post_from_threads_with_loops_uses_msg_ring)
 	cr_assert_eq(io_loop_create(&probe, 4, 0), 0);
 	bool have = io_loop_features(probe)->msg_ring;
 	io_loop_destroy(probe);
-	cr_assert(have, "kernel 6.x has IORING_OP_MSG_RING");
+	if (!have)
+		cr_skip_test(
+		    "this kernel has no IORING_OP_MSG_RING (Linux 5.18+): nothing to test");
 	run_posters(true);
 	cr_assert_gt(counter_get(&io_stats.wakes_msg), before);
 }

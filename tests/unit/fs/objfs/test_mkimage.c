@@ -1,12 +1,16 @@
 /* mkimage: summary accounting, progress bar, what it skips, and failures. */
+#include "core/assert.h"
 #include "core/log.h"
 #include "fs/objfs/fsck.h"
 #include "fs/objfs/image.h"
 #include "fs/objfs/mkimage.h"
 #include "objfs_tree.h"
+#include "support/death.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +33,26 @@ teardown(void)
 {
 	ttree_fini(&tree);
 	unlink(image);
+}
+
+/* In a child: drop root if we have it, then mkimage must fail on the unreadable "secret". */
+static void
+mkimage_unreadable(void *arg)
+{
+	(void)arg;
+	if (geteuid() == 0) {
+		struct passwd *pw = getpwnam("nobody");
+		VERIFY(pw != NULL);
+		VERIFY0(setgroups(0, NULL));
+		VERIFY0(setgid(pw->pw_gid));
+		VERIFY0(setuid(pw->pw_uid));
+		VERIFY(geteuid() != 0);
+	}
+	char err[256];
+	struct objfs_mkimage_summary s;
+	int rc = objfs_mkimage(tree.root, image, NULL, &s, err, sizeof(err));
+	if (rc != -EACCES || strstr(err, "secret") == NULL)
+		PANIC("mkimage of a tree with an unreadable file: %d (%s), want -EACCES", rc, err);
 }
 
 TestSuite(objfs_mkimage, .init = setup, .fini = teardown, .timeout = 120);
@@ -159,16 +183,19 @@ Test(objfs_mkimage, failures_leave_nothing_behind)
 	cr_expect_eq(objfs_mkimage("/nonexistent-objfs-dir", image, NULL, &s, err, sizeof(err)),
 		     -ENOENT);
 	cr_expect(strstr(err, "/nonexistent-objfs-dir") != NULL, "%s", err);
-	/* An unreadable file fails the whole image (unless running as root). */
-	if (geteuid() != 0) {
-		ttree_file(&tree, "secret", 10, 'r');
-		char p[400];
-		snprintf(p, sizeof(p), "%s/secret", tree.root);
-		cr_assert_eq(chmod(p, 0), 0);
-		cr_expect_eq(objfs_mkimage(tree.root, image, NULL, &s, err, sizeof(err)), -EACCES);
-		cr_expect(strstr(err, "secret") != NULL, "%s", err);
-		chmod(p, 0600);
-	}
+	/*
+	 * An unreadable file fails the whole image.  Root reads it anyway, so the
+	 * build runs in a child that is not root (as root, CI's case: it drops to
+	 * nobody, and the tree is opened up for nobody to walk).
+	 */
+	ttree_file(&tree, "secret", 10, 'r');
+	char p[400];
+	snprintf(p, sizeof(p), "%s/secret", tree.root);
+	cr_assert_eq(chmod(p, 0), 0);
+	if (geteuid() == 0)
+		cr_assert_eq(chmod(tree.root, 0755), 0);
+	cr_assert(death_survives(mkimage_unreadable, NULL), "see the child's message above");
+	chmod(p, 0600);
 	cr_expect_eq(access(image, F_OK), -1);
 	char tmp[320];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", image);
