@@ -79,6 +79,7 @@ struct io_loop {
 	int efd;                         /* (c) eventfd woken by posters without msg_ring */
 	uint64_t efd_buf;                /* target of the armed eventfd read */
 	bool efd_armed;
+	bool efd_stopping;          /* io_loop_fini(): a completed read is not re-armed */
 	struct io_req efd_req;      /* the armed eventfd read */
 	struct io_req msg_req;      /* CQE a poster's msg_ring places on this ring */
 	struct io_req msg_fail_req; /* on a poster's ring: its msg_ring to us failed */
@@ -265,8 +266,13 @@ io_efd_done(struct io_req *req, int res, uint32_t flags)
 	struct io_loop *loop = container_of(req, struct io_loop, efd_req);
 
 	loop->efd_armed = false;
-	if (res == -ECANCELED)
-		return; /* io_loop_destroy() */
+	/*
+	 * io_loop_destroy(): cancelled, or the read completed (a late poster's
+	 * write) before the cancel got to it.  Re-arming then would leave a read
+	 * that the cancel, already done with -ENOENT, never reaches.
+	 */
+	if (res == -ECANCELED || loop->efd_stopping)
+		return;
 	if (res < 0 && res != -EAGAIN && res != -EINTR)
 		LOG_WARN("io", "eventfd read failed: %s", strerror(-res));
 	/* The inbox is drained at the end of this turn; re-arm for the next wake. */
@@ -404,6 +410,7 @@ io_loop_fini(struct io_loop *loop)
 {
 	ASSERT3S(loop->owner, ==, (int)vms_tid());
 	/* Cancel the eventfd read and wait for it, so the kernel never writes efd_buf after free. */
+	loop->efd_stopping = true;
 	if (loop->efd_armed) {
 		struct io_uring_sqe *sqe = io_sqe(loop, NULL);
 
