@@ -24,6 +24,18 @@
 int
 cmd_incident(int argc, char **argv)
 {
+	/* --help still answers, as every command's does (make release builds man pages from it). */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("Usage: vmsend incident\n\n"
+			       "Reproduce the 2018 FreeBSD sendfile/ZFS panic in a child, then run "
+			       "the\n"
+			       "same transfer the vmsend way.  Needs a debug build "
+			       "(VMSEND_INVARIANTS):\n"
+			       "run 'make incident'.\n");
+			return 0;
+		}
+	}
 	fprintf(stderr, "vmsend incident: needs a debug build (VMSEND_INVARIANTS); run "
 			"'make incident'\n");
 	return 2;
