@@ -17,6 +17,13 @@ void *__real_calloc(size_t n, size_t sz);
 void *__real_realloc(void *p, size_t n);
 char *__real_strdup(const char *s);
 char *__real_strndup(const char *s, size_t n);
+/* The wrappers ld's --wrap points every call at (declared here: nothing else calls them by name). */
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t sz);
+void *__wrap_realloc(void *p, size_t n);
+char *__wrap_strdup(const char *s);
+char *__wrap_strndup(const char *s, size_t n);
+int __wrap_asprintf(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static _Atomic unsigned long countdown; /* 0: off */
 static _Atomic unsigned long calls;

@@ -23,12 +23,13 @@
 static char base[PATH_MAX];      /* the scratch tree */
 static char root[PATH_MAX + 64]; /* base/root: mounted at "/" */
 
+/* mkdir base/[root/]rel */
 static void
-mk(const char *fmt, const char *rel)
+mk(bool in_root, const char *rel)
 {
 	char p[PATH_MAX * 2];
 
-	snprintf(p, sizeof(p), fmt, base, rel);
+	snprintf(p, sizeof(p), "%s/%s%s", base, in_root ? "root/" : "", rel);
 	cr_assert_eq(mkdir(p, 0755), 0, "mkdir %s", p);
 }
 
@@ -49,9 +50,9 @@ tree_setup(void)
 
 	ht_setup(base, 4u << 20);
 	vfs_unmount_all(); /* ht_setup mounted base itself; mount base/root instead */
-	mk("%s/%s", "outside");
-	mk("%s/%s", "root");
-	mk("%s/root/%s", "sub");
+	mk(false, "outside");
+	mk(false, "root");
+	mk(true, "sub");
 	ht_write_file(base, "outside/secret.txt", "SECRET", 6);
 	ht_write_file(base, "root/in.txt", "inside", 6);
 	ht_write_file(base, "root/sub/in2.txt", "inside two", 10);

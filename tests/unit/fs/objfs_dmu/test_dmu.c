@@ -490,7 +490,7 @@ bogus_array(struct vm_object *obj, struct vm_page **ma, struct vm_page **real1)
  * assertion messages the Criterion runner, which knows nothing of this
  * process); a setup failure exits with a code death_expect reports.
  */
-static void
+static __attribute__((unused)) void /* used only with INVARIANTS */
 read_2018_with_bogus(void *arg)
 {
 	extern int64_t pager_contract_checks;

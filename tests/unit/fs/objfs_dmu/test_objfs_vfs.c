@@ -321,7 +321,7 @@ static void
 rt_mkdirs(const char *root, const char *rel)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	cr_assert_lt(snprintf(path, sizeof(path), "%s/%s", root, rel), (int)sizeof(path));
 	for (char *p = path + strlen(root) + 1; (p = strchr(p, '/')) != NULL; p++) {
 		*p = '\0';
 		mkdir(path, 0755);
