@@ -20,6 +20,8 @@
 #include "fs/hostfs/hostfs.h"
 #include "fs/objfs/objfs_vfs.h"
 #include "http/http_server.h"
+#include "sendfile/sendfile.h"
+#include "tls/tls.h"
 #include "vfs/vfs.h"
 #include "vm/vm.h"
 
@@ -86,9 +88,12 @@ serve_banner(const struct serve_opts *o, struct http_server *srv)
 	for (int i = 0; i < n; i++) {
 		const char *a = http_server_addr(srv, i);
 		bool metrics_only = o->cfg.metrics_listen && i == n - 1; /* listed last */
+		/* The plain listeners come first, then the TLS ones. */
+		bool tls = !metrics_only && i >= n - o->cfg.nlisten_tls - (o->cfg.metrics_listen ? 1 : 0);
 		printf(metrics_only ? "vmsend: metrics on %s/.vmsend/metrics (port %d)\n"
-				    : "vmsend: listening on %s (port %d)\n",
-		       a, http_server_port(srv, i));
+				    : "vmsend: listening on %s (port %d)%s\n",
+		       a, http_server_port(srv, i),
+		       tls ? " with TLS" : o->cfg.https_redirect ? ", redirecting to https" : "");
 	}
 	if (!o->cfg.metrics_listen && o->cfg.metrics)
 		printf("vmsend: metrics at /.vmsend/metrics\n");
@@ -135,6 +140,12 @@ serve_reload(struct serve_opts *o, struct http_server *srv, int argc, char **arg
 	}
 	serve_reload_warn(o, &nw);
 	nw.cfg.threads = o->cfg.threads;
+	nw.cfg.tls = o->cfg.tls; /* certificates are read at start only */
+	if (nw.cfg.nlisten_tls > 0 && nw.cfg.tls == NULL) {
+		LOG_ERR("serve", "reload refused: --listen-tls needs a restart to load certificates");
+		serve_opts_free(&nw);
+		goto out;
+	}
 	struct http_reload *rl;
 	rc = http_server_reload_prepare(srv, &nw.cfg, &rl);
 	if (rc != 0) {
@@ -257,6 +268,17 @@ cmd_serve(int argc, char **argv)
 			o.nmounts == 1 ? o.mounts[0] : "the file systems", strerror(-rc));
 		goto fail;
 	}
+	if (o.ntls_cert > 0) {
+		struct tls_cert_spec certs[16];
+		for (int i = 0; i < o.ntls_cert; i++)
+			certs[i] = (struct tls_cert_spec){o.tls_cert[i], o.tls_key[i]};
+		rc = tls_server_new(certs, o.ntls_cert, err, sizeof(err), &o.cfg.tls);
+		if (rc != 0) {
+			fprintf(stderr, "vmsend serve: %s\n", err);
+			goto fail;
+		}
+		vms_ktls_probe(); /* logs which path makes the records */
+	}
 	o.cfg.after_bind = serve_after_bind;
 	o.cfg.after_bind_arg = &o;
 	rc = http_server_start(&o.cfg, &srv);
@@ -308,12 +330,14 @@ cmd_serve(int argc, char **argv)
 	}
 	serve_notify("STOPPING=1");
 	http_server_stop(srv);
+	tls_server_free(o.cfg.tls);
 	if (!o.cfg.quiet)
 		printf("vmsend: stopped\n");
 	vfs_unmount_all();
 	serve_opts_free(&o);
 	return 0;
 fail:
+	tls_server_free(o.cfg.tls);
 	vfs_unmount_all();
 	serve_opts_free(&o);
 	return 1;

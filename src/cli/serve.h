@@ -29,6 +29,8 @@ struct serve_opts {
 	const char *user, *group;
 	bool allow_root;
 	bool check_config;
+	const char *tls_cert[16], *tls_key[16]; /* --tls-cert / --tls-key pairs, in order */
+	int ntls_cert, ntls_key;
 	char **owned; /* strings the options point into */
 	int nowned, capowned;
 };

@@ -61,6 +61,16 @@ serve_usage(FILE *f)
 	    "                         --listen addresses: a connection that starts with the\n"
 	    "                         HTTP/2 preface is HTTP/2, any other is HTTP/1.1\n"
 	    "\n"
+	    "HTTPS (TLS 1.3 and 1.2, AES-GCM / ChaCha20-Poly1305, records made from the\n"
+	    "page cache by the sendfile engine; kernel TLS when the kernel has it):\n"
+	    "  --listen-tls ADDR:PORT an HTTPS listener; repeatable, beside --listen\n"
+	    "  --tls-cert FILE        PEM certificate chain; repeatable, each with its\n"
+	    "  --tls-key FILE         PEM private key; the first pair is the default, the\n"
+	    "                         others are chosen by SNI against their names\n"
+	    "                         (certificates are read at start, not on SIGHUP)\n"
+	    "  --hsts SECONDS         send Strict-Transport-Security: max-age=SECONDS\n"
+	    "  --https-redirect       plain listeners answer 301 to https:// (first TLS port)\n"
+	    "\n"
 	    "Memory:\n"
 	    "  --cache-size SIZE      page-cache size, e.g. 256M, 2G (default: the cache_size\n"
 	    "                         tunable, 256M)\n"
@@ -371,6 +381,28 @@ serve_flags(struct serve_opts *o, int argc, const char **argv, char *err, size_t
 				return serve_err(err, errlen, "at most %d --listen",
 						 HTTP_MAX_LISTEN);
 			cfg->listen[cfg->nlisten++] = v;
+		} else if (strcmp(a, "--listen-tls") == 0) {
+			NEED_VALUE();
+			if (cfg->nlisten_tls == HTTP_MAX_LISTEN)
+				return serve_err(err, errlen, "at most %d --listen-tls",
+						 HTTP_MAX_LISTEN);
+			cfg->listen_tls[cfg->nlisten_tls++] = v;
+		} else if (strcmp(a, "--tls-cert") == 0 || strcmp(a, "--tls-key") == 0) {
+			NEED_VALUE();
+			bool cert = a[6] == 'c';
+			int *k = cert ? &o->ntls_cert : &o->ntls_key;
+			if (*k == 16)
+				return serve_err(err, errlen, "at most 16 %s", a);
+			(cert ? o->tls_cert : o->tls_key)[(*k)++] = v;
+		} else if (strcmp(a, "--hsts") == 0) {
+			NEED_VALUE();
+			char *end;
+			unsigned long hs = strtoul(v, &end, 10);
+			if (*v == '\0' || *end != '\0' || hs == 0 || hs > 100000000ul)
+				return serve_err(err, errlen, "--hsts wants seconds > 0");
+			cfg->hsts_max_age = (uint32_t)hs;
+		} else if (strcmp(a, "--https-redirect") == 0) {
+			cfg->https_redirect = true;
 		} else if (strcmp(a, "--threads") == 0) {
 			NEED_VALUE();
 			cfg->threads = atoi(v);
@@ -474,5 +506,11 @@ serve_flags(struct serve_opts *o, int argc, const char **argv, char *err, size_t
 	}
 	if (cfg->metrics_listen && !cfg->metrics)
 		return serve_err(err, errlen, "--metrics-listen and --no-metrics contradict");
+	if (o->ntls_cert != o->ntls_key)
+		return serve_err(err, errlen, "--tls-cert and --tls-key come in pairs");
+	if (cfg->nlisten_tls > 0 && o->ntls_cert == 0)
+		return serve_err(err, errlen, "--listen-tls needs --tls-cert FILE --tls-key FILE");
+	if ((cfg->https_redirect || cfg->hsts_max_age) && cfg->nlisten_tls == 0)
+		return serve_err(err, errlen, "--https-redirect and --hsts need --listen-tls");
 	return 0;
 }

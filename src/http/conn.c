@@ -37,6 +37,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "sendfile/sendfile.h"
+#include "tls/tls.h"
 #include "vfs/vfs.h"
 
 #include <arpa/inet.h>
@@ -107,6 +108,12 @@ http_conn_free(struct http_conn *c)
 	if (c->resp.vp) {
 		vnode_rele(c->resp.vp);
 		c->resp.vp = NULL;
+	}
+	if (c->tls != NULL) {
+		if (c->close_how == VMS_CLOSE_LINGER)
+			tls_conn_shutdown(c->tls);
+		tls_conn_free(c->tls);
+		c->tls = NULL;
 	}
 	vms_socket_close(c->so, c->close_how);
 	if (c->prev)
@@ -225,7 +232,9 @@ http_conn_recv_done(struct io_req *req, int res, uint32_t flags)
 	}
 	if (res == -ETIMEDOUT) /* TCP_USER_TIMEOUT, seen by the recv before any send */
 		counter_inc(&http_stats.conn_timeouts);
-	if (res <= 0)
+	if (c->tls != NULL) /* ciphertext: plaintext (and its EOF) comes from http_conn_tls_fill */
+		tls_conn_received(c->tls, res > 0 ? (size_t)res : 0);
+	else if (res <= 0)
 		c->eof = true;
 	else
 		c->inlen += (size_t)res;
@@ -235,10 +244,16 @@ http_conn_recv_done(struct io_req *req, int res, uint32_t flags)
 void
 http_conn_want_recv(struct http_conn *c)
 {
-	if (c->closing || c->recv_busy || c->eof || c->inlen >= HTTP_INBUF)
+	if (c->closing || c->recv_busy || c->eof)
+		return;
+	char *p = c->in + c->inlen;
+	size_t cap = HTTP_INBUF - c->inlen;
+	if (c->tls != NULL && !c->draining)
+		tls_conn_inbuf(c->tls, &p, &cap);
+	if (cap == 0)
 		return;
 	struct io_uring_sqe *sqe = io_sqe(c->th->loop, &c->recv_req);
-	io_uring_prep_recv(sqe, c->fd, c->in + c->inlen, HTTP_INBUF - c->inlen, 0);
+	io_uring_prep_recv(sqe, c->fd, p, cap, 0);
 	c->recv_busy = true;
 }
 
@@ -270,6 +285,8 @@ http_conn_drain(struct http_conn *c)
 	c->drain_deadline = vms_now_ns() + HTTP_DRAIN_MS * 1000000ull;
 	c->inlen = 0;
 	c->parsed_len = 0;
+	if (c->tls != NULL)
+		tls_conn_shutdown(c->tls); /* close_notify before our FIN */
 	http_conn_timer_set(c, HTTP_T_DRAIN);
 	http_conn_drain_shut(c);
 	http_conn_want_recv(c);
@@ -351,6 +368,30 @@ http_conn_resp_done(struct http_conn *c)
 	http_log_finish(c, r);
 }
 
+/*
+ * TLS: decrypt what fits into the input buffer (running the handshake first).
+ * A failed handshake or record ends the input like an EOF: the connection then
+ * closes lingering, so an alert OpenSSL queued still goes out.
+ */
+static void
+http_conn_tls_fill(struct http_conn *c)
+{
+	while (c->inlen < HTTP_INBUF && !c->eof) {
+		int n = tls_conn_read(c->tls, c->in + c->inlen, HTTP_INBUF - c->inlen);
+		if (n > 0) {
+			c->inlen += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return;
+		if (n != TLS_CONN_EOF && n != -ECONNRESET) {
+			counter_inc(&http_stats.tls_errors);
+			LOG_DEBUG("http", "%s: TLS: %s", c->peer, tls_conn_error(c->tls));
+		}
+		c->eof = true;
+	}
+}
+
 static void
 http_conn_process(struct http_conn *c)
 {
@@ -382,6 +423,8 @@ http_conn_process(struct http_conn *c)
 			}
 			continue;
 		}
+		if (c->tls != NULL)
+			http_conn_tls_fill(c);
 		if (c->th->stopping && c->inlen == 0) {
 			http_conn_close(c, VMS_CLOSE_LINGER);
 			return;
@@ -392,7 +435,10 @@ http_conn_process(struct http_conn *c)
 				return;
 			}
 			c->head_started = false;
-			http_conn_timer_set(c, HTTP_T_IDLE);
+			/* A TLS handshake must finish within the header timeout. */
+			http_conn_timer_set(c, c->tls != NULL && !tls_conn_ready(c->tls)
+						   ? HTTP_T_HEADER
+						   : HTTP_T_IDLE);
 			break;
 		}
 		if (c->h2c && c->nreq == 0) {
@@ -525,8 +571,13 @@ http_conn_timer_fn(struct io_timer *t)
 		break;
 	}
 	case HTTP_T_HEADER:
-		/* Too slow to send a head: 408 and close (RFC 9110 15.5.9). */
 		counter_inc(&http_stats.conn_timeouts);
+		if (c->tls != NULL && !tls_conn_ready(c->tls)) {
+			LOG_DEBUG("http", "%s: TLS handshake timeout", c->peer);
+			http_conn_close(c, VMS_CLOSE_ABORT);
+			break;
+		}
+		/* Too slow to send a head: 408 and close (RFC 9110 15.5.9). */
 		http_resp_reset(&c->resp);
 		c->resp.t0_ns = vms_now_ns();
 		c->resp_busy = true;
@@ -573,7 +624,8 @@ http_conn_timer_fn(struct io_timer *t)
 }
 
 void
-http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bool metrics_ok)
+http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bool metrics_ok,
+		   bool tls)
 {
 	const struct http_server_config *cfg = &th->gen->cfg;
 	counter_inc(&http_stats.connections);
@@ -597,7 +649,7 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 	c->gen = th->gen;
 	c->fd = fd;
 	c->metrics_ok = metrics_ok;
-	c->h2c = cfg->h2c;
+	c->h2c = cfg->h2c && !tls; /* over TLS, h2 comes by ALPN (tls_conn_alpn) */
 	c->recv_req.done = http_conn_recv_done;
 	c->timer.fn = http_conn_timer_fn;
 	struct vms_socket_params p = {
@@ -608,12 +660,15 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 	    .arg = c,
 	};
 	int rc = vms_socket_create(th->loop, fd, &p, &c->so);
+	if (rc == 0 && tls && (rc = tls_conn_new(cfg->tls, c->so, &c->tls)) != 0)
+		vms_socket_close(c->so, VMS_CLOSE_ABORT); /* it owns fd now: closes it */
 	if (rc != 0) {
 		LOG_WARN("http", "cannot create a socket for a new connection: %s", strerror(-rc));
+		if (c->so == NULL)
+			close(fd);
 		free(c->resp.mem);
 		free(c->in);
 		free(c);
-		close(fd);
 		return;
 	}
 	if (sa->sa_family == AF_INET) {
@@ -632,7 +687,7 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 	th->conns = c;
 	th->nconns++;
 	atomic_fetch_add(&http_stats.conns_open, 1);
-	http_conn_timer_set(c, HTTP_T_IDLE);
+	http_conn_timer_set(c, tls ? HTTP_T_HEADER : HTTP_T_IDLE);
 	http_conn_want_recv(c);
 }
 

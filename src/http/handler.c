@@ -127,6 +127,8 @@ http_head_begin(struct http_resp *r, struct http_hdrbuf *hb, int status, size_t 
 	http_hdr_status(hb, status);
 	http_hdr_str(hb, "Server", HTTP_SERVER_NAME);
 	http_hdr_strn(hb, "Date", http_date_now(), HTTP_DATE_LEN);
+	if (r->always != NULL)
+		http_hdr_line(hb, r->always);
 }
 
 static void
@@ -547,6 +549,32 @@ http_errno_status(int err)
 
 #define HTTP_METRICS_PATH "/.vmsend/metrics"
 
+/* A plain listener that sends everyone to https://: the same host, the first TLS port. */
+static void
+http_redirect_https(struct http_conn *c, const struct http_request *req)
+{
+	const struct http_server *srv = c->th->srv;
+	size_t hl = req->host.len;
+	const char *h = req->host.p;
+	if (hl == 0 || req->path.len + req->query.len > HTTP_MAX_PATH || hl > 256) {
+		http_resp_simple(c, hl == 0 ? 400 : 414, false, NULL);
+		return;
+	}
+	/* Drop the plain port from Host (an IPv6 literal keeps its brackets). */
+	const char *colon = memrchr(h, ':', hl);
+	if (colon != NULL && memchr(colon, ']', hl - (size_t)(colon - h)) == NULL)
+		hl = (size_t)(colon - h);
+	int port = http_server_port(srv, http_conn_cfg(c)->nlisten);
+	char extra[HTTP_MAX_PATH + 320], ps[16] = "";
+	if (port != 443)
+		snprintf(ps, sizeof(ps), ":%d", port);
+	/* Path and query are visible ASCII already (the parser checked): safe to echo. */
+	snprintf(extra, sizeof(extra), "Location: https://%.*s%s%.*s%s%.*s", (int)hl, h, ps,
+		 (int)req->path.len, req->path.p, req->query.len ? "?" : "", (int)req->query.len,
+		 req->query.p);
+	http_resp_simple(c, 301, false, extra);
+}
+
 void
 http_handle(struct http_conn *c, struct http_resp *r, const struct http_request *req)
 {
@@ -555,6 +583,8 @@ http_handle(struct http_conn *c, struct http_resp *r, const struct http_request 
 	r->close = !req->keep_alive || c->th->stopping;
 	r->head_only = req->method == HTTP_M_HEAD;
 	r->http10 = req->version_minor == 0;
+	if (c->tls != NULL && cfg->hsts_max_age > 0)
+		r->always = c->gen->hsts;
 
 	if (req->method != HTTP_M_GET && req->method != HTTP_M_HEAD) {
 		http_resp_simple(c, r, 405, false, "Allow: GET, HEAD");
@@ -572,6 +602,10 @@ http_handle(struct http_conn *c, struct http_resp *r, const struct http_request 
 	}
 	if (cfg->metrics && c->metrics_ok && strcmp(path, HTTP_METRICS_PATH) == 0) {
 		http_serve_metrics(c, r);
+		return;
+	}
+	if (cfg->https_redirect && c->tls == NULL && cfg->nlisten_tls > 0) {
+		http_redirect_https(c, req);
 		return;
 	}
 	if (!cfg->dotfiles && http_path_has_dotfile(path)) {

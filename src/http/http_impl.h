@@ -23,6 +23,7 @@ struct vnode;
 struct vms_socket;
 struct http_thread;
 struct h2_conn;
+struct tls_conn;
 
 /*
  * One configuration generation (reload.c).  Immutable once made: each
@@ -39,7 +40,8 @@ struct http_gen {
 	int nstrs;
 	struct http_logfile *log; /* (c) access log (NULL: off), shared with the next generation
 				     when the path stays the same */
-	/* HTTPS: certificates loaded for this generation belong here, dropped with it. */
+	/* HTTPS: the certificates (cfg.tls) stay the caller's, as at start; not reloaded. */
+	char hsts[64]; /* (c) the Strict-Transport-Security line (cfg.hsts_max_age) */
 };
 
 /* An open access log; SIGUSR1 dup3()s a reopened file over fd, for every generation at once. */
@@ -83,6 +85,7 @@ struct http_resp {
 	size_t memcap;      /* allocated */
 	uint64_t body;      /* body bytes, for the access log */
 	uint64_t t0_ns;     /* head parsed */
+	const char *always; /* a header line every head of this connection carries (HSTS), or NULL */
 	char logline[1024]; /* access-log prefix filled at request time */
 	size_t loglen;
 };
@@ -100,6 +103,7 @@ struct http_conn {
 	bool metrics_ok;        /* (c) accepted on a listener that serves metrics */
 	bool h2c;               /* (c) the first bytes may be the HTTP/2 preface */
 	struct h2_conn *h2;     /* (t) the connection speaks HTTP/2 (h2.c) */
+	struct tls_conn *tls;   /* (t) TLS transport under HTTP (NULL: plain TCP) */
 	char peer[64];          /* (c) address for the log */
 
 	char *in;                /* (t) HTTP_INBUF bytes */
@@ -131,6 +135,7 @@ struct http_listener {
 	int fd;       /* -1: a free slot */
 	uint32_t lid; /* the server's address entry it belongs to */
 	bool metrics_ok;
+	bool tls;      /* connections speak TLS (cfg.tls) */
 	bool busy;     /* an accept is in flight */
 	bool retiring; /* a reload dropped its address: closed once the accept is back */
 	struct sockaddr_storage addr;
@@ -145,7 +150,7 @@ struct http_thread {
 	pthread_t tid;
 	struct io_loop *loop;
 	/* Twice the addresses: a reload's new listeners arm while dropped ones retire. */
-	struct http_listener lis[2 * (HTTP_MAX_LISTEN + 1)];
+	struct http_listener lis[2 * HTTP_LISTEN_ALL];
 	int nlis;                /* (t) slots in use or retiring are below this */
 	struct http_gen *gen;    /* (t) current settings; referenced */
 	struct http_conn *conns; /* (t) */
@@ -165,6 +170,7 @@ struct http_thread {
 struct http_addr {
 	char spec[128]; /* as configured, the key a reload compares */
 	bool metrics_ok;
+	bool tls; /* an HTTPS listener */
 	uint32_t lid;
 	int port; /* bound (after port 0) */
 	int *fds; /* one per thread, handed to the threads at start or reload */
@@ -174,7 +180,7 @@ struct http_server {
 	int nthreads;
 	struct http_thread *threads;
 	struct http_gen *gen; /* current generation (the caller's thread only) */
-	struct http_addr addrs[HTTP_MAX_LISTEN + 1];
+	struct http_addr addrs[HTTP_LISTEN_ALL];
 	int naddrs;
 	uint32_t next_lid;
 	pthread_mutex_t start_mu;
@@ -201,7 +207,8 @@ void http_listener_arm(struct http_thread *th, const struct http_addr *a);
 void http_thread_reload_task(struct io_task *task);
 
 /* conn.c */
-void http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bool metrics_ok);
+void http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bool metrics_ok,
+			bool tls);
 /* Graceful stop: idle connections close, busy ones close after their response. */
 void http_conn_stop_all(struct http_thread *th, bool abort);
 /* Free the connections kept for reuse (the thread is leaving). */

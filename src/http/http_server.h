@@ -24,6 +24,7 @@
 #include <stdio.h>
 
 #define HTTP_MAX_LISTEN       8
+#define HTTP_LISTEN_ALL       (2 * HTTP_MAX_LISTEN + 1) /* plain, TLS, metrics */
 #define HTTP_MAX_HEADER_RULES 32
 
 /*
@@ -41,6 +42,8 @@ struct http_header_rule {
 	const char *name;
 	const char *value;
 };
+
+struct tls_server;
 
 struct http_server_config {
 	const char
@@ -61,6 +64,11 @@ struct http_server_config {
 	uint32_t sb_hiwat;          /* per-connection send buffer; 0: sendfile's default */
 	bool quiet;                 /* no startup banner */
 	bool h2c;                   /* plain listeners also take HTTP/2 with prior knowledge */
+	const char *listen_tls[HTTP_MAX_LISTEN]; /* HTTPS listeners (ports after the plain ones) */
+	int nlisten_tls;
+	struct tls_server *tls; /* certificates for listen_tls; the caller owns it (not reloaded) */
+	uint32_t hsts_max_age;  /* > 0: Strict-Transport-Security on HTTPS responses */
+	bool https_redirect;    /* plain listeners answer 301 to https:// (first TLS port) */
 	bool precompressed; /* serve FILE.br/.zst/.gz for FILE when Accept-Encoding allows */
 	struct http_header_rule header_rules[HTTP_MAX_HEADER_RULES];
 	int nheader_rules;

@@ -115,6 +115,13 @@ http_metrics_render(char *buf, size_t cap)
 		       &http_stats.parse_errors);
 	HTTP_M_COUNTER(m, "vmsend_http_body_bytes_total", "response body bytes queued",
 		       &http_stats.bytes_body);
+	HTTP_M_COUNTER(m, "vmsend_tls_errors_total", "TLS handshakes or records that failed",
+		       &http_stats.tls_errors);
+	HTTP_M_COUNTER(m, "vmsend_tls_records_total", "TLS records sealed in userspace",
+		       &sf_tls_stats.records);
+	HTTP_M_COUNTER(m, "vmsend_tls_page_bytes_total",
+		       "plaintext bytes sealed straight from wired pages",
+		       &sf_tls_stats.page_bytes);
 	HTTP_M_COUNTER(m, "vmsend_http_send_waits_total",
 		       "responses that waited for send-buffer space", &http_stats.sendfile_again);
 	uint64_t h2req = counter_get(&http_stats.h2_requests);

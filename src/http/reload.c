@@ -30,7 +30,7 @@
 
 struct http_reload {
 	struct http_gen *gen;
-	struct http_addr addrs[HTTP_MAX_LISTEN + 1];
+	struct http_addr addrs[HTTP_LISTEN_ALL];
 	int naddrs;
 };
 
@@ -108,10 +108,14 @@ http_gen_new(const struct http_server_config *cfg, uint64_t id, const struct htt
 	if (g->cfg.max_connections <= 0)
 		g->cfg.max_connections = 10000;
 	struct http_server_config *c = &g->cfg;
-	g->strs = calloc(HTTP_MAX_LISTEN + 2 + 3 * HTTP_MAX_HEADER_RULES, sizeof(char *));
+	g->strs = calloc(2 * HTTP_MAX_LISTEN + 2 + 3 * HTTP_MAX_HEADER_RULES, sizeof(char *));
 	bool ok = g->strs != NULL;
 	for (int i = 0; ok && i < c->nlisten; i++)
 		ok = http_gen_str(g, &c->listen[i]);
+	for (int i = 0; ok && i < c->nlisten_tls; i++)
+		ok = http_gen_str(g, &c->listen_tls[i]);
+	snprintf(g->hsts, sizeof(g->hsts), "Strict-Transport-Security: max-age=%u",
+		 c->hsts_max_age);
 	ok = ok && http_gen_str(g, &c->metrics_listen) && http_gen_str(g, &c->access_log);
 	for (int i = 0; ok && i < c->nheader_rules; i++) {
 		struct http_header_rule *hr = &c->header_rules[i];
@@ -160,7 +164,7 @@ http_server_reload_prepare(struct http_server *srv, const struct http_server_con
 	if (rl == NULL)
 		return -ENOMEM;
 	struct http_server_config c = *cfg;
-	if (c.nlisten == 0) {
+	if (c.nlisten == 0 && c.nlisten_tls == 0) {
 		c.listen[0] = "127.0.0.1:8080";
 		c.nlisten = 1;
 	}

@@ -90,14 +90,32 @@ http_addr_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 	return 0;
 }
 
+/* Address i of a configuration: the plain listeners, the TLS ones, then the metrics-only one. */
+static const char *
+http_addr_spec_at(const struct http_server_config *cfg, int i, bool *metrics_ok, bool *tls)
+{
+	int ntls = cfg->nlisten + cfg->nlisten_tls;
+	if (metrics_ok != NULL)
+		*metrics_ok = cfg->metrics_listen ? i == ntls : true;
+	if (tls != NULL)
+		*tls = i >= cfg->nlisten && i < ntls;
+	if (i < cfg->nlisten)
+		return cfg->listen[i];
+	return i < ntls ? cfg->listen_tls[i - cfg->nlisten] : cfg->metrics_listen;
+}
+
 int
 http_server_config_check(const struct http_server_config *cfg)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int total = cfg->nlisten + (cfg->metrics_listen ? 1 : 0);
+	int total = cfg->nlisten + cfg->nlisten_tls + (cfg->metrics_listen ? 1 : 0);
+	if (cfg->nlisten_tls > 0 && cfg->tls == NULL) {
+		fprintf(stderr, "vmsend serve: --listen-tls needs --tls-cert and --tls-key\n");
+		return -EINVAL;
+	}
 	for (int i = 0; i < total; i++) {
-		const char *spec = i < cfg->nlisten ? cfg->listen[i] : cfg->metrics_listen;
+		const char *spec = http_addr_spec_at(cfg, i, NULL, NULL);
 		if (strncmp(spec, "fd:", 3) != 0 && http_addr_parse(spec, &ss, &len) != 0) {
 			fprintf(stderr, "vmsend serve: bad listen address '%s' (want HOST:PORT)\n",
 				spec);
@@ -160,7 +178,7 @@ http_accept_done(struct io_req *req, int res, uint32_t flags)
 		/* A reload dropped this address; a connection that made it in is still served. */
 		if (res >= 0 && !th->stopping)
 			http_conn_accepted(th, res, (const struct sockaddr *)&l->addr,
-					   l->metrics_ok);
+					   l->metrics_ok, l->tls);
 		else if (res >= 0)
 			close(res);
 		close(l->fd);
@@ -174,7 +192,7 @@ http_accept_done(struct io_req *req, int res, uint32_t flags)
 		return;
 	}
 	if (res >= 0) {
-		http_conn_accepted(th, res, (const struct sockaddr *)&l->addr, l->metrics_ok);
+		http_conn_accepted(th, res, (const struct sockaddr *)&l->addr, l->metrics_ok, l->tls);
 	} else if (res != -EINTR && res != -ECONNABORTED && res != -EAGAIN) {
 		/* EMFILE and friends: say so once in a while, keep listening. */
 		static _Thread_local uint64_t last;
@@ -397,10 +415,10 @@ http_addrs_bind(struct http_server *srv, const struct http_server_config *cfg,
 		struct http_addr *out, int *nout)
 {
 	int n = 0, rc = 0;
-	int total = cfg->nlisten + (cfg->metrics_listen ? 1 : 0);
+	int total = cfg->nlisten + cfg->nlisten_tls + (cfg->metrics_listen ? 1 : 0);
 	for (int i = 0; i < total && rc == 0; i++) {
-		const char *spec = i < cfg->nlisten ? cfg->listen[i] : cfg->metrics_listen;
-		bool metrics_ok = cfg->metrics_listen ? i == cfg->nlisten : true;
+		bool metrics_ok, tls;
+		const char *spec = http_addr_spec_at(cfg, i, &metrics_ok, &tls);
 		struct http_addr *a = &out[n];
 		memset(a, 0, sizeof(*a));
 		if (strlen(spec) >= sizeof(a->spec)) {
@@ -410,13 +428,14 @@ http_addrs_bind(struct http_server *srv, const struct http_server_config *cfg,
 		}
 		strcpy(a->spec, spec);
 		a->metrics_ok = metrics_ok;
+		a->tls = tls;
 		bool kept = false;
 		for (int j = 0; j < srv->naddrs && !kept; j++) {
 			bool taken = false; /* two "127.0.0.1:0" are two sockets */
 			for (int k = 0; k < n; k++)
 				taken |= out[k].lid == srv->addrs[j].lid;
 			if (!taken && strcmp(srv->addrs[j].spec, spec) == 0 &&
-			    srv->addrs[j].metrics_ok == metrics_ok) {
+			    srv->addrs[j].metrics_ok == metrics_ok && srv->addrs[j].tls == tls) {
 				*a = srv->addrs[j];
 				a->fds = NULL;
 				kept = true;
@@ -452,6 +471,7 @@ http_listener_arm(struct http_thread *th, const struct http_addr *a)
 	l->fd = a->fds[th->idx];
 	l->lid = a->lid;
 	l->metrics_ok = a->metrics_ok;
+	l->tls = a->tls;
 	l->req.done = http_accept_done;
 	if (slot >= th->nlis)
 		th->nlis = slot + 1;
@@ -468,7 +488,7 @@ http_server_start(const struct http_server_config *cfg, struct http_server **out
 	pthread_mutex_init(&srv->start_mu, NULL);
 	pthread_cond_init(&srv->start_cv, NULL);
 	struct http_server_config c = *cfg;
-	if (c.nlisten == 0) {
+	if (c.nlisten == 0 && c.nlisten_tls == 0) {
 		c.listen[0] = "127.0.0.1:8080";
 		c.nlisten = 1;
 	}

@@ -39,31 +39,6 @@ sf_iov_len(const struct iovec *iov, int cnt, size_t *len)
 	return *len > UINT32_MAX / 2 ? -EINVAL : 0;
 }
 
-/* Queue a gathered copy of iov (sf_wait_space succeeded). */
-static int
-sf_queue_iov(struct vms_socket *so, const struct iovec *iov, int cnt, size_t len)
-{
-	struct sf_seg *seg = calloc(1, sizeof(*seg));
-	char *buf = malloc(len);
-	if (seg == NULL || buf == NULL) {
-		free(seg);
-		free(buf);
-		return -ENOMEM;
-	}
-	size_t off = 0;
-	for (int i = 0; i < cnt; i++) {
-		if (iov[i].iov_len > 0)
-			memcpy(buf + off, iov[i].iov_base, iov[i].iov_len);
-		off += iov[i].iov_len;
-	}
-	seg->kind = SEG_COPY;
-	seg->ready = true;
-	seg->buf = buf;
-	seg->len = (uint32_t)len;
-	sf_sb_append(so, seg);
-	return 0;
-}
-
 static struct sf_seg *
 sf_seg_new_pages(struct vm_object *obj, uint64_t offset, uint32_t len, bool nocache)
 {
@@ -116,7 +91,8 @@ vms_sendfile_object(struct vms_socket *so, struct vm_object *obj, off_t offset, 
 	error = 0;
 	if (hlen > 0) {
 		if ((error = sf_wait_space(so)) != 0 ||
-		    (error = sf_queue_iov(so, hdtr->headers, hdtr->hdr_cnt, hlen)) != 0)
+		    (error =
+			 sf_queue_copy(so, hdtr->headers, hdtr->hdr_cnt, hlen, SF_RT_APPDATA)) != 0)
 			goto out;
 		queued += (off_t)hlen;
 	}
@@ -163,7 +139,8 @@ vms_sendfile_object(struct vms_socket *so, struct vm_object *obj, off_t offset, 
 	}
 	if (tlen > 0) {
 		if ((error = sf_wait_space(so)) != 0 ||
-		    (error = sf_queue_iov(so, hdtr->trailers, hdtr->trl_cnt, tlen)) != 0)
+		    (error = sf_queue_copy(so, hdtr->trailers, hdtr->trl_cnt, tlen,
+					   SF_RT_APPDATA)) != 0)
 			goto out;
 		queued += (off_t)tlen;
 	}
@@ -179,7 +156,8 @@ out:
 		/* Bytes complete in queue order, so ours are done once the count passes them. */
 		uint64_t target = so->bytes_queued;
 		while (so->error == 0 &&
-		       (so->bytes_sent < target || !TAILQ_EMPTY(&so->zc_pending))) {
+		       (so->bytes_sent < target || !TAILQ_EMPTY(&so->zc_pending) ||
+			(so->tls != NULL && so->sb_cc > 0))) { /* sealing grows the bytes */
 			int r = sf_socket_wait(so);
 			if (r < 0) {
 				error = r;

@@ -228,6 +228,74 @@ int vms_sfhold_start(struct io_loop *loop, struct vm_object *obj, uint64_t offse
 		     vms_sfhold_done_t *done, void *arg, struct vms_sfhold **out);
 void vms_sfhold_release(struct vms_sfhold *h);
 
+/* ---- TLS records (issue 14; sf_tls.c) ---- */
+
+/*
+ * Transmit keys for one TLS connection, as a handshake library hands them to
+ * kernel TLS (OpenSSL's BIO_set_ktls): after vms_socket_tls_tx() every byte
+ * queued on the socket goes out inside TLS records of this session, the
+ * file pages included.  Without kernel TLS the engine seals records itself:
+ * when a run of ready segments reaches the head of the send buffer it is
+ * encrypted straight from the wired pages (and copied header bytes) into one
+ * ciphertext buffer, records of at most 16 KiB of plaintext, and the pages
+ * are unwired right then: the ciphertext no longer needs them.  A segment
+ * whose pages are still being read stays not ready, and nothing behind it
+ * is sealed, so records keep their sequence numbers in queue order.
+ */
+#define VMS_TLS_AES_128_GCM       1
+#define VMS_TLS_AES_256_GCM       2
+#define VMS_TLS_CHACHA20_POLY1305 3
+#define VMS_TLS_MAX_PLAIN         16384 /* plaintext bytes per record */
+
+struct vms_tls_tx {
+	uint16_t version; /* 0x0303 (TLS 1.2) or 0x0304 (TLS 1.3) */
+	int cipher;       /* VMS_TLS_* */
+	uint8_t key[32];  /* 16 or 32 bytes used */
+	/*
+	 * AES-GCM: salt (4 bytes) then 8 bytes; TLS 1.3 XORs the sequence
+	 * number into all 12, TLS 1.2 sends the 8 as the first explicit nonce
+	 * (counting up).  ChaCha20-Poly1305: the 12-byte IV (XOR the sequence).
+	 */
+	uint8_t iv[12];
+	uint64_t seq; /* sequence number of the next record */
+};
+
+/*
+ * Turn on TLS transmit for `so`.  Bytes queued before the call go out as
+ * they are (the handshake); bytes queued after it go out in records.  Tries
+ * kernel TLS first (tunable sf_ktls, probed once per process), else seals
+ * in userspace.  Returns 1 (kernel TLS), 0 (userspace records), -EINVAL
+ * (unknown cipher or version, or TX already on), -ENOMEM.
+ */
+int vms_socket_tls_tx(struct vms_socket *so, const struct vms_tls_tx *tx);
+/* true once vms_socket_tls_tx() succeeded. */
+bool vms_socket_tls_on(const struct vms_socket *so);
+/*
+ * Queue a copy of `len` bytes: with TLS on, as records of content type
+ * `type` (20..23: alert, handshake, ...); before it, as raw bytes (the
+ * handshake library's own records).  Queued even past hiwat: handshake and
+ * control records are small and must not be split.  Returns 0, -ENOMEM or
+ * the socket's error.
+ */
+int vms_socket_write_record(struct vms_socket *so, uint8_t type, const void *buf, size_t len);
+/*
+ * Probe once whether this kernel has TLS transmit (setsockopt TCP_ULP "tls"
+ * on a loopback connection) and log which path serves TLS.  Returns true if
+ * kernel TLS will be used (false also when sf_ktls is 0).
+ */
+bool vms_ktls_probe(void);
+extern int64_t sf_ktls; /* tunable: 1 use kernel TLS when the kernel has it, 0 never */
+
+struct sf_tls_stats {
+	struct vms_counter records;      /* records sealed in userspace */
+	struct vms_counter bytes_sealed; /* plaintext bytes sealed */
+	struct vms_counter page_bytes;   /* of which straight from wired pages */
+	struct vms_counter kernel;       /* sockets handed to kernel TLS */
+	struct vms_counter user;         /* sockets sealing in userspace */
+	struct vms_counter seal_errors;  /* out of memory or cipher failure: socket aborted */
+};
+extern struct sf_tls_stats sf_tls_stats;
+
 /* ---- policy ---- */
 
 /* Tunable "sf_swapin_policy": how a run with valid pages inside is read. */

@@ -35,6 +35,8 @@ struct sf_seg {
 	bool swapping;            /* (l) an sf_io owns the pages */
 	bool sending;             /* (l) part of the send in flight */
 	bool nocache;             /* (c) SF_NOCACHE: free the pages on unwire */
+	bool sealed;              /* (l) bytes as they go on the wire (no TLS, or sealed) */
+	uint8_t rtype;            /* (c) TLS record content type (23 unless a control record) */
 	uint32_t len;             /* (l) bytes (shrinks only when a pending segment splits) */
 	char *buf;                /* (c) SEG_COPY: the copy, owned */
 	struct vm_object *obj;    /* (c) SEG_PAGES: referenced */
@@ -129,6 +131,8 @@ struct vms_socket {
 	uint64_t sends;             /* (l) */
 	uint64_t partial;           /* (l) */
 	struct sf_ra ra;            /* (l) read-ahead state of the stream */
+	struct sf_tls *tls;         /* (l) TLS transmit state (sf_tls.c), NULL when off */
+	char cmsg[32];              /* (l) kernel TLS: record type of a control record */
 };
 
 /*
@@ -162,10 +166,28 @@ void sf_sb_ready(struct vms_socket *so, struct sf_seg *seg);
 void sf_socket_abort(struct vms_socket *so, int error);
 /* Free a segment: unwire its pages (NOCACHE ones may be freed), drop the object. */
 void sf_seg_free(struct sf_seg *seg);
+/*
+ * Queue a copy of iov[0..cnt) (len bytes in all) as one segment of record
+ * type `rtype`; no hiwat check here.  Returns 0 or -ENOMEM.
+ */
+int sf_queue_copy(struct vms_socket *so, const struct iovec *iov, int cnt, size_t len,
+		  uint8_t rtype);
 /* Run the loop once (blocking callers). */
 int sf_socket_wait(struct vms_socket *so);
 /* Wait (blocking socket) or fail with -EAGAIN until there is room under hiwat; or the socket error. */
 int sf_wait_space(struct vms_socket *so);
+
+/* sf_tls.c */
+#define SF_RT_APPDATA 23
+/*
+ * Userspace TLS: seal every ready, unsealed segment from the head of the
+ * queue up to the first not-ready one, in order.  Returns 0 or -ENOMEM /
+ * -EIO (the caller aborts the socket).
+ */
+int sf_tls_seal(struct vms_socket *so);
+/* Kernel TLS sends plaintext; records of another type go alone with a cmsg. */
+bool sf_tls_kernel(const struct vms_socket *so);
+void sf_tls_free(struct sf_tls *tls);
 
 /* swapin.c */
 /* Start swapin of pending segments in order until one cannot proceed now. */

@@ -130,6 +130,7 @@ sf_socket_rele(struct vms_socket *so)
 	VERIFY(TAILQ_EMPTY(&so->zc_held) && TAILQ_EMPTY(&so->zc_pending));
 	VERIFY(!so->send_inflight);
 	sf_ra_reset(&so->ra);
+	sf_tls_free(so->tls);
 	if (so->close_fd)
 		close(so->fd);
 	free(so);
@@ -211,6 +212,9 @@ vms_socket_want_lowat(struct vms_socket *so)
 void
 sf_sb_append(struct vms_socket *so, struct sf_seg *seg)
 {
+	if (seg->rtype == 0 || so->tls == NULL) /* before TLS: raw bytes */
+		seg->rtype = SF_RT_APPDATA;
+	seg->sealed = so->tls == NULL || sf_tls_kernel(so);
 	TAILQ_INSERT_TAIL(&so->sb, seg, link);
 	so->sb_cc += seg->len;
 	if (!seg->ready)
@@ -286,17 +290,30 @@ sf_sb_kick(struct vms_socket *so)
 	}
 	if (so->send_inflight || so->error != 0)
 		return;
+	if (so->tls != NULL) {
+		int error = sf_tls_seal(so);
+		if (error != 0) {
+			sf_socket_abort(so, error);
+			return;
+		}
+	}
 	int n = 0;
 	uint32_t total = 0, off = so->head_done;
+	uint8_t ctl = 0; /* kernel TLS: this send is one control record */
 	struct sf_seg *seg;
 	TAILQ_FOREACH(seg, &so->sb, link)
 	{
-		if (!seg->ready)
+		if (!seg->ready || !seg->sealed)
 			break;
+		if (so->tls != NULL && seg->rtype != SF_RT_APPDATA) {
+			if (n > 0)
+				break; /* kernel TLS: a control record goes in a send of its own */
+			ctl = seg->rtype;
+		}
 		seg->sending = true;
 		bool all = sf_seg_iov(so, seg, off, &n, &total);
 		off = 0;
-		if (!all || total >= SF_SEND_MAX)
+		if (!all || total >= SF_SEND_MAX || ctl != 0)
 			break;
 	}
 	if (n == 0)
@@ -304,8 +321,18 @@ sf_sb_kick(struct vms_socket *so)
 	memset(&so->msg, 0, sizeof(so->msg));
 	so->msg.msg_iov = so->iov;
 	so->msg.msg_iovlen = n;
+	if (ctl != 0) {
+		/* Kernel TLS: the record type travels as SOL_TLS/TLS_SET_RECORD_TYPE. */
+		struct cmsghdr *cm = (struct cmsghdr *)so->cmsg;
+		cm->cmsg_level = 282; /* SOL_TLS */
+		cm->cmsg_type = 1;    /* TLS_SET_RECORD_TYPE */
+		cm->cmsg_len = CMSG_LEN(1);
+		*CMSG_DATA(cm) = ctl;
+		so->msg.msg_control = so->cmsg;
+		so->msg.msg_controllen = CMSG_SPACE(1);
+	}
 	struct sf_zc *zc = NULL;
-	if (so->use_zc && total >= (uint64_t)sf_zc_min)
+	if (so->use_zc && total >= (uint64_t)sf_zc_min && ctl == 0)
 		zc = calloc(1, sizeof(*zc)); /* no memory to track it: this one copies */
 	if (zc != NULL) {
 		zc->req.done = sf_zc_done;
@@ -521,23 +548,54 @@ vms_socket_write(struct vms_socket *so, const void *buf, size_t len, size_t *que
 	int error = sf_wait_space(so);
 	if (error != 0)
 		return error;
-	struct sf_seg *seg = calloc(1, sizeof(*seg));
-	char *copy = malloc(len);
-	if (seg == NULL || copy == NULL) {
-		free(seg);
-		free(copy);
-		return -ENOMEM;
-	}
-	memcpy(copy, buf, len);
-	seg->kind = SEG_COPY;
-	seg->ready = true;
-	seg->buf = copy;
-	seg->len = (uint32_t)len;
-	sf_sb_append(so, seg);
+	struct iovec iov = {(void *)buf, len};
+	if ((error = sf_queue_copy(so, &iov, 1, len, SF_RT_APPDATA)) != 0)
+		return error;
 	sf_sb_kick(so);
 	if (queued != NULL)
 		*queued = len;
 	return 0;
+}
+
+int
+sf_queue_copy(struct vms_socket *so, const struct iovec *iov, int cnt, size_t len, uint8_t rtype)
+{
+	struct sf_seg *seg = calloc(1, sizeof(*seg));
+	char *buf = malloc(len);
+	if (seg == NULL || buf == NULL) {
+		free(seg);
+		free(buf);
+		return -ENOMEM;
+	}
+	size_t off = 0;
+	for (int i = 0; i < cnt; i++) {
+		if (iov[i].iov_len > 0)
+			memcpy(buf + off, iov[i].iov_base, iov[i].iov_len);
+		off += iov[i].iov_len;
+	}
+	seg->kind = SEG_COPY;
+	seg->ready = true;
+	seg->rtype = rtype;
+	seg->buf = buf;
+	seg->len = (uint32_t)len;
+	sf_sb_append(so, seg);
+	return 0;
+}
+
+int
+vms_socket_write_record(struct vms_socket *so, uint8_t type, const void *buf, size_t len)
+{
+	if (so->error != 0)
+		return -so->error;
+	if (len == 0)
+		return 0;
+	if (len > UINT32_MAX / 2 || type == 0)
+		return -EINVAL;
+	struct iovec iov = {(void *)buf, len};
+	int error = sf_queue_copy(so, &iov, 1, len, type);
+	if (error == 0)
+		sf_sb_kick(so);
+	return error;
 }
 
 int

@@ -1,0 +1,82 @@
+/*
+ * The TLS transport: OpenSSL 3 does the handshake, the sendfile engine
+ * makes the records (issue 14).
+ *
+ * A connection's bytes flow like this:
+ *
+ *   recv ──ciphertext──▶ tls_conn (SSL_read) ──plaintext──▶ HTTP parser
+ *   HTTP response ──▶ vms_socket_write / vms_sendfile ──▶ records (sf_tls.c)
+ *
+ * OpenSSL is given a BIO of ours.  During the handshake it writes its own
+ * records through it (queued raw on the vms_socket).  When the transmit
+ * keys are ready OpenSSL offers them to the BIO exactly as it offers them
+ * to kernel TLS (SSL_OP_ENABLE_KTLS, BIO_CTRL_SET_KTLS): we pass them to
+ * vms_socket_tls_tx(), and from then on OpenSSL writes plaintext (tickets,
+ * alerts) with a record type and the engine seals everything, file pages
+ * included, in order.  The receive side stays in OpenSSL.
+ *
+ * The HTTP layer sees only this header: it recvs into tls_conn_inbuf(),
+ * reads plaintext with tls_conn_read(), and asks tls_conn_alpn() which
+ * protocol was agreed (the hook for h2: tls_server_set_alpn()).
+ *
+ * Threading: a tls_server is shared (read-only after creation, OpenSSL's
+ * SSL_CTX is thread-safe); a tls_conn belongs to its vms_socket's loop.
+ */
+#ifndef VMSEND_TLS_TLS_H
+#define VMSEND_TLS_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct vms_socket;
+struct tls_server;
+struct tls_conn;
+
+struct tls_cert_spec {
+	const char *cert; /* PEM, full chain */
+	const char *key;  /* PEM private key */
+};
+
+/*
+ * Load certificate/key pairs (the first is the default; the others are
+ * chosen by SNI against their certificates' names).  TLS 1.3 and 1.2,
+ * AES-GCM and ChaCha20-Poly1305 with ECDHE only, session tickets, ALPN
+ * http/1.1.  An expired certificate is logged as a warning.  Returns 0 and
+ * *out, or a negative errno with `err` naming the file and the reason.
+ */
+int tls_server_new(const struct tls_cert_spec *certs, int n, char *err, size_t errlen,
+		   struct tls_server **out);
+void tls_server_free(struct tls_server *srv);
+/*
+ * ALPN protocols the server accepts, in its order of preference, in wire
+ * format ("\x02h2\x08http/1.1"); default "\x08http/1.1".  Call before any
+ * connection.  `protos` must outlive the server.
+ */
+void tls_server_set_alpn(struct tls_server *srv, const unsigned char *protos, size_t len);
+
+/* A server-side connection over `so` (which must not have queued anything).  0, -ENOMEM. */
+int tls_conn_new(struct tls_server *srv, struct vms_socket *so, struct tls_conn **out);
+void tls_conn_free(struct tls_conn *tc);
+/* Where the next recv of ciphertext goes (cap 0: full, read plaintext first). */
+void tls_conn_inbuf(struct tls_conn *tc, char **p, size_t *cap);
+/* n bytes of ciphertext arrived there; n == 0: the peer closed TCP. */
+void tls_conn_received(struct tls_conn *tc, size_t n);
+
+#define TLS_CONN_EOF (-ESHUTDOWN) /* the peer sent close_notify (or closed after it) */
+/*
+ * Run the handshake as far as the input allows, then decrypt up to `cap`
+ * plaintext bytes into `out`.  Returns the byte count (> 0), 0 when more
+ * ciphertext is needed, TLS_CONN_EOF, or -EPROTO (handshake or record
+ * failure; an alert is queued when OpenSSL made one) / -ECONNRESET (TCP
+ * closed without close_notify) / -ENOMEM.
+ */
+int tls_conn_read(struct tls_conn *tc, char *out, size_t cap);
+bool tls_conn_ready(const struct tls_conn *tc); /* the handshake is done */
+/* The ALPN protocol agreed ("http/1.1", "h2"), or NULL (none: HTTP/1.1). */
+const char *tls_conn_alpn(const struct tls_conn *tc);
+/* Queue close_notify (after the handshake; once). */
+void tls_conn_shutdown(struct tls_conn *tc);
+/* Why the connection failed, for debug logs ("" if unknown). */
+const char *tls_conn_error(const struct tls_conn *tc);
+
+#endif

@@ -1,0 +1,37 @@
+/* Private to src/tls.  Lock key: (c) constant after creation; (l) the connection's loop. */
+#ifndef VMSEND_TLS_TLS_IMPL_H
+#define VMSEND_TLS_TLS_IMPL_H
+
+#include "tls/tls.h"
+
+#include <openssl/ssl.h>
+#include <stdint.h>
+
+#define TLS_MAX_CERTS 16
+
+struct tls_server {
+	int n;                          /* (c) */
+	SSL_CTX *ctx[TLS_MAX_CERTS];    /* (c) [0] is the default */
+	X509 *certs[TLS_MAX_CERTS];     /* (c) owned by ctx[i] */
+	const unsigned char *alpn;      /* (c) wire format */
+	size_t alpn_len;                /* (c) */
+};
+
+/* Ciphertext input: one whole record and then some. */
+#define TLS_INBUF (16384 + 2048 + 512)
+
+struct tls_conn {
+	SSL *ssl;              /* (l) */
+	BIO *bio;              /* (l) ours: reads inbuf, writes to the vms_socket */
+	struct vms_socket *so; /* (l) */
+	char *in;              /* (l) TLS_INBUF bytes of ciphertext */
+	size_t inoff, inlen;   /* (l) unread bytes are in[inoff, inlen) */
+	bool eof;              /* (l) TCP EOF */
+	bool ready;            /* (l) handshake done */
+	bool tx_on;            /* (l) the engine has the transmit keys */
+	bool shut;             /* (l) close_notify queued */
+	uint8_t ctl_type;      /* (l) record type of OpenSSL's next write (0: data) */
+	char why[120];         /* (l) last failure */
+};
+
+#endif

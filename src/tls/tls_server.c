@@ -1,0 +1,194 @@
+/*
+ * TLS server configuration: one SSL_CTX per certificate, chosen by SNI.
+ *
+ * Every context gets the same policy: TLS 1.2 and 1.3 only, AEAD ciphers
+ * only (AES-GCM, ChaCha20-Poly1305) with ECDHE, stateless session tickets
+ * (resumption), no renegotiation, no compression, and SSL_OP_ENABLE_KTLS so
+ * that OpenSSL offers the transmit keys to our BIO (tls_conn.c).  The
+ * first context is the default (a client without SNI, or with a name no
+ * certificate has); the servername callback moves a connection to the
+ * context whose certificate matches the name.
+ */
+#include "tls/tls_impl.h"
+
+#include "core/log.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const unsigned char tls_alpn_default[] = "\x08http/1.1";
+
+static const char tls_ciphers12[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+				    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+				    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+static const char tls_ciphers13[] =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+
+/* The last OpenSSL error as text (and the queue cleared). */
+static const char *
+tls_ossl_reason(char *buf, size_t len)
+{
+	unsigned long e = ERR_peek_last_error();
+	if (e == 0)
+		snprintf(buf, len, "unknown OpenSSL error");
+	else
+		ERR_error_string_n(e, buf, len);
+	ERR_clear_error();
+	return buf;
+}
+
+static int
+tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		const unsigned char *in, unsigned int inlen, void *arg)
+{
+	struct tls_server *srv = arg;
+	unsigned char *o;
+	/* Server preference: the first of ours the client also offers. */
+	if (SSL_select_next_proto(&o, outlen, srv->alpn, (unsigned)srv->alpn_len, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK; /* no common protocol: carry on without ALPN */
+	*out = o;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static int
+tls_servername(SSL *ssl, int *alert, void *arg)
+{
+	struct tls_server *srv = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	if (name == NULL)
+		return SSL_TLSEXT_ERR_OK;
+	for (int i = 1; i < srv->n; i++) {
+		if (X509_check_host(srv->certs[i], name, 0, 0, NULL) == 1) {
+			SSL_set_SSL_CTX(ssl, srv->ctx[i]);
+			return SSL_TLSEXT_ERR_OK;
+		}
+	}
+	return SSL_TLSEXT_ERR_OK; /* a name no certificate has: the default one */
+}
+
+/* Can `path` be opened for reading?  Names the reason OpenSSL would bury. */
+static int
+tls_check_readable(const char *what, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		int e = errno;
+		snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror(e));
+		return -e;
+	}
+	fclose(f);
+	return 0;
+}
+
+static int
+tls_ctx_load(struct tls_server *srv, int i, const struct tls_cert_spec *cs, char *err,
+	     size_t errlen)
+{
+	char why[256];
+	int rc;
+	if ((rc = tls_check_readable("--tls-cert", cs->cert, err, errlen)) != 0 ||
+	    (rc = tls_check_readable("--tls-key", cs->key, err, errlen)) != 0)
+		return rc;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL) {
+		snprintf(err, errlen, "cannot create a TLS context: %s",
+			 tls_ossl_reason(why, sizeof(why)));
+		return -ENOMEM;
+	}
+	srv->ctx[i] = ctx;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+				     SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_ENABLE_KTLS);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (SSL_CTX_set_cipher_list(ctx, tls_ciphers12) != 1 ||
+	    SSL_CTX_set_ciphersuites(ctx, tls_ciphers13) != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1) {
+		snprintf(err, errlen, "cannot set the TLS ciphers: %s",
+			 tls_ossl_reason(why, sizeof(why)));
+		return -EINVAL;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, cs->cert) != 1) {
+		snprintf(err, errlen, "--tls-cert %s: not a PEM certificate chain (%s)", cs->cert,
+			 tls_ossl_reason(why, sizeof(why)));
+		return -EINVAL;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, cs->key, SSL_FILETYPE_PEM) != 1) {
+		unsigned long e = ERR_peek_last_error();
+		if (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+			snprintf(err, errlen, "--tls-key %s does not match --tls-cert %s", cs->key,
+				 cs->cert);
+		else
+			snprintf(err, errlen, "--tls-key %s: not a usable PEM private key (%s)",
+				 cs->key, tls_ossl_reason(why, sizeof(why)));
+		ERR_clear_error();
+		return -EINVAL;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "--tls-key %s does not match --tls-cert %s", cs->key,
+			 cs->cert);
+		ERR_clear_error();
+		return -EINVAL;
+	}
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+	srv->certs[i] = x;
+	if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
+		LOG_WARN("tls", "warning: certificate %s has expired: clients will refuse it",
+			 cs->cert);
+	else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0)
+		LOG_WARN("tls", "warning: certificate %s is not valid yet", cs->cert);
+	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, srv);
+	if (i == 0) {
+		SSL_CTX_set_tlsext_servername_callback(ctx, tls_servername);
+		SSL_CTX_set_tlsext_servername_arg(ctx, srv);
+	}
+	return 0;
+}
+
+int
+tls_server_new(const struct tls_cert_spec *certs, int n, char *err, size_t errlen,
+	       struct tls_server **out)
+{
+	if (n < 1 || n > TLS_MAX_CERTS) {
+		snprintf(err, errlen, "want 1 to %d certificate/key pairs", TLS_MAX_CERTS);
+		return -EINVAL;
+	}
+	struct tls_server *srv = calloc(1, sizeof(*srv));
+	if (srv == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	srv->n = n;
+	srv->alpn = tls_alpn_default;
+	srv->alpn_len = sizeof(tls_alpn_default) - 1;
+	for (int i = 0; i < n; i++) {
+		int rc = tls_ctx_load(srv, i, &certs[i], err, errlen);
+		if (rc != 0) {
+			tls_server_free(srv);
+			return rc;
+		}
+	}
+	*out = srv;
+	return 0;
+}
+
+void
+tls_server_set_alpn(struct tls_server *srv, const unsigned char *protos, size_t len)
+{
+	srv->alpn = protos;
+	srv->alpn_len = len;
+}
+
+void
+tls_server_free(struct tls_server *srv)
+{
+	if (srv == NULL)
+		return;
+	for (int i = 0; i < srv->n; i++)
+		SSL_CTX_free(srv->ctx[i]);
+	free(srv);
+}
