@@ -267,7 +267,8 @@ sf_src_next(struct sf_src *s, uint32_t max, uint32_t *lenp, uint64_t *page_bytes
 		n = MIN(seg->len - s->off, max);
 	} else {
 		uint32_t abs = sf_seg_pgoff(seg) + s->off;
-		p = (const uint8_t *)vm_page_data(seg->pages[abs >> PAGE_SHIFT]) + (abs & PAGE_MASK);
+		p = (const uint8_t *)vm_page_data(seg->pages[abs >> PAGE_SHIFT]) +
+		    (abs & PAGE_MASK);
 		n = MIN(PAGE_SIZE - (abs & PAGE_MASK), seg->len - s->off);
 		while (n < max && s->off + n < seg->len) {
 			uint32_t na = abs + n;
@@ -296,8 +297,8 @@ sf_tls_overhead(const struct sf_tls *t)
 
 /* Seal `plen` bytes from `src` as one record of content `type` at `out`. */
 static int
-sf_tls_seal_record(struct sf_tls *t, uint8_t type, struct sf_src *src, uint32_t plen,
-		   uint8_t *out, uint64_t *page_bytes)
+sf_tls_seal_record(struct sf_tls *t, uint8_t type, struct sf_src *src, uint32_t plen, uint8_t *out,
+		   uint64_t *page_bytes)
 {
 	uint8_t nonce[12], aad[13];
 	int aadlen, ol;

@@ -10,11 +10,11 @@
 #define TLS_MAX_CERTS 16
 
 struct tls_server {
-	int n;                          /* (c) */
-	SSL_CTX *ctx[TLS_MAX_CERTS];    /* (c) [0] is the default */
-	X509 *certs[TLS_MAX_CERTS];     /* (c) owned by ctx[i] */
-	const unsigned char *alpn;      /* (c) wire format */
-	size_t alpn_len;                /* (c) */
+	int n;                       /* (c) */
+	SSL_CTX *ctx[TLS_MAX_CERTS]; /* (c) [0] is the default */
+	X509 *certs[TLS_MAX_CERTS];  /* (c) owned by ctx[i] */
+	const unsigned char *alpn;   /* (c) wire format */
+	size_t alpn_len;             /* (c) */
 };
 
 /* Ciphertext input: one whole record and then some. */

@@ -42,8 +42,8 @@ tls_ossl_reason(char *buf, size_t len)
 }
 
 static int
-tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-		const unsigned char *in, unsigned int inlen, void *arg)
+tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+		unsigned int inlen, void *arg)
 {
 	struct tls_server *srv = arg;
 	unsigned char *o;
