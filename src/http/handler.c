@@ -551,13 +551,13 @@ http_errno_status(int err)
 
 /* A plain listener that sends everyone to https://: the same host, the first TLS port. */
 static void
-http_redirect_https(struct http_conn *c, const struct http_request *req)
+http_redirect_https(struct http_conn *c, struct http_resp *r, const struct http_request *req)
 {
 	const struct http_server *srv = c->th->srv;
 	size_t hl = req->host.len;
 	const char *h = req->host.p;
 	if (hl == 0 || req->path.len + req->query.len > HTTP_MAX_PATH || hl > 256) {
-		http_resp_simple(c, hl == 0 ? 400 : 414, false, NULL);
+		http_resp_simple(c, r, hl == 0 ? 400 : 414, false, NULL);
 		return;
 	}
 	/* Drop the plain port from Host (an IPv6 literal keeps its brackets). */
@@ -572,7 +572,7 @@ http_redirect_https(struct http_conn *c, const struct http_request *req)
 	snprintf(extra, sizeof(extra), "Location: https://%.*s%s%.*s%s%.*s", (int)hl, h, ps,
 		 (int)req->path.len, req->path.p, req->query.len ? "?" : "", (int)req->query.len,
 		 req->query.p);
-	http_resp_simple(c, 301, false, extra);
+	http_resp_simple(c, r, 301, false, extra);
 }
 
 void
@@ -605,7 +605,7 @@ http_handle(struct http_conn *c, struct http_resp *r, const struct http_request 
 		return;
 	}
 	if (cfg->https_redirect && c->tls == NULL && cfg->nlisten_tls > 0) {
-		http_redirect_https(c, req);
+		http_redirect_https(c, r, req);
 		return;
 	}
 	if (!cfg->dotfiles && http_path_has_dotfile(path)) {
