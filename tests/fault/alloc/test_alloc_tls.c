@@ -1,0 +1,286 @@
+/*
+ * malloc failing at the Nth call on the HTTPS path: setting up a TLS
+ * connection (the vms_socket, tls_conn, OpenSSL's SSL and everything the
+ * handshake allocates, the transmit keys) and sending a file through it
+ * (sendfile, swapin, sealing the records).  OpenSSL's allocations are
+ * routed through the counted allocator with CRYPTO_set_mem_functions; the
+ * client side of the handshake (OpenSSL too, same thread) is exempt.
+ *
+ * After each N: the client got "head" + the file whole or a clean prefix of
+ * it, and nothing leaked (fat_check_clean: no socket, page busy or wired,
+ * object, vnode or fd; LeakSanitizer at the end).  The certificate is made
+ * in memory at start (a test-only key in a temp dir).
+ */
+#include "alloc_testlib.h"
+#include "fault_alloc.h"
+
+#include "core/util.h"
+#include "io/io.h"
+#include "sendfile/sendfile.h"
+#include "tls/tls.h"
+#include "vfs/vfs.h"
+#include "vm/vm.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+void *__real_malloc(size_t n);
+void *__real_realloc(void *p, size_t n);
+
+/* The client's OpenSSL calls allocate outside the counted allocator. */
+static bool tls_client_mode;
+
+static void *
+tls_hook_malloc(size_t n, const char *file, int line)
+{
+	return tls_client_mode ? __real_malloc(n) : malloc(n);
+}
+
+static void *
+tls_hook_realloc(void *p, size_t n, const char *file, int line)
+{
+	return tls_client_mode ? __real_realloc(p, n) : realloc(p, n);
+}
+
+static void
+tls_hook_free(void *p, const char *file, int line)
+{
+	free(p);
+}
+
+static bool tls_hooks_ok;
+
+__attribute__((constructor)) static void
+tls_hooks_install(void)
+{
+	tls_hooks_ok = CRYPTO_set_mem_functions(tls_hook_malloc, tls_hook_realloc, tls_hook_free);
+}
+
+static struct tls_server *srv;
+static SSL_CTX *cctx;
+static char certdir[64];
+
+/* A self-signed ECDSA P-256 certificate and key, written to certdir. */
+static void
+make_cert(char *cert, char *key)
+{
+	EVP_PKEY *pk = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	cr_assert(pk != NULL && x != NULL);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, pk);
+	X509_NAME *nm = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1,
+				   -1, 0);
+	X509_set_issuer_name(x, nm);
+	cr_assert(X509_sign(x, pk, EVP_sha256()) > 0);
+	FILE *f = fopen(cert, "w");
+	cr_assert(f != NULL && PEM_write_X509(f, x) == 1);
+	fclose(f);
+	f = fopen(key, "w");
+	cr_assert(f != NULL && PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL) == 1);
+	fclose(f);
+	X509_free(x);
+	EVP_PKEY_free(pk);
+}
+
+static void
+setup(void)
+{
+	cr_assert(tls_hooks_ok, "OpenSSL allocated before the hooks were installed");
+	fat_setup();
+	strcpy(certdir, "/tmp/vmsend-alloc-tls-XXXXXX");
+	cr_assert_not_null(mkdtemp(certdir));
+	char cert[128], key[128], err[256];
+	snprintf(cert, sizeof(cert), "%s/cert.pem", certdir);
+	snprintf(key, sizeof(key), "%s/key.pem", certdir);
+	make_cert(cert, key);
+	struct tls_cert_spec cs = {cert, key};
+	cr_assert_eq(tls_server_new(&cs, 1, err, sizeof(err), &srv), 0, "%s", err);
+	cctx = SSL_CTX_new(TLS_client_method());
+	cr_assert_not_null(cctx);
+	SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_OFF);
+}
+
+static void
+teardown(void)
+{
+	SSL_CTX_free(cctx);
+	tls_server_free(srv);
+	char cert[128], key[128];
+	snprintf(cert, sizeof(cert), "%s/cert.pem", certdir);
+	snprintf(key, sizeof(key), "%s/key.pem", certdir);
+	unlink(cert);
+	unlink(key);
+	rmdir(certdir);
+	fat_teardown();
+}
+
+TestSuite(fault_alloc_tls, .init = setup, .fini = teardown, .timeout = 600);
+
+struct client {
+	SSL *ssl;
+	BIO *in, *out;  /* memory BIOs: ciphertext from / to the server */
+	size_t fed;     /* bytes of the fat_conn buffer given to `in` */
+	uint8_t *plain; /* what SSL_read returned */
+	size_t plen;
+	bool hs_done;
+};
+
+static void
+client_new(struct client *cl, uint16_t version)
+{
+	tls_client_mode = true;
+	memset(cl, 0, sizeof(*cl));
+	cl->ssl = SSL_new(cctx);
+	cl->in = BIO_new(BIO_s_mem());
+	cl->out = BIO_new(BIO_s_mem());
+	cr_assert(cl->ssl && cl->in && cl->out);
+	SSL_set_min_proto_version(cl->ssl, version);
+	SSL_set_max_proto_version(cl->ssl, version);
+	SSL_set_bio(cl->ssl, cl->in, cl->out);
+	SSL_set_connect_state(cl->ssl);
+	cl->plain = __real_malloc(FILE_SIZE + 64);
+	tls_client_mode = false;
+}
+
+/* Move ciphertext both ways and let the client handshake or read. */
+static void
+client_step(struct client *cl, struct fat_conn *c)
+{
+	tls_client_mode = true;
+	fat_conn_drain(c);
+	if (c->len > cl->fed) {
+		BIO_write(cl->in, c->buf + cl->fed, (int)(c->len - cl->fed));
+		cl->fed = c->len;
+	}
+	if (!cl->hs_done) {
+		cl->hs_done = SSL_do_handshake(cl->ssl) == 1;
+	}
+	if (cl->hs_done) {
+		size_t got;
+		while (cl->plen < FILE_SIZE + 64 &&
+		       SSL_read_ex(cl->ssl, cl->plain + cl->plen, FILE_SIZE + 64 - cl->plen, &got) == 1)
+			cl->plen += got;
+	}
+	char buf[4096];
+	int k;
+	while ((k = BIO_read(cl->out, buf, sizeof(buf))) > 0)
+		(void)send(c->fds[1], buf, (size_t)k, MSG_NOSIGNAL); /* the server may be gone */
+	ERR_clear_error();
+	tls_client_mode = false;
+}
+
+/* The server's side: recv ciphertext, run the handshake / read requests.  0, or its error. */
+static int
+server_step(struct tls_conn *t, struct fat_conn *c)
+{
+	char *p;
+	size_t cap;
+	tls_conn_inbuf(t, &p, &cap);
+	if (cap > 0) {
+		ssize_t k = recv(c->fds[0], p, cap, 0);
+		if (k >= 0)
+			tls_conn_received(t, (size_t)k);
+	}
+	char plain[256];
+	int r = tls_conn_read(t, plain, sizeof(plain));
+	io_loop_run_once(fat_loop, false, 0);
+	return r < 0 ? r : vms_socket_error(c->so);
+}
+
+struct tls_case {
+	uint16_t version;
+	bool arm_after_handshake; /* only the send is armed */
+};
+
+static bool
+op_tls(unsigned long n, const void *arg)
+{
+	const struct tls_case *tc = arg;
+	struct vnode *vp;
+	cr_assert_eq(vfs_lookup("/h/sub/file.bin", &vp), 0);
+	fat_cache_pages(vp->object, 3, 2);
+	struct fat_conn c;
+	fat_conn_open(&c);
+	struct client cl;
+	client_new(&cl, tc->version);
+	struct tls_conn *t = NULL;
+	struct iovec h = {"head", 4};
+	struct vms_hdtr hd = {&h, 1, NULL, 0};
+
+	if (!tc->arm_after_handshake)
+		fault_alloc_arm(n);
+	int r = vms_socket_create(fat_loop, c.fds[0], NULL, &c.so);
+	if (r != 0)
+		c.so = NULL;
+	else
+		r = tls_conn_new(srv, c.so, &t);
+	for (int i = 0; r == 0 && !(cl.hs_done && tls_conn_ready(t)); i++) {
+		cr_assert_lt(i, 100000, "N=%lu: the handshake never ended", n);
+		client_step(&cl, &c);
+		r = server_step(t, &c);
+	}
+	if (r == 0 && tc->arm_after_handshake)
+		fault_alloc_arm(n);
+	if (r == 0)
+		r = vms_sendfile(c.so, vp, 0, 0, &hd, NULL, 0);
+	for (int i = 0; r == 0 && cl.plen < 4 + FILE_SIZE; i++) {
+		cr_assert_lt(i, 1000000, "N=%lu: the body never arrived", n);
+		r = server_step(t, &c);
+		client_step(&cl, &c);
+	}
+	tls_conn_free(t);
+	fat_conn_close(&c, r == 0 ? VMS_CLOSE_LINGER : VMS_CLOSE_ABORT);
+	client_step(&cl, &c);
+	bool fired = fault_alloc_disarm();
+
+	/* -EIO: a swapin that got no memory fails its I/O (as in test_alloc_sendfile). */
+	cr_assert(r == 0 || r == -ENOMEM || r == -EPROTO || r == -ECONNRESET || r == -EIO,
+		  "N=%lu: the connection failed with %d", n, r);
+	cr_assert(fired || r == 0, "N=%lu: failed (%d) with nothing injected", n, r);
+	cr_assert_leq(cl.plen, 4 + FILE_SIZE);
+	if (r == 0)
+		cr_assert_eq(cl.plen, 4 + FILE_SIZE, "N=%lu: %zu bytes of a whole stream", n,
+			     cl.plen);
+	if (cl.plen > 0)
+		cr_assert_eq(memcmp(cl.plain, "head", MIN(cl.plen, 4)), 0);
+	if (cl.plen > 4)
+		cr_assert_eq(memcmp(cl.plain + 4, fat_fdata, cl.plen - 4), 0,
+			     "N=%lu: the body is not the file", n);
+	tls_client_mode = true;
+	SSL_free(cl.ssl);
+	free(cl.plain);
+	tls_client_mode = false;
+	fat_conn_free(&c);
+	vnode_rele(vp);
+	return fired;
+}
+
+Test(fault_alloc_tls, connection_setup_and_send_tls13)
+{
+	struct tls_case all = {.version = TLS1_3_VERSION};
+	struct tls_case send = {.version = TLS1_3_VERSION, .arm_after_handshake = true};
+	op_tls(ULONG_MAX, &all); /* warm OpenSSL's lazy state outside the loop */
+	cr_assert_gt(fat_loop_run("alloc_tls13(send)", op_tls, &send), 3);
+	cr_assert_gt(fat_loop_run("alloc_tls13(setup+send)", op_tls, &all), 20);
+}
+
+Test(fault_alloc_tls, connection_setup_and_send_tls12)
+{
+	struct tls_case all = {.version = TLS1_2_VERSION};
+	op_tls(ULONG_MAX, &all);
+	cr_assert_gt(fat_loop_run("alloc_tls12(setup+send)", op_tls, &all), 20);
+}
