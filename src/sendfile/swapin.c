@@ -195,6 +195,8 @@ sf_seg_split(struct sf_seg *seg, int n, struct sf_seg *tail)
 	ASSERT3U(head_len, <, seg->len);
 	tail->kind = SEG_PAGES;
 	tail->nocache = seg->nocache;
+	tail->sealed = seg->sealed; /* TLS: both halves are still to be sealed (or never are) */
+	tail->rtype = seg->rtype;
 	tail->obj = seg->obj;
 	vm_object_reference(tail->obj);
 	tail->offset = seg->offset + head_len;
