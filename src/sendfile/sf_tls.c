@@ -62,7 +62,11 @@ VMS_TUNABLE(sf_ktls, "sf_ktls", 1,
 
 struct sf_tls_stats sf_tls_stats;
 
-/* Plaintext sealed into one ciphertext buffer at most (one segment at least). */
+/*
+ * A run takes segments until it holds this much plaintext (it may end one
+ * segment past it, at most sf_max_chunk_pages): a head and the body after it
+ * share records, as nginx's do.
+ */
 #define SF_TLS_RUN (64u << 10)
 #define SF_TLS_TAG 16u
 
@@ -421,7 +425,7 @@ sf_tls_seal(struct vms_socket *so)
 		struct sf_seg *end = seg;
 		uint32_t total = 0;
 		while (end != NULL && end->ready && !end->sealed && end->rtype == seg->rtype &&
-		       (total == 0 || total + end->len <= SF_TLS_RUN)) {
+		       total < SF_TLS_RUN) {
 			total += end->len;
 			end = TAILQ_NEXT(end, link);
 		}

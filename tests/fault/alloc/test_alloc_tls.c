@@ -172,7 +172,8 @@ client_step(struct client *cl, struct fat_conn *c)
 	if (cl->hs_done) {
 		size_t got;
 		while (cl->plen < FILE_SIZE + 64 &&
-		       SSL_read_ex(cl->ssl, cl->plain + cl->plen, FILE_SIZE + 64 - cl->plen, &got) == 1)
+		       SSL_read_ex(cl->ssl, cl->plain + cl->plen, FILE_SIZE + 64 - cl->plen,
+				   &got) == 1)
 			cl->plen += got;
 	}
 	char buf[4096];

@@ -99,8 +99,8 @@ open_records(const struct vms_tls_tx *tx, const uint8_t *buf, size_t len, uint8_
 		cr_assert(EVP_DecryptInit_ex(ctx, c, NULL, tx->key, nonce) == 1);
 		cr_assert(EVP_DecryptUpdate(ctx, NULL, &ol, aad, aadlen) == 1);
 		cr_assert(EVP_DecryptUpdate(ctx, pt, &ol, ct, (int)clen) == 1);
-		cr_assert(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16,
-					      (void *)(ct + clen)) == 1);
+		cr_assert(
+		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, (void *)(ct + clen)) == 1);
 		cr_assert(EVP_DecryptFinal_ex(ctx, pt + ol, &fl) == 1,
 			  "record %d (seq %llu) does not authenticate", n, (unsigned long long)seq);
 		size_t plen = clen;
