@@ -89,11 +89,14 @@ serve_banner(const struct serve_opts *o, struct http_server *srv)
 		const char *a = http_server_addr(srv, i);
 		bool metrics_only = o->cfg.metrics_listen && i == n - 1; /* listed last */
 		/* The plain listeners come first, then the TLS ones. */
-		bool tls = !metrics_only && i >= n - o->cfg.nlisten_tls - (o->cfg.metrics_listen ? 1 : 0);
+		bool tls =
+		    !metrics_only && i >= n - o->cfg.nlisten_tls - (o->cfg.metrics_listen ? 1 : 0);
 		printf(metrics_only ? "vmsend: metrics on %s/.vmsend/metrics (port %d)\n"
 				    : "vmsend: listening on %s (port %d)%s\n",
 		       a, http_server_port(srv, i),
-		       tls ? " with TLS" : o->cfg.https_redirect ? ", redirecting to https" : "");
+		       tls                     ? " with TLS"
+		       : o->cfg.https_redirect ? ", redirecting to https"
+					       : "");
 	}
 	if (!o->cfg.metrics_listen && o->cfg.metrics)
 		printf("vmsend: metrics at /.vmsend/metrics\n");
@@ -142,7 +145,8 @@ serve_reload(struct serve_opts *o, struct http_server *srv, int argc, char **arg
 	nw.cfg.threads = o->cfg.threads;
 	nw.cfg.tls = o->cfg.tls; /* certificates are read at start only */
 	if (nw.cfg.nlisten_tls > 0 && nw.cfg.tls == NULL) {
-		LOG_ERR("serve", "reload refused: --listen-tls needs a restart to load certificates");
+		LOG_ERR("serve",
+			"reload refused: --listen-tls needs a restart to load certificates");
 		serve_opts_free(&nw);
 		goto out;
 	}

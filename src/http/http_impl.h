@@ -78,14 +78,15 @@ struct http_resp {
 	struct vnode *vp; /* (t) referenced while pieces remain */
 	struct http_piece pieces[HTTP_MAX_PIECES];
 	int npieces;
-	int cur;            /* piece being queued */
-	uint64_t done;      /* bytes of pieces[cur] queued */
-	char *mem;          /* copied bytes: heads, generated bodies */
-	size_t memlen;      /* used */
-	size_t memcap;      /* allocated */
-	uint64_t body;      /* body bytes, for the access log */
-	uint64_t t0_ns;     /* head parsed */
-	const char *always; /* a header line every head of this connection carries (HSTS), or NULL */
+	int cur;        /* piece being queued */
+	uint64_t done;  /* bytes of pieces[cur] queued */
+	char *mem;      /* copied bytes: heads, generated bodies */
+	size_t memlen;  /* used */
+	size_t memcap;  /* allocated */
+	uint64_t body;  /* body bytes, for the access log */
+	uint64_t t0_ns; /* head parsed */
+	const char
+	    *always; /* a header line every head of this connection carries (HSTS), or NULL */
 	char logline[1024]; /* access-log prefix filled at request time */
 	size_t loglen;
 };

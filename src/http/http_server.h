@@ -69,7 +69,7 @@ struct http_server_config {
 	struct tls_server *tls; /* certificates for listen_tls; the caller owns it (not reloaded) */
 	uint32_t hsts_max_age;  /* > 0: Strict-Transport-Security on HTTPS responses */
 	bool https_redirect;    /* plain listeners answer 301 to https:// (first TLS port) */
-	bool precompressed; /* serve FILE.br/.zst/.gz for FILE when Accept-Encoding allows */
+	bool precompressed;     /* serve FILE.br/.zst/.gz for FILE when Accept-Encoding allows */
 	struct http_header_rule header_rules[HTTP_MAX_HEADER_RULES];
 	int nheader_rules;
 	/*
@@ -133,6 +133,7 @@ struct http_stats {
 	struct vms_counter not_modified;   /* 304 responses */
 	struct vms_counter parse_errors;   /* 4xx/5xx from the parser */
 	struct vms_counter sendfile_again; /* EAGAIN waits for the send buffer */
+	struct vms_counter tls_errors;     /* TLS handshakes or records that failed */
 	/* HTTP/2 (requests and parse_errors above count both protocols) */
 	struct vms_counter h2_connections; /* connections that became HTTP/2 */
 	struct vms_counter h2_requests;    /* streams answered */

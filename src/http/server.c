@@ -110,10 +110,6 @@ http_server_config_check(const struct http_server_config *cfg)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int total = cfg->nlisten + cfg->nlisten_tls + (cfg->metrics_listen ? 1 : 0);
-	if (cfg->nlisten_tls > 0 && cfg->tls == NULL) {
-		fprintf(stderr, "vmsend serve: --listen-tls needs --tls-cert and --tls-key\n");
-		return -EINVAL;
-	}
 	for (int i = 0; i < total; i++) {
 		const char *spec = http_addr_spec_at(cfg, i, NULL, NULL);
 		if (strncmp(spec, "fd:", 3) != 0 && http_addr_parse(spec, &ss, &len) != 0) {
@@ -192,7 +188,8 @@ http_accept_done(struct io_req *req, int res, uint32_t flags)
 		return;
 	}
 	if (res >= 0) {
-		http_conn_accepted(th, res, (const struct sockaddr *)&l->addr, l->metrics_ok, l->tls);
+		http_conn_accepted(th, res, (const struct sockaddr *)&l->addr, l->metrics_ok,
+				   l->tls);
 	} else if (res != -EINTR && res != -ECONNABORTED && res != -EAGAIN) {
 		/* EMFILE and friends: say so once in a while, keep listening. */
 		static _Thread_local uint64_t last;
@@ -487,6 +484,13 @@ http_server_start(const struct http_server_config *cfg, struct http_server **out
 		return -ENOMEM;
 	pthread_mutex_init(&srv->start_mu, NULL);
 	pthread_cond_init(&srv->start_cv, NULL);
+	if (cfg->nlisten_tls > 0 && cfg->tls == NULL) {
+		fprintf(stderr, "vmsend serve: --listen-tls needs --tls-cert and --tls-key\n");
+		pthread_mutex_destroy(&srv->start_mu);
+		pthread_cond_destroy(&srv->start_cv);
+		free(srv);
+		return -EINVAL;
+	}
 	struct http_server_config c = *cfg;
 	if (c.nlisten == 0 && c.nlisten_tls == 0) {
 		c.listen[0] = "127.0.0.1:8080";
