@@ -98,6 +98,7 @@ soak: release
 	scripts/deps.sh bench
 	tests/soak/run.sh $(RELEASE)/src/cli/vmsend
 	tests/soak/run.sh --h2 $(RELEASE)/src/cli/vmsend
+	tests/soak/run.sh --tls $(RELEASE)/src/cli/vmsend
 
 clean:
 	rm -rf build

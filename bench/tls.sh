@@ -65,7 +65,7 @@ tls_vmsend_restart() {
 	stop_pid "$TLS_VMSEND_PID"
 	TLS_VMSEND_PID=""
 	TLS_STARTS=$((TLS_STARTS + 1))
-	"$VMSEND" serve --listen-tls "127.0.0.1:$TLS_VMSEND_PORT" --tls-cert "$TLS_DIR/cert.pem" \
+	"$VMSEND" serve --allow-root --listen-tls "127.0.0.1:$TLS_VMSEND_PORT" --tls-cert "$TLS_DIR/cert.pem" \
 		--tls-key "$TLS_DIR/key.pem" --root "$WWW" --threads "$THREADS" \
 		--cache-size "$CACHE_SIZE" >"$RAW/vmsend-tls-$TLS_STARTS.log" 2>&1 &
 	local pid=$!

@@ -7,6 +7,9 @@
 #                                         100-stream connections, tests/soak/abuse_h2.py adds
 #                                         rapid resets, floods, zero-window stalls, resets
 #                                         mid-body, and the probe alternates HTTP/1.1 and h2c)
+#   --tls: the same over HTTPS (--listen-tls, a P-256 certificate made now;
+#          nginx: listen ssl); the abuse clients then speak plain TCP to the
+#          TLS port (garbage, byte-a-second and idle handshakes)
 #
 # Starts `vmsend serve` on 127.0.0.1 over a small generated data set, then at
 # the same time:
@@ -34,6 +37,7 @@ CACHE_SIZE=256M
 THREADS=2
 USE_NGINX=0
 H2=0
+TLS=0
 BIN=""
 RSS_SLACK_KIB=$((64 * 1024))
 FD_SLACK=16
@@ -46,6 +50,7 @@ while [ $# -gt 0 ]; do
 	--threads) THREADS=$2; shift ;;
 	--nginx) USE_NGINX=1 ;;
 	--h2) H2=1 ;;
+	--tls) TLS=1 ;;
 	-h | --help) sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "soak: unknown option $1" >&2; exit 2 ;;
 	*) BIN=$1 ;;
@@ -113,6 +118,16 @@ head -c 1048576 /dev/urandom >"$WWW/1m.bin"
 head -c $((32 << 20)) /dev/urandom >"$WWW/big.bin"
 FILES=(4k.bin 64k.bin 1m.bin big.bin)
 
+SCHEME=http CURL_TLS=() NGINX_SSL="" VMSEND_LISTEN=--listen
+if [ "$TLS" = 1 ]; then
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/key.pem" \
+		-out "$TMP/cert.pem" -days 2 -subj /CN=localhost >/dev/null 2>&1 ||
+		{ say "openssl cannot make a certificate"; exit 1; }
+	chmod 644 "$TMP/key.pem" # test-only key; nginx workers run as nobody
+	SCHEME=https CURL_TLS=(-k) VMSEND_LISTEN=--listen-tls
+	NGINX_SSL="ssl; ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem"
+fi
+
 PORT=""
 for _ in $(seq 200); do
 	p=$((10000 + RANDOM % ($(cut -f1 /proc/sys/net/ipv4/ip_local_port_range) - 10000))) # below the ephemeral range: no client socket can hold it
@@ -144,7 +159,7 @@ http {
     fastcgi_temp_path $TMP/nginx/fastcgi;
     uwsgi_temp_path $TMP/nginx/uwsgi;
     scgi_temp_path $TMP/nginx/scgi;
-    server { listen 127.0.0.1:$PORT; root $WWW; }
+    server { listen 127.0.0.1:$PORT $NGINX_SSL; root $WWW; }
 }
 EOF
 	nginx -p "$TMP/nginx/" -c "$TMP/nginx.conf" >"$TMP/server.log" 2>&1 &
@@ -153,8 +168,11 @@ EOF
 else
 	H2FLAG=()
 	[ "$H2" = 1 ] && H2FLAG=(--h2c --send-timeout 5)
-	"$BIN" serve --listen "127.0.0.1:$PORT" --root "$WWW" --threads "$THREADS" \
-		--cache-size "$CACHE_SIZE" --allow-root "${H2FLAG[@]}" >"$TMP/server.log" 2>&1 &
+	tls_args=()
+	[ "$TLS" = 1 ] && tls_args=(--tls-cert "$TMP/cert.pem" --tls-key "$TMP/key.pem")
+	"$BIN" serve "$VMSEND_LISTEN" "127.0.0.1:$PORT" "${tls_args[@]}" --root "$WWW" \
+		--threads "$THREADS" --cache-size "$CACHE_SIZE" --allow-root "${H2FLAG[@]}" \
+		>"$TMP/server.log" 2>&1 &
 	SERVER=$!
 	NAME=vmsend
 fi
@@ -163,7 +181,7 @@ PIDS+=("$SERVER")
 up=0
 for _ in $(seq 100); do
 	kill -0 "$SERVER" 2>/dev/null || break
-	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/4k.bin")" = 200 ] && up=1 && break
+	[ "$(curl -s "${CURL_TLS[@]}" -o /dev/null -w '%{http_code}' "$SCHEME://127.0.0.1:$PORT/4k.bin")" = 200 ] && up=1 && break
 	sleep 0.1
 done
 if [ "$up" = 0 ]; then
@@ -200,7 +218,7 @@ to_kib() { # 256M -> KiB
 check_files() { # -> number of files whose bytes differ
 	local f bad=0
 	for f in "${FILES[@]}"; do
-		if ! curl -s --max-time 20 "http://127.0.0.1:$PORT/$f" | cmp -s - "$WWW/$f"; then
+		if ! curl -s "${CURL_TLS[@]}" --max-time 20 "$SCHEME://127.0.0.1:$PORT/$f" | cmp -s - "$WWW/$f"; then
 			say "file $f: bytes differ or request failed"
 			bad=$((bad + 1))
 		fi
@@ -228,7 +246,7 @@ EOF
 
 WRK_THREADS=$THREADS
 timeout $((SECONDS_RUN + 30)) wrk -t "$WRK_THREADS" -c "$CONNS" -d "${SECONDS_RUN}s" --timeout 10s \
-	-s "$TMP/mix.lua" "http://127.0.0.1:$PORT" >"$TMP/wrk.txt" 2>&1 &
+	-s "$TMP/mix.lua" "$SCHEME://127.0.0.1:$PORT" >"$TMP/wrk.txt" 2>&1 &
 WRK=$!
 PIDS+=("$WRK")
 timeout $((SECONDS_RUN + 30)) python3 "$ROOT/tests/soak/abuse.py" --port "$PORT" \
@@ -255,7 +273,7 @@ while [ "$SECONDS" -lt "$end" ]; do
 	PROBES=$((PROBES + 1))
 	proto=()
 	[ "$H2" = 1 ] && [ $((PROBES % 2)) = 0 ] && proto=(--http2-prior-knowledge)
-	curl -s "${proto[@]}" --max-time 10 "http://127.0.0.1:$PORT/64k.bin" | cmp -s - "$WWW/64k.bin" ||
+	curl -s "${CURL_TLS[@]}" "${proto[@]}" --max-time 10 "$SCHEME://127.0.0.1:$PORT/64k.bin" | cmp -s - "$WWW/64k.bin" ||
 		PROBE_FAIL=$((PROBE_FAIL + 1))
 	r=$(rss_kib)
 	f=$(fd_count)
