@@ -115,7 +115,7 @@ objfs_map_free(struct objfs_map *m)
 
 /* ---- errors ---- */
 
-static void
+static __attribute__((format(printf, 3, 4))) void
 seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (errlen == 0)

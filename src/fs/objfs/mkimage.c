@@ -66,7 +66,7 @@ struct mk {
 	int shown;
 };
 
-static int
+__attribute__((format(printf, 3, 4))) static int
 mk_err(struct mk *m, int rc, const char *fmt, ...)
 {
 	if (m->errlen > 0 && m->err[0] == '\0') {
