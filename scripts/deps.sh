@@ -4,7 +4,8 @@
 set -euo pipefail
 want=(cmake make gcc pkg-config clang clang-format liburing-dev liblz4-dev libxxhash-dev
       libcriterion-dev curl python3 libnghttp2-dev nghttp2-client python3-h2 libsystemd-dev
-      zlib1g-dev libzstd-dev libbrotli-dev libssl-dev openssl wget aria2)
+      zlib1g-dev libzstd-dev libbrotli-dev libssl-dev openssl wget aria2
+      librados-dev ceph-mon ceph-osd ceph-common uuid-runtime) # rados: tests/rados, ceph-dev-cluster.sh
 case "${1:-build}" in
 bench) want+=(nginx-light wrk gnuplot-nox) ;;
 fuzz) want+=(libclang-rt-14-dev) ;;

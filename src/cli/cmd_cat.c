@@ -11,6 +11,9 @@
 #include "core/tunable.h"
 #include "fs/hostfs/hostfs.h"
 #include "fs/objfs/objfs_vfs.h"
+#ifdef VMSEND_HAVE_RADOS
+#include "fs/radosfs/radosfs.h"
+#endif
 #include "io/io.h"
 #include "sendfile/sendfile.h"
 #include "vfs/vfs.h"
@@ -35,7 +38,8 @@ cat_usage(FILE *f)
 	       "  through the sendfile engine.  With --mount (repeatable; FS is hostfs or\n"
 	       "  objfs, e.g. --mount /=objfs:site.img), PATH is a path in those mounts.\n"
 	       "  --length 0 (the default) means to EOF.\n"
-	       "  --stats prints the sendfile counters to stderr.\n");
+	       "  --stats prints the sendfile counters to stderr.\n"
+	       "  --ceph-conf FILE: ceph.conf for rados mounts (--mount /=rados:POOL[/NS]).\n");
 }
 
 static int
@@ -69,6 +73,11 @@ cmd_cat(int argc, char **argv)
 				return 2;
 			}
 			mounts[nmounts++] = v;
+			i++;
+		} else if (strcmp(a, "--ceph-conf") == 0 && v != NULL) {
+#ifdef VMSEND_HAVE_RADOS
+			radosfs_set_conf(v);
+#endif
 			i++;
 		} else if (strcmp(a, "--root") == 0 && v != NULL) {
 			root = v;
@@ -142,6 +151,9 @@ cmd_cat(int argc, char **argv)
 	}
 	hostfs_register();
 	objfs_register();
+#ifdef VMSEND_HAVE_RADOS
+	radosfs_register();
+#endif
 	for (int i = 0; i < nmounts; i++) {
 		if ((error = vfs_mount_spec(mounts[i], NULL)) != 0) {
 			fprintf(stderr, "vmsend cat: cannot mount %s: %s\n", mounts[i],

@@ -19,6 +19,9 @@
 #include "core/tunable.h"
 #include "fs/hostfs/hostfs.h"
 #include "fs/objfs/objfs_vfs.h"
+#ifdef VMSEND_HAVE_RADOS
+#include "fs/radosfs/radosfs.h"
+#endif
 #include "http/http_server.h"
 #include "sendfile/sendfile.h"
 #include "tls/tls.h"
@@ -195,6 +198,9 @@ serve_check(struct serve_opts *o)
 		if (rc == 0) {
 			hostfs_register();
 			objfs_register();
+#ifdef VMSEND_HAVE_RADOS
+			radosfs_register();
+#endif
 			rc = vfs_mounts_replace(o->mounts, o->nmounts);
 			vfs_unmount_all();
 		}
@@ -266,6 +272,9 @@ cmd_serve(int argc, char **argv)
 	}
 	hostfs_register();
 	objfs_register();
+#ifdef VMSEND_HAVE_RADOS
+	radosfs_register();
+#endif
 	rc = vfs_mounts_replace(o.mounts, o.nmounts);
 	if (rc != 0) {
 		fprintf(stderr, "vmsend serve: cannot mount %s: %s (want /PREFIX=FS:SOURCE)\n",

@@ -22,6 +22,10 @@ static const struct vms_command commands[] = {
     {"tunables", cmd_tunables, "list every tunable with its value and description"},
     {"cachesim", cmd_cachesim,
      "replay synthetic traces through the ARC, LRU and SIEVE; print hit ratios"},
+#ifdef VMSEND_HAVE_RADOS
+    {"rados", cmd_rados,
+     "write and inspect a dataset in a Ceph pool: put, fsck, ls, stat, cat, gc"},
+#endif
 };
 
 static void

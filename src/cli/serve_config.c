@@ -8,6 +8,9 @@
  * The parser has no side effects: the same code checks a file for
  * --check-config and for a reload, and a refused file changes nothing.
  */
+#ifdef VMSEND_HAVE_RADOS
+#include "fs/radosfs/radosfs.h"
+#endif
 #include "cli/serve.h"
 
 #include "core/log.h"
@@ -36,7 +39,9 @@ serve_usage(FILE *f)
 	    "  --mount /PREFIX=FS:SRC\n"
 	    "                         mount a file system at PREFIX: hostfs:DIR (a host\n"
 	    "                         directory) or objfs:IMAGE (made by 'vmsend mkimage',\n"
-	    "                         checksummed, cached in the ARC); repeatable\n"
+	    "                         checksummed, cached in the ARC) or rados:POOL[/NS] (a\n"
+	    "                         dataset put with 'vmsend rados put'); repeatable\n"
+	    "  --ceph-conf FILE       ceph.conf for rados mounts (default: $CEPH_CONF)\n"
 	    "  --listing              list directories that have no index.html (default: 404)\n"
 	    "  --dotfiles             serve names starting with '.' (default: hidden, 404)\n"
 	    "  --precompressed        serve FILE.br, FILE.zst or FILE.gz in place of FILE\n"
@@ -371,6 +376,11 @@ serve_flags(struct serve_opts *o, int argc, const char **argv, char *err, size_t
 				return serve_err(err, errlen, "at most %d --mount",
 						 SERVE_MAX_MOUNTS);
 			o->mounts[o->nmounts++] = v;
+		} else if (strcmp(a, "--ceph-conf") == 0) {
+			NEED_VALUE();
+#ifdef VMSEND_HAVE_RADOS
+			radosfs_set_conf(v);
+#endif
 		} else if (strcmp(a, "--config") == 0) {
 			NEED_VALUE(); /* read first, by serve_opts_parse */
 		} else if (strcmp(a, "--check-config") == 0) {

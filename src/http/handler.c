@@ -542,6 +542,9 @@ http_errno_status(int err)
 		return 414;
 	case -EINVAL:
 		return 400;
+	case -EHOSTUNREACH: /* a file system's backing store (a RADOS cluster) is unreachable */
+	case -ETIMEDOUT:
+		return 503;
 	default:
 		return 500;
 	}

@@ -714,3 +714,16 @@ vfs_cache_flush(void)
 	pthread_mutex_unlock(&vfs.lock);
 	vfs_cache_free_dead(dead);
 }
+
+void
+vfs_cache_expire(struct mount *mp)
+{
+	pthread_mutex_lock(&vfs.lock);
+	if (vfs.hash != NULL) {
+		for (uint32_t b = 0; b <= vfs.hash_mask; b++)
+			for (struct ncentry *e = vfs.hash[b]; e != NULL; e = e->hnext)
+				if (e->mp == mp)
+					e->checked_ns = 0;
+	}
+	pthread_mutex_unlock(&vfs.lock);
+}

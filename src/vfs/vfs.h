@@ -107,6 +107,11 @@ int vfs_lookup(const char *path, struct vnode **vpp);
 int vfs_lookupn(const char *path, size_t len, struct vnode **vpp);
 /* Drop every name-cache entry (held vnodes stay valid). */
 void vfs_cache_flush(void);
+/*
+ * Make the next lookup of every cached name of `mp` revalidate with the fs's
+ * stat (a file system whose files changed all at once: a new dataset version).
+ */
+void vfs_cache_expire(struct mount *mp);
 
 void vnode_ref(struct vnode *vp);
 /* Drop a reference; the last one runs the fs's reclaim and drops the object. */

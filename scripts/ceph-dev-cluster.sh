@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# A throw-away single-node Ceph cluster for the RADOS tests and benchmarks:
+# one monitor and one memstore OSD on 127.0.0.1, pool size 1, no manager.
+#
+#   scripts/ceph-dev-cluster.sh start DIR [--cephx] [--pool NAME]...
+#   scripts/ceph-dev-cluster.sh stop DIR
+#   scripts/ceph-dev-cluster.sh osd-stop DIR | osd-start DIR    (fault tests)
+#
+# start writes DIR/ceph.conf (give it to `vmsend ... --ceph-conf`, `rados -c`,
+# `ceph -c`), DIR/env (CEPH_CONF=...) and creates each --pool (default:
+# "vmsend").  Auth is off unless --cephx: then DIR/ceph.conf names
+# DIR/client.admin.keyring and only clients holding that key get in.
+# stop kills the daemons by their pidfiles (TERM, then KILL after 10 s) and
+# removes DIR.  Nothing listens beyond 127.0.0.1; the monitor's port is
+# picked free at start.  Data lives in the OSD's memory (memstore); it is
+# saved to DIR when the OSD stops cleanly (osd-stop), so osd-start brings the
+# same objects back.
+set -euo pipefail
+
+die() {
+	echo "ceph-dev-cluster: $*" >&2
+	exit 1
+}
+
+need() {
+	for b in "$@"; do
+		command -v "$b" >/dev/null 2>&1 ||
+			die "$b is missing (Debian packages ceph-mon ceph-osd ceph-common; scripts/deps.sh rados)"
+	done
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Wait until a pidfile's process is gone (up to $2 tenths of a second); 0 if gone.
+wait_gone() {
+	local pid=$1 n=$2
+	while [ "$n" -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
+		sleep 0.1
+		n=$((n - 1))
+	done
+	! kill -0 "$pid" 2>/dev/null
+}
+
+stop_daemon() {
+	local pidfile=$1 pid
+	[ -s "$pidfile" ] || return 0
+	pid=$(cat "$pidfile")
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		wait_gone "$pid" 100 || {
+			kill -KILL "$pid" 2>/dev/null || true
+			wait_gone "$pid" 50 || true
+		}
+	fi
+	rm -f "$pidfile"
+}
+
+osd_start() {
+	local dir=$1
+	ceph-osd -c "$dir/ceph.conf" -i 0 || die "ceph-osd did not start (see $dir/log/osd.0.log)"
+	# Up and in: wait (30 s at most) until the monitor has the OSD marked up.
+	local end=$((SECONDS + 30))
+	until ceph -c "$dir/ceph.conf" osd dump 2>/dev/null | grep -q '^osd.0 up'; do
+		[ $SECONDS -lt $end ] || die "osd.0 did not come up (see $dir/log/osd.0.log)"
+		sleep 0.2
+	done
+}
+
+start() {
+	local dir=$1
+	shift
+	local cephx=0 pools=()
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--cephx) cephx=1 ;;
+		--pool)
+			shift
+			pools+=("$1")
+			;;
+		*) die "unknown flag $1" ;;
+		esac
+		shift
+	done
+	[ ${#pools[@]} -gt 0 ] || pools=(vmsend)
+	need ceph-mon ceph-osd ceph monmaptool ceph-authtool uuidgen python3
+	[ ! -e "$dir/ceph.conf" ] || die "$dir already holds a cluster (stop it first)"
+	mkdir -p "$dir"/{run,log,mon.a,osd.0}
+	dir=$(cd "$dir" && pwd)
+	local fsid port auth
+	fsid=$(uuidgen)
+	port=$(free_port)
+	auth=none
+	[ "$cephx" = 1 ] && auth=cephx
+	cat >"$dir/ceph.conf" <<EOF
+[global]
+fsid = $fsid
+mon host = [v1:127.0.0.1:$port]
+public addr = 127.0.0.1
+cluster addr = 127.0.0.1
+ms bind msgr2 = false
+ms bind ipv4 = true
+ms bind ipv6 = false
+auth cluster required = $auth
+auth service required = $auth
+auth client required = $auth
+keyring = $dir/\$name.keyring
+run dir = $dir/run
+pid file = $dir/run/\$name.pid
+admin socket = $dir/run/\$name.asok
+log file = $dir/log/\$name.log
+crash dir = $dir/log
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+mon allow pool size one = true
+mon allow pool delete = true
+mon warn on pool no redundancy = false
+osd crush chooseleaf type = 0
+[mon]
+mon data = $dir/mon.\$id
+mon cluster log file = $dir/log/cluster.log
+[osd]
+osd data = $dir/osd.\$id
+osd objectstore = memstore
+memstore device bytes = 2147483648
+osd max object size = 134217728
+osd op threads = 2
+osd op num shards = 1
+osd op num threads per shard = 2
+bluestore block create = false
+EOF
+	# Keys exist even with auth off (mkfs wants them); with --cephx they matter.
+	ceph-authtool --create-keyring "$dir/mon.a.keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
+	ceph-authtool --create-keyring "$dir/client.admin.keyring" --gen-key -n client.admin \
+		--cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' >/dev/null
+	ceph-authtool "$dir/mon.a.keyring" --import-keyring "$dir/client.admin.keyring" >/dev/null
+	monmaptool --create --fsid "$fsid" --addv a "[v1:127.0.0.1:$port]" "$dir/monmap" >/dev/null
+	ceph-mon -c "$dir/ceph.conf" --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/mon.a.keyring" ||
+		die "ceph-mon --mkfs failed"
+	ceph-mon -c "$dir/ceph.conf" -i a || die "ceph-mon did not start (see $dir/log/mon.a.log)"
+	local osdid
+	osdid=$(ceph -c "$dir/ceph.conf" osd create) || die "ceph osd create failed"
+	[ "$osdid" = 0 ] || die "osd create gave id $osdid, want 0"
+	if [ "$cephx" = 1 ]; then
+		ceph -c "$dir/ceph.conf" auth get-or-create osd.0 mon 'allow profile osd' \
+			osd 'allow *' -o "$dir/osd.0.keyring" >/dev/null
+	else
+		: >"$dir/osd.0.keyring"
+	fi
+	ceph-osd -c "$dir/ceph.conf" -i 0 --mkfs >"$dir/log/osd-mkfs.log" 2>&1 ||
+		die "ceph-osd --mkfs failed (see $dir/log/osd-mkfs.log)"
+	osd_start "$dir"
+	for p in "${pools[@]}"; do
+		ceph -c "$dir/ceph.conf" osd pool create "$p" 8 8 >/dev/null 2>&1 ||
+			die "cannot create pool $p"
+		ceph -c "$dir/ceph.conf" osd pool set "$p" size 1 --yes-i-really-mean-it >/dev/null 2>&1 || true
+		ceph -c "$dir/ceph.conf" osd pool application enable "$p" vmsend >/dev/null 2>&1 || true
+	done
+	# Writes succeed once the pool's placement groups are active.
+	local end=$((SECONDS + 30))
+	until timeout 10 rados -c "$dir/ceph.conf" -p "${pools[0]}" put .ready /dev/null 2>/dev/null; do
+		[ $SECONDS -lt $end ] || die "pool ${pools[0]} never became writable (see $dir/log)"
+		sleep 0.2
+	done
+	rados -c "$dir/ceph.conf" -p "${pools[0]}" rm .ready
+	echo "CEPH_CONF=$dir/ceph.conf" >"$dir/env"
+	echo "ceph-dev-cluster: up in $dir (mon 127.0.0.1:$port, auth $auth, pools ${pools[*]})"
+}
+
+stop() {
+	local dir=$1
+	[ -d "$dir" ] || return 0
+	stop_daemon "$dir/run/osd.0.pid"
+	stop_daemon "$dir/run/mon.a.pid"
+	rm -rf "$dir"
+}
+
+case "${1:-}" in
+start)
+	[ $# -ge 2 ] || die "usage: $0 start DIR [--cephx] [--pool NAME]..."
+	t0=$(date +%s.%N)
+	start "${@:2}"
+	echo "ceph-dev-cluster: start took $(python3 -c "print('%.1f' % ($(date +%s.%N) - $t0))") s"
+	;;
+stop)
+	[ $# -eq 2 ] || die "usage: $0 stop DIR"
+	stop "$2"
+	;;
+osd-stop)
+	[ $# -eq 2 ] || die "usage: $0 osd-stop DIR"
+	stop_daemon "$2/run/osd.0.pid"
+	;;
+osd-start)
+	[ $# -eq 2 ] || die "usage: $0 osd-start DIR"
+	osd_start "$2"
+	;;
+*)
+	die "usage: $0 start|stop|osd-stop|osd-start DIR"
+	;;
+esac
