@@ -85,7 +85,8 @@ start() {
 	done
 	[ ${#pools[@]} -gt 0 ] || pools=(vmsend)
 	need ceph-mon ceph-osd ceph monmaptool ceph-authtool uuidgen python3
-	[ ! -e "$dir/ceph.conf" ] || die "$dir already holds a cluster (stop it first)"
+	# A cluster left by a killed run: stop its daemons (by pidfile) first.
+	[ ! -e "$dir/ceph.conf" ] || stop "$dir"
 	mkdir -p "$dir"/{run,log,mon.a,osd.0}
 	dir=$(cd "$dir" && pwd)
 	local fsid port auth
@@ -156,8 +157,6 @@ EOF
 	for p in "${pools[@]}"; do
 		ceph -c "$dir/ceph.conf" osd pool create "$p" 8 8 >/dev/null 2>&1 ||
 			die "cannot create pool $p"
-		ceph -c "$dir/ceph.conf" osd pool set "$p" size 1 --yes-i-really-mean-it >/dev/null 2>&1 || true
-		ceph -c "$dir/ceph.conf" osd pool application enable "$p" vmsend >/dev/null 2>&1 || true
 	done
 	# Writes succeed once the pool's placement groups are active.
 	local end=$((SECONDS + 30))

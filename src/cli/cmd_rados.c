@@ -182,8 +182,8 @@ rados_inspect(const char *cmd, const struct rados_args *a, int argc, char **argv
 	}
 	const struct rfs_entry *e = rfs_manifest_find(m, path);
 	if (e == NULL) {
-		fprintf(stderr, "vmsend rados %s: /%s: no such file or directory in version %" PRIu64
-				"\n",
+		fprintf(stderr,
+			"vmsend rados %s: /%s: no such file or directory in version %" PRIu64 "\n",
 			cmd, path, m->version);
 	} else if (strcmp(cmd, "ls") == 0) {
 		if (e->type == RFS_T_DIR)
@@ -226,8 +226,7 @@ rados_cat(const struct rados_args *a, int argc, char **argv)
 	rados_clean(argv[a->argi], path, sizeof(path));
 	snprintf(spec, sizeof(spec), "/=rados:%s%s%s", a->pool, a->ns ? "/" : "",
 		 a->ns ? a->ns : "");
-	char *cargv[] = {"cat",          path, "--mount", spec, "--ceph-conf",
-			 (char *)a->conf, NULL};
+	char *cargv[] = {"cat", path, "--mount", spec, "--ceph-conf", (char *)a->conf, NULL};
 	return cmd_cat(a->conf ? 6 : 4, cargv);
 }
 

@@ -41,8 +41,8 @@ rfs_conn_note(struct rfs_conn *c, int rv, const char *what)
 }
 
 int
-rfs_conn_open(const char *conf, const char *pool, const char *ns, struct rfs_conn **out,
-	      char *err, size_t errsz)
+rfs_conn_open(const char *conf, const char *pool, const char *ns, struct rfs_conn **out, char *err,
+	      size_t errsz)
 {
 	struct rfs_conn *c = calloc(1, sizeof(*c));
 	char tmo[32];

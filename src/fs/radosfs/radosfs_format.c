@@ -266,7 +266,8 @@ rfs_path_ok(const char *p, size_t n)
 		if (i < n && p[i] != '/')
 			continue;
 		size_t cl = i - s;
-		if (cl == 0 || (cl == 1 && p[s] == '.') || (cl == 2 && p[s] == '.' && p[s + 1] == '.'))
+		if (cl == 0 || (cl == 1 && p[s] == '.') ||
+		    (cl == 2 && p[s] == '.' && p[s + 1] == '.'))
 			return false;
 		s = i + 1;
 	}
@@ -298,7 +299,8 @@ rfs_entry_check(const struct rfs_manifest *m, const struct rfs_entry *e, char *e
 			       e->nobjects, e->size);
 	for (uint32_t k = 0; k < e->nobjects; k++) {
 		const struct rfs_object *o = &e->objects[k];
-		uint64_t len = MIN((uint64_t)m->stripe_size, e->size - (uint64_t)k * m->stripe_size);
+		uint64_t len =
+		    MIN((uint64_t)m->stripe_size, e->size - (uint64_t)k * m->stripe_size);
 
 		if (o->len != len || o->nchunks != howmany(len, m->chunk_size))
 			return rfs_bad(err, errsz, "%s: object %u has a bad length or chunk count",
@@ -308,8 +310,7 @@ rfs_entry_check(const struct rfs_manifest *m, const struct rfs_entry *e, char *e
 }
 
 int
-rfs_manifest_decode(const void *buf, size_t len, struct rfs_manifest **out, char *err,
-		    size_t errsz)
+rfs_manifest_decode(const void *buf, size_t len, struct rfs_manifest **out, char *err, size_t errsz)
 {
 	struct rbuf r = {.p = buf, .len = len};
 	struct rfs_manifest *m;
@@ -437,8 +438,8 @@ rfs_manifest_decode(const void *buf, size_t len, struct rfs_manifest **out, char
 	}
 	if (rv == 0 && r.off != r.len)
 		rv = rfs_bad(err, errsz, "%zu trailing bytes", r.len - r.off);
-	if (rv == 0 && (m->nentries == 0 || m->entries[0].path[0] != '\0' ||
-			m->entries[0].type != RFS_T_DIR))
+	if (rv == 0 &&
+	    (m->nentries == 0 || m->entries[0].path[0] != '\0' || m->entries[0].type != RFS_T_DIR))
 		rv = rfs_bad(err, errsz, "no root directory");
 	if (rv != 0) {
 		rfs_manifest_free(m);

@@ -84,10 +84,10 @@ struct rfs_io {
 	const struct rfs_object *o;
 	char oid[RFS_OID_MAX];
 	uint32_t objno;
-	uint32_t obj_off;   /* object offset of slot 0 (chunk-aligned) */
-	uint32_t rd_len;    /* bytes read from the object */
-	int nslots;         /* pages in the window */
-	int req;            /* slot of ma[0] */
+	uint32_t obj_off; /* object offset of slot 0 (chunk-aligned) */
+	uint32_t rd_len;  /* bytes read from the object */
+	int nslots;       /* pages in the window */
+	int req;          /* slot of ma[0] */
 	int count, nbehind, nahead, nbogus, nsink;
 	int nseg;
 	int fail_err;
@@ -259,8 +259,8 @@ rfs_io_build(struct vm_object *obj, struct vm_page **ma, int count, int *rbehind
 		} else {
 			/* Rule 6: offsets come from ma[0]->pindex + i; a real page must agree. */
 			KASSERT(m->pindex == p0 + (uint64_t)i && m->object == obj,
-				("radosfs_getpages: ma[%d] is pindex %llu of %p, want %llu of %p", i,
-				 (unsigned long long)m->pindex, (void *)m->object,
+				("radosfs_getpages: ma[%d] is pindex %llu of %p, want %llu of %p",
+				 i, (unsigned long long)m->pindex, (void *)m->object,
 				 (unsigned long long)(p0 + (uint64_t)i), (void *)obj));
 			vm_page_assert_xbusied(m);
 		}
@@ -327,12 +327,13 @@ rfs_io_verify(struct rfs_io *io)
 		counter_inc(&radosfs_stats.chunks_verified);
 		if (XXH3_64bits_digest(&st) != io->o->chunk_sum[c]) {
 			counter_inc(&radosfs_stats.checksum_errors);
-			LOG_ERR("radosfs",
-				"checksum mismatch in object %s (%s) chunk %u, bytes %llu-%llu of %s "
-				"(manifest version %llu): EIO; run vmsend rados fsck",
-				io->oid, io->rn->conn->where, c, (unsigned long long)c * chunk,
-				(unsigned long long)c * chunk + len - 1, io->obj->name,
-				(unsigned long long)man->version);
+			LOG_ERR(
+			    "radosfs",
+			    "checksum mismatch in object %s (%s) chunk %u, bytes %llu-%llu of %s "
+			    "(manifest version %llu): EIO; run vmsend rados fsck",
+			    io->oid, io->rn->conn->where, c, (unsigned long long)c * chunk,
+			    (unsigned long long)c * chunk + len - 1, io->obj->name,
+			    (unsigned long long)man->version);
 			return -EIO;
 		}
 	}
@@ -357,8 +358,9 @@ rfs_io_complete(struct rfs_io *io)
 		for (int s = 0; s < io->nseg; s++)
 			got += io->segs[s].got;
 		if (io->error == 0 && got != want) {
-			LOG_ERR("radosfs", "object %s (%s) of %s is shorter than the manifest says: "
-					   "EIO; run vmsend rados fsck",
+			LOG_ERR("radosfs",
+				"object %s (%s) of %s is shorter than the manifest says: "
+				"EIO; run vmsend rados fsck",
 				io->oid, io->rn->conn->where, obj->name);
 			io->error = -EIO;
 		}
@@ -513,8 +515,8 @@ rfs_wait_iodone(void *arg, struct vm_page **ma, int count, int error)
 }
 
 static int
-rfs_getpages_async(struct vm_object *obj, struct vm_page **ma, int count, int *rbehind,
-		   int *rahead, pager_iodone_t *iodone, void *arg)
+rfs_getpages_async(struct vm_object *obj, struct vm_page **ma, int count, int *rbehind, int *rahead,
+		   pager_iodone_t *iodone, void *arg)
 {
 	struct io_loop *loop = io_loop_current();
 	struct rfs_wait w = {.iodone = iodone, .arg = arg};

@@ -199,8 +199,9 @@ rfs_put_file(struct rfs_put_ctx *x, const char *root, struct rfs_entry *e, char 
 			rfs_object_name(oid, e->fileid, k);
 			rv = rados_write_full(x->c->io, oid, buf, o->len);
 			if (rv != 0) {
-				fprintf(stderr, "\nvmsend rados put: writing %s (%s stripe %u): %s\n",
-					oid, e->path, k, strerror(-rv));
+				fprintf(stderr,
+					"\nvmsend rados put: writing %s (%s stripe %u): %s\n", oid,
+					e->path, k, strerror(-rv));
 				break;
 			}
 			x->res->objects_sent++;
@@ -269,7 +270,8 @@ rfs_publish(struct rfs_conn *c, const struct rfs_manifest *m, const struct rfs_p
 	if (reply != NULL)
 		rados_buffer_free(reply);
 	if (nrv != 0 && nrv != -ETIMEDOUT)
-		fprintf(stderr, "vmsend rados put: notify: %s (watchers will see it on their poll)\n",
+		fprintf(stderr,
+			"vmsend rados put: notify: %s (watchers will see it on their poll)\n",
 			strerror(-nrv));
 	else if (nrv == -ETIMEDOUT)
 		fprintf(stderr, "vmsend rados put: some watchers did not ack within the notify "
@@ -439,22 +441,24 @@ rfs_fsck(struct rfs_conn *c, uint64_t version, FILE *out)
 				chunks++;
 				if (XXH3_64bits(buf + (size_t)ci * m->chunk_size, cl) !=
 				    o->chunk_sum[ci]) {
-					snprintf(whybuf, sizeof(whybuf), "chunk %u checksum mismatch",
-						 ci);
+					snprintf(whybuf, sizeof(whybuf),
+						 "chunk %u checksum mismatch", ci);
 					why = whybuf;
 				}
 			}
 			if (why != NULL) {
 				broken++;
-				fprintf(out, "BROKEN object %s (%s, stripe %u, bytes %" PRIu64
-					     "-%" PRIu64 "): %s\n",
+				fprintf(out,
+					"BROKEN object %s (%s, stripe %u, bytes %" PRIu64
+					"-%" PRIu64 "): %s\n",
 					oid, e->path, k, (uint64_t)k * m->stripe_size,
 					(uint64_t)k * m->stripe_size + o->len - 1, why);
 			}
 		}
 	}
-	fprintf(out, "%s version %" PRIu64 ": %u entries, %" PRIu64 " objects, %" PRIu64
-		     " chunks verified, %d broken\n",
+	fprintf(out,
+		"%s version %" PRIu64 ": %u entries, %" PRIu64 " objects, %" PRIu64
+		" chunks verified, %d broken\n",
 		c->where, m->version, m->nentries, objects, chunks, broken);
 	free(buf);
 	rfs_manifest_rele(m);
@@ -525,9 +529,10 @@ rfs_gc(struct rfs_conn *c, unsigned keep, FILE *out)
 			bool drop = false;
 			if (sscanf(name, "%16" SCNx64 ".%8" SCNx32 "%n", &id, &stripe, &n) == 2 &&
 			    name[n] == '\0' && strlen(name) == 25) {
-				drop = live == NULL ||
-				       bsearch(&id, live, nlive, sizeof(*live), rfs_u64_cmp) == NULL;
-			} else if (sscanf(name, RFS_MANIFEST_OID ".%16" SCNx64 "%n", &ver, &n) == 1 &&
+				drop = live == NULL || bsearch(&id, live, nlive, sizeof(*live),
+							       rfs_u64_cmp) == NULL;
+			} else if (sscanf(name, RFS_MANIFEST_OID ".%16" SCNx64 "%n", &ver, &n) ==
+				       1 &&
 				   name[n] == '\0') {
 				drop = ver < oldest;
 			}

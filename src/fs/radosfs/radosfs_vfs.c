@@ -44,20 +44,20 @@ radosfs_set_conf(const char *path)
 #define RFS_MAX_ACKS 64
 
 struct rfs_mount {
-	struct rfs_conn *conn;         /* (c) */
-	struct mount *mp;              /* (c) */
-	uint64_t dev;                  /* (c) vattr dev of every vnode */
-	pthread_mutex_t lock;          /* everything (l) below */
-	pthread_cond_t cv;             /* kicks the thread */
-	struct rfs_manifest *cur;      /* (l) the version new lookups get */
-	bool stop;                     /* (l) */
-	bool kick;                     /* (l) a notify came */
-	uint64_t acks[RFS_MAX_ACKS];   /* (l) notify ids to ack after the reload */
-	int nacks;                     /* (l) */
-	uint64_t watch_cookie;         /* thread only */
-	_Atomic int watch_err;         /* (a) the watch broke: re-watch */
-	bool watching;                 /* thread only */
-	pthread_t thread;              /* (c) */
+	struct rfs_conn *conn;       /* (c) */
+	struct mount *mp;            /* (c) */
+	uint64_t dev;                /* (c) vattr dev of every vnode */
+	pthread_mutex_t lock;        /* everything (l) below */
+	pthread_cond_t cv;           /* kicks the thread */
+	struct rfs_manifest *cur;    /* (l) the version new lookups get */
+	bool stop;                   /* (l) */
+	bool kick;                   /* (l) a notify came */
+	uint64_t acks[RFS_MAX_ACKS]; /* (l) notify ids to ack after the reload */
+	int nacks;                   /* (l) */
+	uint64_t watch_cookie;       /* thread only */
+	_Atomic int watch_err;       /* (a) the watch broke: re-watch */
+	bool watching;               /* thread only */
+	pthread_t thread;            /* (c) */
 };
 
 static struct rfs_manifest *
@@ -139,9 +139,8 @@ rfs_mount_refresh(struct rfs_mount *rm)
 	counter_inc(&radosfs_stats.versions_loaded);
 	/* Lookups from now on revalidate against the new version. */
 	vfs_cache_expire(rm->mp);
-	LOG_INFO("radosfs", "%s: switched from version %llu to %llu (%u entries)",
-		 rm->conn->where, (unsigned long long)old->version, (unsigned long long)m->version,
-		 m->nentries);
+	LOG_INFO("radosfs", "%s: switched from version %llu to %llu (%u entries)", rm->conn->where,
+		 (unsigned long long)old->version, (unsigned long long)m->version, m->nentries);
 	rfs_manifest_rele(old);
 }
 
@@ -154,9 +153,9 @@ rfs_mount_thread(void *arg)
 		if (!rm->watching || atomic_exchange(&rm->watch_err, 0) != 0) {
 			if (rm->watching)
 				(void)rados_unwatch2(rm->conn->io, rm->watch_cookie);
-			rm->watching = rados_watch2(rm->conn->io, RFS_MANIFEST_OID,
-						    &rm->watch_cookie, rfs_watch_cb, rfs_watch_err,
-						    rm) == 0;
+			rm->watching =
+			    rados_watch2(rm->conn->io, RFS_MANIFEST_OID, &rm->watch_cookie,
+					 rfs_watch_cb, rfs_watch_err, rm) == 0;
 		}
 		rfs_mount_refresh(rm);
 		pthread_mutex_lock(&rm->lock);
@@ -173,7 +172,8 @@ rfs_mount_thread(void *arg)
 		if (!rm->kick && !rm->stop) {
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
-			uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)MAX(radosfs_poll_ms, 10) * 1000000ull;
+			uint64_t ns =
+			    (uint64_t)ts.tv_nsec + (uint64_t)MAX(radosfs_poll_ms, 10) * 1000000ull;
 			ts.tv_sec += (time_t)(ns / 1000000000ull);
 			ts.tv_nsec = (long)(ns % 1000000000ull);
 			(void)pthread_cond_timedwait(&rm->cv, &rm->lock, &ts);
@@ -364,7 +364,7 @@ radosfs_readdir(struct mount *mp, const char *rel,
 	const struct rfs_entry *e = rfs_manifest_find(m, rel);
 	struct rfs_readdir_ctx x = {rm, cb, arg};
 
-	rv = e == NULL ? -ENOENT
+	rv = e == NULL              ? -ENOENT
 	     : e->type != RFS_T_DIR ? -ENOTDIR
 				    : rfs_manifest_children(m, rel, rfs_readdir_one, &x);
 	rfs_manifest_rele(m);

@@ -1,0 +1,116 @@
+"""Helpers for the RADOS tests: the dev cluster the ctest fixture started
+(scripts/ceph-dev-cluster.sh), `vmsend rados ...` runs, `rados` CLI calls,
+and servers with rados mounts (tests/http/vmsend_http.py).
+
+A test that cannot run (librados not built, no cluster) exits 77, which ctest
+reports as skipped, after printing why."""
+import os
+import random
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
+import vmsend_http  # noqa: E402
+from vmsend_http import Server, Conn, get, binary  # noqa: E402,F401
+
+SKIP = 77
+
+
+def skip(why):
+    print("SKIP: " + why, flush=True)
+    sys.exit(SKIP)
+
+
+def cluster_dir():
+    if os.environ.get("VMSEND_RADOS_BUILT") != "1":
+        skip("vmsend was built without librados (apt-get install librados-dev, reconfigure)")
+    d = os.environ.get("VMSEND_CEPH_DIR")
+    if not d or not os.path.exists(os.path.join(d, "ceph.conf")):
+        skip("no dev cluster at %r (the rados_cluster_start fixture did not run or failed)" % d)
+    return d
+
+
+CEPH = None  # the dev cluster's directory
+
+
+def conf():
+    return os.path.join(CEPH, "ceph.conf")
+
+
+def setup():
+    global CEPH
+    CEPH = cluster_dir()
+
+
+def new_namespace(prefix):
+    return "%s-%d-%d" % (prefix, os.getpid(), random.randrange(1 << 30))
+
+
+def vmsend(*args, check=True, timeout=120, stdin=None, leaks=True):
+    """Run vmsend with args; returns CompletedProcess (stdout bytes, stderr text).
+    leaks=False skips LeakSanitizer's exit scan (3 s with librados loaded) for
+    runs repeated in a loop; every kind of run is leak-checked at least once."""
+    env = dict(os.environ)
+    if not leaks:
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+    p = subprocess.run([binary()] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout, stdin=stdin, env=env)
+    err = p.stderr.decode("utf-8", "replace")
+    if check and p.returncode != 0:
+        raise AssertionError("vmsend %s: exit %d\n%s" % (" ".join(args), p.returncode, err))
+    p.err = err
+    return p
+
+
+def rados_args(pool, ns, c=None):
+    a = ["--pool", pool, "--ceph-conf", c or conf()]
+    if ns:
+        a += ["--namespace", ns]
+    return a
+
+
+def put(d, pool, ns, *extra):
+    p = vmsend("rados", "put", d, *rados_args(pool, ns), *extra)
+    return p.stdout.decode()
+
+
+def rados_cli(*args, check=True):
+    p = subprocess.run(["rados", "-c", conf()] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    if check and p.returncode != 0:
+        raise AssertionError("rados %s: %s" % (" ".join(args), p.stderr.decode()))
+    return p.stdout
+
+
+def serve(pool, ns, *extra, threads=2):
+    spec = "/=rados:%s%s" % (pool, "/" + ns if ns else "")
+    return Server(None, "--mount", spec, "--ceph-conf", conf(), *extra, threads=threads)
+
+
+def write(root, name, data):
+    p = os.path.join(root, name)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    with open(p, "wb") as f:
+        f.write(data)
+
+
+def make_tree(root, seed):
+    """The hostfs tests' awkward sizes, a sparse file and a multi-object file.
+    Returns {name: bytes}."""
+    rnd = random.Random(seed)
+    files = {}
+    for name, size in [("empty", 0), ("one", 1), ("b511", 511), ("b4095", 4095),
+                       ("b4096", 4096), ("b4097", 4097), ("sub/big", (3 << 20) + 123),
+                       ("sub/deeper/multi", (9 << 20) + 5)]:
+        files[name] = rnd.randbytes(size)
+    # Data at the start, around 1 MiB and at the end; holes between (as test_hostfs_pager).
+    size = (2 << 20) + 777
+    sp = bytearray(size)
+    sp[0:5000] = rnd.randbytes(5000)
+    sp[(1 << 20) - 100:(1 << 20) + 9000] = rnd.randbytes(9100)
+    sp[size - 3000:] = rnd.randbytes(3000)
+    files["sparse"] = bytes(sp)
+    for name, data in files.items():
+        write(root, name, data)
+    return files
