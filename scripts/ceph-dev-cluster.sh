@@ -59,9 +59,14 @@ stop_daemon() {
 
 osd_start() {
 	local dir=$1
-	ceph-osd -c "$dir/ceph.conf" -i 0 || die "ceph-osd did not start (see $dir/log/osd.0.log)"
-	# Up and in: wait (30 s at most) until the monitor has the OSD marked up.
+	# A busy monitor can refuse the OSD's first commands (EPERM at init): retry.
 	local end=$((SECONDS + 30))
+	until ceph-osd -c "$dir/ceph.conf" -i 0 2>>"$dir/log/osd-start.log"; do
+		[ $SECONDS -lt $end ] || die "ceph-osd did not start (see $dir/log/osd.0.log)"
+		sleep 1
+	done
+	# Up and in: wait (30 s at most) until the monitor has the OSD marked up.
+	end=$((SECONDS + 30))
 	until ceph -c "$dir/ceph.conf" osd dump 2>/dev/null | grep -q '^osd.0 up'; do
 		[ $SECONDS -lt $end ] || die "osd.0 did not come up (see $dir/log/osd.0.log)"
 		sleep 0.2
@@ -143,7 +148,13 @@ EOF
 		die "ceph-mon --mkfs failed"
 	ceph-mon -c "$dir/ceph.conf" -i a || die "ceph-mon did not start (see $dir/log/mon.a.log)"
 	local osdid
-	osdid=$(ceph -c "$dir/ceph.conf" osd create) || die "ceph osd create failed"
+	# With the OSD's uuid the create is idempotent, so a settling monitor can be retried.
+	local osduuid end=$((SECONDS + 30))
+	osduuid=$(uuidgen)
+	until osdid=$(ceph -c "$dir/ceph.conf" osd create "$osduuid" 2>"$dir/log/osd-create.log"); do
+		[ $SECONDS -lt $end ] || die "ceph osd create failed: $(cat "$dir/log/osd-create.log")"
+		sleep 0.5
+	done
 	[ "$osdid" = 0 ] || die "osd create gave id $osdid, want 0"
 	if [ "$cephx" = 1 ]; then
 		ceph -c "$dir/ceph.conf" auth get-or-create osd.0 mon 'allow profile osd' \
@@ -151,12 +162,16 @@ EOF
 	else
 		: >"$dir/osd.0.keyring"
 	fi
-	ceph-osd -c "$dir/ceph.conf" -i 0 --mkfs >"$dir/log/osd-mkfs.log" 2>&1 ||
+	ceph-osd -c "$dir/ceph.conf" -i 0 --mkfs --osd-uuid "$osduuid" >"$dir/log/osd-mkfs.log" 2>&1 ||
 		die "ceph-osd --mkfs failed (see $dir/log/osd-mkfs.log)"
 	osd_start "$dir"
 	for p in "${pools[@]}"; do
-		ceph -c "$dir/ceph.conf" osd pool create "$p" 8 8 >/dev/null 2>&1 ||
-			die "cannot create pool $p"
+		# The monitor may still be settling (EPERM on command descriptions): retry.
+		local end=$((SECONDS + 30))
+		until ceph -c "$dir/ceph.conf" osd pool create "$p" 8 8 >"$dir/log/pool.log" 2>&1; do
+			[ $SECONDS -lt $end ] || die "cannot create pool $p: $(cat "$dir/log/pool.log")"
+			sleep 0.5
+		done
 	done
 	# Writes succeed once the pool's placement groups are active.
 	local end=$((SECONDS + 30))
