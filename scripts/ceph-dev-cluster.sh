@@ -4,7 +4,8 @@
 #
 #   scripts/ceph-dev-cluster.sh start DIR [--cephx] [--pool NAME]...
 #   scripts/ceph-dev-cluster.sh stop DIR
-#   scripts/ceph-dev-cluster.sh osd-stop DIR | osd-start DIR    (fault tests)
+#   scripts/ceph-dev-cluster.sh osd-stop DIR | osd-start DIR    (restart the OSD)
+#   scripts/ceph-dev-cluster.sh osd-freeze DIR | osd-thaw DIR   (SIGSTOP/SIGCONT: fault tests)
 #
 # start writes DIR/ceph.conf (give it to `vmsend ... --ceph-conf`, `rados -c`,
 # `ceph -c`), DIR/env (CEPH_CONF=...) and creates each --pool (default:
@@ -12,9 +13,10 @@
 # DIR/client.admin.keyring and only clients holding that key get in.
 # stop kills the daemons by their pidfiles (TERM, then KILL after 10 s) and
 # removes DIR.  Nothing listens beyond 127.0.0.1; the monitor's port is
-# picked free at start.  Data lives in the OSD's memory (memstore); it is
-# saved to DIR when the OSD stops cleanly (osd-stop), so osd-start brings the
-# same objects back.
+# picked free at start.  Data lives in the OSD's memory (memstore); a stopped
+# and restarted OSD came back here with its placement groups lost (ops queued
+# forever), so the fault tests take the OSD away with osd-freeze (SIGSTOP: it
+# answers nothing, clients time out) and bring it back with osd-thaw.
 set -euo pipefail
 
 die() {
@@ -210,6 +212,10 @@ osd-stop)
 osd-start)
 	[ $# -eq 2 ] || die "usage: $0 osd-start DIR"
 	osd_start "$2"
+	;;
+osd-freeze | osd-thaw)
+	[ $# -eq 2 ] && [ -s "$2/run/osd.0.pid" ] || die "usage: $0 $1 DIR (with a running OSD)"
+	kill "-$([ "$1" = osd-freeze ] && echo STOP || echo CONT)" "$(cat "$2/run/osd.0.pid")"
 	;;
 *)
 	die "usage: $0 start|stop|osd-stop|osd-start DIR"

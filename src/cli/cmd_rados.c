@@ -7,6 +7,7 @@
 #ifdef VMSEND_HAVE_RADOS
 #include "cli/commands.h"
 #include "core/tunable.h"
+#include "core/util.h"
 #include "fs/radosfs/radosfs_tool.h"
 
 #include <errno.h>
@@ -35,6 +36,7 @@ rados_usage(FILE *f)
 		"\n"
 		"  --ceph-conf FILE   ceph.conf (mon host, keyring); default: $CEPH_CONF or\n"
 		"                     /etc/ceph/ceph.conf\n"
+		"Operations wait up to 30 s for the cluster (radosfs_op_timeout_ms if higher).\n"
 		"Exit status: 0 ok, 1 error or (fsck) broken objects found, 2 usage.\n");
 }
 
@@ -242,6 +244,8 @@ cmd_rados(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	const char *cmd = argv[1];
+	/* A tool would rather wait than fail on a busy cluster (servers keep 3 s: fail fast). */
+	radosfs_op_timeout_ms = MAX(radosfs_op_timeout_ms, 30000);
 	rv = rados_parse(argc - 1, argv + 1, &a);
 	if (rv != 0)
 		return rv > 0 ? 0 : 2;

@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "core/tunable.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,8 +14,8 @@
 #include <string.h>
 
 VMS_TUNABLE(radosfs_op_timeout_ms, "radosfs_op_timeout_ms", 3000,
-	    "librados operation time-out (OSD and monitor ops), ms; a read that times out is EIO "
-	    "and marks the cluster down");
+	    "librados operation time-out (OSD and monitor ops), ms, rounded up to whole seconds; a "
+	    "read that times out is EIO and marks the cluster down");
 
 struct radosfs_stats radosfs_stats;
 
@@ -70,10 +71,15 @@ rfs_conn_open(const char *conf, const char *pool, const char *ns, struct rfs_con
 		goto fail;
 	}
 	(void)rados_conf_parse_env(c->cluster, NULL);
-	snprintf(tmo, sizeof(tmo), "%.3f", (double)radosfs_op_timeout_ms / 1000.0);
-	(void)rados_conf_set(c->cluster, "rados_osd_op_timeout", tmo);
-	(void)rados_conf_set(c->cluster, "rados_mon_op_timeout", tmo);
-	(void)rados_conf_set(c->cluster, "client_mount_timeout", tmo);
+	/* Whole seconds: librados refuses "3.000" for these options (EINVAL, silently unset). */
+	snprintf(tmo, sizeof(tmo), "%lld", (long long)MAX(1, (radosfs_op_timeout_ms + 999) / 1000));
+	if ((rv = rados_conf_set(c->cluster, "rados_osd_op_timeout", tmo)) != 0 ||
+	    (rv = rados_conf_set(c->cluster, "rados_mon_op_timeout", tmo)) != 0 ||
+	    (rv = rados_conf_set(c->cluster, "client_mount_timeout", tmo)) != 0) {
+		snprintf(err, errsz, "cannot set the librados time-outs to %s s: %s", tmo,
+			 strerror(-rv));
+		goto fail;
+	}
 	/* librados logs to stderr by default: keep it to our own log lines. */
 	(void)rados_conf_set(c->cluster, "log_to_stderr", "false");
 	(void)rados_conf_set(c->cluster, "err_to_stderr", "false");

@@ -344,7 +344,8 @@ static void
 rfs_io_complete(struct rfs_io *io)
 {
 	struct vm_object *obj = io->obj;
-	int rv = rados_aio_get_return_value(io->comp);
+	/* No completion: the read was refused before it started (error already set). */
+	int rv = io->comp != NULL ? rados_aio_get_return_value(io->comp) : io->error;
 
 	if (rv < 0) {
 		io->error = rv;
