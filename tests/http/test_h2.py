@@ -473,6 +473,29 @@ class Attacks(unittest.TestCase):
         self.assert_still_serving()
 
 
+class Stop(unittest.TestCase):
+    def test_sigterm_lets_streams_in_flight_finish(self):
+        srv = Server(ROOT, "--h2c", "--grace", "20")
+        try:
+            c = H2(big_windows=False, port=srv.port)
+            c.get(1, "/big.bin")
+            c.pump(lambda c: len(c.streams[1]["data"]) > 0)
+            srv.proc.send_signal(15)
+            # GOAWAY(NO_ERROR) names stream 1 as processed; its body still comes whole.
+            self.assertTrue(c.pump(lambda c: c.goaway is not None, 10), "no GOAWAY on stop")
+            self.assertEqual(c.goaway.error_code, NO_ERROR)
+            self.assertEqual(c.goaway.last_stream_id, 1)
+            c.send(WindowUpdateFrame(0, window_increment=1 << 24),
+                   WindowUpdateFrame(1, window_increment=1 << 24))
+            st = c.response(1, 60)
+            self.assertEqual(sha(bytes(st["data"])), sha(FILES["big.bin"]))
+            self.assertTrue(c.pump(lambda c: c.closed, 10), "not closed after the last stream")
+            c.close()
+            self.assertEqual(srv.proc.wait(timeout=30), 0)
+        finally:
+            srv.stop()
+
+
 def tool(*args, timeout=120):
     return subprocess.run(list(args), capture_output=True, timeout=timeout)
 
