@@ -2,6 +2,7 @@
 #   make run      install deps, build release, serve the demo site on http://127.0.0.1:8080/
 #   make test     install deps, build debug (INVARIANTS + ASan/UBSan), run the whole ctest suite
 #   make debug | release | tsan | format | clean | bench | fuzz | stress | incident | soak
+#   make install (PREFIX=/usr/local) | deb (Debian package, lintian, install test)
 
 JOBS     ?= $(shell nproc)
 CMAKE    ?= cmake
@@ -14,7 +15,7 @@ STRESS_SECONDS ?= 60
 PORT     ?= 8080
 
 .PHONY: all deps debug release tsan test test-tsan run format format-check clean bench bench-quick \
-	fuzz stress incident soak
+	fuzz stress incident soak install deb
 
 all: debug
 
@@ -81,6 +82,16 @@ soak: release
 	scripts/deps.sh bench
 	tests/soak/run.sh $(RELEASE)/src/cli/vmsend
 	tests/soak/run.sh --h2 $(RELEASE)/src/cli/vmsend
+
+PREFIX ?= /usr/local
+install: release
+	$(CMAKE) --install $(RELEASE) --prefix $(PREFIX)
+
+# Builds from the committed tree (git archive) with dpkg-buildpackage, runs lintian,
+# then installs the package and starts it under scripts/deb-test.sh.  A few minutes.
+deb: deps
+	scripts/deps.sh deb
+	scripts/deb.sh
 
 clean:
 	rm -rf build
