@@ -21,6 +21,6 @@ deb=$(ls "$out"/vmsend_"$version"_*.deb)
 echo "deb: built $deb"
 dpkg-deb -c "$deb"
 echo "---- lintian ----"
-lintian --info "$deb" | tee "$out/lintian.txt" || true
-echo "---- lintian: $(grep -c '^E:' "$out/lintian.txt" || true) errors, $(grep -c '^W:' "$out/lintian.txt" || true) warnings ----"
+lintian --pedantic --display-info "$deb" | tee "$out/lintian.txt" || true
+echo "---- lintian: $(grep -c '^E:' "$out/lintian.txt" || true) errors, $(grep -c '^W:' "$out/lintian.txt" || true) warnings, $(grep -c "^[IP]:" "$out/lintian.txt" || true) info/pedantic ----"
 "$top/scripts/deb-test.sh" "$deb"
