@@ -3,6 +3,7 @@
 #   make test     install deps, build debug (INVARIANTS + ASan/UBSan), run the whole ctest suite
 #   make debug | release | tsan | format | clean | bench | fuzz | stress | incident | soak
 #   make test-repeat N   the stress, fault and http tests N times, a new seed each time
+#   make install (PREFIX=/usr/local) | deb (Debian package, lintian, install test)
 
 JOBS     ?= $(shell nproc)
 CMAKE    ?= cmake
@@ -15,7 +16,7 @@ STRESS_SECONDS ?= 60
 PORT     ?= 8080
 
 .PHONY: all deps debug release tsan test test-tsan test-repeat run format format-check clean bench \
-	bench-quick fuzz stress incident soak
+	bench-quick fuzz stress incident soak install deb
 
 # `make test-repeat 5` (or N=5): the word after test-repeat is the count, not a target.
 ifeq (test-repeat,$(firstword $(MAKECMDGOALS)))
@@ -99,6 +100,16 @@ soak: release
 	tests/soak/run.sh $(RELEASE)/src/cli/vmsend
 	tests/soak/run.sh --h2 $(RELEASE)/src/cli/vmsend
 	tests/soak/run.sh --tls $(RELEASE)/src/cli/vmsend
+
+PREFIX ?= /usr/local
+install: release
+	$(CMAKE) --install $(RELEASE) --prefix $(PREFIX)
+
+# Builds from the committed tree (git archive) with dpkg-buildpackage, runs lintian,
+# then installs the package and starts it under scripts/deb-test.sh.  A few minutes.
+deb: deps
+	scripts/deps.sh deb
+	scripts/deb.sh
 
 clean:
 	rm -rf build

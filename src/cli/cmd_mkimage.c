@@ -16,10 +16,15 @@
 static void
 mkimage_usage(FILE *f)
 {
-	fprintf(f, "usage: vmsend mkimage [--recordsize SIZE] [--no-compress] DIR IMAGE\n"
-		   "  --recordsize SIZE  file record size, a power of two from 4K to 1M "
-		   "(default 128K)\n"
-		   "  --no-compress      store every block uncompressed\n");
+	fprintf(f,
+		"usage: vmsend mkimage [--recordsize SIZE] [--no-compress] [--precompress] DIR "
+		"IMAGE\n"
+		"  --recordsize SIZE  file record size, a power of two from 4K to 1M "
+		"(default 128K)\n"
+		"  --no-compress      store every block uncompressed\n"
+		"  --precompress      also store FILE.gz, FILE.zst and FILE.br for text-like\n"
+		"                     files (html, css, js, json, svg, txt, ...; 256 B to 64 MiB)\n"
+		"                     that have none in DIR, for 'vmsend serve --precompressed'\n");
 }
 
 int
@@ -27,13 +32,14 @@ cmd_mkimage(int argc, char **argv)
 {
 	static const struct option lopts[] = {{"recordsize", required_argument, NULL, 'r'},
 					      {"no-compress", no_argument, NULL, 'n'},
+					      {"precompress", no_argument, NULL, 'p'},
 					      {"help", no_argument, NULL, 'h'},
 					      {NULL, 0, NULL, 0}};
 	struct objfs_mkimage_opts o;
 	objfs_mkimage_defaults(&o);
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "r:nh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "r:nph", lopts, NULL)) != -1) {
 		int64_t rs;
 		switch (c) {
 		case 'r':
@@ -49,6 +55,9 @@ cmd_mkimage(int argc, char **argv)
 			break;
 		case 'n':
 			o.compress = false;
+			break;
+		case 'p':
+			o.precompress = true;
 			break;
 		case 'h':
 			mkimage_usage(stdout);
@@ -79,6 +88,8 @@ cmd_mkimage(int argc, char **argv)
 	       (unsigned long long)s.bytes);
 	if (s.skipped)
 		printf(" (%llu entries skipped)", (unsigned long long)s.skipped);
+	if (s.variants)
+		printf(" (%llu precompressed variants)", (unsigned long long)s.variants);
 	printf("\n  stored %llu bytes of file data, compression ratio %.2fx (%llu of %llu "
 	       "records compressed)\n",
 	       (unsigned long long)s.stored_bytes,

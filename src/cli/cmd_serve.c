@@ -173,6 +173,12 @@ serve_reload(struct serve_opts *o, struct http_server *srv, int argc, char **arg
 	http_server_reload_commit(srv, rl);
 	if (nw.log_level >= 0)
 		vms_log_level = nw.log_level;
+	if (nw.error_log != NULL &&
+	    (o->error_log == NULL || strcmp(nw.error_log, o->error_log) != 0) &&
+	    (rc = serve_error_log_open(nw.error_log)) != 0)
+		LOG_ERR("serve",
+			"reload: cannot open --error-log %s, errors stay where they were: %s",
+			nw.error_log, strerror(-rc));
 	nw.cache = o->cache;
 	serve_opts_free(o);
 	*o = nw;

@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 import re
+import subprocess
 import urllib.parse
 import shutil
 import sys
@@ -16,7 +17,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmsend_http import Server, get, make_site  # noqa: E402
+from vmsend_http import Server, binary, get, make_site  # noqa: E402
 
 TEXT = b"".join(b"line %05d of a compressible text file\n" % i for i in range(3000))
 
@@ -135,6 +136,61 @@ class Precompressed(unittest.TestCase):
         self.assertEqual((r.status, r.body), (200, self.gz))  # If-Range names another version
         r = self.ae("gzip", Range="bytes=%d-" % (len(self.gz) + 10))
         self.assertEqual(r.status, 416)
+
+
+def decode(tool, data):
+    return subprocess.run([tool, "-d", "-c"], input=data, capture_output=True, check=True,
+                          timeout=60).stdout
+
+
+class PrecompressedImage(unittest.TestCase):
+    """mkimage --precompress stores the variants; the server picks them from the image."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.src = tempfile.mkdtemp(prefix="vmsend-preimg-")
+        cls.css = TEXT.replace(b"line", b"rule")
+        put(cls.src, "app.js", TEXT)
+        put(cls.src, "s/style.css", cls.css)
+        put(cls.src, "s/style.css.gz", b"operator's own gzip")  # kept, never replaced
+        put(cls.src, "pic.png", TEXT)  # not a text type: no variants
+        put(cls.src, "tiny.txt", b"small")  # under 256 bytes: no variants
+        cls.image = cls.src + ".objfs"
+        r = subprocess.run([binary(), "mkimage", "--precompress", cls.src, cls.image],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        cls.mk_out = r.stdout
+        cls.root = tempfile.mkdtemp(prefix="vmsend-preimg-root-")
+        cls.srv = Server(cls.root, "--precompressed", "--mount", "/img=objfs:" + cls.image)
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.srv.stop() == 0, cls.srv.log
+        shutil.rmtree(cls.src, ignore_errors=True)
+        shutil.rmtree(cls.root, ignore_errors=True)
+        os.unlink(cls.image)
+
+    def test_variants_in_image(self):
+        self.assertIn("(5 precompressed variants)", self.mk_out)  # app.js x3, style.css .zst .br
+        for enc, tool in (("gzip", "gzip"), ("zstd", "zstd"), ("br", "brotli")):
+            r = get(self.srv.port, "/img/app.js", {"Accept-Encoding": enc})
+            self.assertEqual((r.status, r.h("content-encoding")), (200, enc))
+            self.assertLess(len(r.body), len(TEXT) // 4, enc)
+            self.assertEqual(decode(tool, r.body), TEXT, enc)
+            rg = get(self.srv.port, "/img/app.js", {"Accept-Encoding": enc, "Range": "bytes=5-20"})
+            self.assertEqual((rg.status, rg.body), (206, r.body[5:21]), enc)
+        r = get(self.srv.port, "/img/app.js")
+        self.assertEqual((r.h("content-encoding"), r.body), (None, TEXT))
+        r = get(self.srv.port, "/img/s/style.css", {"Accept-Encoding": "gzip"})
+        self.assertEqual(r.body, b"operator's own gzip")
+        r = get(self.srv.port, "/img/s/style.css", {"Accept-Encoding": "br"})
+        self.assertEqual(decode("brotli", r.body), self.css)
+        for name in ("pic.png", "tiny.txt"):
+            for ext in (".gz", ".zst", ".br"):
+                self.assertEqual(get(self.srv.port, "/img/" + name + ext).status, 404, name + ext)
+        fsck = subprocess.run([binary(), "fsck", self.image], capture_output=True, text=True,
+                              timeout=120)
+        self.assertEqual(fsck.returncode, 0, fsck.stdout + fsck.stderr)
 
 
 class CacheHeaders(unittest.TestCase):

@@ -231,6 +231,37 @@ class Process(unittest.TestCase):
         env = open("/proc/%d/environ" % self.srv.proc.pid, "rb").read()
         self.assertIn(b"LISTEN_FDS=1", env)  # the kernel's copy; our getenv() no longer has it
 
+    def test_sd_notify(self):
+        """Type=notify without systemd: READY, RELOADING, READY, STOPPING and WATCHDOG
+        arrive on NOTIFY_SOCKET."""
+        path = os.path.join(self.root + "-notify.sock")
+        ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        ns.bind(path)
+        ns.settimeout(30)
+        try:
+            launcher = ["sh", "-c", 'NOTIFY_SOCKET=%s WATCHDOG_USEC=200000 WATCHDOG_PID=$$ '
+                        'exec "$@"' % path, "launch"]
+            srv = self.srv = Server(self.root, wrapper=launcher)
+
+            def until(word):
+                seen = []
+                while True:
+                    msg = ns.recv(4096).decode()
+                    seen.append(msg)
+                    if word in msg.split("\n"):
+                        return seen
+            first = until("READY=1")
+            self.assertIn("MAINPID=%d" % srv.proc.pid, "\n".join(first))
+            self.assertTrue(any("WATCHDOG=1" in m for m in until("WATCHDOG=1")))
+            srv.proc.send_signal(signal.SIGHUP)
+            self.assertTrue(any("RELOADING=1" in m for m in until("READY=1")))
+            self.assertEqual(get(srv.port, "/hello.txt").status, 200)
+            srv.proc.send_signal(signal.SIGTERM)
+            until("STOPPING=1")
+        finally:
+            ns.close()
+            os.unlink(path)
+
     def test_listen_fds_other_pid_ignored(self):
         s = socket.socket()
         s.bind(("127.0.0.1", 0))

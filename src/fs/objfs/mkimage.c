@@ -44,6 +44,7 @@ struct mk_node {
 	int64_t mtime_sec;
 	uint32_t mtime_nsec;
 	uint32_t first, nchild; /* children: nodes[first .. first + nchild) */
+	uint8_t variant;        /* enum objfs_precomp: made from the file at rel when written */
 };
 
 struct mk {
@@ -122,6 +123,90 @@ node_attrs(struct mk_node *nd, const struct stat *st)
 	nd->type = S_ISDIR(st->st_mode) ? OBJFS_OT_DIR : OBJFS_OT_FILE;
 }
 
+static int write_object(struct mk *m, struct objfs_dnode *dn, int fd, const char *mem,
+			const char *what);
+
+/*
+ * --precompress: a FILE.gz/.zst/.br node for each text-like file among
+ * nodes[first..n) that has no such file next to it already.  The variant's
+ * bytes are made when it is written (write_all); until then its size is 0.
+ */
+static int
+add_variants(struct mk *m, uint32_t first)
+{
+	uint32_t end = m->n;
+	qsort(m->nodes + first, end - first, sizeof(*m->nodes), node_cmp);
+	for (uint32_t i = first; i < end; i++) {
+		if (m->nodes[i].type != OBJFS_OT_FILE ||
+		    !objfs_precompress_wanted(m->nodes[i].name, m->nodes[i].size))
+			continue;
+		for (int k = OBJFS_PRECOMP_GZIP; k < OBJFS_PRECOMP_N; k++) {
+			struct mk_node nd = m->nodes[i]; /* attributes of the source: same mtime */
+			nd.variant = (uint8_t)k;
+			nd.size = 0;
+			if (asprintf(&nd.name, "%s%s", m->nodes[i].name, objfs_precomp_ext[k]) < 0)
+				return -ENOMEM;
+			if (strlen(nd.name) > OBJFS_NAME_MAX ||
+			    bsearch(&nd, m->nodes + first, end - first, sizeof(*m->nodes),
+				    node_cmp) != NULL) {
+				free(nd.name); /* too long, or the directory has its own */
+				continue;
+			}
+			nd.rel = strdup(m->nodes[i].rel);
+			int rc = nd.rel ? mk_add(m, &nd) : -ENOMEM;
+			if (rc != 0) {
+				free(nd.name);
+				free(nd.rel);
+				return rc;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Write variant node nd: compress its source file (read whole) into an object. */
+static int
+write_variant(struct mk *m, const struct mk_node *nd, struct objfs_dnode *dn)
+{
+	int fd = openat(m->rootfd, nd->rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		int rc = mk_err(m, -errno, "%s: %s", nd->rel, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	size_t len = (size_t)st.st_size, got = 0;
+	char *in = malloc(len ? len : 1);
+	int rc = in ? 0 : -ENOMEM;
+	while (rc == 0 && got < len) {
+		ssize_t r = pread(fd, in + got, len - got, (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			rc = mk_err(m, r < 0 ? -errno : -EIO, "%s: %s", nd->rel,
+				    r < 0 ? strerror(errno) : "file shrank while being packed");
+		else
+			got += (size_t)r;
+	}
+	close(fd);
+	void *out = NULL;
+	size_t outlen = 0;
+	if (rc == 0 && (rc = objfs_precompress(nd->variant, in, len, &out, &outlen)) != 0)
+		rc = mk_err(m, rc, "%s: cannot compress%s: %s", nd->rel,
+			    objfs_precomp_ext[nd->variant], strerror(-rc));
+	free(in);
+	if (rc == 0) {
+		dn->size = outlen;
+		m->total += outlen; /* the progress bar counts what is written */
+		rc = write_object(m, dn, -1, out, nd->name);
+		m->sum->variants++;
+		m->sum->bytes += outlen;
+	}
+	free(out);
+	return rc;
+}
+
 static int
 scan_dir(struct mk *m, uint32_t idx)
 {
@@ -186,6 +271,8 @@ scan_dir(struct mk *m, uint32_t idx)
 	if (rc == 0 && errno != 0)
 		rc = mk_err(m, -errno, "%s: readdir: %s", rel, strerror(errno));
 	closedir(d);
+	if (rc == 0 && m->o->precompress)
+		rc = add_variants(m, first);
 	if (rc != 0)
 		return rc;
 	qsort(m->nodes + first, m->n - first, sizeof(*m->nodes), node_cmp);
@@ -471,6 +558,9 @@ write_all(struct mk *m, uint64_t guid)
 				rc = write_object(m, &dn, -1, s, nd->rel);
 			free(s);
 			m->sum->dirs++;
+		} else if (nd->variant != OBJFS_PRECOMP_NONE) {
+			rc = write_variant(m, nd, &dn);
+			m->sum->files++;
 		} else {
 			int fd = openat(m->rootfd, nd->rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 			if (fd < 0) {

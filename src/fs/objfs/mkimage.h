@@ -16,6 +16,7 @@ struct objfs_mkimage_opts {
 	bool compress;  /* try LZ4 on every block (default true via objfs_mkimage_defaults) */
 	FILE *progress; /* progress bar destination (a terminal), or NULL */
 	uint64_t guid;  /* 0 = random */
+	bool precompress; /* add FILE.gz/.zst/.br for text-like files (mkimage_precompress.c) */
 };
 
 struct objfs_mkimage_summary {
@@ -28,6 +29,7 @@ struct objfs_mkimage_summary {
 	uint64_t stored_bytes; /* physical bytes of file records */
 	uint64_t meta_bytes;   /* physical bytes of everything else (dirs, dnodes, indirects) */
 	uint64_t image_bytes;  /* total image size */
+	uint64_t variants;     /* precompressed variants added (counted in files and bytes too) */
 };
 
 void objfs_mkimage_defaults(struct objfs_mkimage_opts *o);
@@ -38,5 +40,25 @@ void objfs_mkimage_defaults(struct objfs_mkimage_opts *o);
  */
 int objfs_mkimage(const char *dir, const char *image, const struct objfs_mkimage_opts *o,
 		  struct objfs_mkimage_summary *sum, char *err, size_t errlen);
+
+/*
+ * Precompressed variants.  A variant gets the source file's mtime, so a
+ * server that wants it "not older than FILE" takes it; a FILE.gz (etc.)
+ * already in the directory is packed as it is, never replaced.
+ */
+enum objfs_precomp {
+	OBJFS_PRECOMP_NONE,
+	OBJFS_PRECOMP_GZIP,
+	OBJFS_PRECOMP_ZSTD,
+	OBJFS_PRECOMP_BROTLI,
+	OBJFS_PRECOMP_N
+};
+#define OBJFS_PRECOMP_MAX (64ull << 20) /* larger files get no variants (compressed in memory) */
+extern const char *const objfs_precomp_ext[OBJFS_PRECOMP_N];
+/* Does a file of this name and size get variants (text-like, 256 B .. OBJFS_PRECOMP_MAX)? */
+bool objfs_precompress_wanted(const char *name, uint64_t size);
+/* Compress in[0..len) as gzip, zstd or brotli into a new buffer *out.  0 or -errno. */
+int objfs_precompress(enum objfs_precomp kind, const void *in, size_t len, void **out,
+		      size_t *outlen);
 
 #endif
