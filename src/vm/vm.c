@@ -244,11 +244,12 @@ vm_reclaim(int target)
 
 	pthread_mutex_lock(&vm.lock);
 	/* Two laps at most: the first may only clear reference bits and promote. */
-	uint64_t scan = 2 * (vm.nnew + vm.nmain) + 1;
+	uint64_t scan = 2 * (vm.nnew + vm.nmain) + 1, new_passed = 0;
 	while (freed < target && scan-- > 0) {
 		uint64_t pct = (uint64_t)MIN(MAX(vm_new_pct, 1), 100);
-		bool from_new =
-		    vm.nnew > 0 && (vm.nmain == 0 || vm.nnew * 100 > (vm.nnew + vm.nmain) * pct);
+		/* A new queue of busy or wired pages must not hide evictable main ones. */
+		bool from_new = vm.nnew > 0 && new_passed < vm.nnew &&
+				(vm.nmain == 0 || vm.nnew * 100 > (vm.nnew + vm.nmain) * pct);
 		struct vm_pglist *q = from_new ? &vm.newq : &vm.mainq;
 		struct vm_page *m = TAILQ_FIRST(q);
 		if (m == NULL)
@@ -269,8 +270,10 @@ vm_reclaim(int target)
 		TAILQ_INSERT_TAIL(q, m, plinks);
 		if (referenced)
 			continue; /* main: a second chance */
-		if (vm_page_wired(m) != 0 || !vm_page_tryxbusy(m))
+		if (vm_page_wired(m) != 0 || !vm_page_tryxbusy(m)) {
+			new_passed += from_new;
 			continue;
+		}
 		/* xbusy pins the identity, and a resident page pins its object. */
 		struct vm_object *obj = m->object;
 		pthread_mutex_unlock(&vm.lock);
@@ -289,6 +292,7 @@ vm_reclaim(int target)
 				vm_object_destroy(obj);
 		} else {
 			vm_page_xunbusy(m);
+			new_passed += from_new;
 		}
 		pthread_mutex_lock(&vm.lock);
 	}
