@@ -17,6 +17,7 @@
 #include "core/util.h"
 #include "fs/hostfs/hostfs.h"
 #include "fs/objfs/arc.h"
+#include "fs/objfs/dmu.h"
 #include "io/io.h"
 #include "sendfile/sendfile.h"
 #include "vfs/vfs.h"
@@ -184,8 +185,9 @@ http_metrics_render(char *buf, size_t cap)
 	HTTP_M_COUNTER(m, "vmsend_vm_promotions_total",
 		       "pages promoted from the new to the main queue", &vm_stats.promotions);
 
-	/* sendfile */
+	/* sendfile, the objfs pager */
 	sf_stats_foreach(http_m_sf, m);
+	dmu_stats_foreach(http_m_sf, m);
 
 	/* io, vfs, hostfs */
 	HTTP_M_COUNTER(m, "vmsend_io_submits_total", "SQEs submitted", &io_stats.submits);
