@@ -12,7 +12,10 @@
  *                                       request from the first byte sent to
  *                                       the last body byte received;
  *   streamers    (-s M, --stream P,...) each GET its share of the listed
- *                                       files once, reading and discarding.
+ *                                       files once, reading and discarding;
+ *                with --range MIN:MAX --file-size B --requests N each
+ *                streamer instead asks for N byte ranges of MIN..MAX bytes
+ *                at random offsets of its files (video seeking).
  *
  *   t=0 ---- warmup (hot only, not recorded) ---- start ---------- end
  *                                                 |  hot recorded   |
@@ -53,6 +56,8 @@ struct opts {
 	const char *host;
 	const char *port;
 	const char *hot_path;
+	char **hot_paths; /* hot_path split at commas */
+	int nhot_paths;
 	int hot_conns;
 	char **stream_paths;
 	int nstream_paths;
@@ -60,6 +65,9 @@ struct opts {
 	double duration;
 	double warmup;
 	const char *cdf_file;
+	uint64_t range_min, range_max; /* 0: whole files */
+	uint64_t file_size;            /* with ranges: every stream file's size */
+	int requests;                  /* with ranges: requests per streamer */
 };
 
 struct lat_vec {
@@ -69,6 +77,7 @@ struct lat_vec {
 
 struct hot_ctx {
 	const struct opts *o;
+	int index;
 	struct lat_vec lat;
 	uint64_t errors;
 };
@@ -171,7 +180,8 @@ response_read(int fd, char *hdr, char *body, size_t body_cap)
 		hdr[have] = '\0';
 		end = strstr(hdr, "\r\n\r\n");
 	}
-	if (strncmp(hdr, "HTTP/1.1 200 ", 13) != 0 && strncmp(hdr, "HTTP/1.0 200 ", 13) != 0)
+	if (strncmp(hdr, "HTTP/1.1 200 ", 13) != 0 && strncmp(hdr, "HTTP/1.0 200 ", 13) != 0 &&
+	    strncmp(hdr, "HTTP/1.1 206 ", 13) != 0)
 		return -1;
 
 	long long clen = -1;
@@ -215,10 +225,15 @@ hot_main(void *arg)
 	struct hot_ctx *hc = arg;
 	const struct opts *o = hc->o;
 	char req[1024], *hdr = malloc(HDR_MAX), *body = malloc(STREAM_BUF);
-	int reqlen = request_fmt(req, sizeof(req), o, o->hot_path);
+	int reqlen = request_fmt(req, sizeof(req), o, o->hot_paths[0]);
+	unsigned seed = 777u + (unsigned)hc->index;
 	int fd = -1;
 
 	while (!atomic_load(&stop_hot)) {
+		/* A hot set (a comma list): a random member per request. */
+		if (o->nhot_paths > 1)
+			reqlen = request_fmt(req, sizeof(req), o,
+					     o->hot_paths[rand_r(&seed) % o->nhot_paths]);
 		if (fd < 0 && (fd = conn_open(o)) < 0) {
 			hc->errors++;
 			usleep(10000);
@@ -244,6 +259,49 @@ hot_main(void *arg)
 	return NULL;
 }
 
+/* Random byte ranges of the streamer's files, on one keep-alive connection. */
+static void
+stream_ranges(struct stream_ctx *sc, char *hdr, char *body)
+{
+	const struct opts *o = sc->o;
+	unsigned seed = 12345u + 7919u * (unsigned)sc->index;
+	char req[4096];
+	int fd = -1, mine = 0;
+
+	for (int i = sc->index; i < o->nstream_paths; i += o->streamers)
+		mine++;
+	for (int r = 0; r < o->requests && mine > 0; r++) {
+		int k = rand_r(&seed) % mine;
+		const char *path = o->stream_paths[sc->index + k * o->streamers];
+		uint64_t len =
+		    o->range_min + (uint64_t)rand_r(&seed) % (o->range_max - o->range_min + 1);
+		if (len > o->file_size)
+			len = o->file_size;
+		uint64_t span = o->file_size - len + 1;
+		uint64_t off = (((uint64_t)rand_r(&seed) << 31) ^ (uint64_t)rand_r(&seed)) % span;
+		if (fd < 0 && (fd = conn_open(o)) < 0) {
+			sc->errors++;
+			continue;
+		}
+		int reqlen = snprintf(req, sizeof(req),
+				      "GET %s HTTP/1.1\r\nHost: %s\r\nRange: bytes=%llu-%llu\r\n"
+				      "User-Agent: bench_httpload\r\n\r\n",
+				      path, o->host, (unsigned long long)off,
+				      (unsigned long long)(off + len - 1));
+		long long got;
+		if (send_all(fd, req, (size_t)reqlen) != 0 ||
+		    (got = response_read(fd, hdr, body, STREAM_BUF)) != (long long)len) {
+			sc->errors++;
+			close(fd);
+			fd = -1;
+			continue;
+		}
+		sc->bytes += (uint64_t)got;
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 static void *
 stream_main(void *arg)
 {
@@ -252,6 +310,10 @@ stream_main(void *arg)
 	char req[4096], *hdr = malloc(HDR_MAX), *body = malloc(STREAM_BUF);
 	int fd = -1;
 
+	if (o->range_max > 0) {
+		stream_ranges(sc, hdr, body);
+		goto out;
+	}
 	for (int i = sc->index; i < o->nstream_paths; i += o->streamers) {
 		if (fd < 0 && (fd = conn_open(o)) < 0) {
 			sc->errors++;
@@ -270,6 +332,7 @@ stream_main(void *arg)
 	}
 	if (fd >= 0)
 		close(fd);
+out:
 	free(hdr);
 	free(body);
 	atomic_fetch_sub(&streamers_left, 1);
@@ -311,12 +374,12 @@ cdf_write(const char *file, const uint64_t *v, size_t n)
 }
 
 static void
-split_paths(struct opts *o, char *list)
+split_paths(char ***paths, int *n, char *list)
 {
 	for (char *save = NULL, *p = strtok_r(list, ",", &save); p != NULL;
 	     p = strtok_r(NULL, ",", &save)) {
-		o->stream_paths = realloc(o->stream_paths, (o->nstream_paths + 1) * sizeof(char *));
-		o->stream_paths[o->nstream_paths++] = p;
+		*paths = realloc(*paths, (*n + 1) * sizeof(char *));
+		(*paths)[(*n)++] = p;
 	}
 }
 
@@ -326,6 +389,7 @@ usage(void)
 	fprintf(stderr,
 		"usage: bench_httpload -p PORT [-H HOST] [--hot PATH -c CONNS] [--stream PATH,... "
 		"-s STREAMERS]\n"
+		"                      [--range MIN:MAX --file-size BYTES --requests N]\n"
 		"                      [-d SECONDS] [-w WARMUP_SECONDS] [--cdf FILE]\n");
 	exit(2);
 }
@@ -343,12 +407,19 @@ main(int argc, char **argv)
 {
 	struct opts o = {
 	    .host = "127.0.0.1", .hot_conns = 4, .streamers = 8, .duration = 10, .warmup = 0.5};
-	static const struct option longopts[] = {
-	    {"port", required_argument, NULL, 'p'},     {"host", required_argument, NULL, 'H'},
-	    {"hot", required_argument, NULL, 'h'},      {"conns", required_argument, NULL, 'c'},
-	    {"stream", required_argument, NULL, 'S'},   {"streamers", required_argument, NULL, 's'},
-	    {"duration", required_argument, NULL, 'd'}, {"warmup", required_argument, NULL, 'w'},
-	    {"cdf", required_argument, NULL, 'C'},      {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"port", required_argument, NULL, 'p'},
+						 {"host", required_argument, NULL, 'H'},
+						 {"hot", required_argument, NULL, 'h'},
+						 {"conns", required_argument, NULL, 'c'},
+						 {"stream", required_argument, NULL, 'S'},
+						 {"streamers", required_argument, NULL, 's'},
+						 {"duration", required_argument, NULL, 'd'},
+						 {"warmup", required_argument, NULL, 'w'},
+						 {"cdf", required_argument, NULL, 'C'},
+						 {"range", required_argument, NULL, 'R'},
+						 {"file-size", required_argument, NULL, 'F'},
+						 {"requests", required_argument, NULL, 'N'},
+						 {NULL, 0, NULL, 0}};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "p:H:c:s:d:w:", longopts, NULL)) != -1) {
@@ -361,12 +432,13 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			o.hot_path = optarg;
+			split_paths(&o.hot_paths, &o.nhot_paths, optarg);
 			break;
 		case 'c':
 			o.hot_conns = atoi(optarg);
 			break;
 		case 'S':
-			split_paths(&o, optarg);
+			split_paths(&o.stream_paths, &o.nstream_paths, optarg);
 			break;
 		case 's':
 			o.streamers = atoi(optarg);
@@ -380,13 +452,27 @@ main(int argc, char **argv)
 		case 'C':
 			o.cdf_file = optarg;
 			break;
+		case 'R':
+			if (sscanf(optarg, "%llu:%llu", (unsigned long long *)&o.range_min,
+				   (unsigned long long *)&o.range_max) != 2 ||
+			    o.range_min == 0 || o.range_max < o.range_min)
+				usage();
+			break;
+		case 'F':
+			o.file_size = strtoull(optarg, NULL, 10);
+			break;
+		case 'N':
+			o.requests = atoi(optarg);
+			break;
 		default:
 			usage();
 		}
 	}
 	if (o.port == NULL || (o.hot_path == NULL && o.nstream_paths == 0))
 		usage();
-	if (o.hot_path == NULL)
+	if (o.range_max > 0 && (o.file_size == 0 || o.requests <= 0))
+		usage();
+	if (o.hot_path == NULL || o.nhot_paths == 0)
 		o.hot_conns = 0;
 	if (o.nstream_paths == 0)
 		o.streamers = 0;
@@ -403,6 +489,7 @@ main(int argc, char **argv)
 
 	for (int i = 0; i < o.hot_conns; i++) {
 		hot[i].o = &o;
+		hot[i].index = i;
 		pthread_create(&ht[i], NULL, hot_main, &hot[i]);
 	}
 	if (o.hot_conns > 0)
@@ -473,5 +560,6 @@ main(int argc, char **argv)
 	free(ht);
 	free(stt);
 	free(o.stream_paths);
+	free(o.hot_paths);
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include "core/util.h"
 #include "fs/hostfs/hostfs.h"
 #include "fs/objfs/arc.h"
+#include "fs/objfs/dmu.h"
 #include "io/io.h"
 #include "sendfile/sendfile.h"
 #include "vfs/vfs.h"
@@ -169,6 +170,8 @@ http_metrics_render(char *buf, size_t cap)
 			      vc.free);
 		http_m_metric(m, "vmsend_vm_pages_active", "gauge", "pages holding file data",
 			      vc.cached);
+		http_m_metric(m, "vmsend_vm_pages_main", "gauge",
+			      "cached pages on the main queue (used again since read)", vc.main);
 		http_m_metric(m, "vmsend_vm_pages_wired", "gauge", "pages wired (in use by sends)",
 			      vc.wired);
 		http_m_metric(m, "vmsend_vm_pages_busy", "gauge", "pages busied (I/O)", vc.busy);
@@ -186,9 +189,12 @@ http_metrics_render(char *buf, size_t cap)
 		       &vm_stats.alloc_waits);
 	HTTP_M_COUNTER(m, "vmsend_vm_busy_sleeps_total", "sleeps on a busy page",
 		       &vm_stats.busy_sleeps);
+	HTTP_M_COUNTER(m, "vmsend_vm_promotions_total",
+		       "pages promoted from the new to the main queue", &vm_stats.promotions);
 
-	/* sendfile */
+	/* sendfile, the objfs pager */
 	sf_stats_foreach(http_m_sf, m);
+	dmu_stats_foreach(http_m_sf, m);
 
 	/* io, vfs, hostfs */
 	HTTP_M_COUNTER(m, "vmsend_io_submits_total", "SQEs submitted", &io_stats.submits);

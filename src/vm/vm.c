@@ -8,11 +8,34 @@
  *   +--------+--------+--------+---      +-------+-------+-------+---
  *     sink for bogus_page slots            free list <-> cache queue
  *
- * A page is on exactly one queue: PQ_FREE (no object) or PQ_CACHE (in an
- * object; maybe busy or wired).  Reclaim is a CLOCK hand over the cache
- * queue: it rotates each page it looks at to the tail, gives referenced
- * pages a second chance, skips busy and wired ones, and frees the rest.  It
- * only ever try-locks objects, so it may run while its caller holds one.
+ * A page is on exactly one queue: PQ_FREE (no object), or, in an object
+ * (maybe busy or wired), the new queue (PQ_CACHE) or the main queue
+ * (PQ_MAIN).  Reclaim only ever try-locks objects, so it may run while its
+ * caller holds one, and never takes a busy or wired page.
+ *
+ * Scan resistance (2Q / S3-FIFO style).  A media server streams files far
+ * bigger than the cache once, while a small hot set is read again and
+ * again; one CLOCK over all pages lets every streamed page push a hot one
+ * out, since both look "referenced" once.  So pages come in on a small FIFO
+ * new queue and earn the main queue only by being used again there:
+ *
+ *   grab miss / read-ahead             used again while on new
+ *        |                            +------------------------+
+ *        v                            |                        v
+ *   [ new queue: FIFO, ~vm_new_pct ]--+      [ main queue: CLOCK, the rest ]
+ *        | not used again                       | not referenced since the
+ *        v                                      v hand last passed
+ *      freed                                  freed
+ *
+ * "Used" is a grab that finds the page resident (vm_page_reference).  The
+ * grab that allocates a page is its first use, and a page a pager read
+ * ahead (PGA_READAHEAD) spends its first use clearing that mark, so a page
+ * read once and sent once leaves from the new queue without touching the
+ * main queue; a scan of any length only churns the new queue.  Reclaim
+ * takes from the new queue while it holds more than vm_new_pct of the
+ * cached pages (or the main queue is empty), else from the main queue,
+ * whose hand gives referenced pages a second chance.  Busy and wired pages
+ * (a stream's send buffer) are passed over and stay in their queue.
  */
 #include "vm/vm_internal.h"
 #include "core/util.h"
@@ -33,6 +56,9 @@ VMS_TUNABLE(
     "most of the page cache grabs may keep wired at once, in percent (like vm.max_user_wired)");
 
 int vm_alloc_waitfail = 1;
+VMS_TUNABLE(vm_new_pct, "vm_new_pct", 10,
+	    "share of the cached pages the new (probation) queue keeps before reclaim takes "
+	    "from the main queue, percent");
 
 struct vm_stats vm_stats;
 struct vm_page *bogus_page;
@@ -41,8 +67,9 @@ static struct {
 	pthread_mutex_t lock; /* the page queues below */
 	pthread_cond_t free_cv;
 	TAILQ_HEAD(, vm_page) freeq;
-	TAILQ_HEAD(, vm_page) cacheq;
-	uint64_t nfree, ncached;
+	TAILQ_HEAD(vm_pglist, vm_page) newq; /* PQ_CACHE: in an object, not used again yet */
+	struct vm_pglist mainq;              /* PQ_MAIN: used again since it came in */
+	uint64_t nfree, nnew, nmain;
 	_Atomic uint64_t nwired; /* pages with wire_count > 0 */
 	int free_waiters;
 	struct vm_page *pages;
@@ -78,8 +105,9 @@ vm_init(uint64_t bytes)
 	vm.arena_size = size;
 	vm.npages = (uint32_t)npages;
 	TAILQ_INIT(&vm.freeq);
-	TAILQ_INIT(&vm.cacheq);
-	vm.nfree = vm.ncached = 0;
+	TAILQ_INIT(&vm.newq);
+	TAILQ_INIT(&vm.mainq);
+	vm.nfree = vm.nnew = vm.nmain = 0;
 	bogus_page = &vm.pages[0];
 	atomic_store(&bogus_page->aflags, PGA_BOGUS);
 	for (uint32_t i = 1; i < npages; i++) {
@@ -160,8 +188,11 @@ vm_page_free_toq(struct vm_page *m)
 	atomic_store_explicit(&m->busy_owner, 0, memory_order_relaxed);
 	pthread_mutex_lock(&vm.lock);
 	if (m->queue == PQ_CACHE) {
-		TAILQ_REMOVE(&vm.cacheq, m, plinks);
-		vm.ncached--;
+		TAILQ_REMOVE(&vm.newq, m, plinks);
+		vm.nnew--;
+	} else if (m->queue == PQ_MAIN) {
+		TAILQ_REMOVE(&vm.mainq, m, plinks);
+		vm.nmain--;
 	}
 	/*
 	 * Unbusy under the queue lock, once the page is off the cache queue
@@ -219,19 +250,37 @@ vm_reclaim(int target)
 	int freed = 0;
 
 	pthread_mutex_lock(&vm.lock);
-	/* Two laps at most: the first may only clear reference bits. */
-	uint64_t scan = 2 * vm.ncached + 1;
+	/* Two laps at most: the first may only clear reference bits and promote. */
+	uint64_t scan = 2 * (vm.nnew + vm.nmain) + 1, new_passed = 0;
 	while (freed < target && scan-- > 0) {
-		struct vm_page *m = TAILQ_FIRST(&vm.cacheq);
+		uint64_t pct = (uint64_t)MIN(MAX(vm_new_pct, 1), 100);
+		/* A new queue of busy or wired pages must not hide evictable main ones. */
+		bool from_new = vm.nnew > 0 && new_passed < vm.nnew &&
+				(vm.nmain == 0 || vm.nnew * 100 > (vm.nnew + vm.nmain) * pct);
+		struct vm_pglist *q = from_new ? &vm.newq : &vm.mainq;
+		struct vm_page *m = TAILQ_FIRST(q);
 		if (m == NULL)
 			break;
-		TAILQ_REMOVE(&vm.cacheq, m, plinks);
-		TAILQ_INSERT_TAIL(&vm.cacheq, m, plinks);
-		if (atomic_fetch_and_explicit(&m->aflags, ~PGA_REFERENCED, memory_order_relaxed) &
-		    PGA_REFERENCED)
+		bool referenced = atomic_fetch_and_explicit(&m->aflags, (uint8_t)~PGA_REFERENCED,
+							    memory_order_relaxed) &
+				  PGA_REFERENCED;
+		TAILQ_REMOVE(q, m, plinks);
+		if (from_new && referenced) {
+			/* Used again while new: it has earned the main queue. */
+			vm.nnew--;
+			m->queue = PQ_MAIN;
+			TAILQ_INSERT_TAIL(&vm.mainq, m, plinks);
+			vm.nmain++;
+			counter_inc(&vm_stats.promotions);
 			continue;
-		if (vm_page_wired(m) != 0 || !vm_page_tryxbusy(m))
+		}
+		TAILQ_INSERT_TAIL(q, m, plinks);
+		if (referenced)
+			continue; /* main: a second chance */
+		if (vm_page_wired(m) != 0 || !vm_page_tryxbusy(m)) {
+			new_passed += from_new;
 			continue;
+		}
 		/* xbusy pins the identity, and a resident page pins its object. */
 		struct vm_object *obj = m->object;
 		pthread_mutex_unlock(&vm.lock);
@@ -250,6 +299,7 @@ vm_reclaim(int target)
 				vm_object_destroy(obj);
 		} else {
 			vm_page_xunbusy(m);
+			new_passed += from_new;
 		}
 		pthread_mutex_lock(&vm.lock);
 	}
@@ -410,8 +460,8 @@ cacheq_insert(struct vm_page *m)
 {
 	pthread_mutex_lock(&vm.lock);
 	m->queue = PQ_CACHE;
-	TAILQ_INSERT_TAIL(&vm.cacheq, m, plinks);
-	vm.ncached++;
+	TAILQ_INSERT_TAIL(&vm.newq, m, plinks);
+	vm.nnew++;
 	pthread_mutex_unlock(&vm.lock);
 }
 
@@ -572,10 +622,13 @@ vm_page_readahead_finish(struct vm_page *m)
 {
 	vm_page_assert_xbusied(m);
 	KASSERT(vm_page_wired(m) == 0, ("vm_page_readahead_finish: page %p wired", (void *)m));
-	if (vm_page_all_valid(m))
+	if (vm_page_all_valid(m)) {
+		/* Not used yet: its first use must not count as a second one (reclaim). */
+		atomic_fetch_or_explicit(&m->aflags, PGA_READAHEAD, memory_order_relaxed);
 		vm_page_xunbusy(m);
-	else
+	} else {
 		vm_page_free(m, false);
+	}
 }
 
 void
@@ -585,7 +638,8 @@ vm_counts(struct vm_counts *c)
 	pthread_mutex_lock(&vm.lock);
 	c->total = vm.npages - 1;
 	c->free = vm.nfree;
-	c->cached = vm.ncached;
+	c->cached = vm.nnew + vm.nmain;
+	c->main = vm.nmain;
 	pthread_mutex_unlock(&vm.lock);
 	c->nwired = atomic_load(&vm.nwired);
 	c->wired_max = vm_wired_max();

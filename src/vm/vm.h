@@ -8,8 +8,9 @@
  * with O_DIRECT.  Frame 0 is reserved as bogus_page's scratch sink; the page
  * structs live in a separate array indexed by frame number.
  *
- * Reclaim is a CLOCK over the cache queue: a referenced page gets a second
- * chance; a busy or wired page is never taken.  When no page can be had, a
+ * Reclaim is scan-resistant: pages come in on a small FIFO new queue and
+ * reach the main CLOCK queue only if used again (vm.c explains); a busy or
+ * wired page is never taken.  When no page can be had, a
  * VM_ALLOC_NOWAIT caller gets NULL (or a short count) and any other caller
  * sleeps until a page is freed, unwired or unbusied.
  *
@@ -79,6 +80,7 @@ struct vm_stats {
 	struct vms_counter wire_limit;        /* grabs stopped at the wired bound (rule 1) */
 	struct vms_counter waitfail_releases; /* waiting grabs that gave back pages (rule 2) */
 	struct vms_counter alloc_toosmall;    /* waiting grabs failed: cache too small (rule 3) */
+	struct vms_counter promotions;        /* pages moved from the new to the main queue */
 };
 extern struct vm_stats vm_stats;
 
@@ -99,7 +101,8 @@ size_t vm_arena_size(void);
 struct vm_counts {
 	uint64_t total;     /* usable pages (frame 0 excluded) */
 	uint64_t free;      /* on the free list */
-	uint64_t cached;    /* on the cache queue (in an object) */
+	uint64_t cached;    /* in an object (on the new or the main queue) */
+	uint64_t main;      /* of which on the main queue (used again since they came in) */
 	uint64_t wired;     /* cached pages with wire_count > 0 */
 	uint64_t busy;      /* cached pages busied */
 	uint64_t nwired;    /* the wired bound's own count (exact at any instant) */

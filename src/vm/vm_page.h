@@ -58,13 +58,19 @@
 #define VPB_UNBUSIED     0u
 
 /* queue (q) */
-enum vm_page_queue { PQ_NONE = 0, PQ_FREE, PQ_CACHE };
+enum vm_page_queue {
+	PQ_NONE = 0,
+	PQ_FREE,
+	PQ_CACHE, /* in an object, on the new (probation) queue */
+	PQ_MAIN,  /* in an object, on the main queue: used again since it came in */
+};
 
 /* aflags (a) */
 #define PGA_REFERENCED 0x01 /* touched since the reclaim hand last passed */
 #define PGA_NOCACHE    0x02 /* free as soon as the last wiring goes (SF_NOCACHE) */
 #define PGA_BOGUS      0x04 /* this is bogus_page */
 #define PGA_INIO       0x08 /* in a pager request now (INVARIANTS bookkeeping, pager.c) */
+#define PGA_READAHEAD  0x10 /* read ahead and not used yet: its first use is not a reuse */
 
 struct vm_object;
 
@@ -203,11 +209,21 @@ void *vm_page_data(const struct vm_page *m);
 /* Frame number of the page in the arena (its fixed-buffer offset / PAGE_SIZE). */
 uint32_t vm_page_frame(const struct vm_page *m);
 
-/* Mark a page touched for the reclaim hand. */
+/*
+ * A page is used (a grab found it resident): mark it for the reclaim hand.
+ * A page read ahead was not used when it came in, so its first use only
+ * clears PGA_READAHEAD; a page read once and used once is never promoted
+ * past the new queue (vm.c).
+ */
 static inline void
 vm_page_reference(struct vm_page *m)
 {
-	atomic_fetch_or_explicit(&m->aflags, PGA_REFERENCED, memory_order_relaxed);
+	uint8_t f = atomic_load_explicit(&m->aflags, memory_order_relaxed);
+	if (f & PGA_READAHEAD)
+		atomic_fetch_and_explicit(&m->aflags, (uint8_t)~PGA_READAHEAD,
+					  memory_order_relaxed);
+	else if (!(f & PGA_REFERENCED))
+		atomic_fetch_or_explicit(&m->aflags, PGA_REFERENCED, memory_order_relaxed);
 }
 
 /* "page 0x... obj 0x... (name) pindex N busy 0x... wire N valid 0x.. dirty 0x.. queue N" */

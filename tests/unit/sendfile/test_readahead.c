@@ -176,3 +176,107 @@ Test(readahead, holes_are_not_read)
 	vm_object_deallocate(obj);
 	free(data);
 }
+
+/* ---- many streams, a small cache, and scans (src/vm/vm.c's queues) ---- */
+
+static void
+setup_small(void)
+{
+	sft_setup(512); /* 2 MiB */
+}
+
+TestSuite(scan, .init = setup_small, .fini = sft_teardown, .timeout = 120);
+
+/*
+ * A small file read a few times, then a one-pass scan of a file 4 times the
+ * cache with read-ahead, reading the small file again every cache-size of
+ * scan: the small file is never read from the pager again.  (One CLOCK over
+ * all pages loses it: its reference bit is cleared on one lap and it is
+ * freed on the next, since the scan refills the cache between its reads.)
+ */
+Test(scan, a_scan_4x_the_cache_leaves_a_reread_file_cached)
+{
+	size_t small = 16 * PAGE_SIZE, big = 4 * 512 * PAGE_SIZE;
+	uint8_t *sd = sft_pattern(small, 81), *bd = sft_pattern(big, 82);
+	struct vm_object *so = mempager_create(sd, small, PAGER_CAP_BOGUS, "small");
+	struct vm_object *bo = mempager_create(bd, big, PAGER_CAP_BOGUS, "big");
+	mempager_set_block(bo, 64);
+	struct stream s;
+	stream_open(&s, 64 << 10);
+	size_t expect = 0;
+	for (int i = 0; i < 3; i++, expect += small)
+		send_range(&s, so, 0, small);
+	uint64_t first = pages_read(so);
+	cr_assert_eq(first, 16);
+	for (uint64_t off = 0; off < big; off += 1024 * PAGE_SIZE) {
+		send_range(&s, bo, off, 1024 * PAGE_SIZE);
+		send_range(&s, so, 0, small);
+		expect += 1024 * PAGE_SIZE + small;
+	}
+	stream_close(&s);
+	cr_assert_eq(s.sink->len, expect);
+	cr_assert_eq(memcmp(s.sink->buf + expect - small, sd, small), 0);
+	cr_assert_eq(pages_read(so), first, "the small file missed %llu pages during the scan",
+		     (unsigned long long)(pages_read(so) - first));
+	cr_assert_geq(pages_read(bo), big / PAGE_SIZE);
+	cr_assert_gt(counter_get(&vm_stats.reclaims), 3 * 512, "the scan did not cycle the cache");
+	sft_sink_free(s.sink);
+	vm_object_deallocate(so);
+	vm_object_deallocate(bo);
+	free(sd);
+	free(bd);
+}
+
+/*
+ * 64 streams of 8 files, together 3 times a 16 MiB cache, on one loop with
+ * a pager completing on another thread: every stream is byte-exact, and
+ * afterwards nothing is busy, wired or in flight (sft_teardown checks).
+ */
+Test(readahead, many_streams_on_a_small_cache)
+{
+	enum { NSTREAMS = 64, NFILES = 8 };
+	size_t size = (6u << 20) + 777;
+	uint8_t *data[NFILES];
+	struct vm_object *obj[NFILES];
+	for (int f = 0; f < NFILES; f++) {
+		data[f] = sft_pattern(size, 90 + f);
+		obj[f] = mempager_create(data[f], size, PAGER_CAP_BOGUS, "many");
+		mempager_set_mode(obj[f], MEMPAGER_THREAD, 10);
+		mempager_set_block(obj[f], 128);
+	}
+	struct stream s[NSTREAMS];
+	uint64_t off[NSTREAMS] = {0};
+	bool done[NSTREAMS] = {false};
+	for (int i = 0; i < NSTREAMS; i++)
+		stream_open(&s[i], 64 << 10);
+	for (int left = NSTREAMS; left > 0;) {
+		for (int i = 0; i < NSTREAMS; i++) {
+			if (done[i] || vms_socket_sbcc(s[i].so) > (32u << 10))
+				continue;
+			off_t sb = 0;
+			int r = vms_sendfile_object(s[i].so, obj[i % NFILES], (off_t)off[i], 0,
+						    NULL, &sb, 0);
+			cr_assert(r == 0 || r == -EAGAIN, "stream %d: %d", i, r);
+			off[i] += (uint64_t)sb;
+			if (r == 0) {
+				cr_assert_eq(off[i], size);
+				done[i] = true;
+				left--;
+			}
+		}
+		sft_run_once();
+	}
+	for (int i = 0; i < NSTREAMS; i++)
+		stream_close(&s[i]);
+	for (int i = 0; i < NSTREAMS; i++) {
+		cr_assert_eq(s[i].sink->len, size, "stream %d got %zu bytes", i, s[i].sink->len);
+		cr_assert_eq(memcmp(s[i].sink->buf, data[i % NFILES], size), 0, "stream %d", i);
+		sft_sink_free(s[i].sink);
+	}
+	for (int f = 0; f < NFILES; f++) {
+		mempager_drain(obj[f]);
+		vm_object_deallocate(obj[f]);
+		free(data[f]);
+	}
+	cr_assert_gt(counter_get(&vm_stats.reclaims), 0);
+}
