@@ -141,6 +141,7 @@ extern struct http_stats http_stats;
 extern const double http_latency_bounds_ms[HTTP_LATENCY_BUCKETS];
 
 /* Write the Prometheus text page into buf; returns its length (truncated at cap). */
+#define HTTP_METRICS_CAP (64 * 1024) /* the buffer /.vmsend/metrics renders into */
 size_t http_metrics_render(char *buf, size_t cap);
 
 #endif

@@ -60,8 +60,6 @@ VMS_TUNABLE(io_disable, "io_disable", 0,
 	    "io_uring ops to treat as missing (1 msg_ring, 2 send_zc, 4 fixed buffers, "
 	    "8 read_fixed, 16 readv); for testing fallbacks");
 
-struct io_stats io_stats;
-
 #define IO_FIXED_SPAN  (1ull << 30) /* the kernel refuses a fixed buffer over 1 GiB */
 #define IO_CQE_BATCH   64
 #define IO_CQ_MULTIPLE 4 /* CQ entries per SQ entry: room for multishot and bursts */

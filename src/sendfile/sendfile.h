@@ -285,9 +285,7 @@ struct sf_stats {
 };
 extern struct sf_stats sf_stats;
 
-/* Call fn once per counter: name ("sf_ios"), current value, description. */
-void sf_stats_foreach(void (*fn)(void *arg, const char *name, uint64_t value, const char *desc),
-		      void *arg);
+/* Every counter is registered as "sf_<field>" (core/stats.h: vms_stats_foreach). */
 /* "name value" lines. */
 void sf_stats_print(FILE *f);
 /* Zero every counter (tests). */

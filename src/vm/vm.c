@@ -29,7 +29,6 @@
 VMS_TUNABLE(vm_cache_size, "cache_size", 256ll << 20, "page cache (arena) size in bytes");
 VMS_TUNABLE(vm_reclaim_batch, "vm_reclaim_batch", 32, "pages reclaim frees per allocator call");
 
-struct vm_stats vm_stats;
 struct vm_page *bogus_page;
 
 static struct {
