@@ -18,6 +18,7 @@
 #include "core/util.h"
 #include "core/log.h"
 #include "core/tunable.h"
+#include "io/io.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -82,6 +83,7 @@ vm_init(uint64_t bytes)
 	vm.nfree = npages - 1;
 	memset(&vm_stats, 0, sizeof(vm_stats));
 	vm.initialized = true;
+	io_region_set(arena, size); /* event loops read into the arena as fixed buffers */
 	return 0;
 }
 
@@ -90,6 +92,7 @@ vm_fini(void)
 {
 	VERIFY(vm.initialized);
 	VERIFY(vm_quiescent());
+	io_region_set(NULL, 0);
 	munmap(vm.arena, vm.arena_size);
 	free(vm.pages);
 	vm.pages = NULL;

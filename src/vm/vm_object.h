@@ -48,6 +48,16 @@ struct vm_object {
  */
 struct vm_object *vm_object_allocate(const struct pager_ops *ops, void *priv, uint64_t size,
 				     const char *name);
+/*
+ * The VM knows a pager only as the opaque `pager` pointer it stores: the
+ * pager layer, which sits above the VM, installs once (at load) the
+ * function that tears an object's pager state down, and vm_object_destroy()
+ * calls it for every object that has a pager.  vm_object_allocate() with a
+ * pager VERIFYs that one was installed, so an object's state cannot leak
+ * silently.
+ */
+typedef void vm_object_dtor_t(struct vm_object *obj);
+void vm_object_set_pager_dtor(vm_object_dtor_t *fn);
 void vm_object_reference(struct vm_object *obj);
 /* Drop a reference; the last one kills the object (see above). */
 void vm_object_deallocate(struct vm_object *obj);
