@@ -79,3 +79,46 @@ Test(metrics, every_subsystem_registers_its_counters)
 	cr_assert_not_null(vms_stat_find("http_responses", "code=\"2xx\""));
 	cr_assert_null(vms_stat_find("http_responses", NULL), "labelled stats need their label");
 }
+
+struct reg_span {
+	const char *lo, *hi;
+	size_t n;
+};
+
+static void
+reg_span_one(void *arg, const struct vms_stat *st, uint64_t value)
+{
+	struct reg_span *x = arg;
+	if ((const char *)st->ctr >= x->lo && (const char *)st->ctr < x->hi)
+		x->n++;
+}
+
+/* Registered counters inside one stats struct. */
+static size_t
+registered_in(const void *base, size_t size)
+{
+	struct reg_span x = {base, (const char *)base + size, 0};
+	vms_stats_foreach(NULL, reg_span_one, &x);
+	return x.n;
+}
+
+/*
+ * A counter added to a subsystem's stats struct without a VMS_STAT_COUNTER
+ * line would never be reported: every field of these all-counter structs is
+ * registered.
+ */
+Test(metrics, every_field_of_the_stats_structs_is_registered)
+{
+#define ALL_REGISTERED(s)                                                                          \
+	cr_assert_eq(registered_in(&(s), sizeof(s)), sizeof(s) / sizeof(struct vms_counter),       \
+		     "%s has a counter that is not registered (core/stats.h)", #s)
+	ALL_REGISTERED(io_stats);
+	ALL_REGISTERED(vm_stats);
+	ALL_REGISTERED(hostfs_stats);
+	ALL_REGISTERED(dmu_stats);
+	ALL_REGISTERED(sf_stats);
+#undef ALL_REGISTERED
+	/* vfs_stats ends with a gauge (vnodes_live), registered as a read function. */
+	cr_assert_eq(registered_in(&vfs_stats, offsetof(struct vfs_stats, vnodes_live)),
+		     offsetof(struct vfs_stats, vnodes_live) / sizeof(struct vms_counter));
+}
