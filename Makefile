@@ -2,6 +2,7 @@
 #   make run      install deps, build release, serve the demo site on http://127.0.0.1:8080/
 #   make test     install deps, build debug (INVARIANTS + ASan/UBSan), run the whole ctest suite
 #   make debug | release | tsan | format | clean | bench | fuzz | stress | incident | soak
+#   make install [PREFIX=/usr/local] [DESTDIR=...]   libvmsend, its header, vmsend.pc, vmsend
 
 JOBS     ?= $(shell nproc)
 CMAKE    ?= cmake
@@ -12,9 +13,10 @@ FUZZBLD  := build/fuzz
 FUZZ_SECONDS   ?= 60
 STRESS_SECONDS ?= 60
 PORT     ?= 8080
+PREFIX   ?= /usr/local
 
 .PHONY: all deps debug release tsan test test-tsan run format format-check clean bench bench-quick \
-	fuzz stress incident soak
+	fuzz stress incident soak install
 
 all: debug
 
@@ -45,6 +47,11 @@ tsan: deps $(TSAN)/CMakeCache.txt
 test: debug
 	cd $(DEBUG) && ctest --output-on-failure -j $(JOBS) --timeout 300
 	$(MAKE) --no-print-directory tsan
+
+# libvmsend (.so, .a, include/vmsend/*.h, vmsend.pc, CMake package) and the vmsend binary,
+# from the release build, under PREFIX (default /usr/local); DESTDIR=... stages a package.
+install: release
+	$(CMAKE) --install $(RELEASE) --prefix $(PREFIX)
 
 run: release
 	scripts/demo-site.sh demo/site

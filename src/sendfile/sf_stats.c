@@ -1,5 +1,6 @@
 /* The sendfile counters (FreeBSD's sfstat shape) and the engine's tunables. */
 #include "sendfile/sendfile.h"
+#include "sendfile/sf_impl.h"
 
 #include "core/tunable.h"
 
@@ -45,6 +46,26 @@ VMS_STAT_COUNTER(sf_stats.ra_grows, "sf_ra_grows", "read-ahead windows doubled")
 VMS_STAT_COUNTER(sf_stats.ra_seeks, "sf_ra_seeks", "stream read-ahead restarts on a seek");
 VMS_STAT_COUNTER(sf_stats.ra_throttled, "sf_ra_throttled",
 		 "read-ahead held back by the global bound");
+
+_Atomic int64_t sf_ios_inflight;
+
+static uint64_t
+sf_stat_ios_inflight(const struct vms_stat *st)
+{
+	int64_t v = atomic_load_explicit(&sf_ios_inflight, memory_order_relaxed);
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+static uint64_t
+sf_stat_ra_inflight(const struct vms_stat *st)
+{
+	int64_t v = sf_ra_inflight_pages();
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+VMS_STAT_GAUGE(sf_stat_ios_inflight, 0, "sf_ios_inflight",
+	       "swapin pager I/Os started and not yet done");
+VMS_STAT_GAUGE(sf_stat_ra_inflight, 0, "sf_ra_inflight_pages", "pages in read-ahead I/O now");
 
 static void
 sf_stats_print_one(void *arg, const char *name, uint64_t value, const char *desc)
