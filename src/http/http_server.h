@@ -80,7 +80,7 @@ struct http_server;
 
 /*
  * Bind every listener on every thread and start the threads.  Returns 0,
- * -EADDRINUSE (with a message naming the address on stderr), or -errno.
+ * -EADDRINUSE (with a log line naming the address), or -errno.
  */
 int http_server_start(const struct http_server_config *cfg, struct http_server **out);
 /* The port listener i is bound to (after port 0). */

@@ -23,24 +23,6 @@ VMS_TUNABLE(pager_contract_checks, "pager_contract_checks", 1,
 	    "check the pager contract at every call (debug builds; 0 only to reproduce the 2018 "
 	    "incident)");
 
-/*
- * The VM does not include this layer: it tears an object's pager state down
- * through the destructor installed here, which dispatches to the optional
- * dealloc op.
- */
-static void
-pager_object_dtor(struct vm_object *obj)
-{
-	if (obj->pager->dealloc != NULL)
-		obj->pager->dealloc(obj);
-}
-
-__attribute__((constructor)) static void
-pager_install_dtor(void)
-{
-	vm_object_set_pager_dtor(pager_object_dtor);
-}
-
 const char *
 pager_strerror(int rv)
 {

@@ -11,7 +11,6 @@
 
 static _Atomic uint64_t object_next_id = 1;
 static _Atomic uint64_t object_live;
-static vm_object_dtor_t *_Atomic object_pager_dtor;
 
 #define HASH_MIN 16
 
@@ -21,17 +20,9 @@ pindex_hash(uint64_t pindex, uint32_t mask)
 	return (uint32_t)((pindex * 0x9E3779B97F4A7C15ull) >> 32) & mask;
 }
 
-void
-vm_object_set_pager_dtor(vm_object_dtor_t *fn)
-{
-	atomic_store(&object_pager_dtor, fn);
-}
-
 struct vm_object *
 vm_object_allocate(const struct pager_ops *ops, void *priv, uint64_t size, const char *name)
 {
-	VERIFY(ops == NULL ||
-	       atomic_load_explicit(&object_pager_dtor, memory_order_relaxed) != NULL);
 	struct vm_object *obj = calloc(1, sizeof(*obj));
 	if (obj == NULL)
 		return NULL;
@@ -171,8 +162,9 @@ vm_object_destroy(struct vm_object *obj)
 	VERIFY(atomic_load(&obj->dead));
 	VERIFY3U(obj->resident_count, ==, 0);
 	VERIFY3U(atomic_load(&obj->ref_count), ==, 0);
-	if (obj->pager != NULL)
-		atomic_load_explicit(&object_pager_dtor, memory_order_relaxed)(obj);
+	const struct vm_pager_head *ph = (const void *)obj->pager;
+	if (ph != NULL && ph->dealloc != NULL)
+		ph->dealloc(obj);
 	pthread_mutex_destroy(&obj->lock);
 	free(obj->hash);
 	free(obj->name);

@@ -116,4 +116,48 @@ CM
 cmake -S "$tmp/cm" -B "$tmp/cm/b" -DCMAKE_PREFIX_PATH="$tmp/prefix" >"$tmp/cm.log" 2>&1 &&
 	cmake --build "$tmp/cm/b" >>"$tmp/cm.log" 2>&1 || { cat "$tmp/cm.log"; fail "find_package(vmsend)"; }
 "$tmp/cm/b/objcat" "$tmp/site.img" /hello.txt | cmp - "$tmp/site/hello.txt" || fail "CMake-built objcat"
+# libvmsend_http (pkg-config vmsend-http): the server over the engine, stopped by the program.
+cat >"$tmp/httpd.c" <<'C'
+#include <vmsend/http.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	struct vmsend *vs;
+	struct vms_http *h;
+	if (vmsend_create(16 << 20, &vs) != 0 || vmsend_mount(vs, "/", "hostfs", argv[1]) != 0 ||
+	    vms_http_start(vs, "127.0.0.1:0", 1, VMS_HTTP_METRICS, &h) != 0)
+		return 1;
+	printf("%d\n", vms_http_port(h));
+	fflush(stdout);
+	char c;
+	while (read(0, &c, 1) > 0) /* runs until its stdin closes */
+		;
+	vms_http_stop(h);
+	vmsend_destroy(vs);
+	return 0;
+}
+C
+$cc -o "$tmp/httpd" "$tmp/httpd.c" $(pkg-config --cflags --libs vmsend-http) ||
+	fail "building against libvmsend_http"
+mkfifo "$tmp/in"
+"$tmp/httpd" "$tmp/site" <"$tmp/in" >"$tmp/hport" 2>"$tmp/httpd.err" &
+srv=$!
+exec 3>"$tmp/in"
+i=0
+while [ ! -s "$tmp/hport" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+python3 - "$(cat "$tmp/hport")" "$tmp/site" <<'PY' || fail "libvmsend_http bytes differ"
+import sys, urllib.request
+port, root = sys.argv[1], sys.argv[2]
+body = urllib.request.urlopen("http://127.0.0.1:%s/big.bin" % port, timeout=30).read()
+if body != open(root + "/big.bin", "rb").read():
+    sys.exit(1)
+m = urllib.request.urlopen("http://127.0.0.1:%s/.vmsend/metrics" % port, timeout=30).read()
+if b"vmsend_http_requests_total " not in m:
+    sys.exit(1)
+PY
+exec 3>&-
+wait "$srv" || fail "the libvmsend_http program exited with an error"
+srv=
+[ -s "$tmp/httpd.err" ] && { cat "$tmp/httpd.err"; fail "libvmsend_http wrote to stderr"; }
 echo "ok: installed, built with pkg-config and CMake, served and streamed byte-exact"

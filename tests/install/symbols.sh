@@ -3,13 +3,14 @@
 # nm -D of the shared library and nm -g of the static archive list those names
 # and nothing else (the shared library also names its version node, VMSEND_0).
 #
-# usage: symbols.sh LIBVMSEND_SO LIBVMSEND_A HEADER
+# usage: symbols.sh LIB.so LIB.a HEADER...   (the library exports the VMSEND_API names of all)
 set -u
-so=$1 a=$2 header=$3
+so=$1 a=$2
+shift 2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
-grep -o '^VMSEND_API [^(]*(' "$header" | sed -E 's/.*[ *]([a-z_0-9]+)\($/\1/' | sort >"$tmp/want"
-[ -s "$tmp/want" ] || { echo "FAIL: no VMSEND_API declarations in $header"; exit 1; }
+cat "$@" | grep -o '^VMSEND_API [^(]*(' | sed -E 's/.*[ *]([a-z_0-9]+)\($/\1/' | sort >"$tmp/want"
+[ -s "$tmp/want" ] || { echo "FAIL: no VMSEND_API declarations in $*"; exit 1; }
 nm -D --defined-only "$so" | awk '$2 != "A" {print $3}' | sed 's/@.*//' | sort >"$tmp/so"
 nm -g --defined-only "$a" | awk 'NF == 3 {print $3}' | sort >"$tmp/a"
 rc=0
