@@ -3,7 +3,8 @@
 #   make test     install deps, build debug (INVARIANTS + ASan/UBSan), run the whole ctest suite
 #   make debug | release | tsan | format | clean | bench | fuzz | stress | incident | soak
 #   make test-repeat N   the stress, fault and http tests N times, a new seed each time
-#   make install (PREFIX=/usr/local) | deb (Debian package, lintian, install test)
+#   make install [PREFIX=/usr/local] [DESTDIR=...]   libvmsend, its header, vmsend.pc, vmsend
+#   make deb      Debian package, lintian, install test
 
 JOBS     ?= $(shell nproc)
 CMAKE    ?= cmake
@@ -14,6 +15,7 @@ FUZZBLD  := build/fuzz
 FUZZ_SECONDS   ?= 60
 STRESS_SECONDS ?= 60
 PORT     ?= 8080
+PREFIX   ?= /usr/local
 
 .PHONY: all deps debug release tsan test test-tsan test-repeat run format format-check clean bench \
 	bench-quick fuzz stress incident soak install deb
@@ -64,6 +66,11 @@ test-repeat: debug
 			-L '^(stress|fault|http)$$' || { echo "== round $$i failed (VMSEND_STRESS_SEED=$$seed)"; exit 1; }; \
 	done; echo "== test-repeat: $(N) rounds green"
 
+# libvmsend (.so, .a, include/vmsend/*.h, vmsend.pc, CMake package) and the vmsend binary,
+# from the release build, under PREFIX (default /usr/local); DESTDIR=... stages a package.
+install: release
+	$(CMAKE) --install $(RELEASE) --prefix $(PREFIX)
+
 run: release
 	scripts/demo-site.sh demo/site
 	$(RELEASE)/src/cli/vmsend serve --listen 127.0.0.1:$(PORT) --root demo/site --allow-root
@@ -100,10 +107,6 @@ soak: release
 	tests/soak/run.sh $(RELEASE)/src/cli/vmsend
 	tests/soak/run.sh --h2 $(RELEASE)/src/cli/vmsend
 	tests/soak/run.sh --tls $(RELEASE)/src/cli/vmsend
-
-PREFIX ?= /usr/local
-install: release
-	$(CMAKE) --install $(RELEASE) --prefix $(PREFIX)
 
 # Builds from the committed tree (git archive) with dpkg-buildpackage, runs lintian,
 # then installs the package and starts it under scripts/deb-test.sh.  A few minutes.

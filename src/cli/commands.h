@@ -18,5 +18,6 @@ int cmd_fsck(int argc, char **argv);
 int cmd_objfs(int argc, char **argv);
 int cmd_cachesim(int argc, char **argv);
 int cmd_rados(int argc, char **argv);
+int cmd_stat(int argc, char **argv);
 
 #endif

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct vms_command commands[] = {
     {"demo", cmd_demo, "exercise the page cache and print its counters"},
@@ -19,6 +20,7 @@ static const struct vms_command commands[] = {
     {"serve", cmd_serve, "serve files over HTTP/1.1 through the page cache and sendfile"},
     {"incident", cmd_incident,
      "reproduce the 2018 sendfile/ZFS panic, then avoid it (debug build)"},
+    {"stat", cmd_stat, "live counters of a running server (requests/s, hit ratios, I/O)"},
     {"tunables", cmd_tunables, "list every tunable with its value and description"},
     {"cachesim", cmd_cachesim,
      "replay synthetic traces through the ARC, LRU and SIEVE; print hit ratios"},
@@ -72,6 +74,7 @@ apply_tunables(int *argcp, char **argv)
 int
 main(int argc, char **argv)
 {
+	vms_log_set_fd(STDERR_FILENO); /* the library logs nowhere unless told; the CLI to stderr */
 	if (apply_tunables(&argc, argv) != 0)
 		return 2;
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

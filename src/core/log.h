@@ -1,6 +1,8 @@
 /*
- * A levelled logger.  Lines go to stderr (or the file given to
- * vms_log_open) as "2026-11-25T13:00:00Z vmsend[pid] LEVEL subsystem: message".
+ * A levelled logger.  The library writes nowhere by default: lines go to
+ * the sink an embedder set (vms_log_set_sink: level, subsystem and the bare
+ * message), or else to the fd the CLI set (vms_log_set_fd(2)) as
+ * "2026-11-25T13:00:00Z vmsend[pid] LEVEL subsystem: message".
  * The level comes from the tunable "log_level" (error, warn, info, debug).
  * Thread-safe: each line is written with one write(2).
  */
@@ -15,8 +17,11 @@ __attribute__((format(printf, 3, 4))) void vms_log(enum vms_log_level level, con
 						   const char *fmt, ...);
 /* Parse "error|warn|info|debug"; returns the level or -1. */
 int vms_log_level_parse(const char *s);
-/* Send log lines to fd (default 2). */
+/* Send log lines to fd (default -1: nowhere). */
 void vms_log_set_fd(int fd);
+/* Send messages to fn instead (NULL: back to the fd); fn must be thread-safe. */
+typedef void vms_log_sink_t(void *arg, int level, const char *subsys, const char *msg);
+void vms_log_set_sink(vms_log_sink_t *fn, void *arg);
 
 #define LOG_ERR(sub, ...)   vms_log(VMS_LOG_ERROR, sub, __VA_ARGS__)
 #define LOG_WARN(sub, ...)  vms_log(VMS_LOG_WARN, sub, __VA_ARGS__)

@@ -323,7 +323,7 @@ http_conn_push(struct http_conn *c)
 			struct vms_hdtr hdtr = {.headers = &iov, .hdr_cnt = 1};
 			off_t sb = 0;
 			int start = r->cur;
-			rc = vms_sendfile(c->so, r->vp, (off_t)f->off, f->len, &hdtr, &sb, 0);
+			rc = vms_sendfile_vnode(c->so, r->vp, (off_t)f->off, f->len, &hdtr, &sb, 0);
 			if ((uint64_t)sb < hrem) {
 				r->done += (uint64_t)sb;
 			} else {
@@ -338,8 +338,8 @@ http_conn_push(struct http_conn *c)
 				return -EIO; /* the file ended before its Content-Length */
 		} else {
 			off_t sb = 0;
-			rc = vms_sendfile(c->so, r->vp, (off_t)(p->off + r->done), p->len - r->done,
-					  NULL, &sb, 0);
+			rc = vms_sendfile_vnode(c->so, r->vp, (off_t)(p->off + r->done),
+						p->len - r->done, NULL, &sb, 0);
 			r->done += (uint64_t)sb;
 			if (rc == 0 && r->done < p->len)
 				return -EIO; /* the file ended before its Content-Length */

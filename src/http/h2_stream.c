@@ -202,8 +202,8 @@ h2_send_data_cb(nghttp2_session *ngh, nghttp2_frame *frame, const uint8_t *frame
 		struct iovec iov = {h->out, h->outlen};
 		struct vms_hdtr hdtr = {.headers = &iov, .hdr_cnt = 1};
 		off_t sb = 0;
-		int rc = vms_sendfile(h->c->so, r->vp, (off_t)(p->off + st->poff), length, &hdtr,
-				      &sb, 0);
+		int rc = vms_sendfile_vnode(h->c->so, r->vp, (off_t)(p->off + st->poff), length,
+					    &hdtr, &sb, 0);
 		if (rc != 0 || (uint64_t)sb != h->outlen + length) {
 			LOG_DEBUG("http", "%s: HTTP/2 DATA not queued whole: %s", h->c->peer,
 				  strerror(rc != 0 ? -rc : EIO));

@@ -506,7 +506,7 @@ http_serve_listing(struct http_conn *c, struct http_resp *r, const struct http_r
 static void
 http_serve_metrics(struct http_conn *c, struct http_resp *r)
 {
-	size_t cap = 64 * 1024;
+	size_t cap = HTTP_METRICS_CAP;
 	long off = http_resp_alloc(r, cap);
 	if (off < 0) {
 		http_resp_simple(c, r, 500, false, NULL);

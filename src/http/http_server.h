@@ -88,7 +88,7 @@ struct http_server;
 
 /*
  * Bind every listener on every thread and start the threads.  Returns 0,
- * -EADDRINUSE (with a message naming the address on stderr), or -errno.
+ * -EADDRINUSE (with a log line naming the address), or -errno.
  */
 int http_server_start(const struct http_server_config *cfg, struct http_server **out);
 /* The port listener i is bound to (after port 0). */
@@ -150,6 +150,7 @@ extern struct http_stats http_stats;
 extern const double http_latency_bounds_ms[HTTP_LATENCY_BUCKETS];
 
 /* Write the Prometheus text page into buf; returns its length (truncated at cap). */
+#define HTTP_METRICS_CAP (64 * 1024) /* the buffer /.vmsend/metrics renders into */
 size_t http_metrics_render(char *buf, size_t cap);
 
 #endif

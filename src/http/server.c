@@ -113,8 +113,7 @@ http_server_config_check(const struct http_server_config *cfg)
 	for (int i = 0; i < total; i++) {
 		const char *spec = http_addr_spec_at(cfg, i, NULL, NULL);
 		if (strncmp(spec, "fd:", 3) != 0 && http_addr_parse(spec, &ss, &len) != 0) {
-			fprintf(stderr, "vmsend serve: bad listen address '%s' (want HOST:PORT)\n",
-				spec);
+			LOG_ERR("http", "bad listen address '%s' (want HOST:PORT)", spec);
 			return -EINVAL;
 		}
 	}
@@ -333,7 +332,7 @@ http_addr_inherit(struct http_addr *a, int nthreads)
 	socklen_t alen = sizeof(acc);
 	if (a->spec[3] == '\0' || *end != '\0' || fd < 0 || fd > 65535 ||
 	    getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) != 0 || !acc) {
-		fprintf(stderr, "vmsend serve: %s is not a listening socket\n", a->spec);
+		LOG_ERR("http", "%s is not a listening socket", a->spec);
 		return -EBADF;
 	}
 	struct sockaddr_storage bound;
@@ -366,14 +365,12 @@ http_addr_bind(struct http_addr *a, int nthreads)
 	if (strncmp(a->spec, "fd:", 3) == 0)
 		return http_addr_inherit(a, nthreads);
 	if (http_addr_parse(a->spec, &ss, &len) != 0) {
-		fprintf(stderr, "vmsend serve: bad listen address '%s' (want HOST:PORT)\n",
-			a->spec);
+		LOG_ERR("http", "bad listen address '%s' (want HOST:PORT)", a->spec);
 		return -EINVAL;
 	}
 	int probe = http_listen_socket(&ss, len, false);
 	if (probe < 0) {
-		fprintf(stderr, "vmsend serve: cannot listen on %s: %s%s\n", a->spec,
-			strerror(-probe),
+		LOG_ERR("http", "cannot listen on %s: %s%s", a->spec, strerror(-probe),
 			probe == -EADDRINUSE ? " (is another server running there?)" : "");
 		return probe;
 	}
@@ -391,8 +388,7 @@ http_addr_bind(struct http_addr *a, int nthreads)
 	for (int t = 0; t < nthreads; t++) {
 		int fd = http_listen_socket(&ss, len, true);
 		if (fd < 0) {
-			fprintf(stderr, "vmsend serve: cannot listen on %s: %s\n", a->spec,
-				strerror(-fd));
+			LOG_ERR("http", "cannot listen on %s: %s", a->spec, strerror(-fd));
 			http_addr_close(a, nthreads);
 			return fd;
 		}
@@ -419,7 +415,7 @@ http_addrs_bind(struct http_server *srv, const struct http_server_config *cfg,
 		struct http_addr *a = &out[n];
 		memset(a, 0, sizeof(*a));
 		if (strlen(spec) >= sizeof(a->spec)) {
-			fprintf(stderr, "vmsend serve: listen address too long: '%s'\n", spec);
+			LOG_ERR("http", "listen address too long: '%s'", spec);
 			rc = -EINVAL;
 			break;
 		}
@@ -564,7 +560,7 @@ http_server_start(const struct http_server_config *cfg, struct http_server **out
 		if (srv->threads[t].start_rc != 0)
 			rc = srv->threads[t].start_rc;
 	if (rc != 0) {
-		fprintf(stderr, "vmsend serve: cannot start the event loops: %s\n", strerror(-rc));
+		LOG_ERR("http", "cannot start the event loops: %s", strerror(-rc));
 		for (int t = 0; t < started; t++) {
 			if (srv->threads[t].start_rc == 0)
 				io_loop_post(srv->threads[t].loop, &srv->threads[t].stop_task);

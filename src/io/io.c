@@ -29,7 +29,9 @@
  * Timers are in user space: the wait's timeout is the earliest deadline.  No
  * timeout SQE means no race between a re-arm and a CQE already in flight.
  *
- * The page arena is registered as fixed buffers in chunks of at most 1 GiB
+ * io knows no pages: its owner hands it one buffer region (io_region_set();
+ * vm_init() hands it the page arena), which loops made with IO_LOOP_ARENA
+ * register as fixed buffers in chunks of at most 1 GiB
  * (the kernel's per-buffer limit); io_fixed_index() maps an address range to
  * its chunk.  Registration can fail (RLIMIT_MEMLOCK for unprivileged users):
  * then fixed_buffers is false and callers use plain reads.
@@ -44,7 +46,6 @@
 #include "core/log.h"
 #include "core/tunable.h"
 #include "core/util.h"
-#include "vm/vm.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -59,8 +60,6 @@
 VMS_TUNABLE(io_disable, "io_disable", 0,
 	    "io_uring ops to treat as missing (1 msg_ring, 2 send_zc, 4 fixed buffers, "
 	    "8 read_fixed, 16 readv); for testing fallbacks");
-
-struct io_stats io_stats;
 
 #define IO_FIXED_SPAN  (1ull << 30) /* the kernel refuses a fixed buffer over 1 GiB */
 #define IO_CQE_BATCH   64
@@ -191,6 +190,18 @@ io_probe(struct io_loop *loop)
 				    "io_uring readv unavailable: page-ins use synchronous preadv");
 }
 
+/* The region loops register (io_region_set); a pair, stored base last, read base first. */
+static char *_Atomic io_region_base;
+static _Atomic size_t io_region_size;
+
+void
+io_region_set(void *base, size_t size)
+{
+	atomic_store(&io_region_base, NULL);
+	atomic_store(&io_region_size, size);
+	atomic_store(&io_region_base, base);
+}
+
 static void
 io_register_arena(struct io_loop *loop)
 {
@@ -200,7 +211,9 @@ io_register_arena(struct io_loop *loop)
 	unsigned n;
 	int rv;
 
-	if (!vm_initialized())
+	base = atomic_load(&io_region_base);
+	size = atomic_load(&io_region_size);
+	if (base == NULL)
 		return;
 	if (io_disable & IO_DISABLE_FIXED_BUFFERS) {
 		io_log_missing_once(
@@ -208,8 +221,6 @@ io_register_arena(struct io_loop *loop)
 		    "io_uring fixed buffers disabled (io_disable): using plain reads");
 		return;
 	}
-	base = vm_arena_base();
-	size = vm_arena_size();
 	n = (unsigned)howmany(size, IO_FIXED_SPAN);
 	iov = calloc(n, sizeof(*iov));
 	if (iov == NULL) {
@@ -486,7 +497,7 @@ io_loop_private(void)
 	VERIFY0(pthread_once(&io_priv_once, io_priv_key_init));
 	/*
 	 * No fixed buffers here: this ring lives as long as its thread, and a
-	 * vm_fini() + vm_init() in between could map a new arena at the same
+	 * vm_fini() + vm_init() in between could map a new region at the same
 	 * address while the registration still pins the old pages; a READ_FIXED
 	 * would then land in memory nobody sees.  Event loops, which the caller
 	 * destroys before vm_fini(), register the arena.
@@ -827,7 +838,7 @@ io_fixed_index(const struct io_loop *loop, const void *addr, size_t len)
 	if (!loop->feat.fixed_buffers || len == 0 || p < loop->fixed_base)
 		return -1;
 	/* A loop that outlived its arena (see IO_LOOP_ARENA) must not read into stale pins. */
-	if (!vm_initialized() || vm_arena_base() != loop->fixed_base)
+	if (atomic_load_explicit(&io_region_base, memory_order_relaxed) != loop->fixed_base)
 		return -1;
 	off = (size_t)(p - loop->fixed_base);
 	if (off >= loop->fixed_size || len > loop->fixed_size - off)

@@ -85,10 +85,16 @@ struct io_stats {
 extern struct io_stats io_stats;
 
 /*
- * Register the page arena as fixed buffers: vm_init() must have run, and the
- * loop must be destroyed before vm_fini() (the registration pins the arena's
- * pages; a new arena mapped at the same address would not be the one read into).
+ * The buffer region that loops created with IO_LOOP_ARENA register as fixed
+ * buffers.  Set by whoever owns that memory (vm_init() hands io the page
+ * arena) before such loops are created; cleared with (NULL, 0) before the
+ * memory goes away.  Loops made while it was set must be destroyed before
+ * it is cleared: the registration pins its pages, and a new region mapped at
+ * the same address would not be the one read into.  io_fixed_index() stops
+ * answering for a loop whose region is no longer the current one.
  */
+void io_region_set(void *base, size_t size);
+/* Register the region (if one is set) as fixed buffers. */
 #define IO_LOOP_ARENA 0x1
 
 /* Create a loop with `entries` SQEs; binds it to the calling thread as its current loop. */

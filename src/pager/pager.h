@@ -52,6 +52,7 @@
 #include "vm/vm.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum pager_result {
@@ -83,13 +84,16 @@ typedef bool pager_haspage_t(struct vm_object *obj, uint64_t pindex, int *before
 typedef void pager_dealloc_t(struct vm_object *obj);
 
 struct pager_ops {
+	pager_dealloc_t *dealloc; /* optional; first: the VM calls it (struct vm_pager_head) */
 	const char *name;
 	unsigned caps;                          /* PAGER_CAP_* */
 	pager_getpages_t *getpages;             /* required */
 	pager_getpages_async_t *getpages_async; /* optional: default runs getpages, then iodone */
 	pager_haspage_t *haspage;               /* required */
-	pager_dealloc_t *dealloc;               /* optional */
 };
+/* The VM, below this layer, sees an ops table only as its first field. */
+_Static_assert(offsetof(struct pager_ops, dealloc) == offsetof(struct vm_pager_head, dealloc),
+	       "struct pager_ops must begin as struct vm_pager_head");
 
 /* Human-readable name of a PAGER_* result. */
 const char *pager_strerror(int rv);

@@ -173,8 +173,8 @@ out:
 }
 
 int
-vms_sendfile(struct vms_socket *so, struct vnode *vp, off_t offset, size_t nbytes,
-	     const struct vms_hdtr *hdtr, off_t *sbytes, int flags)
+vms_sendfile_vnode(struct vms_socket *so, struct vnode *vp, off_t offset, size_t nbytes,
+		   const struct vms_hdtr *hdtr, off_t *sbytes, int flags)
 {
 	if (sbytes != NULL)
 		*sbytes = 0;

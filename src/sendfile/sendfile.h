@@ -34,6 +34,7 @@
 
 #include "core/stats.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,6 +85,7 @@ struct vms_socket_params {
 	vms_socket_lowat_t *on_lowat; /* optional */
 	vms_socket_error_t *on_error; /* optional */
 	void *arg;                    /* passed to the callbacks */
+	_Atomic uint32_t *live;       /* optional: +1 now, -1 when the socket is finally freed */
 };
 
 struct vms_socket_stats {
@@ -183,8 +185,8 @@ int vms_sendfile_object(struct vms_socket *so, struct vm_object *obj, off_t offs
 			const struct vms_hdtr *hdtr, off_t *sbytes, int flags);
 
 /* The same for a regular-file vnode (vp->object); -EINVAL for a directory. */
-int vms_sendfile(struct vms_socket *so, struct vnode *vp, off_t offset, size_t nbytes,
-		 const struct vms_hdtr *hdtr, off_t *sbytes, int flags);
+int vms_sendfile_vnode(struct vms_socket *so, struct vnode *vp, off_t offset, size_t nbytes,
+		       const struct vms_hdtr *hdtr, off_t *sbytes, int flags);
 
 /*
  * Convenience for simple programs (`vmsend cat`): send the whole range
@@ -353,9 +355,7 @@ struct sf_stats {
 };
 extern struct sf_stats sf_stats;
 
-/* Call fn once per counter: name ("sf_ios"), current value, description. */
-void sf_stats_foreach(void (*fn)(void *arg, const char *name, uint64_t value, const char *desc),
-		      void *arg);
+/* Every counter is registered as "sf_<field>" (core/stats.h: vms_stats_foreach). */
 /* "name value" lines. */
 void sf_stats_print(FILE *f);
 /* Zero every counter (tests). */

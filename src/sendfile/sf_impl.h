@@ -95,6 +95,7 @@ struct vms_socket {
 	vms_socket_lowat_t *on_lowat;
 	vms_socket_error_t *on_error;
 	void *arg;
+	_Atomic uint32_t *live; /* (c) the owner's count of its sockets not yet freed */
 
 	TAILQ_HEAD(, sf_seg) sb; /* (l) the send buffer, in call order */
 	struct sf_seg *pending;  /* (l) first segment swapin has not started, or NULL */
@@ -150,6 +151,8 @@ struct sf_io {
 };
 
 extern int64_t sf_retry_us; /* tunable: swapin retry delay */
+/* Swapin pager I/Os started and not yet done (the gauge sf_ios_inflight). */
+extern _Atomic int64_t sf_ios_inflight;
 
 /* socket.c */
 /* A zeroed socket with one (the owner's) reference and no fd; counted by vms_socket_count(). */

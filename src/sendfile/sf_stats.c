@@ -1,5 +1,6 @@
 /* The sendfile counters (FreeBSD's sfstat shape) and the engine's tunables. */
 #include "sendfile/sendfile.h"
+#include "sendfile/sf_impl.h"
 
 #include "core/tunable.h"
 
@@ -20,50 +21,51 @@ VMS_TUNABLE(sf_retry_us, "sf_retry_us", 200,
 
 struct sf_stats sf_stats;
 
-static const struct {
-	const char *name;
-	size_t off;
-	const char *desc;
-} sf_stat_names[] = {
-#define S(f, d)                                                                                    \
-	{                                                                                          \
-		"sf_" #f, offsetof(struct sf_stats, f), d                                          \
-	}
-    S(calls, "vms_sendfile calls"),
-    S(ios, "pager I/Os started"),
-    S(pages_read, "requested pages filled by I/O"),
-    S(pages_valid, "pages found valid in the cache"),
-    S(pages_zeroed, "hole pages zero-filled"),
-    S(pages_bogus, "bogus_page slots in coalesced I/O"),
-    S(readahead, "read-ahead pages read by pagers"),
-    S(busy_waits, "swapin waits for a busy page"),
-    S(ebusy, "SF_NODISKIO calls that returned EBUSY"),
-    S(eagain, "calls that returned EAGAIN"),
-    S(nocache_frees, "SF_NOCACHE pages freed after sending"),
-    S(io_errors, "pager I/Os that failed"),
-    S(bytes_queued, "bytes queued (headers, file, trailers)"),
-    S(bytes_sent, "bytes completed by the kernel"),
-    S(sends, "send operations issued"),
-    S(sends_zc, "zero-copy sends issued"),
-    S(ra_ios, "stream read-ahead I/Os started"),
-    S(ra_pages, "pages read by stream read-ahead"),
-    S(ra_errors, "stream read-ahead I/Os that failed"),
-    S(ra_grows, "read-ahead windows doubled"),
-    S(ra_seeks, "stream read-ahead restarts on a seek"),
-    S(ra_throttled, "read-ahead held back by the global bound"),
-#undef S
-};
+VMS_STAT_COUNTER(sf_stats.calls, "sf_calls", "vms_sendfile calls");
+VMS_STAT_COUNTER(sf_stats.ios, "sf_ios", "pager I/Os started");
+VMS_STAT_COUNTER(sf_stats.pages_read, "sf_pages_read", "requested pages filled by I/O");
+VMS_STAT_COUNTER(sf_stats.pages_valid, "sf_pages_valid", "pages found valid in the cache");
+VMS_STAT_COUNTER(sf_stats.pages_zeroed, "sf_pages_zeroed", "hole pages zero-filled");
+VMS_STAT_COUNTER(sf_stats.pages_bogus, "sf_pages_bogus", "bogus_page slots in coalesced I/O");
+VMS_STAT_COUNTER(sf_stats.readahead, "sf_readahead", "read-ahead pages read by pagers");
+VMS_STAT_COUNTER(sf_stats.busy_waits, "sf_busy_waits", "swapin waits for a busy page");
+VMS_STAT_COUNTER(sf_stats.ebusy, "sf_ebusy", "SF_NODISKIO calls that returned EBUSY");
+VMS_STAT_COUNTER(sf_stats.eagain, "sf_eagain", "calls that returned EAGAIN");
+VMS_STAT_COUNTER(sf_stats.nocache_frees, "sf_nocache_frees",
+		 "SF_NOCACHE pages freed after sending");
+VMS_STAT_COUNTER(sf_stats.io_errors, "sf_io_errors", "pager I/Os that failed");
+VMS_STAT_COUNTER(sf_stats.bytes_queued, "sf_bytes_queued",
+		 "bytes queued (headers, file, trailers)");
+VMS_STAT_COUNTER(sf_stats.bytes_sent, "sf_bytes_sent", "bytes completed by the kernel");
+VMS_STAT_COUNTER(sf_stats.sends, "sf_sends", "send operations issued");
+VMS_STAT_COUNTER(sf_stats.sends_zc, "sf_sends_zc", "zero-copy sends issued");
+VMS_STAT_COUNTER(sf_stats.ra_ios, "sf_ra_ios", "stream read-ahead I/Os started");
+VMS_STAT_COUNTER(sf_stats.ra_pages, "sf_ra_pages", "pages read by stream read-ahead");
+VMS_STAT_COUNTER(sf_stats.ra_errors, "sf_ra_errors", "stream read-ahead I/Os that failed");
+VMS_STAT_COUNTER(sf_stats.ra_grows, "sf_ra_grows", "read-ahead windows doubled");
+VMS_STAT_COUNTER(sf_stats.ra_seeks, "sf_ra_seeks", "stream read-ahead restarts on a seek");
+VMS_STAT_COUNTER(sf_stats.ra_throttled, "sf_ra_throttled",
+		 "read-ahead held back by the global bound");
 
-void
-sf_stats_foreach(void (*fn)(void *arg, const char *name, uint64_t value, const char *desc),
-		 void *arg)
+_Atomic int64_t sf_ios_inflight;
+
+static uint64_t
+sf_stat_ios_inflight(const struct vms_stat *st)
 {
-	for (size_t i = 0; i < sizeof(sf_stat_names) / sizeof(sf_stat_names[0]); i++) {
-		const struct vms_counter *c =
-		    (const struct vms_counter *)((const char *)&sf_stats + sf_stat_names[i].off);
-		fn(arg, sf_stat_names[i].name, counter_get(c), sf_stat_names[i].desc);
-	}
+	int64_t v = atomic_load_explicit(&sf_ios_inflight, memory_order_relaxed);
+	return v > 0 ? (uint64_t)v : 0;
 }
+
+static uint64_t
+sf_stat_ra_inflight(const struct vms_stat *st)
+{
+	int64_t v = sf_ra_inflight_pages();
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+VMS_STAT_GAUGE(sf_stat_ios_inflight, 0, "sf_ios_inflight",
+	       "swapin pager I/Os started and not yet done");
+VMS_STAT_GAUGE(sf_stat_ra_inflight, 0, "sf_ra_inflight_pages", "pages in read-ahead I/O now");
 
 static void
 sf_stats_print_one(void *arg, const char *name, uint64_t value, const char *desc)
@@ -74,12 +76,11 @@ sf_stats_print_one(void *arg, const char *name, uint64_t value, const char *desc
 void
 sf_stats_print(FILE *f)
 {
-	sf_stats_foreach(sf_stats_print_one, f);
+	vms_stats_foreach_named("sf_", sf_stats_print_one, f);
 }
 
 void
 sf_stats_reset(void)
 {
-	for (size_t i = 0; i < sizeof(sf_stat_names) / sizeof(sf_stat_names[0]); i++)
-		counter_zero((struct vms_counter *)((char *)&sf_stats + sf_stat_names[i].off));
+	vms_stats_reset("sf_");
 }

@@ -61,6 +61,14 @@ VMS_TUNABLE(sf_ktls, "sf_ktls", 1,
 	    "userspace");
 
 struct sf_tls_stats sf_tls_stats;
+VMS_STAT_COUNTER(sf_tls_stats.records, "tls_records", "TLS records sealed in userspace");
+VMS_STAT_COUNTER(sf_tls_stats.bytes_sealed, "tls_bytes_sealed", "plaintext bytes sealed");
+VMS_STAT_COUNTER(sf_tls_stats.page_bytes, "tls_page_bytes",
+		 "plaintext bytes sealed straight from wired pages");
+VMS_STAT_COUNTER(sf_tls_stats.kernel, "tls_kernel_sockets", "sockets handed to kernel TLS");
+VMS_STAT_COUNTER(sf_tls_stats.user, "tls_user_sockets", "sockets sealing in userspace");
+VMS_STAT_COUNTER(sf_tls_stats.seal_errors, "tls_seal_errors",
+		 "sockets aborted: out of memory or cipher failure");
 
 /*
  * A run takes segments until it holds this much plaintext (it may end one

@@ -86,6 +86,9 @@ vms_socket_create(struct io_loop *loop, int fd, const struct vms_socket_params *
 		so->on_lowat = params->on_lowat;
 		so->on_error = params->on_error;
 		so->arg = params->arg;
+		so->live = params->live;
+		if (so->live != NULL)
+			atomic_fetch_add(so->live, 1);
 	}
 	if (so->hiwat == 0)
 		so->hiwat = 256 * 1024;
@@ -133,6 +136,8 @@ sf_socket_rele(struct vms_socket *so)
 	sf_tls_free(so->tls);
 	if (so->close_fd)
 		close(so->fd);
+	if (so->live != NULL)
+		atomic_fetch_sub(so->live, 1);
 	free(so);
 	atomic_fetch_sub(&sf_socket_live, 1);
 }

@@ -130,6 +130,7 @@ sf_iodone(void *arg, struct vm_page **ma, int count, int error)
 		counter_add(&sf_stats.pages_read, (uint64_t)nreal);
 	}
 	free(r);
+	atomic_fetch_sub_explicit(&sf_ios_inflight, 1, memory_order_relaxed);
 	sf_io_rele(sfio, false);
 }
 
@@ -163,6 +164,7 @@ sf_issue(struct sf_io *sfio, struct vm_object *obj, int start, int count, bool c
 	ASSERT(!r->bogus[0] && !r->bogus[count - 1]);
 	atomic_fetch_add(&sfio->nios, 1);
 	counter_inc(&sf_stats.ios);
+	atomic_fetch_add_explicit(&sf_ios_inflight, 1, memory_order_relaxed);
 	int *rahead = NULL;
 	if (ra > 0) {
 		sfio->ra_done = ra;
@@ -180,6 +182,7 @@ sf_issue(struct sf_io *sfio, struct vm_object *obj, int start, int count, bool c
 		atomic_compare_exchange_strong(&sfio->error, &zero, pager_to_errno(rv));
 		counter_inc(&sf_stats.io_errors);
 		free(r);
+		atomic_fetch_sub_explicit(&sf_ios_inflight, 1, memory_order_relaxed);
 		atomic_fetch_sub(&sfio->nios, 1); /* never the last: the call holds one */
 	}
 }

@@ -44,8 +44,6 @@ VMS_TUNABLE(vfs_valid_ms, "vfs_valid_ms", 1000,
 	    "how long a looked-up file is trusted before its identity is checked again (ms)");
 VMS_TUNABLE(vfs_cache_entries, "vfs_cache_entries", 4096, "name-cache entries kept (LRU)");
 
-struct vfs_stats vfs_stats;
-
 #define VFS_MAX_TYPES  8
 #define VFS_MAX_MOUNTS 32
 

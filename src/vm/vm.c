@@ -41,6 +41,7 @@
 #include "core/util.h"
 #include "core/log.h"
 #include "core/tunable.h"
+#include "io/io.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -60,7 +61,6 @@ VMS_TUNABLE(vm_new_pct, "vm_new_pct", 10,
 	    "share of the cached pages the new (probation) queue keeps before reclaim takes "
 	    "from the main queue, percent");
 
-struct vm_stats vm_stats;
 struct vm_page *bogus_page;
 
 static struct {
@@ -118,6 +118,7 @@ vm_init(uint64_t bytes)
 	atomic_store(&vm.nwired, 0);
 	memset(&vm_stats, 0, sizeof(vm_stats));
 	vm.initialized = true;
+	io_region_set(arena, size); /* event loops read into the arena as fixed buffers */
 	return 0;
 }
 
@@ -126,6 +127,7 @@ vm_fini(void)
 {
 	VERIFY(vm.initialized);
 	VERIFY(vm_quiescent());
+	io_region_set(NULL, 0);
 	munmap(vm.arena, vm.arena_size);
 	free(vm.pages);
 	vm.pages = NULL;

@@ -4,7 +4,6 @@
  */
 #include "vm/vm_internal.h"
 #include "core/util.h"
-#include "pager/pager.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -163,8 +162,9 @@ vm_object_destroy(struct vm_object *obj)
 	VERIFY(atomic_load(&obj->dead));
 	VERIFY3U(obj->resident_count, ==, 0);
 	VERIFY3U(atomic_load(&obj->ref_count), ==, 0);
-	if (obj->pager != NULL && obj->pager->dealloc != NULL)
-		obj->pager->dealloc(obj);
+	const struct vm_pager_head *ph = (const void *)obj->pager;
+	if (ph != NULL && ph->dealloc != NULL)
+		ph->dealloc(obj);
 	pthread_mutex_destroy(&obj->lock);
 	free(obj->hash);
 	free(obj->name);

@@ -48,6 +48,16 @@ struct vm_object {
  */
 struct vm_object *vm_object_allocate(const struct pager_ops *ops, void *priv, uint64_t size,
 				     const char *name);
+/*
+ * The VM knows a pager only as the opaque `pager` pointer it stores, whose
+ * ops table begins with this head (pager.h asserts so): when an object with
+ * a pager is freed, vm_object_destroy() calls its dealloc, if any.  Every
+ * other pager call goes through the dispatch in the pager layer above.
+ */
+typedef void vm_object_dtor_t(struct vm_object *obj);
+struct vm_pager_head {
+	vm_object_dtor_t *dealloc; /* (c) optional: frees pager_priv */
+};
 void vm_object_reference(struct vm_object *obj);
 /* Drop a reference; the last one kills the object (see above). */
 void vm_object_deallocate(struct vm_object *obj);

@@ -56,8 +56,6 @@ VMS_TUNABLE(hostfs_max_io_pages, "hostfs_max_io_pages", 256,
 VMS_TUNABLE(hostfs_debug_read_cap, "hostfs_debug_read_cap", 0,
 	    "testing: cap each read SQE at this many bytes to force short reads (0: off)");
 
-struct hostfs_stats hostfs_stats;
-
 /* Fault injection: countdown to the failing I/O (0: off) and its error. */
 static _Atomic uint32_t hostfs_fail_countdown;
 static _Atomic int hostfs_fail_error;

@@ -49,18 +49,11 @@
 
 #include "core/assert.h"
 #include "core/log.h"
-#include "core/tunable.h"
 #include "core/util.h"
-#include "vm/vm.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-VMS_TUNABLE(arc_size_tunable, "arc_size", 0,
-	    "ARC (objfs record cache) size in bytes; 0: a quarter of the page cache");
-VMS_TUNABLE(arc_min_promote_ms, "arc_min_promote_ms", 62,
-	    "a record read again sooner than this after it came in stays in MRU");
 
 #define ARC_HASH_MIN 1024u
 
@@ -251,65 +244,6 @@ arc_destroy(struct arc *arc)
 	free(arc->hash);
 	free(arc->name);
 	free(arc);
-}
-
-static pthread_mutex_t arc_global_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct arc *arc_global_arc;
-
-struct arc *
-arc_global(void)
-{
-	pthread_mutex_lock(&arc_global_lock);
-	if (arc_global_arc == NULL) {
-		int64_t size = __atomic_load_n(&arc_size_tunable, __ATOMIC_RELAXED);
-		if (size <= 0) {
-			/*
-			 * The page cache already holds decompressed pages of
-			 * hot files; the ARC adds compressed-image records
-			 * behind it, so a quarter of the page cache keeps
-			 * both useful without doubling the memory bill.
-			 */
-			int64_t cache = 0;
-			if (vm_initialized()) {
-				cache =
-				    (int64_t)vm_arena_size(); /* what --cache-size really made */
-			} else {
-				const struct vms_tunable *t = vms_tunable_find("cache_size");
-				cache = t != NULL ? __atomic_load_n(t->valp, __ATOMIC_RELAXED) : 0;
-			}
-			size = cache > 0 ? cache / 4 : 64 << 20;
-		}
-		struct arc_config cfg = {
-		    .size = (uint64_t)size,
-		    .min_promote_ns =
-			(uint64_t)__atomic_load_n(&arc_min_promote_ms, __ATOMIC_RELAXED) *
-			1000000ull,
-		    .name = "objfs",
-		};
-		arc_global_arc = arc_create(&cfg);
-		VERIFY(arc_global_arc != NULL);
-	}
-	struct arc *arc = arc_global_arc;
-	pthread_mutex_unlock(&arc_global_lock);
-	return arc;
-}
-
-struct arc *
-arc_global_peek(void)
-{
-	pthread_mutex_lock(&arc_global_lock);
-	struct arc *arc = arc_global_arc;
-	pthread_mutex_unlock(&arc_global_lock);
-	return arc;
-}
-
-void
-arc_global_fini(void)
-{
-	pthread_mutex_lock(&arc_global_lock);
-	arc_destroy(arc_global_arc);
-	arc_global_arc = NULL;
-	pthread_mutex_unlock(&arc_global_lock);
 }
 
 /* ---- reads ---- */

@@ -173,14 +173,13 @@ void arc_evict_image(struct arc *arc, uint64_t image_id);
 struct arc_stats *arc_stats(struct arc *arc);
 void arc_sizes(struct arc *arc, struct arc_sizes *out);
 const char *arc_name(const struct arc *arc);
-/* cb(arg, name, value) for every counter and size, arcstats-style names. */
+/*
+ * cb(arg, name, value) for every counter and size, arcstats-style names
+ * ("hits", "size").  The global ARC's are also in the stats registry as
+ * "arc_hits", ... labelled arc="objfs".
+ */
 void arc_stats_foreach(struct arc *arc, void (*cb)(void *arg, const char *name, uint64_t value),
 		       void *arg);
-/*
- * Prometheus text ("vmsend_arc_hits_total{arc=\"name\"} 12" ...) into buf;
- * returns the length it needs (like snprintf).
- */
-size_t arc_stats_prometheus(struct arc *arc, char *buf, size_t len);
 /* Zero the counters (tests, simulator). */
 void arc_stats_reset(struct arc *arc);
 

@@ -87,4 +87,14 @@ void arc_adjust(struct arc *arc);
 /* Ghost hits move p: toward MRU for an MRU-ghost hit, toward MFU otherwise. */
 void arc_adapt(struct arc *arc, enum arc_state ghost, uint64_t size);
 
+/*
+ * arc_global.c: the registry's read functions for the global ARC's stats
+ * (st->arg is an offset into struct arc_stats or struct arc_sizes), and the
+ * same reads on any ARC, for arc_stats_foreach().
+ */
+vms_stat_read_t arc_stat_read_counter;
+vms_stat_read_t arc_stat_read_size;
+uint64_t arc_stat_counter(struct arc *arc, uintptr_t off);
+uint64_t arc_stat_size(struct arc *arc, uintptr_t off);
+
 #endif

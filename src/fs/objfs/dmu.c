@@ -55,28 +55,21 @@
 
 struct dmu_stats dmu_stats;
 
+VMS_STAT_COUNTER(dmu_stats.reads, "dmu_reads", "objfs getpages calls");
+VMS_STAT_COUNTER(dmu_stats.async_reads, "dmu_async_reads", "of which getpages_async");
+VMS_STAT_COUNTER(dmu_stats.records_held, "dmu_records_held", "ARC records held for page runs");
+VMS_STAT_COUNTER(dmu_stats.holes, "dmu_holes", "hole records in page runs (zero-filled)");
+VMS_STAT_COUNTER(dmu_stats.pages_filled, "dmu_pages_filled", "requested pages filled from records");
+VMS_STAT_COUNTER(dmu_stats.bogus_skipped, "dmu_bogus_skipped", "bogus_page slots skipped (rule 7)");
+VMS_STAT_COUNTER(dmu_stats.eof_zeroed, "dmu_eof_zeroed", "pages zeroed past end of file");
+VMS_STAT_COUNTER(dmu_stats.rbehind, "dmu_rbehind", "optional pages read behind runs");
+VMS_STAT_COUNTER(dmu_stats.rahead, "dmu_rahead", "optional pages read ahead of runs");
+VMS_STAT_COUNTER(dmu_stats.errors, "dmu_errors", "page runs that failed with EIO");
+
 void
-dmu_stats_foreach(void (*fn)(void *arg, const char *name, uint64_t value, const char *desc),
-		  void *arg)
+dmu_stats_foreach(vms_stat_named_fn_t *fn, void *arg)
 {
-	const struct {
-		const char *name;
-		const struct vms_counter *c;
-		const char *desc;
-	} t[] = {
-	    {"dmu_reads", &dmu_stats.reads, "objfs getpages calls"},
-	    {"dmu_async_reads", &dmu_stats.async_reads, "of which getpages_async"},
-	    {"dmu_records_held", &dmu_stats.records_held, "ARC records held for page runs"},
-	    {"dmu_holes", &dmu_stats.holes, "hole records in page runs (zero-filled)"},
-	    {"dmu_pages_filled", &dmu_stats.pages_filled, "requested pages filled from records"},
-	    {"dmu_bogus_skipped", &dmu_stats.bogus_skipped, "bogus_page slots skipped (rule 7)"},
-	    {"dmu_eof_zeroed", &dmu_stats.eof_zeroed, "pages zeroed past end of file"},
-	    {"dmu_rbehind", &dmu_stats.rbehind, "optional pages read behind runs"},
-	    {"dmu_rahead", &dmu_stats.rahead, "optional pages read ahead of runs"},
-	    {"dmu_errors", &dmu_stats.errors, "page runs that failed with EIO"},
-	};
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		fn(arg, t[i].name, counter_get(t[i].c), t[i].desc);
+	vms_stats_foreach_named("dmu_", fn, arg);
 }
 
 struct dmu_req;

@@ -89,7 +89,6 @@ struct dmu_stats {
 };
 extern struct dmu_stats dmu_stats;
 /* fn(arg, name, value, desc) for each dmu_stats counter (names: "dmu_reads", ...). */
-void dmu_stats_foreach(void (*fn)(void *arg, const char *name, uint64_t value, const char *desc),
-		       void *arg);
+void dmu_stats_foreach(vms_stat_named_fn_t *fn, void *arg);
 
 #endif

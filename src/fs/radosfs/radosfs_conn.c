@@ -18,6 +18,25 @@ VMS_TUNABLE(radosfs_op_timeout_ms, "radosfs_op_timeout_ms", 3000,
 	    "read that times out is EIO and marks the cluster down");
 
 struct radosfs_stats radosfs_stats;
+VMS_STAT_COUNTER(radosfs_stats.ios, "radosfs_ios", "page-in reads started (one RADOS op each)");
+VMS_STAT_COUNTER(radosfs_stats.pages_read, "radosfs_pages_read", "requested pages made valid");
+VMS_STAT_COUNTER(radosfs_stats.bogus_slots, "radosfs_bogus_slots",
+		 "bogus_page slots read into the sink");
+VMS_STAT_COUNTER(radosfs_stats.sink_pages, "radosfs_sink_pages",
+		 "other pages read only to verify a chunk");
+VMS_STAT_COUNTER(radosfs_stats.rbehind_pages, "radosfs_rbehind_pages", "optional pages read behind");
+VMS_STAT_COUNTER(radosfs_stats.rahead_pages, "radosfs_rahead_pages", "optional pages read ahead");
+VMS_STAT_COUNTER(radosfs_stats.bytes_read, "radosfs_bytes_read", "bytes asked of the cluster");
+VMS_STAT_COUNTER(radosfs_stats.chunks_verified, "radosfs_chunks_verified",
+		 "64 KiB chunks whose XXH3 was checked");
+VMS_STAT_COUNTER(radosfs_stats.checksum_errors, "radosfs_checksum_errors",
+		 "chunks whose XXH3 did not match: EIO");
+VMS_STAT_COUNTER(radosfs_stats.errors, "radosfs_errors", "reads that failed");
+VMS_STAT_COUNTER(radosfs_stats.down_refused, "radosfs_down_refused",
+		 "lookups and reads refused while the cluster is down");
+VMS_STAT_COUNTER(radosfs_stats.versions_loaded, "radosfs_versions_loaded", "manifests switched to");
+VMS_STAT_COUNTER(radosfs_stats.notifies, "radosfs_notifies", "manifest notifies received");
+VMS_STAT_COUNTER(radosfs_stats.injected, "radosfs_injected", "failures injected by tests");
 
 bool
 rfs_errno_is_down(int rv)

@@ -427,7 +427,7 @@ send_range(struct vms_socket *so, struct vnode *vp, off_t off, size_t len)
 {
 	while (len > 0) {
 		off_t sbytes = 0;
-		int error = vms_sendfile(so, vp, off, len, NULL, &sbytes, 0);
+		int error = vms_sendfile_vnode(so, vp, off, len, NULL, &sbytes, 0);
 		cr_assert(error == 0 || error == -EAGAIN, "vms_sendfile: %d", error);
 		off += sbytes;
 		len -= (size_t)sbytes;

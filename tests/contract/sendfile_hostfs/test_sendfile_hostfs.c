@@ -76,7 +76,7 @@ send_whole(struct vnode *vp, int *rc)
 	sft_tcp_pair(fds);
 	struct sft_sink *sink = sft_sink_start(fds[1], false);
 	struct vms_socket *so = sft_socket(fds[0], 1 << 20, NULL, NULL, NULL);
-	*rc = vms_sendfile(so, vp, 0, 0, NULL, NULL, 0);
+	*rc = vms_sendfile_vnode(so, vp, 0, 0, NULL, NULL, 0);
 	if (*rc == 0)
 		*rc = vms_socket_flush(so);
 	sft_close_wait(so, *rc == 0 ? VMS_CLOSE_LINGER : VMS_CLOSE_ABORT);
@@ -149,7 +149,7 @@ Test(sendfile_hostfs, nth_read_fails_aborts_with_eio)
 		sft_tcp_pair(bf);
 		struct sft_sink *bs = sft_sink_start(bf[1], false);
 		struct vms_socket *bso = sft_socket(bf[0], 1 << 20, NULL, NULL, NULL);
-		cr_assert_eq(vms_sendfile(bso, other, 0, 0, NULL, NULL, 0), 0);
+		cr_assert_eq(vms_sendfile_vnode(bso, other, 0, 0, NULL, NULL, 0), 0);
 		int rc;
 		struct sft_sink *s = send_whole(vp, &rc);
 		hostfs_fail_nth_read(0, -EIO);

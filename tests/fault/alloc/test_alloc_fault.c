@@ -264,7 +264,7 @@ op_io_hostfs(unsigned long n, const void *arg)
 	struct vms_hdtr hd = {&h, 1, NULL, 0};
 
 	hostfs_fail_nth_read((unsigned)n, -EIO);
-	int r = vms_sendfile(c.so, vp, 0, 0, &hd, NULL, SF_FLAGS(4, SF_USER_READAHEAD));
+	int r = vms_sendfile_vnode(c.so, vp, 0, 0, &hd, NULL, SF_FLAGS(4, SF_USER_READAHEAD));
 	if (r == 0)
 		r = fat_conn_flush(&c, NULL);
 	fat_conn_close(&c, VMS_CLOSE_LINGER);
@@ -416,7 +416,7 @@ Test(fault_alloc, arena_exhausted_nodiskio_ebusy)
 	struct iovec h = {"head", 4};
 	struct vms_hdtr hd = {&h, 1, NULL, 0};
 	off_t sb = -1;
-	int r = vms_sendfile(c.so, vp, 0, 0, &hd, &sb, SF_NODISKIO);
+	int r = vms_sendfile_vnode(c.so, vp, 0, 0, &hd, &sb, SF_NODISKIO);
 	cr_assert_eq(r, -EBUSY, "SF_NODISKIO with no page to be had gave %d", r);
 	cr_assert_eq(sb, 4, "only the header was queued, sbytes %lld", (long long)sb);
 	cr_assert_eq(vms_socket_flush(c.so), 0);
@@ -452,7 +452,7 @@ arena_exhausted_wait(bool abort_while_waiting)
 	struct iovec h = {"head", 4};
 	struct vms_hdtr hd = {&h, 1, NULL, 0};
 	off_t sb = -1;
-	cr_assert_eq(vms_sendfile(c.so, vp, 0, 0, &hd, &sb, 0), 0);
+	cr_assert_eq(vms_sendfile_vnode(c.so, vp, 0, 0, &hd, &sb, 0), 0);
 	cr_assert_eq(sb, 4 + FILE_SIZE, "the range is queued (not ready) at once");
 	uint64_t fails0 = counter_get(&vm_stats.alloc_fail);
 	for (int i = 0; i < 20; i++)

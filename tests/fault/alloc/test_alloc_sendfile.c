@@ -77,7 +77,7 @@ op_sendfile_hostfs(unsigned long n, const void *arg)
 	fault_alloc_arm(n);
 	int r = vms_socket_create(fat_loop, c.fds[0], NULL, &c.so);
 	if (r == 0) {
-		r = vms_sendfile(c.so, vp, 0, 0, &hd, NULL, sc->flags);
+		r = vms_sendfile_vnode(c.so, vp, 0, 0, &hd, NULL, sc->flags);
 		if (r == 0)
 			r = fat_conn_flush(&c, NULL);
 	} else {
@@ -142,7 +142,7 @@ op_sendfile_objfs(unsigned long n, const void *arg)
 	fault_alloc_arm(n);
 	int r = vms_socket_create(fat_loop, c.fds[0], NULL, &c.so);
 	if (r == 0) {
-		r = vms_sendfile(c.so, vp, 0, 0, &hd, NULL, 0);
+		r = vms_sendfile_vnode(c.so, vp, 0, 0, &hd, NULL, 0);
 		if (r == 0)
 			r = fat_conn_flush(&c, NULL);
 	} else {

@@ -471,7 +471,7 @@ one_send(struct worker *w, uint64_t opid, enum plan plan)
 			r = vms_sendfile_blocking(so, s.obj, (off_t)(off + fdone), n, &hd, &sb,
 						  flags);
 		} else if (s.vp != NULL) {
-			r = vms_sendfile(so, s.vp, (off_t)(off + fdone), n, &hd, &sb, flags);
+			r = vms_sendfile_vnode(so, s.vp, (off_t)(off + fdone), n, &hd, &sb, flags);
 		} else {
 			r = vms_sendfile_object(so, s.obj, (off_t)(off + fdone), n, &hd, &sb,
 						flags);

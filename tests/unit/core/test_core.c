@@ -6,6 +6,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -83,6 +84,7 @@ Test(assert, kassert_formats_its_message)
 static void
 log_lines(void *arg)
 {
+	vms_log_set_fd(STDERR_FILENO); /* as the CLI does: the library alone writes nowhere */
 	vms_log_level = VMS_LOG_WARN;
 	LOG_INFO("test", "hidden %d", 1);
 	LOG_WARN("test", "shown %d", 2);
@@ -108,4 +110,51 @@ Test(stats, counters_add)
 	cr_assert_eq(counter_get(&c), 42);
 	counter_zero(&c);
 	cr_assert_eq(counter_get(&c), 0);
+}
+
+static void
+log_unconfigured(void *arg)
+{
+	LOG_ERR("test", "must not appear");
+	dprintf(STDERR_FILENO, "end of output\n");
+	abort();
+}
+
+/* The library never writes to stderr on its own: without an fd or a sink, lines go nowhere. */
+Test(log, silent_until_told_where)
+{
+	char out[4096];
+	cr_assert(death_expect(log_unconfigured, NULL, "end of output", out, sizeof(out)));
+	cr_assert(strstr(out, "must not appear") == NULL, "%s", out);
+}
+
+struct sink_got {
+	int n, level;
+	char subsys[16], msg[64];
+};
+
+static void
+sink(void *arg, int level, const char *subsys, const char *msg)
+{
+	struct sink_got *g = arg;
+	g->n++;
+	g->level = level;
+	snprintf(g->subsys, sizeof(g->subsys), "%s", subsys);
+	snprintf(g->msg, sizeof(g->msg), "%s", msg);
+}
+
+/* An embedder's sink gets the level, the subsystem and the bare message, filtered by level. */
+Test(log, sink_receives_messages)
+{
+	struct sink_got g = {0};
+	vms_log_set_sink(sink, &g);
+	vms_log_level = VMS_LOG_WARN;
+	LOG_INFO("vm", "filtered");
+	LOG_WARN("objfs", "block %d is corrupt", 7);
+	vms_log_set_sink(NULL, NULL);
+	vms_log_level = VMS_LOG_INFO;
+	cr_assert_eq(g.n, 1);
+	cr_assert_eq(g.level, VMS_LOG_WARN);
+	cr_assert_str_eq(g.subsys, "objfs");
+	cr_assert_str_eq(g.msg, "block 7 is corrupt");
 }

@@ -172,7 +172,7 @@ send_whole(struct vnode *vp, int *rc)
 	off_t off = 0;
 	for (;;) {
 		off_t sb = 0;
-		*rc = vms_sendfile(so, vp, off, 0, NULL, &sb, 0);
+		*rc = vms_sendfile_vnode(so, vp, off, 0, NULL, &sb, 0);
 		off += sb;
 		if (*rc != -EAGAIN)
 			break;
