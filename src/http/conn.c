@@ -13,7 +13,7 @@
  *          +----------------------------------------- next request?
  *
  * SENDING means a response plan (handler.c) is being queued piece by piece;
- * vms_sendfile() returns as soon as the bytes are *queued* (a cache miss
+ * vms_sendfile_vnode() returns as soon as the bytes are *queued* (a cache miss
  * becomes a not-ready segment), so the loop never waits on the disk.  Only
  * a full send buffer (-EAGAIN) leaves the connection waiting, for the
  * low-water callback; the send timer then checks that the peer keeps

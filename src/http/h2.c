@@ -7,12 +7,12 @@
  * the other small frames arrive in the send callback and are gathered in
  * h->out.  A DATA frame is sent by us (NGHTTP2_DATA_FLAG_NO_COPY): its
  * 9-byte header joins h->out, and h->out then goes to the vms_socket as the
- * header of a vms_sendfile() of the payload, so the payload is the file's
+ * header of a vms_sendfile_vnode() of the payload, so the payload is the file's
  * wired cache pages and never a copy.  The socket sends in call order, so
  * the bytes on the wire are exactly nghttp2's frame order.
  *
  *   nghttp2_session_send ─┬─ send_callback(HEADERS…) ──▶ h->out
- *                         └─ send_data_callback(DATA) ─▶ vms_sendfile(so, vp, off, len,
+ *                         └─ send_data_callback(DATA) ─▶ vms_sendfile_vnode(so, vp, off, len,
  *                                                              hdtr = h->out + frame header)
  *
  * A DATA payload is framed only when its pages are valid (h2_stream.c asks

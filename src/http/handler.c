@@ -4,7 +4,7 @@
  * The handler decides everything about a response before a byte is queued:
  * status, head, and a list of pieces (copied bytes and file ranges).  conn.c
  * then queues the pieces in order, through vms_socket_write() for copied
- * bytes and vms_sendfile() for file ranges, resuming after EAGAIN.  Keeping
+ * bytes and vms_sendfile_vnode() for file ranges, resuming after EAGAIN.  Keeping
  * the decision and the queueing apart is what lets one connection wait for
  * its send buffer while the loop serves others.
  *

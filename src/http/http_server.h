@@ -5,7 +5,7 @@
  * socket per address (SO_REUSEPORT lets the kernel spread connections), its
  * own connections and its own io_uring.  File bytes never pass through this
  * layer: a response is a list of pieces, copied header bytes and (vnode,
- * offset, length) ranges, handed to vms_sendfile() on the connection's
+ * offset, length) ranges, handed to vms_sendfile_vnode() on the connection's
  * vms_socket.  A cache hit is queued ready and goes out at once; a miss is
  * queued not-ready and the loop moves on to other connections while the
  * pager reads.

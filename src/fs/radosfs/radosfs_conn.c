@@ -24,7 +24,8 @@ VMS_STAT_COUNTER(radosfs_stats.bogus_slots, "radosfs_bogus_slots",
 		 "bogus_page slots read into the sink");
 VMS_STAT_COUNTER(radosfs_stats.sink_pages, "radosfs_sink_pages",
 		 "other pages read only to verify a chunk");
-VMS_STAT_COUNTER(radosfs_stats.rbehind_pages, "radosfs_rbehind_pages", "optional pages read behind");
+VMS_STAT_COUNTER(radosfs_stats.rbehind_pages, "radosfs_rbehind_pages",
+		 "optional pages read behind");
 VMS_STAT_COUNTER(radosfs_stats.rahead_pages, "radosfs_rahead_pages", "optional pages read ahead");
 VMS_STAT_COUNTER(radosfs_stats.bytes_read, "radosfs_bytes_read", "bytes asked of the cluster");
 VMS_STAT_COUNTER(radosfs_stats.chunks_verified, "radosfs_chunks_verified",

@@ -237,7 +237,7 @@ op_tls(unsigned long n, const void *arg)
 	if (r == 0 && tc->arm_after_handshake)
 		fault_alloc_arm(n);
 	if (r == 0)
-		r = vms_sendfile(c.so, vp, 0, 0, &hd, NULL, 0);
+		r = vms_sendfile_vnode(c.so, vp, 0, 0, &hd, NULL, 0);
 	for (int i = 0; r == 0 && cl.plen < 4 + FILE_SIZE; i++) {
 		cr_assert_lt(i, 1000000, "N=%lu: the body never arrived", n);
 		r = server_step(t, &c);
