@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 static void http_conn_process(struct http_conn *c);
+static void http_conn_resp_done(struct http_conn *c);
 static void http_conn_drain_shut(struct http_conn *c);
 
 /*
@@ -62,12 +63,45 @@ static void http_conn_drain_shut(struct http_conn *c);
 #define HTTP_DRAIN_MS      2000 /* lingering close: how long we read and discard */
 #define HTTP_DRAIN_TICK_MS 5    /* ... and how often we look for an empty send buffer */
 
-static void
+static _Atomic uint64_t http_timer_log_ns; /* (a) last "cannot arm" warning */
+
+void
+http_conn_timer_lost(struct http_conn *c, int error)
+{
+	counter_inc(&http_stats.conn_timer_errors);
+	/* Under memory pressure every connection may fail: one line a second, with the count. */
+	uint64_t now = vms_now_ns(), last = atomic_load(&http_timer_log_ns);
+	if (now - last >= 1000000000ull &&
+	    atomic_compare_exchange_strong(&http_timer_log_ns, &last, now))
+		LOG_WARN("http",
+			 "%s: cannot arm the connection's timer (%s): connection closed "
+			 "(%llu so far)",
+			 c->peer, strerror(-error),
+			 (unsigned long long)counter_get(&http_stats.conn_timer_errors));
+	c->tkind = HTTP_T_NONE;
+	bool idle = !c->resp_busy && c->h2 == NULL;
+	if (c->resp_busy)
+		http_conn_resp_done(c);
+	http_conn_close(c, idle ? VMS_CLOSE_LINGER : VMS_CLOSE_ABORT);
+}
+
+/* 0, or the error of io_timer_arm(): the connection is then closed (do not touch it). */
+static int
+http_conn_timer_arm(struct http_conn *c, uint64_t ns)
+{
+	int rc = io_timer_arm(c->th->loop, &c->timer, ns);
+	if (rc != 0)
+		http_conn_timer_lost(c, rc);
+	return rc;
+}
+
+/* 0, or the error of io_timer_arm(): the connection is then closed (do not touch it). */
+static int
 http_conn_timer_set(struct http_conn *c, enum http_timer_kind kind)
 {
 	const struct http_server_config *cfg = http_conn_cfg(c);
 	if (c->tkind == kind)
-		return;
+		return 0;
 	c->tkind = kind;
 	uint32_t ms = 0;
 	switch (kind) {
@@ -93,9 +127,9 @@ http_conn_timer_set(struct http_conn *c, enum http_timer_kind kind)
 	}
 	if (ms == 0) {
 		io_timer_cancel(c->th->loop, &c->timer);
-		return;
+		return 0;
 	}
-	io_timer_arm(c->th->loop, &c->timer, (uint64_t)ms * 1000000ull);
+	return http_conn_timer_arm(c, (uint64_t)ms * 1000000ull);
 }
 
 static void
@@ -287,7 +321,8 @@ http_conn_drain(struct http_conn *c)
 	c->parsed_len = 0;
 	if (c->tls != NULL)
 		tls_conn_shutdown(c->tls); /* close_notify before our FIN */
-	http_conn_timer_set(c, HTTP_T_DRAIN);
+	if (http_conn_timer_set(c, HTTP_T_DRAIN) != 0)
+		return;
 	http_conn_drain_shut(c);
 	http_conn_want_recv(c);
 }
@@ -403,7 +438,8 @@ http_conn_process(struct http_conn *c)
 			if (rc == -EAGAIN) {
 				counter_inc(&http_stats.sendfile_again);
 				vms_socket_want_lowat(c->so);
-				http_conn_timer_set(c, HTTP_T_SEND);
+				if (http_conn_timer_set(c, HTTP_T_SEND) != 0)
+					return;
 				break;
 			}
 			if (rc != 0) {
@@ -436,9 +472,10 @@ http_conn_process(struct http_conn *c)
 			}
 			c->head_started = false;
 			/* A TLS handshake must finish within the header timeout. */
-			http_conn_timer_set(c, c->tls != NULL && !tls_conn_ready(c->tls)
-						   ? HTTP_T_HEADER
-						   : HTTP_T_IDLE);
+			if (http_conn_timer_set(c, c->tls != NULL && !tls_conn_ready(c->tls)
+						       ? HTTP_T_HEADER
+						       : HTTP_T_IDLE) != 0)
+				return;
 			break;
 		}
 		if (c->h2c && c->nreq == 0) {
@@ -452,7 +489,8 @@ http_conn_process(struct http_conn *c)
 			if (pf == 0 && !c->eof) {
 				if (!c->head_started) {
 					c->head_started = true;
-					http_conn_timer_set(c, HTTP_T_HEADER);
+					if (http_conn_timer_set(c, HTTP_T_HEADER) != 0)
+						return;
 				}
 				break;
 			}
@@ -476,7 +514,8 @@ http_conn_process(struct http_conn *c)
 			}
 			if (!c->head_started) {
 				c->head_started = true;
-				http_conn_timer_set(c, HTTP_T_HEADER);
+				if (http_conn_timer_set(c, HTTP_T_HEADER) != 0)
+					return;
 			}
 			break;
 		}
@@ -495,7 +534,7 @@ http_conn_process(struct http_conn *c)
 		if (c->tkind == HTTP_T_IDLE)
 			c->idle_from = c->resp.t0_ns;
 		else
-			http_conn_timer_set(c, HTTP_T_NONE);
+			(void)http_conn_timer_set(c, HTTP_T_NONE); /* cancels: never fails */
 		if (n < 0) {
 			/* After a malformed head we cannot find the next one: answer and close. */
 			counter_inc(&http_stats.parse_errors);
@@ -563,7 +602,7 @@ http_conn_timer_fn(struct io_timer *t)
 		uint64_t now = vms_now_ns();
 		if (now < end) {
 			c->tkind = HTTP_T_IDLE;
-			io_timer_arm(c->th->loop, &c->timer, end - now);
+			(void)http_conn_timer_arm(c, end - now);
 			break;
 		}
 		counter_inc(&http_stats.conn_timeouts);
@@ -591,7 +630,7 @@ http_conn_timer_fn(struct io_timer *t)
 		struct vms_socket_stats st;
 		vms_socket_get_stats(c->so, &st);
 		if (st.bytes_sent != c->last_sent || st.sb_cc == 0) {
-			http_conn_timer_set(c, HTTP_T_SEND); /* progress: another period */
+			(void)http_conn_timer_set(c, HTTP_T_SEND); /* progress: another period */
 			break;
 		}
 		counter_inc(&http_stats.conn_timeouts);
@@ -613,9 +652,8 @@ http_conn_timer_fn(struct io_timer *t)
 		}
 		http_conn_drain_shut(c);
 		c->tkind = HTTP_T_DRAIN;
-		io_timer_arm(c->th->loop, &c->timer,
-			     c->shut_wr ? c->drain_deadline - now
-					: HTTP_DRAIN_TICK_MS * 1000000ull);
+		(void)http_conn_timer_arm(c, c->shut_wr ? c->drain_deadline - now
+							: HTTP_DRAIN_TICK_MS * 1000000ull);
 		break;
 	}
 	case HTTP_T_NONE:
@@ -687,7 +725,8 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 	th->conns = c;
 	th->nconns++;
 	atomic_fetch_add(&http_stats.conns_open, 1);
-	http_conn_timer_set(c, tls ? HTTP_T_HEADER : HTTP_T_IDLE);
+	if (http_conn_timer_set(c, tls ? HTTP_T_HEADER : HTTP_T_IDLE) != 0)
+		return;
 	http_conn_want_recv(c);
 }
 

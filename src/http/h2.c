@@ -163,6 +163,7 @@ h2_timer_update(struct h2_conn *h)
 	const struct http_server_config *cfg = http_conn_cfg(c);
 	bool reading = false;
 	bool busy = h2_streams_busy(h, &reading) > 0 || vms_socket_sbcc(c->so) > 0;
+	uint64_t ms;
 	if (busy) {
 		if (h->timer_send)
 			return; /* progress is checked when it fires */
@@ -170,19 +171,20 @@ h2_timer_update(struct h2_conn *h)
 		vms_socket_get_stats(c->so, &st);
 		h->last_sent = st.bytes_sent;
 		h->timer_send = true;
-		if (cfg->send_timeout_ms)
-			io_timer_arm(c->th->loop, &c->timer, cfg->send_timeout_ms * 1000000ull);
-		else
-			io_timer_cancel(c->th->loop, &c->timer);
+		ms = cfg->send_timeout_ms;
+	} else if (h->timer_send || !c->timer.armed) {
+		h->timer_send = false;
+		ms = cfg->idle_timeout_ms;
+	} else {
 		return;
 	}
-	if (h->timer_send || !c->timer.armed) {
-		h->timer_send = false;
-		if (cfg->idle_timeout_ms)
-			io_timer_arm(c->th->loop, &c->timer, cfg->idle_timeout_ms * 1000000ull);
-		else
-			io_timer_cancel(c->th->loop, &c->timer);
+	if (ms == 0) {
+		io_timer_cancel(c->th->loop, &c->timer);
+		return;
 	}
+	int rc = io_timer_arm(c->th->loop, &c->timer, ms * 1000000ull);
+	if (rc != 0)
+		http_conn_timer_lost(c, rc); /* closes c */
 }
 
 void

@@ -216,6 +216,13 @@ void http_conn_stop_all(struct http_thread *th, bool abort);
 void http_conn_free_spares(struct http_thread *th);
 /* Close now (VMS_CLOSE_ABORT) or after the queue is sent (VMS_CLOSE_LINGER); idempotent. */
 void http_conn_close(struct http_conn *c, int how);
+/*
+ * The connection's timer could not be armed (`error` from io_timer_arm()):
+ * without it the connection could wait forever, so count it, warn (at most
+ * once a second), and close it (lingering if idle, aborted with a response
+ * or HTTP/2 streams in flight).  The caller must not touch `c` afterwards.
+ */
+void http_conn_timer_lost(struct http_conn *c, int error);
 /* Lingering close: send what is queued, FIN, read and discard until EOF or 2 s. */
 void http_conn_drain(struct http_conn *c);
 /* Post a recv into c->in if none is in flight and there is room. */

@@ -126,6 +126,7 @@ struct http_stats {
 	struct vms_counter connections;  /* accepted */
 	struct vms_counter conn_refused; /* over max_connections */
 	struct vms_counter conn_timeouts;
+	struct vms_counter conn_timer_errors; /* closed: no memory to arm their timer */
 	struct vms_counter requests;
 	struct vms_counter status[6];      /* by class: [2] = 2xx ... [5] = 5xx */
 	struct vms_counter bytes_body;     /* body bytes queued */

@@ -26,6 +26,8 @@ VMS_STAT_COUNTER(http_stats.connections, "http_connections", "connections accept
 VMS_STAT_COUNTER(http_stats.conn_refused, "http_connections_refused",
 		 "connections closed at once: over --max-connections");
 VMS_STAT_COUNTER(http_stats.conn_timeouts, "http_timeouts", "idle, header and send timeouts");
+VMS_STAT_COUNTER(http_stats.conn_timer_errors, "http_timer_errors",
+		 "connections closed: no memory to arm their timer");
 VMS_STAT_COUNTER(http_stats.requests, "http_requests", "request heads handled (parse errors too)");
 VMS_STAT_COUNTER_LABEL(http_stats.status[1], "http_responses", "code=\"1xx\"",
 		       "responses by status class");

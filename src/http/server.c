@@ -231,7 +231,14 @@ http_thread_stop_task(struct io_task *task)
 		if (th->lis[i].fd >= 0)
 			shutdown(th->lis[i].fd, SHUT_RDWR); /* wakes the pending accept */
 	http_conn_stop_all(th, false);
-	io_timer_arm(th->loop, &th->stop_timer, (uint64_t)th->gen->cfg.grace_ms * 1000000ull);
+	int rc =
+	    io_timer_arm(th->loop, &th->stop_timer, (uint64_t)th->gen->cfg.grace_ms * 1000000ull);
+	if (rc != 0) {
+		/* No timer to end the grace period: end it now rather than never. */
+		LOG_WARN("http", "thread %d: cannot arm the grace timer (%s): no grace period",
+			 th->idx, strerror(-rc));
+		http_thread_grace_end(&th->stop_timer);
+	}
 }
 
 static bool

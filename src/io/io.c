@@ -618,24 +618,28 @@ io_heap_remove(struct io_loop *loop, struct io_timer *t)
 	io_heap_down(loop, last->heap_index);
 }
 
-void
+int
 io_timer_arm(struct io_loop *loop, struct io_timer *t, uint64_t ns)
 {
 	ASSERT3S(loop->owner, ==, (int)vms_tid());
+	/* An armed timer's slot is reused: only a new one may need the heap to grow. */
 	if (t->armed)
 		io_heap_remove(loop, t);
-	if (loop->nheap == loop->heap_cap) {
+	else if (loop->nheap == loop->heap_cap) {
 		uint32_t cap = loop->heap_cap ? loop->heap_cap * 2 : 16;
 		struct io_timer **h = realloc(loop->heap, cap * sizeof(*h));
 
-		VERIFY(h != NULL);
+		if (h == NULL)
+			return -ENOMEM;
 		loop->heap = h;
 		loop->heap_cap = cap;
 	}
+	ASSERT3U(loop->nheap, <, loop->heap_cap);
 	t->deadline_ns = vms_now_ns() + ns;
 	t->armed = true;
 	io_heap_set(loop, loop->nheap++, t);
 	io_heap_up(loop, t->heap_index);
+	return 0;
 }
 
 void

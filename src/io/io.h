@@ -124,8 +124,14 @@ void io_loop_stop(struct io_loop *loop);
 /* Run task->fn on `target`'s thread; any thread; never fails. */
 void io_loop_post(struct io_loop *target, struct io_task *task);
 
-/* One-shot timer after `ns`; re-arming an armed timer moves it. */
-void io_timer_arm(struct io_loop *loop, struct io_timer *t, uint64_t ns);
+/*
+ * One-shot timer after `ns`; re-arming an armed timer moves it.  Returns 0,
+ * or -ENOMEM when the heap had to grow and could not: `t` is then not armed.
+ * Moving an armed timer reuses its slot and never fails.  A caller that gets
+ * the error must not count on the timer: an HTTP connection closes, a retry
+ * gives up with the error.
+ */
+int io_timer_arm(struct io_loop *loop, struct io_timer *t, uint64_t ns);
 void io_timer_cancel(struct io_loop *loop, struct io_timer *t);
 
 /*

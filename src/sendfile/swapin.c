@@ -230,7 +230,13 @@ sf_retry_arm(struct vms_socket *so)
 	so->retry_armed = true;
 	so->retry.fn = sf_retry_timer;
 	sf_socket_ref(so);
-	io_timer_arm(so->loop, &so->retry, (uint64_t)sf_retry_us * 1000);
+	int rc = io_timer_arm(so->loop, &so->retry, (uint64_t)sf_retry_us * 1000);
+	if (rc != 0) {
+		/* Nothing else would resume this stalled queue: fail the socket, not the process. */
+		so->retry_armed = false;
+		sf_socket_abort(so, rc);
+		sf_socket_rele(so);
+	}
 }
 
 /* Was the grab stopped by a busy page (rather than by an empty free list)? */

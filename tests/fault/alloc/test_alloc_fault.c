@@ -14,6 +14,7 @@
  *   EIO     hostfs Nth read (coalesce, split, short reads) io_hostfs_*
  *   EIO     memory pager Nth I/O (deferred, threaded)      io_mempager_*
  *   the page arena exhausted (every page wired)            arena_exhausted_*
+ *   malloc  the io loop's timer heap cannot grow           io_timer_heap_cannot_grow
  *
  * malloc failing inside vms_sendfile: test_alloc_sendfile.c.
  */
@@ -485,4 +486,71 @@ Test(fault_alloc, arena_exhausted_waits_then_sends)
 Test(fault_alloc, arena_exhausted_abort_while_waiting)
 {
 	arena_exhausted_wait(true);
+}
+
+/* ---- the io loop's timer heap cannot grow ---- */
+
+struct fat_timer {
+	struct io_timer t;
+	int fired;
+};
+
+static void
+fat_timer_fn(struct io_timer *t)
+{
+	container_of(t, struct fat_timer, t)->fired++;
+}
+
+/*
+ * Arm timers one at a time with the next allocation failing: arms that fit
+ * the heap allocate nothing; one that needs it to grow gets -ENOMEM and
+ * leaves its timer unarmed and the others intact (then it is armed again
+ * with memory back).  Moving an armed timer never allocates.  Before the
+ * fix, the first such arm panicked (VERIFY).
+ */
+Test(fault_alloc, io_timer_heap_cannot_grow)
+{
+	enum { NT = 100 };
+	struct fat_timer *ts = calloc(NT, sizeof(*ts));
+	cr_assert_not_null(ts);
+	int nfailed = 0;
+	for (int i = 0; i < NT; i++) {
+		ts[i].t.fn = fat_timer_fn;
+		fault_alloc_arm(1);
+		int rc = io_timer_arm(fat_loop, &ts[i].t, 1000000ull * (uint64_t)(1 + i % 7));
+		bool fired = fault_alloc_disarm();
+		if (rc == 0) {
+			cr_assert(!fired, "timer %d: armed, yet its failed allocation was taken",
+				  i);
+			cr_assert(ts[i].t.armed);
+			continue;
+		}
+		cr_assert_eq(rc, -ENOMEM, "timer %d: io_timer_arm gave %d", i, rc);
+		cr_assert(fired, "timer %d: %d with nothing injected", i, rc);
+		cr_assert(!ts[i].t.armed, "timer %d: armed after -ENOMEM", i);
+		nfailed++;
+		cr_assert_eq(io_timer_arm(fat_loop, &ts[i].t, 1000000ull), 0, "timer %d", i);
+	}
+	/* The heap starts empty and doubles: it had to grow at least twice for NT timers. */
+	cr_assert_geq(nfailed, 2, "only %d of %d arms needed the heap to grow", nfailed, NT);
+	/* Moving armed timers reuses their slots: no allocation, even with the heap full. */
+	fault_alloc_arm(1);
+	for (int i = 0; i < NT; i++)
+		cr_assert_eq(io_timer_arm(fat_loop, &ts[i].t, 2000000ull), 0, "moving timer %d", i);
+	cr_assert(!fault_alloc_disarm(), "moving an armed timer allocated");
+	/* Every timer fires exactly once. */
+	for (int k = 0; k < 10000; k++) {
+		bool all = true;
+		for (int i = 0; i < NT; i++)
+			all = all && ts[i].fired > 0;
+		if (all)
+			break;
+		io_loop_run_once(fat_loop, true, 1000000ull);
+	}
+	for (int i = 0; i < NT; i++) {
+		cr_assert_eq(ts[i].fired, 1, "timer %d fired %d times", i, ts[i].fired);
+		cr_assert(!ts[i].t.armed);
+	}
+	free(ts);
+	fat_check_clean("io_timer_heap_cannot_grow", 0);
 }
