@@ -124,6 +124,8 @@ serve_reload_warn(const struct serve_opts *old, const struct serve_opts *nw)
 	if ((old->user == NULL) != (nw->user == NULL) ||
 	    (old->user && strcmp(old->user, nw->user) != 0))
 		LOG_WARN("serve", "reload: --user changes on restart only");
+	if (old->no_h2 != nw->no_h2)
+		LOG_WARN("serve", "reload: --no-h2 changes on restart only");
 }
 
 /* SIGHUP: all or nothing.  On success *o becomes the new options. */
@@ -296,6 +298,9 @@ cmd_serve(int argc, char **argv)
 			fprintf(stderr, "vmsend serve: %s\n", err);
 			goto fail;
 		}
+		if (!o.no_h2) /* server preference: h2 when the client offers it */
+			tls_server_set_alpn(o.cfg.tls, (const unsigned char *)HTTP_ALPN_H2,
+					    sizeof(HTTP_ALPN_H2) - 1);
 		vms_ktls_probe(); /* logs which path makes the records */
 	}
 	o.cfg.after_bind = serve_after_bind;

@@ -73,6 +73,8 @@ serve_usage(FILE *f)
 	    "  --tls-key FILE         PEM private key; the first pair is the default, the\n"
 	    "                         others are chosen by SNI against their names\n"
 	    "                         (certificates are read at start, not on SIGHUP)\n"
+	    "                         ALPN offers h2 (HTTP/2, preferred) and http/1.1\n"
+	    "  --no-h2                TLS listeners offer http/1.1 only (read at start)\n"
 	    "  --hsts SECONDS         send Strict-Transport-Security: max-age=SECONDS\n"
 	    "  --https-redirect       plain listeners answer 301 to https:// (first TLS port)\n"
 	    "\n"
@@ -467,6 +469,8 @@ serve_flags(struct serve_opts *o, int argc, const char **argv, char *err, size_t
 						 "--log-level wants error|warn|info|debug");
 		} else if (strcmp(a, "--h2c") == 0) {
 			cfg->h2c = true;
+		} else if (strcmp(a, "--no-h2") == 0) {
+			o->no_h2 = true;
 		} else if (strcmp(a, "--quiet") == 0) {
 			cfg->quiet = true;
 		} else if (strcmp(a, "--set") == 0) {

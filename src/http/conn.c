@@ -404,11 +404,10 @@ http_conn_resp_done(struct http_conn *c)
 }
 
 /*
- * TLS: decrypt what fits into the input buffer (running the handshake first).
  * A failed handshake or record ends the input like an EOF: the connection then
  * closes lingering, so an alert OpenSSL queued still goes out.
  */
-static void
+void
 http_conn_tls_fill(struct http_conn *c)
 {
 	while (c->inlen < HTTP_INBUF && !c->eof) {
@@ -459,8 +458,18 @@ http_conn_process(struct http_conn *c)
 			}
 			continue;
 		}
-		if (c->tls != NULL)
+		if (c->tls != NULL) {
 			http_conn_tls_fill(c);
+			/* ALPN chose h2: HTTP/2 from the first byte after the handshake. */
+			const char *alpn = tls_conn_ready(c->tls) ? tls_conn_alpn(c->tls) : NULL;
+			if (alpn != NULL && strcmp(alpn, "h2") == 0) {
+				if (c->th->stopping)
+					http_conn_close(c, VMS_CLOSE_LINGER);
+				else if (h2_conn_start(c) != 0)
+					http_conn_close(c, VMS_CLOSE_ABORT);
+				return;
+			}
+		}
 		if (c->th->stopping && c->inlen == 0) {
 			http_conn_close(c, VMS_CLOSE_LINGER);
 			return;
@@ -687,7 +696,7 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 	c->gen = th->gen;
 	c->fd = fd;
 	c->metrics_ok = metrics_ok;
-	c->h2c = cfg->h2c && !tls; /* over TLS, h2 comes by ALPN (tls_conn_alpn) */
+	c->h2c = cfg->h2c && !tls; /* over TLS, h2 comes by ALPN (http_conn_process) */
 	c->recv_req.done = http_conn_recv_done;
 	c->timer.fn = http_conn_timer_fn;
 	struct vms_socket_params p = {

@@ -38,6 +38,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "sendfile/sendfile.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -254,6 +255,26 @@ h2_conn_input(struct h2_conn *h)
 		http_conn_want_recv(c);
 }
 
+/*
+ * Feed c->in, and over TLS all the plaintext OpenSSL can give (it may hold
+ * more than c->in takes at once), unless the send buffer filled: then the
+ * rest waits for the low-water callback.  c may be gone on return.
+ */
+static void
+h2_conn_feed(struct h2_conn *h)
+{
+	struct http_conn *c = h->c;
+	bool more;
+	do {
+		if (c->tls != NULL)
+			http_conn_tls_fill(c);
+		more = c->tls != NULL && c->inlen == HTTP_INBUF;
+		h2_conn_input(h);
+	} while (more && !c->closing && !c->draining && !h->recv_paused);
+	if (c->eof && !c->closing && !c->draining)
+		http_conn_close(c, VMS_CLOSE_LINGER); /* TLS: close_notify, a bad record, EOF */
+}
+
 int
 h2_conn_start(struct http_conn *c)
 {
@@ -298,7 +319,7 @@ h2_conn_start(struct http_conn *c)
 	counter_inc(&http_stats.h2_connections);
 	io_timer_cancel(c->th->loop, &c->timer);
 	c->tkind = HTTP_T_NONE;
-	h2_conn_input(h);
+	h2_conn_feed(h);
 	return 0;
 nomem:
 	if (cbs != NULL)
@@ -318,23 +339,33 @@ h2_conn_recv(struct http_conn *c, int res)
 		http_conn_want_recv(c);
 		return;
 	}
+	if (res == -ETIMEDOUT)
+		counter_inc(&http_stats.conn_timeouts);
+	if (c->tls != NULL) {
+		/* Ciphertext (or its end): the plaintext and its EOF come from h2_conn_feed. */
+		tls_conn_received(c->tls, res > 0 ? (size_t)res : 0);
+		h2_conn_feed(h);
+		return;
+	}
 	if (res <= 0) {
 		/* The peer is gone (or half-closed: it can read nothing it did not ask for). */
-		if (res == -ETIMEDOUT)
-			counter_inc(&http_stats.conn_timeouts);
 		c->eof = true;
 		http_conn_close(c, VMS_CLOSE_LINGER);
 		return;
 	}
 	c->inlen += (size_t)res;
-	h2_conn_input(h);
+	h2_conn_feed(h);
 }
 
 void
 h2_conn_on_lowat(struct http_conn *c)
 {
 	h2_conn_kick(c->h2);
-	if (!c->closing && !c->draining && !c->h2->recv_paused)
+	if (c->closing || c->draining || c->h2->recv_paused)
+		return;
+	if (c->tls != NULL)
+		h2_conn_feed(c->h2); /* plaintext left in OpenSSL while reading was paused */
+	else
 		http_conn_want_recv(c);
 }
 

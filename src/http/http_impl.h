@@ -227,6 +227,11 @@ void http_conn_timer_lost(struct http_conn *c, int error);
 void http_conn_drain(struct http_conn *c);
 /* Post a recv into c->in if none is in flight and there is room. */
 void http_conn_want_recv(struct http_conn *c);
+/*
+ * TLS: decrypt what fits into c->in (running the handshake first); a failed
+ * handshake or record, or the peer's close, sets c->eof.
+ */
+void http_conn_tls_fill(struct http_conn *c);
 
 /*
  * handler.c: turn one parsed request into a response plan `r` (status,

@@ -45,6 +45,12 @@ struct http_header_rule {
 
 struct tls_server;
 
+/*
+ * ALPN protocols for tls_server_set_alpn() when TLS listeners speak HTTP/2
+ * too (server preference: h2); a connection that agrees on "h2" runs HTTP/2.
+ */
+#define HTTP_ALPN_H2 "\x02h2\x08http/1.1"
+
 struct http_server_config {
 	const char
 	    *listen[HTTP_MAX_LISTEN]; /* "127.0.0.1:8080", "[::1]:8080", ":8080"; port 0 = any;

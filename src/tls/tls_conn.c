@@ -65,9 +65,12 @@ tls_bio_read(BIO *b, char *out, int len)
 	}
 	size_t n = avail < (size_t)len ? avail : (size_t)len;
 	memcpy(out, tc->in + tc->inoff, n);
+	/*
+	 * No rewind to the start when all is read: a recv may be in flight
+	 * into in[inlen..) (tls_conn_inbuf, which compacts, is not called
+	 * then), and its bytes must land after the ones read here.
+	 */
 	tc->inoff += n;
-	if (tc->inoff == tc->inlen)
-		tc->inoff = tc->inlen = 0;
 	return (int)n;
 }
 
