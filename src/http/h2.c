@@ -22,6 +22,10 @@
  * when it is full we stop producing frames and stop reading requests until
  * the low-water callback.
  *
+ * Over TLS (ALPN h2) nothing above changes: input is the plaintext
+ * OpenSSL decrypts (h2_conn_feed), and the engine seals h->out and the
+ * wired pages into records in the same queue order.
+ *
  * Abuse.  nghttp2 enforces the protocol (and refuses streams over our
  * SETTINGS_MAX_CONCURRENT_STREAMS, CONTINUATION runs over 8 frames, too
  * many outstanding ACKs).  On top of that every frame that carries neither

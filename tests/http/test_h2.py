@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""HTTP/2 (h2c, prior knowledge) against a real `vmsend serve --h2c`.
+"""HTTP/2 against a real `vmsend serve --h2c --listen-tls ...`: h2c (prior
+knowledge) on the plain listener and h2 by ALPN on the TLS one.
 
 A frame-level client built on Debian's python3-h2 packages (hyperframe for
 frames, hpack for header blocks) drives the server frame by frame: many
@@ -9,12 +10,15 @@ flood, HPACK bomb, SETTINGS/PING/empty-frame floods, zero-window stalls,
 streams over SETTINGS_MAX_CONCURRENT_STREAMS).  Each attack must end in
 the right GOAWAY or RST_STREAM, the server must keep serving, and no page
 may stay wired afterwards.  curl, nghttp and h2load check the same server
-from the outside.
+from the outside.  Requests, Attacks and Stop run twice: over h2c and over
+TLS (their *Tls subclasses), where DATA payloads are sealed into records
+from the same wired pages.
 """
 import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -30,7 +34,7 @@ except ImportError as e:  # ctest: SKIP_RETURN_CODE 77
     sys.exit(77)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmsend_http import Server, get, make_site, sha  # noqa: E402
+from vmsend_http import Server, get, make_cert, make_site, sha  # noqa: E402
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, REFUSED_STREAM, CANCEL, ENHANCE_YOUR_CALM = 0, 1, 2, 7, 8, 11
@@ -40,11 +44,25 @@ ROOT = None
 FILES = None
 SRV = None
 LOG = None
+CERT = KEY = None
+
+
+def tls_ctx(alpn=("h2",)):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(CERT)
+    ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+def tls_flags():
+    return ("--listen-tls", "127.0.0.1:0", "--tls-cert", CERT, "--tls-key", KEY)
 
 
 def setUpModule():
-    global ROOT, FILES, SRV, LOG
+    global ROOT, FILES, SRV, LOG, CERT, KEY
     ROOT = tempfile.mkdtemp(prefix="vmsend-h2-root-")
+    os.mkdir(ROOT + "-cert")
+    CERT, KEY = make_cert(ROOT + "-cert", "h2", "localhost")
     FILES = make_site(ROOT)
     # Bigger than the 16 MiB cache below: it streams through reclaim.
     with open(os.path.join(ROOT, "huge.bin"), "wb") as f:
@@ -58,8 +76,8 @@ def setUpModule():
         with open(os.path.join(ROOT, "many", "f%d" % i), "wb") as f:
             f.write(data)
     LOG = ROOT + "-access.log"
-    SRV = Server(ROOT, "--h2c", "--cache-size", "16M", "--send-timeout", "1", "--idle-timeout", "5",
-                 "--access-log", LOG)
+    SRV = Server(ROOT, "--h2c", *tls_flags(), "--cache-size", "16M", "--send-timeout", "1",
+                 "--idle-timeout", "5", "--access-log", LOG)
 
 
 def tearDownModule():
@@ -68,6 +86,7 @@ def tearDownModule():
             SRV.stop()
     finally:
         shutil.rmtree(ROOT, ignore_errors=True)
+        shutil.rmtree(ROOT + "-cert", ignore_errors=True)
         if LOG and os.path.exists(LOG):
             os.unlink(LOG)
 
@@ -89,8 +108,16 @@ def wait_unwired(test):
 class H2:
     """A raw HTTP/2 client connection: frames out as given, frames in as parsed."""
 
-    def __init__(self, settings=None, big_windows=True, port=None):
-        self.s = socket.create_connection(("127.0.0.1", port or SRV.port), timeout=10)
+    def __init__(self, settings=None, big_windows=True, port=None, tls=False):
+        """tls: over TLS with ALPN h2 (to SRV's TLS listener unless port says otherwise)."""
+        self.tls = tls
+        if tls:
+            s = socket.create_connection(("127.0.0.1", port or SRV.ports[1]), timeout=10)
+            self.s = tls_ctx().wrap_socket(s, server_hostname="localhost")
+            if self.s.selected_alpn_protocol() != "h2":
+                raise AssertionError("ALPN chose %r, not h2" % self.s.selected_alpn_protocol())
+        else:
+            self.s = socket.create_connection(("127.0.0.1", port or SRV.port), timeout=10)
         self.enc = hpack.Encoder()
         self.dec = hpack.Decoder()
         self.dec.max_allowed_table_size = 65536
@@ -111,7 +138,8 @@ class H2:
         self.s.sendall(b"".join(f if isinstance(f, bytes) else f.serialize() for f in frames))
 
     def headers(self, sid, path, method="GET", extra=(), end_stream=True, end_headers=True):
-        hdrs = [(":method", method), (":scheme", "http"), (":authority", "127.0.0.1"),
+        hdrs = [(":method", method), (":scheme", "https" if self.tls else "http"),
+                (":authority", "127.0.0.1"),
                 (":path", path)] + list(extra)
         f = HeadersFrame(sid)
         f.data = self.enc.encode(hdrs)
@@ -139,7 +167,7 @@ class H2:
                 chunk = self.s.recv(1 << 20)
             except socket.timeout:
                 return None
-            except ConnectionResetError:
+            except (ConnectionResetError, ssl.SSLError):  # TLS: a cut without close_notify
                 chunk = b""
             if not chunk:
                 self.closed = True
@@ -203,9 +231,17 @@ def status(st):
     return int(st["headers"][":status"]) if st["headers"] else None
 
 
-class Requests(unittest.TestCase):
+class Transport:
+    """Tests that run over h2c, and again over TLS in a subclass with TLS = True."""
+    TLS = False
+
+    def h2(self, **kw):
+        return H2(tls=self.TLS, **kw)
+
+
+class Requests(Transport, unittest.TestCase):
     def test_many_concurrent_streams_byte_exact(self):
-        c = H2()
+        c = self.h2()
         names = ["many/f%d" % i for i in range(100)]
         for i, n in enumerate(names):
             c.get(1 + 2 * i, "/" + n)
@@ -218,7 +254,7 @@ class Requests(unittest.TestCase):
         c.close()
 
     def test_bigger_than_the_cache(self):
-        c = H2()
+        c = self.h2()
         c.get(1, "/huge.bin")
         c.get(3, "/medium.bin")
         st = c.response(1, 120)
@@ -230,7 +266,7 @@ class Requests(unittest.TestCase):
         wait_unwired(self)
 
     def test_ranges_conditionals_head_errors(self):
-        c = H2()
+        c = self.h2()
         c.get(1, "/medium.bin", [("range", "bytes=100-199")])
         st = c.response(1)
         self.assertEqual(status(st), 206)
@@ -275,7 +311,7 @@ class Requests(unittest.TestCase):
         c.close()
 
     def test_reset_mid_body_then_keep_serving(self):
-        c = H2(big_windows=False)  # 64 KiB windows: the server stops mid-body
+        c = self.h2(big_windows=False)  # 64 KiB windows: the server stops mid-body
         c.get(1, "/big.bin")
         c.pump(lambda c: len(c.streams[1]["data"]) >= 16384)
         self.assertGreater(len(c.streams[1]["data"]), 0)
@@ -294,7 +330,7 @@ class Requests(unittest.TestCase):
         # Both hot in the cache; the urgent one (RFC 9218 u=0) is asked for second but framed first.
         for n in ("big.bin", "medium.bin"):
             get(SRV.port, "/" + n)
-        c = H2()
+        c = self.h2()
         c.streams[1] = {"headers": None, "data": bytearray(), "ended": False, "reset": None}
         c.streams[3] = dict(c.streams[1], data=bytearray())
         c.send(c.headers(1, "/big.bin", extra=[("priority", "u=7")]),
@@ -314,22 +350,23 @@ class Requests(unittest.TestCase):
 
     def test_access_log_and_metrics_say_http2(self):
         a = metric('vmsend_http_protocol_requests_total{protocol="HTTP/2"}')
-        c = H2()
-        c.get(1, "/hello.txt?h2-log-probe", [("user-agent", "h2probe")])
+        c = self.h2()
+        probe = "/hello.txt?h2-log-probe-" + ("tls" if self.TLS else "h2c")
+        c.get(1, probe, [("user-agent", "h2probe")])
         self.assertEqual(status(c.response(1)), 200)
         c.close()
         deadline = time.time() + 10
         found = False
         while time.time() < deadline and not found:
             with open(LOG) as f:
-                found = any('"GET /hello.txt?h2-log-probe HTTP/2.0" 200 13' in ln and "h2probe" in ln
+                found = any('"GET %s HTTP/2.0" 200 13' % probe in ln and "h2probe" in ln
                             for ln in f)
             time.sleep(0.05)
         self.assertTrue(found, "no HTTP/2.0 line in the access log")
         self.assertGreater(metric('vmsend_http_protocol_requests_total{protocol="HTTP/2"}'), a)
 
 
-class Attacks(unittest.TestCase):
+class Attacks(Transport, unittest.TestCase):
     def assert_goaway(self, c, code, timeout=10):
         self.assertTrue(c.pump(lambda c: c.goaway is not None, timeout), "no GOAWAY")
         self.assertEqual(c.goaway.error_code, code)
@@ -337,7 +374,7 @@ class Attacks(unittest.TestCase):
         c.close()
 
     def assert_still_serving(self):
-        c = H2()
+        c = self.h2()
         c.get(1, "/medium.bin")
         self.assertEqual(sha(bytes(c.response(1)["data"])), sha(FILES["medium.bin"]))
         c.close()
@@ -345,7 +382,7 @@ class Attacks(unittest.TestCase):
 
     def test_rapid_reset(self):
         a = metric("vmsend_http2_refused_total")
-        c = H2()
+        c = self.h2()
         frames = []
         for i in range(2000):
             sid = 1 + 2 * i
@@ -359,7 +396,7 @@ class Attacks(unittest.TestCase):
         self.assert_still_serving()
 
     def test_continuation_flood(self):
-        c = H2()
+        c = self.h2()
         h = c.headers(1, "/hello.txt", end_headers=False)
         conts = [ContinuationFrame(1, data=b"") for _ in range(100)]
         try:
@@ -371,7 +408,7 @@ class Attacks(unittest.TestCase):
         self.assertTrue(c.pump(lambda c: c.closed, 10))
         c.close()
         # Non-empty CONTINUATIONs past nghttp2's limit of 8: also refused.
-        c = H2()
+        c = self.h2()
         h = c.headers(1, "/hello.txt", end_headers=False)
         conts = [ContinuationFrame(1, data=b"\x40\x01x\x01y") for _ in range(50)]
         try:
@@ -384,7 +421,7 @@ class Attacks(unittest.TestCase):
         self.assert_still_serving()
 
     def test_hpack_bomb(self):
-        c = H2()
+        c = self.h2()
         # One 4 KiB field into the dynamic table, then 3000 one-byte references to it:
         # 12 MB decoded from 7 KiB sent.
         name = b"x-bomb"
@@ -400,7 +437,7 @@ class Attacks(unittest.TestCase):
         self.assert_still_serving()
 
     def test_big_header_list_is_431(self):
-        c = H2()
+        c = self.h2()
         c.streams[1] = {"headers": None, "data": bytearray(), "ended": False, "reset": None}
         block = c.enc.encode([(":method", "GET"), (":scheme", "http"), (":authority", "h"),
                               (":path", "/hello.txt")] +
@@ -418,7 +455,7 @@ class Attacks(unittest.TestCase):
         c.close()
 
     def flood(self, make):
-        c = H2()
+        c = self.h2()
         try:
             for _ in range(10):
                 c.send(*[make(i) for i in range(300)])
@@ -438,7 +475,7 @@ class Attacks(unittest.TestCase):
         self.flood(s)
 
     def test_empty_data_frame_flood(self):
-        c = H2()
+        c = self.h2()
         c.send(c.headers(1, "/hello.txt", method="POST", end_stream=False))
         try:
             c.send(*[DataFrame(1, data=b"") for _ in range(3000)])
@@ -448,7 +485,7 @@ class Attacks(unittest.TestCase):
         self.assert_still_serving()
 
     def test_zero_window_stall_is_cut_and_unwires(self):
-        c = H2(settings={SettingsFrame.INITIAL_WINDOW_SIZE: 0}, big_windows=False)
+        c = self.h2(settings={SettingsFrame.INITIAL_WINDOW_SIZE: 0}, big_windows=False)
         for i in range(4):
             c.get(1 + 2 * i, "/big.bin")
         # Headers come, no data can; after the 1 s send timeout the server gives up.
@@ -459,7 +496,7 @@ class Attacks(unittest.TestCase):
 
     def test_more_streams_than_max_concurrent(self):
         # Zero windows keep the first 100 streams open; the 101st is refused.
-        c = H2(settings={SettingsFrame.INITIAL_WINDOW_SIZE: 0}, big_windows=False)
+        c = self.h2(settings={SettingsFrame.INITIAL_WINDOW_SIZE: 0}, big_windows=False)
         c.pump(lambda c: False, 0.3)  # take the server's SETTINGS (and ACK them)
         for i in range(101):
             c.get(1 + 2 * i, "/big.bin")
@@ -473,11 +510,11 @@ class Attacks(unittest.TestCase):
         self.assert_still_serving()
 
 
-class Stop(unittest.TestCase):
+class Stop(Transport, unittest.TestCase):
     def test_sigterm_lets_streams_in_flight_finish(self):
-        srv = Server(ROOT, "--h2c", "--grace", "20")
+        srv = Server(ROOT, "--h2c", *tls_flags(), "--grace", "20")
         try:
-            c = H2(big_windows=False, port=srv.port)
+            c = self.h2(big_windows=False, port=srv.ports[1] if self.TLS else srv.port)
             c.get(1, "/big.bin")
             c.pump(lambda c: len(c.streams[1]["data"]) > 0)
             srv.proc.send_signal(15)
@@ -494,6 +531,106 @@ class Stop(unittest.TestCase):
             self.assertEqual(srv.proc.wait(timeout=30), 0)
         finally:
             srv.stop()
+
+
+class RequestsTls(Requests):
+    TLS = True
+
+
+class AttacksTls(Attacks):
+    TLS = True
+
+
+class StopTls(Stop):
+    TLS = True
+
+
+class Tls(unittest.TestCase):
+    """ALPN on the TLS listener: h2 preferred, http/1.1 kept, --no-h2 honoured; real clients."""
+
+    def alpn(self, port, offer):
+        s = tls_ctx(offer).wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                                       server_hostname="localhost")
+        try:
+            return s.selected_alpn_protocol(), s
+        except BaseException:
+            s.close()
+            raise
+
+    def test_http11_only_client_gets_http11(self):
+        proto, s = self.alpn(SRV.ports[1], ["http/1.1"])
+        try:
+            self.assertEqual(proto, "http/1.1")
+            s.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            got = b""
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += d
+            self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got[:100])
+            self.assertTrue(got.endswith(b"\r\n\r\n" + FILES["hello.txt"]))
+        finally:
+            s.close()
+        proto, s = self.alpn(SRV.ports[1], ["h2", "http/1.1"])
+        s.close()
+        self.assertEqual(proto, "h2")  # server preference
+
+    def test_no_h2_is_never_selected(self):
+        srv = Server(ROOT, *tls_flags(), "--no-h2")
+        try:
+            proto, s = self.alpn(srv.ports[1], ["h2", "http/1.1"])
+            s.close()
+            self.assertEqual(proto, "http/1.1")
+            proto, s = self.alpn(srv.ports[1], ["h2"])  # no protocol in common: no ALPN
+            s.close()
+            self.assertIsNone(proto)
+        finally:
+            self.assertEqual(srv.stop(), 0)
+        r = tool(SRV.proc.args[0], "serve", "--help")
+        self.assertIn(b"--no-h2", r.stdout + r.stderr)
+
+    def url(self, path):
+        return "https://localhost:%d%s" % (SRV.ports[1], path)
+
+    def test_curl_http2_over_https(self):
+        if not have("curl"):
+            self.skipTest("curl is not installed")
+        out = tempfile.mkdtemp(prefix="vmsend-h2-out-")
+        try:
+            urls, args = [], []
+            for name in ("huge.bin", "medium.bin", "empty.bin", "many/f7"):
+                urls.append(name)
+                args += ["-o", os.path.join(out, name.replace("/", "_")), self.url("/" + name)]
+            # One connection, several streams (-Z: in parallel).
+            r = tool("curl", "-sS", "-Z", "--http2", "--cacert", CERT, "-w",
+                     "%{http_version} %{http_code}\n", *args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout.decode().split("\n"), ["2 200"] * 4 + [""])
+            for name in urls:
+                with open(os.path.join(out, name.replace("/", "_")), "rb") as f:
+                    self.assertEqual(sha(f.read()), sha(FILES[name]), name)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        r = tool("curl", "-sS", "-v", "--http2", "--cacert", CERT, "-r", "1000-299999",
+                 self.url("/big.bin"))
+        self.assertEqual(r.stdout, FILES["big.bin"][1000:300000])
+        self.assertIn(b"ALPN: server accepted h2", r.stderr)
+
+    def test_nghttp_over_https(self):
+        if not have("nghttp"):
+            self.skipTest("nghttp (nghttp2-client) is not installed")
+        r = tool("nghttp", "-nv", self.url("/medium.bin"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        text = r.stdout.decode()
+        self.assertIn("The negotiated protocol: h2", text)
+        self.assertIn(":status: 200", text)
+        self.assertRegex(text, r"recv DATA frame <length=\d+, flags=0x01, stream_id=13>")
+        for name in ("huge.bin", "big.bin"):  # one URI each: nghttp interleaves parallel bodies
+            r = tool("nghttp", self.url("/" + name))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(sha(r.stdout), sha(FILES[name]), name)
+        wait_unwired(self)
 
 
 def tool(*args, timeout=120):

@@ -244,3 +244,43 @@ def make_site(root):
         files["big.bin"] = f.read()
     os.symlink("/etc/passwd", os.path.join(root, "escape-link"))
     return files
+
+
+CA_CFG = """[ca]
+default_ca = d
+[d]
+database = {d}/index.txt
+new_certs_dir = {d}
+rand_serial = yes
+default_md = sha256
+policy = p
+[p]
+commonName = supplied
+"""
+
+
+def run(*args, **kw):
+    """Run a tool; its output captured, a failure raised."""
+    return subprocess.run(list(args), check=True, capture_output=True, timeout=120, **kw)
+
+
+def make_cert(d, name, dns, expired=False):
+    """A self-signed ECDSA P-256 certificate for `dns` (test-only key): (cert, key) paths."""
+    cert, key = os.path.join(d, name + ".crt"), os.path.join(d, name + ".key")
+    if not expired:
+        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=" + dns,
+            "-addext", "subjectAltName=DNS:%s,IP:127.0.0.1" % dns)
+        return cert, key
+    ca = os.path.join(d, "ca-" + name)
+    os.makedirs(ca)
+    open(os.path.join(ca, "index.txt"), "w").close()
+    with open(os.path.join(ca, "cfg"), "w") as f:
+        f.write(CA_CFG.format(d=ca))
+    csr = os.path.join(d, name + ".csr")
+    run("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key)
+    run("openssl", "req", "-new", "-key", key, "-subj", "/CN=" + dns, "-out", csr)
+    run("openssl", "ca", "-batch", "-config", os.path.join(ca, "cfg"), "-selfsign", "-keyfile",
+        key, "-in", csr, "-out", cert, "-startdate", "20200101000000Z", "-enddate",
+        "20200102000000Z")
+    return cert, key
