@@ -65,6 +65,7 @@ serve_usage(FILE *f)
 	    "  --h2c                  also speak HTTP/2 with prior knowledge (h2c) on the\n"
 	    "                         --listen addresses: a connection that starts with the\n"
 	    "                         HTTP/2 preface is HTTP/2, any other is HTTP/1.1\n"
+	    "                         (which may ask for HTTP/2 with Upgrade: h2c)\n"
 	    "\n"
 	    "HTTPS (TLS 1.3 and 1.2, AES-GCM / ChaCha20-Poly1305, records made from the\n"
 	    "page cache by the sendfile engine; kernel TLS when the kernel has it):\n"

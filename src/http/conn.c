@@ -529,6 +529,14 @@ http_conn_process(struct http_conn *c)
 			break;
 		}
 		c->head_started = false;
+		if (n > 0 && c->h2c) {
+			/* "Upgrade: h2c": the answer comes as HTTP/2 stream 1. */
+			int up = h2_conn_upgrade(c, &req, (size_t)n);
+			if (up < 0)
+				http_conn_close(c, VMS_CLOSE_ABORT);
+			if (up <= 0)
+				return;
+		}
 		http_resp_reset(&c->resp);
 		c->resp.t0_ns = vms_now_ns();
 		c->resp_busy = true;

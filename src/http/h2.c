@@ -45,6 +45,7 @@
 #include "tls/tls.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -279,8 +280,9 @@ h2_conn_feed(struct h2_conn *h)
 		http_conn_close(c, VMS_CLOSE_LINGER); /* TLS: close_notify, a bad record, EOF */
 }
 
-int
-h2_conn_start(struct http_conn *c)
+/* A new session on c: our SETTINGS queued, nothing read yet.  NULL: out of memory. */
+static struct h2_conn *
+h2_conn_new(struct http_conn *c)
 {
 	struct h2_conn *h = calloc(1, sizeof(*h));
 	char *out = malloc(H2_OUT_CAP);
@@ -323,8 +325,7 @@ h2_conn_start(struct http_conn *c)
 	counter_inc(&http_stats.h2_connections);
 	io_timer_cancel(c->th->loop, &c->timer);
 	c->tkind = HTTP_T_NONE;
-	h2_conn_feed(h);
-	return 0;
+	return h;
 nomem:
 	if (cbs != NULL)
 		nghttp2_session_callbacks_del(cbs);
@@ -332,7 +333,80 @@ nomem:
 		nghttp2_option_del(opt);
 	free(out);
 	free(h);
-	return -ENOMEM;
+	return NULL;
+}
+
+int
+h2_conn_start(struct http_conn *c)
+{
+	struct h2_conn *h = h2_conn_new(c);
+	if (h == NULL)
+		return -ENOMEM;
+	h2_conn_feed(h);
+	return 0;
+}
+
+/* HTTP2-Settings: the SETTINGS payload in base64url without padding.  Its length, or -1. */
+static int
+h2_settings_decode(const struct http_str *v, uint8_t *out, size_t cap)
+{
+	char b64[512];
+	size_t n = v->len;
+	if (n == 0 ? false : n % 4 == 1 || n + 3 >= sizeof(b64) || (n + 3) / 4 * 3 > cap)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char ch = v->p[i];
+		b64[i] = ch == '-' ? '+' : ch == '_' ? '/' : ch;
+		if (ch == '+' || ch == '/' || ch == '=')
+			return -1; /* base64, not base64url */
+	}
+	size_t pad = (4 - n % 4) % 4;
+	memset(b64 + n, '=', pad);
+	int len = n == 0 ? 0 : EVP_DecodeBlock(out, (const unsigned char *)b64, (int)(n + pad));
+	if (len < 0 || (len - (int)pad) % 6 != 0)
+		return -1; /* bad characters, or not whole 6-byte settings */
+	return len - (int)pad;
+}
+
+int
+h2_conn_upgrade(struct http_conn *c, const struct http_request *req, size_t len)
+{
+	const struct http_str *up = http_request_header(req, "upgrade");
+	const struct http_str *conn = http_request_header(req, "connection");
+	const struct http_str *hs = http_request_header(req, "http2-settings");
+	uint8_t settings[360];
+	int slen;
+	if (up == NULL || conn == NULL || hs == NULL || !http_list_has(*up, "h2c") ||
+	    !http_list_has(*conn, "upgrade") || !http_list_has(*conn, "http2-settings") ||
+	    (slen = h2_settings_decode(hs, settings, sizeof(settings))) < 0)
+		return 1;
+	char *head = malloc(len);
+	if (head == NULL)
+		return -ENOMEM;
+	memcpy(head, c->in, len);
+	static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\n"
+				 "Connection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+	struct h2_conn *h;
+	if (vms_socket_write(c->so, sw, sizeof(sw) - 1, NULL) != 0 ||
+	    (h = h2_conn_new(c)) == NULL) {
+		free(head);
+		return -ENOMEM;
+	}
+	/* Stream 1, half-closed (remote), with the peer's settings applied; answered at once. */
+	int rv = nghttp2_session_upgrade2(h->ngh, settings, (size_t)slen,
+					  req->method == HTTP_M_HEAD, NULL);
+	if (rv != 0)
+		free(head);
+	if (rv != 0 || h2_stream_upgraded(h, head, len) != 0) {
+		LOG_DEBUG("http", "%s: h2c upgrade failed", c->peer);
+		return -ENOMEM; /* the caller closes c, which frees h */
+	}
+	/* What followed the head (the client preface) is HTTP/2. */
+	memmove(c->in, c->in + len, c->inlen - len);
+	c->inlen -= len;
+	c->parsed_len = 0;
+	h2_conn_feed(h);
+	return 0;
 }
 
 void

@@ -4,7 +4,8 @@
  *
  * A connection starts as HTTP/1.1 in conn.c.  On a listener with h2c the
  * first bytes are checked for the HTTP/2 connection preface (prior
- * knowledge); on a TLS listener ALPN "h2" says so.  Then h2_conn_start()
+ * knowledge), and a request may ask for "Upgrade: h2c"; on a TLS listener
+ * ALPN "h2" says so.  Then h2_conn_start()
  * takes the connection over: conn.c still owns the fd, the recv, the
  * vms_socket, the timer and the close, and calls the hooks below from its
  * events.  Every request goes through the same handler as HTTP/1.1
@@ -20,6 +21,7 @@
 #include <stdint.h>
 
 struct http_conn;
+struct http_request;
 
 #define H2_PREFACE     "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LEN 24
@@ -39,6 +41,13 @@ int h2_preface_check(const char *buf, size_t len);
  * input.  Returns 0, or -ENOMEM after which the caller closes c.
  */
 int h2_conn_start(struct http_conn *c);
+/*
+ * h2c Upgrade (RFC 7540 3.2): c->in[0..len) is a request head parsed into
+ * `req`.  If it asks for "Upgrade: h2c" with one valid HTTP2-Settings,
+ * answer 101, take c over as HTTP/2 and answer the request as stream 1
+ * (returns 0; -ENOMEM: the caller closes c).  Else 1: serve it as HTTP/1.1.
+ */
+int h2_conn_upgrade(struct http_conn *c, const struct http_request *req, size_t len);
 /* Bytes arrived in c->in (res > 0), the peer closed (res == 0) or recv failed (res < 0). */
 void h2_conn_recv(struct http_conn *c, int res);
 /* The send buffer drained to its low-water mark. */

@@ -33,6 +33,7 @@ struct h2_stream {
 	bool answered;                    /* (t) the response was submitted */
 	bool too_big;                     /* (t) header list over H2_MAX_HEADER_LIST: 431 */
 	bool priority;                    /* (t) the request carried a priority field */
+	char *head;                       /* (t) h2c Upgrade: the HTTP/1.1 head req points into */
 
 	/* The request, as the handler reads it; strings point into rc[]. */
 	struct http_request req;
@@ -90,6 +91,12 @@ void h2_conn_refuse(struct h2_conn *h, uint32_t code, const char *why);
 
 /* h2_stream.c */
 void h2_stream_callbacks(nghttp2_session_callbacks *cbs);
+/*
+ * h2c Upgrade: stream 1 is the HTTP/1.1 request in head[0..len) (taken
+ * over, freed with the stream), answered after the client's preface.
+ * 0 or -ENOMEM.
+ */
+int h2_stream_upgraded(struct h2_conn *h, char *head, size_t len);
 /* Free every stream (the connection goes). */
 void h2_streams_free(struct h2_conn *h);
 /* Resume streams that wait for a hold slot, as slots are free; returns how many. */

@@ -419,12 +419,24 @@ static int
 h2_on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame, void *arg)
 {
 	struct h2_conn *h = arg;
-	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST ||
-	    h->refused)
-		return 0;
-	struct h2_stream *st = h2_stream_get(h, frame->hd.stream_id);
-	if (st == NULL || st->answered)
-		return 0;
+	struct h2_stream *st;
+	if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+		/*
+		 * h2c Upgrade: stream 1 is answered once the client's preface came.
+		 * Sooner, its DATA would follow our 101 in the client's first read,
+		 * and curl keeps only 32 KiB of what follows a 101.
+		 */
+		st = h2_stream_get(h, 1);
+		if (st == NULL || st->head == NULL || st->answered || h->refused)
+			return 0;
+	} else {
+		if (frame->hd.type != NGHTTP2_HEADERS ||
+		    frame->headers.cat != NGHTTP2_HCAT_REQUEST || h->refused)
+			return 0;
+		st = h2_stream_get(h, frame->hd.stream_id);
+		if (st == NULL || st->answered)
+			return 0;
+	}
 	if (!st->priority) {
 		/*
 		 * No priority signal: RFC 9218's default (u=3, not incremental)
@@ -453,7 +465,27 @@ h2_stream_free(struct h2_stream *st)
 	if (st->resp.vp != NULL)
 		vnode_rele(st->resp.vp);
 	free(st->resp.mem);
+	free(st->head);
 	free(st);
+}
+
+int
+h2_stream_upgraded(struct h2_conn *h, char *head, size_t len)
+{
+	struct h2_stream *st = calloc(1, sizeof(*st));
+	if (st == NULL) {
+		free(head);
+		return -ENOMEM;
+	}
+	st->h = h;
+	st->id = 1;
+	st->head = head;
+	st->hdr_bytes = (uint32_t)len;
+	TAILQ_INSERT_TAIL(&h->streams, st, link);
+	nghttp2_session_set_stream_user_data(h->ngh, st->id, st);
+	/* The same bytes parsed before (conn.c): again, so req points into our copy. */
+	VERIFY3S(http_request_parse(&st->req, head, len), ==, (int)len);
+	return 0; /* answered when the client's SETTINGS arrive (h2_on_frame_recv) */
 }
 
 static int

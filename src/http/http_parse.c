@@ -179,8 +179,7 @@ http_parse_request_line(struct http_request *req, const char *p, size_t n)
 	return http_parse_target(req);
 }
 
-/* Does a comma-separated list contain `tok` (case-insensitive)? */
-static bool
+bool
 http_list_has(struct http_str v, const char *tok)
 {
 	size_t i = 0;

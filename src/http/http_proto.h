@@ -91,6 +91,8 @@ struct http_request {
 int http_request_parse(struct http_request *req, const char *buf, size_t len);
 
 const char *http_method_name(enum http_method m);
+/* Does a comma-separated field value contain `tok` (case-insensitive)? */
+bool http_list_has(struct http_str v, const char *tok);
 /* Case-insensitive lookup of a header field; NULL if absent. */
 const struct http_str *http_request_header(const struct http_request *req, const char *name);
 

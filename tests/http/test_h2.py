@@ -14,6 +14,7 @@ from the outside.  Requests, Attacks and Stop run twice: over h2c and over
 TLS (their *Tls subclasses), where DATA payloads are sealed into records
 from the same wired pages.
 """
+import base64
 import os
 import re
 import shutil
@@ -108,8 +109,9 @@ def wait_unwired(test):
 class H2:
     """A raw HTTP/2 client connection: frames out as given, frames in as parsed."""
 
-    def __init__(self, settings=None, big_windows=True, port=None, tls=False):
-        """tls: over TLS with ALPN h2 (to SRV's TLS listener unless port says otherwise)."""
+    def __init__(self, settings=None, big_windows=True, port=None, tls=False, upgrade=None):
+        """tls: over TLS with ALPN h2 (to SRV's TLS listener unless port says otherwise);
+        upgrade: a path GET as HTTP/1.1 with "Upgrade: h2c", answered as stream 1."""
         self.tls = tls
         if tls:
             s = socket.create_connection(("127.0.0.1", port or SRV.ports[1]), timeout=10)
@@ -118,20 +120,33 @@ class H2:
                 raise AssertionError("ALPN chose %r, not h2" % self.s.selected_alpn_protocol())
         else:
             self.s = socket.create_connection(("127.0.0.1", port or SRV.port), timeout=10)
+        self.buf = b""
         self.enc = hpack.Encoder()
         self.dec = hpack.Decoder()
         self.dec.max_allowed_table_size = 65536
-        self.buf = b""
         self.closed = False
         st = {SettingsFrame.INITIAL_WINDOW_SIZE: MAX_WINDOW} if big_windows else {}
         st.update(settings or {})
         f = SettingsFrame(0)
         f.settings = st
+        self.streams = {}  # id -> {"headers": dict, "data": bytearray, "ended": bool, "reset": code}
+        self.upgrade_head = None
+        if upgrade is not None:
+            # RFC 7540 3.2: the same SETTINGS payload, base64url, in HTTP2-Settings.
+            b64 = base64.urlsafe_b64encode(f.serialize()[9:]).rstrip(b"=").decode()
+            self.s.sendall(("GET %s HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                            "Upgrade: h2c\r\nHTTP2-Settings: %s\r\n\r\n" % (upgrade, b64)).encode())
+            while b"\r\n\r\n" not in self.buf:
+                d = self.s.recv(65536)
+                if not d:
+                    raise EOFError("closed before the 101")
+                self.buf += d
+            self.upgrade_head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+            self.streams[1] = {"headers": None, "data": bytearray(), "ended": False, "reset": None}
         out = PREFACE + f.serialize()
         if big_windows:
             out += WindowUpdateFrame(0, window_increment=MAX_WINDOW - 65535).serialize()
         self.s.sendall(out)
-        self.streams = {}  # id -> {"headers": dict, "data": bytearray, "ended": bool, "reset": code}
         self.goaway = None
 
     def send(self, *frames):
@@ -533,6 +548,32 @@ class Stop(Transport, unittest.TestCase):
             srv.stop()
 
 
+class Upgrade(unittest.TestCase):
+    """h2c Upgrade (RFC 7540 3.2) on the plain listener with --h2c."""
+
+    def test_upgrade_answers_stream_1_then_serves_more(self):
+        c = H2(upgrade="/medium.bin")
+        self.assertTrue(c.upgrade_head.startswith(b"HTTP/1.1 101 "), c.upgrade_head)
+        self.assertIn(b"\r\nupgrade: h2c", c.upgrade_head.lower())
+        st = c.response(1)
+        self.assertEqual(status(st), 200)
+        self.assertEqual(sha(bytes(st["data"])), sha(FILES["medium.bin"]))
+        c.get(3, "/big.bin")
+        c.get(5, "/hello.txt")
+        self.assertEqual(sha(bytes(c.response(3)["data"])), sha(FILES["big.bin"]))
+        self.assertEqual(bytes(c.response(5)["data"]), FILES["hello.txt"])
+        c.close()
+        wait_unwired(self)
+
+    def test_no_http2_settings_stays_http11(self):
+        # Without HTTP2-Settings the server must not upgrade (RFC 7540 3.2.1).
+        r = get(SRV.port, "/hello.txt", {"Upgrade": "h2c", "Connection": "Upgrade"})
+        self.assertEqual((r.status, r.body), (200, FILES["hello.txt"]))
+        r = get(SRV.port, "/hello.txt", {"Upgrade": "h2c", "HTTP2-Settings": "!!",
+                                         "Connection": "Upgrade, HTTP2-Settings"})
+        self.assertEqual((r.status, r.body), (200, FILES["hello.txt"]))
+
+
 class RequestsTls(Requests):
     TLS = True
 
@@ -663,12 +704,16 @@ class Tools(unittest.TestCase):
         self.assertEqual(r.stdout, FILES["medium.bin"][1000:3000])
 
     def test_curl_http2(self):
-        # Plain http: curl offers "Upgrade: h2c"; the server may answer in HTTP/1.1.  Bytes must match.
+        # Plain http: curl sends "Upgrade: h2c" with its first request; the server takes it.
         if not have("curl"):
             self.skipTest("curl is not installed")
-        r = tool("curl", "-sS", "--http2", SRV.url("/big.bin"))
+        p = os.path.join(self.out, "x")
+        r = tool("curl", "-sS", "--http2", "-o", p, "-w", "%{http_version} %{http_code}",
+                 SRV.url("/big.bin"))
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(sha(r.stdout), sha(FILES["big.bin"]))
+        self.assertEqual(r.stdout.decode(), "2 200")  # upgraded (h2c Upgrade)
+        with open(p, "rb") as f:
+            self.assertEqual(sha(f.read()), sha(FILES["big.bin"]))
 
     def test_nghttp(self):
         if not have("nghttp"):
