@@ -124,8 +124,23 @@ serve_reload_warn(const struct serve_opts *old, const struct serve_opts *nw)
 	if ((old->user == NULL) != (nw->user == NULL) ||
 	    (old->user && strcmp(old->user, nw->user) != 0))
 		LOG_WARN("serve", "reload: --user changes on restart only");
-	if (old->no_h2 != nw->no_h2)
-		LOG_WARN("serve", "reload: --no-h2 changes on restart only");
+}
+
+/* The --tls-cert/--tls-key pairs into o->cfg.tls (none: NULL), ALPN per --no-h2.  0, or -errno with err set. */
+static int
+serve_tls_load(struct serve_opts *o, char *err, size_t errlen)
+{
+	o->cfg.tls = NULL;
+	if (o->ntls_cert == 0)
+		return 0;
+	struct tls_cert_spec certs[16];
+	for (int i = 0; i < o->ntls_cert; i++)
+		certs[i] = (struct tls_cert_spec){o->tls_cert[i], o->tls_key[i]};
+	int rc = tls_server_new(certs, o->ntls_cert, err, errlen, &o->cfg.tls);
+	if (rc == 0 && !o->no_h2) /* server preference: h2 when the client offers it */
+		tls_server_set_alpn(o->cfg.tls, (const unsigned char *)HTTP_ALPN_H2,
+				    sizeof(HTTP_ALPN_H2) - 1);
+	return rc;
 }
 
 /* SIGHUP: all or nothing.  On success *o becomes the new options. */
@@ -148,10 +163,9 @@ serve_reload(struct serve_opts *o, struct http_server *srv, int argc, char **arg
 	}
 	serve_reload_warn(o, &nw);
 	nw.cfg.threads = o->cfg.threads;
-	nw.cfg.tls = o->cfg.tls; /* certificates are read at start only */
-	if (nw.cfg.nlisten_tls > 0 && nw.cfg.tls == NULL) {
-		LOG_ERR("serve",
-			"reload refused: --listen-tls needs a restart to load certificates");
+	/* Certificates are read again: new connections get the new ones, open ones keep theirs. */
+	if (serve_tls_load(&nw, err, sizeof(err)) != 0) {
+		LOG_ERR("serve", "reload refused, still serving the old configuration: %s", err);
 		serve_opts_free(&nw);
 		goto out;
 	}
@@ -199,6 +213,8 @@ serve_check(struct serve_opts *o)
 {
 	char err[512];
 	int rc = serve_privileges_check(o, err, sizeof(err));
+	if (rc == 0 && (rc = serve_tls_load(o, err, sizeof(err))) != 0)
+		goto bad; /* err names the file and the reason */
 	if (rc == 0) {
 		rc = http_server_config_check(&o->cfg);
 		if (rc == 0)
@@ -215,6 +231,7 @@ serve_check(struct serve_opts *o)
 		if (rc != 0)
 			snprintf(err, sizeof(err), "%s", strerror(-rc));
 	}
+bad:
 	if (rc != 0) {
 		fprintf(stderr, "vmsend serve: configuration%s%s is not valid: %s\n",
 			o->config_path ? " " : "", o->config_path ? o->config_path : "", err);
@@ -289,20 +306,12 @@ cmd_serve(int argc, char **argv)
 			o.nmounts == 1 ? o.mounts[0] : "the file systems", strerror(-rc));
 		goto fail;
 	}
-	if (o.ntls_cert > 0) {
-		struct tls_cert_spec certs[16];
-		for (int i = 0; i < o.ntls_cert; i++)
-			certs[i] = (struct tls_cert_spec){o.tls_cert[i], o.tls_key[i]};
-		rc = tls_server_new(certs, o.ntls_cert, err, sizeof(err), &o.cfg.tls);
-		if (rc != 0) {
-			fprintf(stderr, "vmsend serve: %s\n", err);
-			goto fail;
-		}
-		if (!o.no_h2) /* server preference: h2 when the client offers it */
-			tls_server_set_alpn(o.cfg.tls, (const unsigned char *)HTTP_ALPN_H2,
-					    sizeof(HTTP_ALPN_H2) - 1);
-		vms_ktls_probe(); /* logs which path makes the records */
+	if ((rc = serve_tls_load(&o, err, sizeof(err))) != 0) {
+		fprintf(stderr, "vmsend serve: %s\n", err);
+		goto fail;
 	}
+	if (o.cfg.tls != NULL)
+		vms_ktls_probe(); /* logs which path makes the records */
 	o.cfg.after_bind = serve_after_bind;
 	o.cfg.after_bind_arg = &o;
 	rc = http_server_start(&o.cfg, &srv);
@@ -354,14 +363,12 @@ cmd_serve(int argc, char **argv)
 	}
 	serve_notify("STOPPING=1");
 	http_server_stop(srv);
-	tls_server_free(o.cfg.tls);
 	if (!o.cfg.quiet)
 		printf("vmsend: stopped\n");
 	vfs_unmount_all();
 	serve_opts_free(&o);
 	return 0;
 fail:
-	tls_server_free(o.cfg.tls);
 	vfs_unmount_all();
 	serve_opts_free(&o);
 	return 1;

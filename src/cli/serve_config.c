@@ -15,6 +15,7 @@
 
 #include "core/log.h"
 #include "core/tunable.h"
+#include "tls/tls.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -73,9 +74,9 @@ serve_usage(FILE *f)
 	    "  --tls-cert FILE        PEM certificate chain; repeatable, each with its\n"
 	    "  --tls-key FILE         PEM private key; the first pair is the default, the\n"
 	    "                         others are chosen by SNI against their names\n"
-	    "                         (certificates are read at start, not on SIGHUP)\n"
+	    "                         (read again on SIGHUP: new connections get them)\n"
 	    "                         ALPN offers h2 (HTTP/2, preferred) and http/1.1\n"
-	    "  --no-h2                TLS listeners offer http/1.1 only (read at start)\n"
+	    "  --no-h2                TLS listeners offer http/1.1 only\n"
 	    "  --hsts SECONDS         send Strict-Transport-Security: max-age=SECONDS\n"
 	    "  --https-redirect       plain listeners answer 301 to https:// (first TLS port)\n"
 	    "\n"
@@ -114,7 +115,8 @@ serve_usage(FILE *f)
 	    "                         command-line flags come after it (repeatable ones add)\n"
 	    "  --check-config         check the flags and FILE (mounts included), then exit:\n"
 	    "                         0 if the server would start with them\n"
-	    "  SIGHUP                 re-read --config: mounts, listeners, headers, options;\n"
+	    "  SIGHUP                 re-read --config: mounts, listeners, headers, options,\n"
+	    "                         certificates;\n"
 	    "                         open connections finish on the old settings, new ones\n"
 	    "                         get the new; a file with an error is refused and logged\n"
 	    "  SIGUSR1                reopen --access-log and --error-log (for logrotate)\n"
@@ -149,6 +151,8 @@ serve_opts_free(struct serve_opts *o)
 	free(o->owned);
 	o->owned = NULL;
 	o->nowned = o->capowned = 0;
+	tls_server_free(o->cfg.tls); /* the options' reference; generations hold their own */
+	o->cfg.tls = NULL;
 }
 
 __attribute__((format(printf, 3, 4))) static int

@@ -40,7 +40,7 @@ struct http_gen {
 	int nstrs;
 	struct http_logfile *log; /* (c) access log (NULL: off), shared with the next generation
 				     when the path stays the same */
-	/* HTTPS: the certificates (cfg.tls) stay the caller's, as at start; not reloaded. */
+	/* HTTPS: cfg.tls, a reference of the generation's own (a reload may bring new ones). */
 	char hsts[64]; /* (c) the Strict-Transport-Security line (cfg.hsts_max_age) */
 };
 

@@ -72,7 +72,7 @@ struct http_server_config {
 	bool h2c;                   /* plain listeners also take HTTP/2 with prior knowledge */
 	const char *listen_tls[HTTP_MAX_LISTEN]; /* HTTPS listeners (ports after the plain ones) */
 	int nlisten_tls;
-	struct tls_server *tls; /* certificates for listen_tls; the caller owns it (not reloaded) */
+	struct tls_server *tls; /* certificates for listen_tls; each generation takes a reference */
 	uint32_t hsts_max_age;  /* > 0: Strict-Transport-Security on HTTPS responses */
 	bool https_redirect;    /* plain listeners answer 301 to https:// (first TLS port) */
 	bool precompressed;     /* serve FILE.br/.zst/.gz for FILE when Accept-Encoding allows */

@@ -19,6 +19,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,6 +93,7 @@ http_gen_free(struct http_gen *g)
 		free(g->strs[i]);
 	free(g->strs);
 	http_logfile_rele(g->log);
+	tls_server_free(g->cfg.tls);
 	free(g);
 }
 
@@ -105,6 +107,8 @@ http_gen_new(const struct http_server_config *cfg, uint64_t id, const struct htt
 	atomic_init(&g->refs, 1);
 	g->id = id;
 	g->cfg = *cfg;
+	tls_server_ref(
+	    g->cfg.tls); /* the connections accepted under g finish on g's certificates */
 	if (g->cfg.max_connections <= 0)
 		g->cfg.max_connections = 10000;
 	struct http_server_config *c = &g->cfg;

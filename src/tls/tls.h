@@ -46,6 +46,14 @@ struct tls_cert_spec {
  */
 int tls_server_new(const struct tls_cert_spec *certs, int n, char *err, size_t errlen,
 		   struct tls_server **out);
+/*
+ * References: tls_server_new() returns one; whoever keeps the pointer beyond
+ * the caller's hold (an HTTP configuration generation, which its connections
+ * hold) takes its own.  tls_server_free() drops one and frees with the last,
+ * so a reload can load new certificates while connections accepted under the
+ * old ones finish on them.  Any thread.  NULL is ignored.
+ */
+void tls_server_ref(struct tls_server *srv);
 void tls_server_free(struct tls_server *srv);
 /*
  * ALPN protocols the server accepts, in its order of preference, in wire

@@ -5,11 +5,13 @@
 #include "tls/tls.h"
 
 #include <openssl/ssl.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #define TLS_MAX_CERTS 16
 
 struct tls_server {
+	_Atomic uint32_t refs;       /* (a) the creator and each HTTP generation */
 	int n;                       /* (c) */
 	SSL_CTX *ctx[TLS_MAX_CERTS]; /* (c) [0] is the default */
 	X509 *certs[TLS_MAX_CERTS];  /* (c) owned by ctx[i] */

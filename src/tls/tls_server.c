@@ -162,6 +162,7 @@ tls_server_new(const struct tls_cert_spec *certs, int n, char *err, size_t errle
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	atomic_init(&srv->refs, 1);
 	srv->n = n;
 	srv->alpn = tls_alpn_default;
 	srv->alpn_len = sizeof(tls_alpn_default) - 1;
@@ -184,9 +185,16 @@ tls_server_set_alpn(struct tls_server *srv, const unsigned char *protos, size_t 
 }
 
 void
+tls_server_ref(struct tls_server *srv)
+{
+	if (srv != NULL)
+		atomic_fetch_add_explicit(&srv->refs, 1, memory_order_relaxed);
+}
+
+void
 tls_server_free(struct tls_server *srv)
 {
-	if (srv == NULL)
+	if (srv == NULL || atomic_fetch_sub_explicit(&srv->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	for (int i = 0; i < srv->n; i++)
 		SSL_CTX_free(srv->ctx[i]);

@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -16,7 +17,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmsend_http import Conn, Server, binary, get, make_site  # noqa: E402
+from vmsend_http import Conn, Server, binary, get, make_cert, make_site  # noqa: E402
+from test_https import TConn, client_ctx  # noqa: E402
 
 
 def free_port():
@@ -181,6 +183,54 @@ class Reload(unittest.TestCase):
         self.assertNotIn("/page.bin", old)
         self.assertNotIn("reload refused", read(elog + ".1"))
         self.assertNotIn("logs reopened", read(elog + ".1"))
+
+    def test_reload_certificates(self):
+        """SIGHUP reads the certificates again: a new connection gets the new one, a
+        connection from before keeps its session, and a bad pair is refused (the old
+        certificates keep serving), as --check-config refuses it."""
+        d = os.path.dirname(self.cfg)
+        one = make_cert(d, "one", "localhost")
+        two = make_cert(d, "two", "localhost")
+        conf = "listen-tls 127.0.0.1:0\ntls-cert %s\ntls-key %s\n"
+        srv = self.start(conf % one)
+        tport = srv.ports[1]
+
+        def served_cert(cafile):
+            c = TConn(tport, client_ctx(cafile))
+            c.request("GET", "/hello.txt")
+            self.assertEqual(c.read_response().body, self.files["hello.txt"])
+            der = c.s.getpeercert(binary_form=True)
+            c.close()
+            return der
+
+        def der(pem):
+            return ssl.PEM_cert_to_DER_cert(read(pem))
+
+        self.assertEqual(served_cert(one[0]), der(one[0]))
+        old = TConn(tport, client_ctx(one[0]))  # keep-alive, from before the reload
+        old.request("GET", "/hello.txt")
+        self.assertEqual(old.read_response().body, self.files["hello.txt"])
+        write(self.cfg, conf % two)
+        self.reload(1)
+        srv.wait_log("vmsend: reloaded")
+        self.assertEqual(served_cert(two[0]), der(two[0]))
+        with self.assertRaises(ssl.SSLError):  # the old certificate is no longer offered
+            served_cert(one[0])
+        old.request("GET", "/page.bin")  # the old connection still works on its session
+        self.assertEqual(old.read_response().body, self.files["page.bin"])
+        self.assertEqual(old.s.getpeercert(binary_form=True), der(one[0]))
+        old.close()
+        # a key that does not match its certificate: refused, naming the files
+        bad = conf % (two[0], one[1])
+        write(self.cfg, bad)
+        self.reload(2)
+        srv.wait_log("reload refused", 1)
+        self.assertIn("--tls-key %s does not match --tls-cert %s" % (one[1], two[0]), srv.log)
+        self.assertEqual(served_cert(two[0]), der(two[0]))
+        r = subprocess.run([binary(), "serve", "--allow-root", "--check-config", "--config",
+                            self.cfg], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("does not match", r.stderr)
 
     def test_check_config(self):
         good = "listen 127.0.0.1:0\nmount /m2=hostfs:%s\nheader *.html Cache-Control: no-cache\n" \
