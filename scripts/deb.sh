@@ -20,7 +20,9 @@ dpkg-buildpackage -b -us -uc -j"$(nproc)" >"$out/build.log" 2>&1 || {
 deb=$(ls "$out"/vmsend_"$version"_*.deb)
 echo "deb: built $deb"
 dpkg-deb -c "$deb"
+libs=$(ls "$out"/libvmsend*_"$version"_*.deb)
+for l in $libs; do echo "deb: built $l" && dpkg-deb -c "$l"; done
 echo "---- lintian ----"
-lintian --pedantic --display-info "$deb" | tee "$out/lintian.txt" || true
+lintian --pedantic --display-info "$deb" $libs | tee "$out/lintian.txt" || true
 echo "---- lintian: $(grep -c '^E:' "$out/lintian.txt" || true) errors, $(grep -c '^W:' "$out/lintian.txt" || true) warnings, $(grep -c "^[IP]:" "$out/lintian.txt" || true) info/pedantic ----"
 "$top/scripts/deb-test.sh" "$deb"

@@ -35,7 +35,9 @@
  *
  * Logging.  The library never writes to stdout or stderr.  Its log lines
  * (one per event, no newline) go to the callback set with vmsend_set_log;
- * without one they are dropped.
+ * without one they are dropped.  A broken internal invariant (a bug, never
+ * bad input) aborts the process; its message reaches the callback first, at
+ * level 0 with subsystem "panic".
  *
  * Only names starting with vms_ or vmsend_ are exported.
  */

@@ -29,6 +29,16 @@ vms_log_set_sink(vms_log_sink_t *fn, void *arg)
 }
 
 int
+vms_log_panic(const char *msg)
+{
+	vms_log_sink_t *sink = atomic_load(&log_sink);
+	if (sink == NULL)
+		return atomic_load(&log_fd);
+	sink(atomic_load(&log_sink_arg), VMS_LOG_ERROR, "panic", msg);
+	return -1;
+}
+
+int
 vms_log_level_parse(const char *s)
 {
 	for (int i = 0; i < 4; i++)

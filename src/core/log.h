@@ -22,6 +22,13 @@ void vms_log_set_fd(int fd);
 /* Send messages to fn instead (NULL: back to the fd); fn must be thread-safe. */
 typedef void vms_log_sink_t(void *arg, int level, const char *subsys, const char *msg);
 void vms_log_set_sink(vms_log_sink_t *fn, void *arg);
+/*
+ * For vms_panic: with a sink set, hands it `msg` (VMS_LOG_ERROR, subsystem
+ * "panic") and returns -1; otherwise returns the log fd, where the panic
+ * writes its message and backtrace (-1: nowhere; an embedder that set no
+ * log hears of a panic only by the abort).
+ */
+int vms_log_panic(const char *msg);
 
 #define LOG_ERR(sub, ...)   vms_log(VMS_LOG_ERROR, sub, __VA_ARGS__)
 #define LOG_WARN(sub, ...)  vms_log(VMS_LOG_WARN, sub, __VA_ARGS__)

@@ -1,5 +1,6 @@
 /*
- * vms_panic: print the message, a backtrace, and abort.
+ * vms_panic: report the message and a backtrace where the log goes (the
+ * embedder's sink gets the message; the CLI's stderr gets both), and abort.
  *
  * backtrace_symbols_fd() names only exported functions; most of ours are
  * static.  So the frames in our own executable are also resolved with
@@ -7,6 +8,7 @@
  * which makes a contract violation readable straight from the log.
  */
 #include "core/assert.h"
+#include "core/log.h"
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -21,7 +23,7 @@ void (*vms_panic_hook)(void);
 
 /* Resolve the frames that lie in the main executable; prints nothing if addr2line is missing. */
 static void
-symbolize(void *const *frames, int n)
+symbolize(int fd, void *const *frames, int n)
 {
 	char exe[PATH_MAX];
 	if (realpath("/proc/self/exe", exe) == NULL)
@@ -47,12 +49,12 @@ symbolize(void *const *frames, int n)
 	if (p == NULL)
 		return;
 	char fn[256], loc[512];
-	dprintf(STDERR_FILENO, "frames in vmsend:\n");
+	dprintf(fd, "frames in vmsend:\n");
 	for (int k = 0; k < m && fgets(fn, sizeof(fn), p) && fgets(loc, sizeof(loc), p); k++) {
 		fn[strcspn(fn, "\n")] = '\0';
 		loc[strcspn(loc, "\n")] = '\0';
 		const char *src = strstr(loc, "/src/");
-		dprintf(STDERR_FILENO, "  #%-2d %s (%s)\n", idx[k], fn, src ? src + 1 : loc);
+		dprintf(fd, "  #%-2d %s (%s)\n", idx[k], fn, src ? src + 1 : loc);
 	}
 	pclose(p);
 }
@@ -66,14 +68,18 @@ vms_panic(const char *file, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	/* One write so that concurrent panics do not interleave mid-line. */
-	dprintf(STDERR_FILENO, "panic: %s @ %s:%d\n", msg, file, line);
-
-	void *frames[64];
-	int n = backtrace(frames, 64);
-	dprintf(STDERR_FILENO, "backtrace:\n");
-	backtrace_symbols_fd(frames, n, STDERR_FILENO);
-	symbolize(frames, n);
+	char report[1200];
+	snprintf(report, sizeof(report), "%s @ %s:%d", msg, file, line);
+	int fd = vms_log_panic(report);
+	if (fd >= 0) {
+		/* One write so that concurrent panics do not interleave mid-line. */
+		dprintf(fd, "panic: %s\n", report);
+		void *frames[64];
+		int n = backtrace(frames, 64);
+		dprintf(fd, "backtrace:\n");
+		backtrace_symbols_fd(frames, n, fd);
+		symbolize(fd, frames, n);
+	}
 	if (vms_panic_hook != NULL)
 		vms_panic_hook();
 	abort();

@@ -1,5 +1,7 @@
 #include "death.h"
 
+#include "core/log.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@ run_child(void (*fn)(void *), void *arg, char *buf, size_t buflen)
 	if (pid == 0) {
 		close(p[0]);
 		dup2(p[1], STDERR_FILENO);
+		vms_log_set_fd(STDERR_FILENO); /* as the CLI does: panics are read from stderr */
 		fn(arg);
 		_exit(0);
 	}

@@ -81,6 +81,43 @@ Test(assert, kassert_formats_its_message)
 	cr_assert(death_expect(kassert_fails, NULL, "panic: custom message 7 @ ", NULL, 0));
 }
 
+/* An embedder's sink: the panic arrives there, and nothing on stderr but what the sink wrote. */
+static void
+panic_sink(void *arg, int level, const char *subsys, const char *msg)
+{
+	dprintf(STDERR_FILENO, "sink got level %d %s: %s\n", level, subsys, msg);
+}
+
+static void
+kassert_fails_into_sink(void *arg)
+{
+	vms_log_set_sink(panic_sink, NULL);
+	KASSERT(1 == 2, ("custom %s %d", "message", 8));
+}
+
+Test(assert, panic_goes_to_the_embedders_sink)
+{
+	char out[8192];
+	cr_assert(death_expect(kassert_fails_into_sink, NULL,
+			       "sink got level 0 panic: custom message 8 @ ", out, sizeof(out)));
+	cr_assert(strstr(out, "backtrace:") == NULL, "%s", out);
+	cr_assert(strncmp(out, "sink got", 8) == 0, "%s", out);
+}
+
+static void
+kassert_fails_unlogged(void *arg)
+{
+	vms_log_set_fd(-1); /* a library nobody told where to log */
+	KASSERT(1 == 2, ("custom %s %d", "message", 9));
+}
+
+Test(assert, panic_of_an_unlogged_library_writes_nothing)
+{
+	char out[8192];
+	cr_assert(death_expect(kassert_fails_unlogged, NULL, "", out, sizeof(out))); /* aborted */
+	cr_assert_str_empty(out);
+}
+
 static void
 log_lines(void *arg)
 {
@@ -115,6 +152,7 @@ Test(stats, counters_add)
 static void
 log_unconfigured(void *arg)
 {
+	vms_log_set_fd(-1); /* undo death_expect's stderr: the library as an embedder gets it */
 	LOG_ERR("test", "must not appear");
 	dprintf(STDERR_FILENO, "end of output\n");
 	abort();
