@@ -239,7 +239,7 @@ r_u8(struct rbuf *r)
 	return p ? *p : 0;
 }
 
-static int
+__attribute__((format(printf, 3, 4))) static int
 rfs_bad(char *err, size_t errsz, const char *fmt, ...)
 {
 	va_list ap;
