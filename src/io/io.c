@@ -502,9 +502,13 @@ io_loop_private(void)
 	 * would then land in memory nobody sees.  Event loops, which the caller
 	 * destroys before vm_fini(), register the arena.
 	 */
-	VERIFY0(io_loop_init(&loop, 64, 0, true));
+	if (io_loop_init(&loop, 64, 0, true) != 0)
+		return NULL; /* io_loop_init said why; the caller's I/O fails, the thread lives */
+	if (pthread_setspecific(io_priv_key, loop) != 0) {
+		io_loop_fini(loop);
+		return NULL;
+	}
 	io_priv_loop = loop;
-	VERIFY0(pthread_setspecific(io_priv_key, loop));
 	return loop;
 }
 

@@ -144,7 +144,9 @@ int io_fixed_index(const struct io_loop *loop, const void *addr, size_t len);
  * A private ring for blocking callers (synchronous getpages, tools): the
  * calling thread's own, created on first use, never the thread's event loop,
  * destroyed at thread exit.  It does not register the arena (it may outlive
- * one), so reads through it use READV, never READ_FIXED.
+ * one), so reads through it use READV, never READ_FIXED.  NULL when it
+ * cannot be created (no memory, io_uring refused): the caller fails its I/O
+ * (a pager says PAGER_AGAIN) and a later call tries again.
  */
 struct io_loop *io_loop_private(void);
 /* Destroy the calling thread's private ring now (before vm_fini(), in tests). */

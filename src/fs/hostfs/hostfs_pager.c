@@ -533,11 +533,14 @@ hostfs_getpages(struct vm_object *obj, struct vm_page **ma, int count, int *rbeh
 
 	if (!hostfs_request_ok(obj, ma, count))
 		return PAGER_BAD;
+	struct io_loop *loop = io_loop_private();
+	if (loop == NULL)
+		return PAGER_AGAIN;
 	io = hostfs_io_build(obj, ma, count, rbehind, rahead);
 	if (io == NULL)
 		return PAGER_AGAIN;
 	io->iodone = NULL;
-	hostfs_io_start(io, io_loop_private());
+	hostfs_io_start(io, loop);
 	if (!io->finished)
 		io_wait_flag(io->loop, &io->finished);
 	error = io->error;
@@ -578,10 +581,13 @@ hostfs_getpages_async(struct vm_object *obj, struct vm_page **ma, int count, int
 
 	if (!hostfs_request_ok(obj, ma, count))
 		return PAGER_BAD;
+	bool private = loop == NULL;
+	if (private && (loop = io_loop_private()) == NULL)
+		return PAGER_AGAIN;
 	io = hostfs_io_build(obj, ma, count, rbehind, rahead);
 	if (io == NULL)
 		return PAGER_AGAIN;
-	if (loop != NULL) {
+	if (!private) {
 		io->iodone = iodone;
 		io->arg = arg;
 		hostfs_io_start(io, loop);
@@ -590,7 +596,6 @@ hostfs_getpages_async(struct vm_object *obj, struct vm_page **ma, int count, int
 	/* iodone runs on this thread before we return (pager.h rule 10 allows it). */
 	io->iodone = hostfs_wait_iodone;
 	io->arg = &w;
-	loop = io_loop_private();
 	hostfs_io_start(io, loop);
 	if (!w.finished)
 		io_wait_flag(loop, &w.finished);

@@ -130,6 +130,7 @@ void arc_destroy(struct arc *arc);
  * the "arc_size" tunable (0: a quarter of the page arena, or of the
  * "cache_size" tunable before vm_init()) and
  * "arc_min_promote_ms".  Never destroyed but by arc_global_fini() (tests).
+ * NULL when it cannot be created (no memory); a later call tries again.
  */
 struct arc *arc_global(void);
 /* The global ARC if something created it, else NULL (metrics: no side effects). */

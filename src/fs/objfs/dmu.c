@@ -564,6 +564,12 @@ objfs_fs_open(const char *path, struct arc *arc, struct objfs_fs **out, char *er
 	struct objfs_fs *fs = calloc(1, sizeof(*fs));
 	if (fs == NULL)
 		return -ENOMEM;
+	fs->arc = arc != NULL ? arc : arc_global();
+	if (fs->arc == NULL) {
+		snprintf(err, errlen, "%s: no memory for the ARC", path);
+		free(fs);
+		return -ENOMEM;
+	}
 	int error = objfs_image_open(path, 0, &fs->img, err, errlen);
 	if (error != 0) {
 		free(fs);
@@ -576,7 +582,6 @@ objfs_fs_open(const char *path, struct arc *arc, struct objfs_fs **out, char *er
 	 * demand too, for the files it names only, so neither stops the mount.
 	 */
 	(void)objfs_image_preload(fs->img);
-	fs->arc = arc != NULL ? arc : arc_global();
 	fs->image_id = objfs_image_id(fs->img);
 	atomic_init(&fs->refs, 1);
 	*out = fs;

@@ -482,10 +482,12 @@ rfs_getpages(struct vm_object *obj, struct vm_page **ma, int count, int *rbehind
 
 	if (!rfs_request_ok(obj, ma, count))
 		return PAGER_BAD;
+	struct io_loop *loop = io_loop_private();
+	if (loop == NULL)
+		return PAGER_AGAIN;
 	io = rfs_io_build(obj, ma, count, rbehind, rahead);
 	if (io == NULL)
 		return PAGER_AGAIN;
-	struct io_loop *loop = io_loop_private();
 	rfs_io_start(io, loop);
 	io_wait_flag(loop, &io->finished);
 	error = io->error;
@@ -525,10 +527,13 @@ rfs_getpages_async(struct vm_object *obj, struct vm_page **ma, int count, int *r
 
 	if (!rfs_request_ok(obj, ma, count))
 		return PAGER_BAD;
+	bool private = loop == NULL;
+	if (private && (loop = io_loop_private()) == NULL)
+		return PAGER_AGAIN;
 	io = rfs_io_build(obj, ma, count, rbehind, rahead);
 	if (io == NULL)
 		return PAGER_AGAIN;
-	if (loop != NULL) {
+	if (!private) {
 		io->iodone = iodone;
 		io->arg = arg;
 		rfs_io_start(io, loop);
@@ -537,7 +542,6 @@ rfs_getpages_async(struct vm_object *obj, struct vm_page **ma, int count, int *r
 	/* No event loop on this thread: complete on the private ring before returning. */
 	io->iodone = rfs_wait_iodone;
 	io->arg = &w;
-	loop = io_loop_private();
 	rfs_io_start(io, loop);
 	io_wait_flag(loop, &w.finished);
 	return PAGER_OK;

@@ -11,6 +11,7 @@
  *   malloc  vfs_lookup of a cached file replaced on disk  alloc_vfs_lookup_changed
  *   malloc  objfs image open + lookup + read              alloc_objfs_image
  *   malloc  mount + lookup + one page in, hostfs / objfs  alloc_vfs_mount_*
+ *           (with the private ring and the global ARC made afresh)
  *   EIO     hostfs Nth read (coalesce, split, short reads) io_hostfs_*
  *   EIO     memory pager Nth I/O (deferred, threaded)      io_mempager_*
  *   the page arena exhausted (every page wired)            arena_exhausted_*
@@ -189,6 +190,19 @@ op_vfs_mount(unsigned long n, const void *arg)
 	const char *lookup = objfs ? "/m/obj.bin" : "/m/sub/file.bin";
 	const uint8_t *data = objfs ? fat_odata : fat_fdata;
 	struct vnode *vp = NULL;
+	/*
+	 * Injection also reaches what is made once and kept: this thread's
+	 * private ring (made by the first synchronous read) and the global
+	 * ARC (made by the first objfs mount).  Both panicked when they could
+	 * not be made; now the read says PAGER_AGAIN and the mount -ENOMEM.
+	 */
+	io_loop_private_destroy();
+	if (objfs) {
+		vfs_unmount_all();
+		vfs_cache_flush();
+		arc_global_fini();
+		cr_assert_eq(vfs_mount("/h", "hostfs", fat_dir, NULL), 0);
+	}
 	fault_alloc_arm(n);
 	int r = vfs_mount("/m", arg, objfs ? fat_image : fat_dir, NULL);
 	if (r == 0)
@@ -222,6 +236,7 @@ op_vfs_mount(unsigned long n, const void *arg)
 	vfs_unmount_all();
 	cr_assert_eq(vfs_mount("/h", "hostfs", fat_dir, NULL), 0);
 	cr_assert_eq(vfs_mount("/img", "objfs", fat_image, NULL), 0);
+	cr_assert_not_null(io_loop_private()); /* the baseline's descriptors */
 	return fired;
 }
 
