@@ -432,6 +432,19 @@ http_conn_process(struct http_conn *c)
 	struct http_request req;
 
 	while (!c->closing && !c->draining) {
+		if (c->resp_busy && c->resp.nomem && c->resp.cur == 0 && c->resp.done == 0) {
+			/*
+			 * Building the response ran out of memory: its head or part of
+			 * its body is missing, and sending the rest would be wrong
+			 * bytes.  Nothing went out yet: close instead.
+			 */
+			LOG_DEBUG("http", "%s: no memory for the response: connection closed",
+				  c->peer);
+			c->resp.status = 500;
+			http_conn_resp_done(c);
+			http_conn_close(c, VMS_CLOSE_ABORT);
+			return;
+		}
 		if (c->resp_busy) {
 			int rc = http_conn_push(c);
 			if (rc == -EAGAIN) {

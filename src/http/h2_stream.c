@@ -266,8 +266,8 @@ h2_stream_submit(struct h2_stream *st)
 {
 	struct h2_conn *h = st->h;
 	struct http_resp *r = &st->resp;
-	if (r->npieces == 0 || r->pieces[0].file)
-		return -ENOMEM; /* the handler ran out of memory before the head */
+	if (r->nomem || r->npieces == 0 || r->pieces[0].file)
+		return -ENOMEM; /* the handler ran out of memory: a head or body piece is missing */
 	char *head = r->mem + r->pieces[0].moff;
 	size_t plen = r->pieces[0].len;
 	const char *end = memmem(head, plen, "\r\n\r\n", 4);

@@ -41,6 +41,7 @@ http_resp_reset(struct http_resp *r)
 	r->loglen = 0;
 	r->head_only = false;
 	r->http10 = false;
+	r->nomem = false;
 }
 
 long
@@ -51,8 +52,10 @@ http_resp_alloc(struct http_resp *r, size_t n)
 		while (cap < r->memlen + n)
 			cap *= 2;
 		char *m = realloc(r->mem, cap);
-		if (m == NULL)
+		if (m == NULL) {
+			r->nomem = true;
 			return -1;
+		}
 		r->mem = m;
 		r->memcap = cap;
 	}

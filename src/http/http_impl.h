@@ -75,6 +75,7 @@ struct http_resp {
 	bool close;       /* close the connection after this response */
 	bool head_only;   /* HEAD: the head without the body */
 	bool http10;      /* the request was HTTP/1.0 */
+	bool nomem;       /* building it ran out of memory: a piece is missing, never send it */
 	struct vnode *vp; /* (t) referenced while pieces remain */
 	struct http_piece pieces[HTTP_MAX_PIECES];
 	int npieces;
