@@ -352,7 +352,7 @@ h2_settings_decode(const struct http_str *v, uint8_t *out, size_t cap)
 {
 	char b64[512];
 	size_t n = v->len;
-	if (n == 0 ? false : n % 4 == 1 || n + 3 >= sizeof(b64) || (n + 3) / 4 * 3 > cap)
+	if (n % 4 == 1 || n + 3 >= sizeof(b64) || (n + 3) / 4 * 3 > cap)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		char ch = v->p[i];
@@ -392,7 +392,7 @@ h2_conn_upgrade(struct http_conn *c, const struct http_request *req, size_t len)
 		free(head);
 		return -ENOMEM;
 	}
-	/* Stream 1, half-closed (remote), with the peer's settings applied; answered at once. */
+	/* Stream 1, half-closed (remote), with the peer's settings applied. */
 	int rv = nghttp2_session_upgrade2(h->ngh, settings, (size_t)slen,
 					  req->method == HTTP_M_HEAD, NULL);
 	if (rv != 0)

@@ -5,10 +5,9 @@
  * A connection starts as HTTP/1.1 in conn.c.  On a listener with h2c the
  * first bytes are checked for the HTTP/2 connection preface (prior
  * knowledge), and a request may ask for "Upgrade: h2c"; on a TLS listener
- * ALPN "h2" says so.  Then h2_conn_start()
- * takes the connection over: conn.c still owns the fd, the recv, the
- * vms_socket, the timer and the close, and calls the hooks below from its
- * events.  Every request goes through the same handler as HTTP/1.1
+ * ALPN "h2" says so.  Then h2_conn_start() (or h2_conn_upgrade()) takes the
+ * connection over: conn.c still owns the fd, the recv, the vms_socket, the
+ * timer and the close, and calls the hooks below from its events.  Every request goes through the same handler as HTTP/1.1
  * (http_handle() into the stream's own http_resp).
  *
  * Lock key: (t) the connection's thread, like everything in http_impl.h.

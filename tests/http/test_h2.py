@@ -659,18 +659,8 @@ class Tls(unittest.TestCase):
         self.assertIn(b"ALPN: server accepted h2", r.stderr)
 
     def test_nghttp_over_https(self):
-        if not have("nghttp"):
-            self.skipTest("nghttp (nghttp2-client) is not installed")
-        r = tool("nghttp", "-nv", self.url("/medium.bin"))
-        self.assertEqual(r.returncode, 0, r.stderr)
-        text = r.stdout.decode()
+        text = check_nghttp(self, self.url, ("huge.bin", "big.bin"))
         self.assertIn("The negotiated protocol: h2", text)
-        self.assertIn(":status: 200", text)
-        self.assertRegex(text, r"recv DATA frame <length=\d+, flags=0x01, stream_id=13>")
-        for name in ("huge.bin", "big.bin"):  # one URI each: nghttp interleaves parallel bodies
-            r = tool("nghttp", self.url("/" + name))
-            self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertEqual(sha(r.stdout), sha(FILES[name]), name)
         wait_unwired(self)
 
 
@@ -680,6 +670,23 @@ def tool(*args, timeout=120):
 
 def have(name):
     return shutil.which(name) is not None
+
+
+def check_nghttp(test, url, names):
+    """nghttp -nv on url("/medium.bin") (frames checked), then byte-exact bodies; the -nv text."""
+    if not have("nghttp"):
+        test.skipTest("nghttp (nghttp2-client) is not installed")
+    r = tool("nghttp", "-nv", url("/medium.bin"))
+    test.assertEqual(r.returncode, 0, r.stderr)
+    text = r.stdout.decode()
+    test.assertIn(":status: 200", text)
+    test.assertIn("SETTINGS_NO_RFC7540_PRIORITIES(0x09):1", text)
+    test.assertRegex(text, r"recv DATA frame <length=\d+, flags=0x01, stream_id=13>")
+    for name in names:  # one URI each: nghttp interleaves parallel bodies
+        r = tool("nghttp", url("/" + name))
+        test.assertEqual(r.returncode, 0, r.stderr)
+        test.assertEqual(sha(r.stdout), sha(FILES[name]), name)
+    return text
 
 
 class Tools(unittest.TestCase):
@@ -716,17 +723,7 @@ class Tools(unittest.TestCase):
             self.assertEqual(sha(f.read()), sha(FILES["big.bin"]))
 
     def test_nghttp(self):
-        if not have("nghttp"):
-            self.skipTest("nghttp (nghttp2-client) is not installed")
-        r = tool("nghttp", "-nv", SRV.url("/medium.bin"))
-        self.assertEqual(r.returncode, 0, r.stderr)
-        text = r.stdout.decode()
-        self.assertIn(":status: 200", text)
-        self.assertIn("SETTINGS_NO_RFC7540_PRIORITIES(0x09):1", text)
-        self.assertRegex(text, r"recv DATA frame <length=\d+, flags=0x01, stream_id=13>")
-        r = tool("nghttp", SRV.url("/big.bin"))
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(sha(r.stdout), sha(FILES["big.bin"]))
+        check_nghttp(self, SRV.url, ("big.bin",))
 
     def test_h2load(self):
         if not have("h2load"):
