@@ -61,12 +61,40 @@ rfs_conn_note(struct rfs_conn *c, int rv, const char *what)
 			c->where, what, strerror(-rv));
 }
 
+/*
+ * The client name, as the ceph tools take it: "--id X" / "-i X" (client.X) or
+ * "--name T.X" / "-n T.X" in $CEPH_ARGS; client.admin without them.  librados
+ * fixes the name at rados_create2, before rados_conf_parse_env would see it.
+ */
+static void
+rfs_client_name(char *name, size_t namesz)
+{
+	const char *args = getenv("CEPH_ARGS");
+	char *copy, *save = NULL, *tok;
+	bool id = false, full = false;
+
+	snprintf(name, namesz, "client.admin");
+	if (args == NULL || (copy = strdup(args)) == NULL)
+		return;
+	for (tok = strtok_r(copy, " \t", &save); tok != NULL; tok = strtok_r(NULL, " \t", &save)) {
+		if (id || full)
+			snprintf(name, namesz, "%s%s", id ? "client." : "", tok);
+		id = strcmp(tok, "--id") == 0 || strcmp(tok, "-i") == 0;
+		full = strcmp(tok, "--name") == 0 || strcmp(tok, "-n") == 0;
+		if (strncmp(tok, "--id=", 5) == 0)
+			snprintf(name, namesz, "client.%s", tok + 5);
+		else if (strncmp(tok, "--name=", 7) == 0)
+			snprintf(name, namesz, "%s", tok + 7);
+	}
+	free(copy);
+}
+
 int
 rfs_conn_open(const char *conf, const char *pool, const char *ns, struct rfs_conn **out, char *err,
 	      size_t errsz)
 {
 	struct rfs_conn *c = calloc(1, sizeof(*c));
-	char tmo[32];
+	char tmo[32], name[128];
 	int rv;
 
 	if (c == NULL)
@@ -80,8 +108,9 @@ rfs_conn_open(const char *conf, const char *pool, const char *ns, struct rfs_con
 		rv = -ENOMEM;
 		goto fail;
 	}
-	if ((rv = rados_create2(&c->cluster, "ceph", "client.admin", 0)) != 0) {
-		snprintf(err, errsz, "rados_create: %s", strerror(-rv));
+	rfs_client_name(name, sizeof(name));
+	if ((rv = rados_create2(&c->cluster, "ceph", name, 0)) != 0) {
+		snprintf(err, errsz, "rados_create as %s: %s", name, strerror(-rv));
 		c->cluster = NULL;
 		goto fail;
 	}
@@ -104,8 +133,11 @@ rfs_conn_open(const char *conf, const char *pool, const char *ns, struct rfs_con
 	(void)rados_conf_set(c->cluster, "log_to_stderr", "false");
 	(void)rados_conf_set(c->cluster, "err_to_stderr", "false");
 	if ((rv = rados_connect(c->cluster)) != 0) {
-		snprintf(err, errsz, "cannot connect to the cluster (%s): %s",
-			 conf ? conf : "default ceph.conf", strerror(-rv));
+		snprintf(err, errsz, "cannot connect to the cluster (%s) as %s: %s%s",
+			 conf ? conf : "default ceph.conf", name, strerror(-rv),
+			 rv == -EACCES || rv == -EPERM || rv == -ENOENT || rv == -EINVAL
+			     ? " (is the keyring there and the key right for this name?)"
+			     : "");
 		goto fail;
 	}
 	if ((rv = rados_ioctx_create(c->cluster, pool, &c->io)) != 0) {
