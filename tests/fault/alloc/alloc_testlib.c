@@ -151,6 +151,12 @@ fat_setup(void)
 
 	/* Synchronous page-ins open this thread's private ring on first use: count it in. */
 	cr_assert_not_null(io_loop_private());
+	fat_baseline();
+}
+
+void
+fat_baseline(void)
+{
 	vfs_cache_flush();
 	base_objects = vm_object_count();
 	base_vnodes = atomic_load(&vfs_stats.vnodes_live);

@@ -58,6 +58,8 @@ void fat_cache_pages(struct vm_object *obj, uint64_t first, int count);
 
 /* No socket, busy or wired page, object, vnode or fd beyond the set-up's. */
 void fat_check_clean(const char *loopname, unsigned long n);
+/* Take the baseline fat_check_clean compares with again (after a test's own set-up). */
+void fat_baseline(void);
 /* LeakSanitizer (ASan builds): no unreachable allocation. */
 void fat_check_no_leaks(const char *loopname);
 
