@@ -2,10 +2,11 @@
 # A throw-away single-node Ceph cluster for the RADOS tests and benchmarks:
 # one monitor and one memstore OSD on 127.0.0.1, pool size 1, no manager.
 #
-#   scripts/ceph-dev-cluster.sh start DIR [--cephx] [--pool NAME]...
+#   scripts/ceph-dev-cluster.sh start DIR [--cephx] [--bluestore] [--pool NAME]...
 #   scripts/ceph-dev-cluster.sh stop DIR
 #   scripts/ceph-dev-cluster.sh osd-stop DIR | osd-start DIR    (restart the OSD)
 #   scripts/ceph-dev-cluster.sh osd-freeze DIR | osd-thaw DIR   (SIGSTOP/SIGCONT: fault tests)
+#   scripts/ceph-dev-cluster.sh osd-kill DIR                    (kill -9; then osd-start)
 #
 # start writes DIR/ceph.conf (give it to `vmsend ... --ceph-conf`, `rados -c`,
 # `ceph -c`), DIR/env (CEPH_CONF=...) and creates each --pool (default:
@@ -16,7 +17,10 @@
 # picked free at start.  Data lives in the OSD's memory (memstore); a stopped
 # and restarted OSD came back here with its placement groups lost (ops queued
 # forever), so the fault tests take the OSD away with osd-freeze (SIGSTOP: it
-# answers nothing, clients time out) and bring it back with osd-thaw.
+# answers nothing, clients time out) and bring it back with osd-thaw.  With
+# --bluestore the OSD keeps its data in a sparse 1 GiB file in DIR/osd.0
+# (~13 s to start here, against ~8 s for memstore) and survives osd-kill +
+# osd-start (~7 s until it serves reads again).
 set -euo pipefail
 
 die() {
@@ -78,10 +82,11 @@ osd_start() {
 start() {
 	local dir=$1
 	shift
-	local cephx=0 pools=()
+	local cephx=0 store=memstore pools=()
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--cephx) cephx=1 ;;
+		--bluestore) store=bluestore ;;
 		--pool)
 			shift
 			pools+=("$1")
@@ -132,14 +137,24 @@ mon data = $dir/mon.\$id
 mon cluster log file = $dir/log/cluster.log
 [osd]
 osd data = $dir/osd.\$id
-osd objectstore = memstore
+osd objectstore = $store
 memstore device bytes = 2147483648
 osd max object size = 134217728
 osd op threads = 2
 osd op num shards = 1
 osd op num threads per shard = 2
-bluestore block create = false
 EOF
+	if [ "$store" = bluestore ]; then
+		# A sparse 1 GiB file in the OSD's directory: survives a kill -9 and restart.
+		cat >>"$dir/ceph.conf" <<EOF
+bluestore block create = true
+bluestore block size = 1073741824
+bluestore fsck on mount = false
+bluestore cache size = 67108864
+EOF
+	else
+		echo "bluestore block create = false" >>"$dir/ceph.conf"
+	fi
 	# Keys exist even with auth off (mkfs wants them); with --cephx they matter.
 	ceph-authtool --create-keyring "$dir/mon.a.keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
 	ceph-authtool --create-keyring "$dir/client.admin.keyring" --gen-key -n client.admin \
@@ -196,7 +211,7 @@ stop() {
 
 case "${1:-}" in
 start)
-	[ $# -ge 2 ] || die "usage: $0 start DIR [--cephx] [--pool NAME]..."
+	[ $# -ge 2 ] || die "usage: $0 start DIR [--cephx] [--bluestore] [--pool NAME]..."
 	t0=$(date +%s.%N)
 	start "${@:2}"
 	echo "ceph-dev-cluster: start took $(python3 -c "print('%.1f' % ($(date +%s.%N) - $t0))") s"
@@ -213,11 +228,18 @@ osd-start)
 	[ $# -eq 2 ] || die "usage: $0 osd-start DIR"
 	osd_start "$2"
 	;;
+osd-kill)
+	[ $# -eq 2 ] && [ -s "$2/run/osd.0.pid" ] || die "usage: $0 osd-kill DIR (with a running OSD)"
+	pid=$(cat "$2/run/osd.0.pid")
+	kill -KILL "$pid"
+	wait_gone "$pid" 100 || die "osd.0 ($pid) survived kill -9"
+	rm -f "$2/run/osd.0.pid"
+	;;
 osd-freeze | osd-thaw)
 	[ $# -eq 2 ] && [ -s "$2/run/osd.0.pid" ] || die "usage: $0 $1 DIR (with a running OSD)"
 	kill "-$([ "$1" = osd-freeze ] && echo STOP || echo CONT)" "$(cat "$2/run/osd.0.pid")"
 	;;
 *)
-	die "usage: $0 start|stop|osd-stop|osd-start DIR"
+	die "usage: $0 start|stop|osd-stop|osd-start|osd-kill|osd-freeze|osd-thaw DIR"
 	;;
 esac

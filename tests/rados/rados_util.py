@@ -6,6 +6,7 @@ A test that cannot run (librados not built, no cluster) exits 77, which ctest
 reports as skipped, after printing why."""
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -114,3 +115,27 @@ def make_tree(root, seed):
     for name, data in files.items():
         write(root, name, data)
     return files
+
+
+def metric(s, name):
+    m = get(s.port, "/.vmsend/metrics").body.decode()
+    return int(re.search(r"^%s (\d+)" % name, m, re.M).group(1))
+
+
+def read_all_or_cut(c, want_len):
+    """Read a response to the end; returns (status, body bytes, cut?)."""
+    while b"\r\n\r\n" not in c.buf:
+        try:
+            c._fill()
+        except (EOFError, ConnectionResetError):
+            return None, b"", True
+    head, rest = c.buf.split(b"\r\n\r\n", 1)
+    status = int(head.split(b" ")[1])
+    c.buf = rest
+    n = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+    while len(c.buf) < n:
+        try:
+            c._fill()
+        except (EOFError, ConnectionResetError, OSError):
+            return status, c.buf, True
+    return status, c.buf[:n], False

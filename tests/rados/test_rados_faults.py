@@ -17,30 +17,6 @@ import time
 import rados_util as ru
 
 
-def metric(s, name):
-    m = ru.get(s.port, "/.vmsend/metrics").body.decode()
-    return int(re.search(r"^%s (\d+)" % name, m, re.M).group(1))
-
-
-def read_all_or_cut(c, want_len):
-    """Read a response to the end; returns (status, body bytes, cut?)."""
-    while b"\r\n\r\n" not in c.buf:
-        try:
-            c._fill()
-        except (EOFError, ConnectionResetError):
-            return None, b"", True
-    head, rest = c.buf.split(b"\r\n\r\n", 1)
-    status = int(head.split(b" ")[1])
-    c.buf = rest
-    n = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
-    while len(c.buf) < n:
-        try:
-            c._fill()
-        except (EOFError, ConnectionResetError, OSError):
-            return status, c.buf, True
-    return status, c.buf[:n], False
-
-
 def main():
     ru.setup()
     seed = int(os.environ.get("VMSEND_TEST_SEED", random.randrange(1 << 30)))
@@ -70,7 +46,7 @@ def main():
         try:
             c = ru.Conn(s.port)
             c.request("GET", "/victim.bin")
-            status, got, cut = read_all_or_cut(c, len(bad))
+            status, got, cut = ru.read_all_or_cut(c, len(bad))
             c.close()
             assert cut or status != 200, "a corrupt object was served whole (status %s)" % status
             assert got == files["victim.bin"][:len(got)] or status != 200, "wrong bytes served"
@@ -100,7 +76,7 @@ def main():
             subprocess.run([os.path.join(os.environ["VMSEND_SOURCE_DIR"], "scripts",
                                          "ceph-dev-cluster.sh"), "osd-freeze", ru.CEPH], check=True)
             t0 = time.time()
-            status, got, cut = read_all_or_cut(c, len(files["big.bin"]))
+            status, got, cut = ru.read_all_or_cut(c, len(files["big.bin"]))
             c.close()
             assert cut and status == 200, "the stream was not cut (status %s)" % status
             assert got == files["big.bin"][:len(got)], "wrong bytes before the cut"
@@ -120,10 +96,10 @@ def main():
                   flush=True)
             assert "unreachable" in s.log, s.log
             for _ in range(50):
-                if metric(s, "vmsend_vm_pages_wired") == 0:
+                if ru.metric(s, "vmsend_vm_pages_wired") == 0:
                     break
                 time.sleep(0.1)
-            assert metric(s, "vmsend_vm_pages_wired") == 0, "pages left wired after the cut"
+            assert ru.metric(s, "vmsend_vm_pages_wired") == 0, "pages left wired after the cut"
             subprocess.run([os.path.join(os.environ["VMSEND_SOURCE_DIR"], "scripts",
                                          "ceph-dev-cluster.sh"), "osd-thaw", ru.CEPH], check=True)
             t2 = time.time()
