@@ -12,10 +12,10 @@
 #include "http/http_server.h"
 #include "sendfile/sendfile.h"
 #include "support/mempager.h"
+#include "support/net.h"
 #include "vfs/vfs.h"
 #include "vm/vm.h"
 
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <poll.h>
@@ -91,17 +91,6 @@ static const struct vfsops memfs_ops = {
     .lookup = memfs_lookup,
     .stat = memfs_stat,
 };
-
-static int
-client_connect(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert_geq(fd, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	return fd;
-}
 
 static void
 client_send(int fd, const char *s)
@@ -184,14 +173,16 @@ Test(http_miss, other_connections_are_served_while_a_miss_is_pending, .timeout =
 	int port = http_server_port(srv, 0);
 
 	/* A: the slow file.  Wait (bounded) until its page-in is pending in the pager. */
-	int a = client_connect(port);
+	int a = test_tcp_connect(port);
+	cr_assert_geq(a, 0, "connect: %s", strerror(-a));
 	client_send(a, "GET /slow.bin HTTP/1.1\r\nHost: t\r\n\r\n");
 	for (int i = 0; i < 3000 && mempager_pending(slow_obj) == 0; i++)
 		usleep(10000);
 	cr_assert_gt(mempager_pending(slow_obj), 0, "the slow read never reached the pager");
 
 	/* B: the fast file, on the same thread, answered in full while A's I/O is pending. */
-	int b = client_connect(port);
+	int b = test_tcp_connect(port);
+	cr_assert_geq(b, 0, "connect: %s", strerror(-b));
 	client_send(b, "GET /fast.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
 	char head[2048], body[256];
 	size_t hl = client_read_head(b, head, sizeof(head));

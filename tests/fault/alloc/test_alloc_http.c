@@ -18,8 +18,8 @@
 
 #include "core/util.h"
 #include "http/http_server.h"
+#include "support/net.h"
 
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <poll.h>
@@ -45,17 +45,6 @@ struct http_got {
 	size_t clen;    /* Content-Length */
 	bool whole;     /* head and body complete */
 };
-
-static int
-client_connect(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	cr_assert_geq(fd, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	return fd;
-}
 
 /* Parse what arrived so far; true once the response is complete. */
 static bool
@@ -86,7 +75,8 @@ client_get(int port, struct http_got *g, const char *what, unsigned long n)
 	size_t cap = FILE_SIZE + 4096;
 	g->buf = __real_calloc(1, cap + 1);
 	cr_assert_not_null(g->buf);
-	int fd = client_connect(port);
+	int fd = test_tcp_connect(port);
+	cr_assert_geq(fd, 0, "connect: %s", strerror(-fd));
 	(void)send(fd, REQUEST, strlen(REQUEST), MSG_NOSIGNAL); /* may meet a closed connection */
 	while (!got_parse(g)) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
