@@ -46,6 +46,8 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -280,6 +282,82 @@ h2_conn_feed(struct h2_conn *h)
 		http_conn_close(c, VMS_CLOSE_LINGER); /* TLS: close_notify, a bad record, EOF */
 }
 
+/*
+ * nghttp2 allocates through these (nghttp2_session_server_new3), so its
+ * memory comes from the same allocator as the rest of the server and the
+ * fault-injection loops can fail it.  Each block carries a header that
+ * links it on its session's list: libnghttp2 1.52 (Debian 12) frees the
+ * DATA item of a stream when queueing it fails for lack of memory but
+ * leaves the stream pointing at it, so nghttp2_session_del() would free it
+ * a second time.  A session that saw an allocation fail is therefore freed
+ * block by block from the list instead (h2_conn_free).
+ */
+struct h2_block {
+	union {
+		TAILQ_ENTRY(h2_block) link;
+		max_align_t align; /* the payload after the header stays aligned */
+	};
+};
+
+static void *
+h2_mem_realloc(void *p, size_t n, void *arg)
+{
+	struct h2_conn *h = arg;
+	struct h2_block *b = p != NULL ? (struct h2_block *)p - 1 : NULL;
+	if (b != NULL)
+		TAILQ_REMOVE(&h->blocks, b, link);
+	struct h2_block *nb = n <= SIZE_MAX - sizeof(*b) ? realloc(b, sizeof(*b) + n) : NULL;
+	if (nb == NULL) {
+		h->mem_failed = true;
+		if (b != NULL)
+			TAILQ_INSERT_HEAD(&h->blocks, b, link); /* still nghttp2's */
+		return NULL;
+	}
+	TAILQ_INSERT_HEAD(&h->blocks, nb, link);
+	return nb + 1;
+}
+
+static void *
+h2_mem_malloc(size_t n, void *arg)
+{
+	return h2_mem_realloc(NULL, n, arg);
+}
+
+static void *
+h2_mem_calloc(size_t n, size_t sz, void *arg)
+{
+	if (sz != 0 && n > SIZE_MAX / sz) {
+		((struct h2_conn *)arg)->mem_failed = true;
+		return NULL;
+	}
+	void *p = h2_mem_realloc(NULL, n * sz, arg);
+	if (p != NULL)
+		memset(p, 0, n * sz);
+	return p;
+}
+
+static void
+h2_mem_free(void *p, void *arg)
+{
+	struct h2_conn *h = arg;
+	if (p == NULL)
+		return;
+	struct h2_block *b = (struct h2_block *)p - 1;
+	TAILQ_REMOVE(&h->blocks, b, link);
+	free(b);
+}
+
+/* Free what nghttp2 still holds for h, without asking nghttp2. */
+static void
+h2_mem_free_all(struct h2_conn *h)
+{
+	struct h2_block *b;
+	while ((b = TAILQ_FIRST(&h->blocks)) != NULL) {
+		TAILQ_REMOVE(&h->blocks, b, link);
+		free(b);
+	}
+}
+
 /* A new session on c: our SETTINGS queued, nothing read yet.  NULL: out of memory. */
 static struct h2_conn *
 h2_conn_new(struct http_conn *c)
@@ -298,6 +376,8 @@ h2_conn_new(struct http_conn *c)
 	h->tokens_ns = vms_now_ns();
 	TAILQ_INIT(&h->streams);
 	TAILQ_INIT(&h->hold_waiters);
+	TAILQ_INIT(&h->blocks);
+	h->mem = (nghttp2_mem){h, h2_mem_malloc, h2_mem_free, h2_mem_calloc, h2_mem_realloc};
 
 	nghttp2_session_callbacks_set_send_callback(cbs, h2_send_cb);
 	nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, h2_on_begin_frame);
@@ -305,7 +385,7 @@ h2_conn_new(struct http_conn *c)
 	nghttp2_option_set_no_closed_streams(opt, 1);
 	nghttp2_option_set_builtin_recv_extension_type(opt, NGHTTP2_PRIORITY_UPDATE);
 	nghttp2_option_set_stream_reset_rate_limit(opt, H2_RESET_BURST, H2_RESET_RATE);
-	int rv = nghttp2_session_server_new2(&h->ngh, cbs, h, opt);
+	int rv = nghttp2_session_server_new3(&h->ngh, cbs, h, opt, &h->mem);
 	nghttp2_session_callbacks_del(cbs);
 	nghttp2_option_del(opt);
 	cbs = NULL;
@@ -318,7 +398,7 @@ h2_conn_new(struct http_conn *c)
 	    {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
 	};
 	if (nghttp2_submit_settings(h->ngh, NGHTTP2_FLAG_NONE, iv, nitems(iv)) != 0) {
-		nghttp2_session_del(h->ngh);
+		h2_mem_free_all(h); /* an allocation failed: not nghttp2_session_del */
 		goto nomem;
 	}
 	c->h2 = h;
@@ -331,6 +411,8 @@ nomem:
 		nghttp2_session_callbacks_del(cbs);
 	if (opt != NULL)
 		nghttp2_option_del(opt);
+	if (h != NULL)
+		h2_mem_free_all(h); /* what a failed nghttp2_session_server_new3 left */
 	free(out);
 	free(h);
 	return NULL;
@@ -511,7 +593,10 @@ h2_conn_free(struct http_conn *c)
 {
 	struct h2_conn *h = c->h2;
 	h2_streams_free(h);
-	nghttp2_session_del(h->ngh);
+	if (h->mem_failed)
+		h2_mem_free_all(h); /* nghttp2's state may hold a freed block (see h2_block) */
+	else
+		nghttp2_session_del(h->ngh);
 	free(h->out);
 	free(h);
 	c->h2 = NULL;

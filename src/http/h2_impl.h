@@ -77,6 +77,11 @@ struct h2_conn {
 	uint64_t tokens_ns; /* (t) last refill */
 	uint64_t last_sent; /* (t) socket bytes_sent when the send timer was armed */
 	bool timer_send;    /* (t) the timer is the send timer (else idle or none) */
+
+	/* nghttp2 allocates through mem; every block it holds is on `blocks` (h2.c). */
+	nghttp2_mem mem;
+	TAILQ_HEAD(, h2_block) blocks;
+	bool mem_failed; /* (t) an allocation for nghttp2 failed: see h2_conn_free */
 };
 
 /* h2.c */

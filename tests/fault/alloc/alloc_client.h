@@ -1,0 +1,63 @@
+/*
+ * The client side of the server fault loops (test_alloc_h2, test_alloc_https):
+ * a blocking connection to the in-process server, plain or over TLS, and an
+ * HTTP/2 client (libnghttp2's client session) that asks for several streams
+ * at once and checks what came back.
+ *
+ * The client runs on the test's thread, which calls fault_alloc_exempt_thread():
+ * its allocations (and OpenSSL's, when routed through the counted allocator)
+ * are never failed.  libnghttp2 is a shared library using libc's malloc for
+ * the client session: never counted either.
+ */
+#ifndef VMSEND_TEST_ALLOC_CLIENT_H
+#define VMSEND_TEST_ALLOC_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ssl_st SSL;
+
+struct fac_xport {
+	int fd;
+	SSL *ssl; /* NULL: plain TCP */
+};
+
+/* Send all of buf; false if the server closed (or reset) the connection. */
+bool fac_send(struct fac_xport *x, const void *buf, size_t len);
+/*
+ * Receive what arrives (poll bounded at 60 s: a server that neither answers
+ * nor closes fails the test instead of hanging it).  > 0 bytes, or 0 at EOF
+ * or a reset.
+ */
+size_t fac_recv(struct fac_xport *x, void *buf, size_t cap, const char *what, unsigned long n);
+
+/* One HTTP/2 stream: the request's path, the expected body, and what came back. */
+struct fac_h2_stream {
+	const char *path;
+	const uint8_t *want;
+	size_t wantlen;
+	int32_t id;
+	int status; /* 0: no response head */
+	long clen;  /* content-length, -1: none */
+	uint8_t *body;
+	size_t len;
+	bool ended; /* END_STREAM received */
+	bool reset; /* closed by RST_STREAM, GOAWAY or the connection's end */
+};
+
+/*
+ * Speak HTTP/2 on x (prior knowledge, or "h2" agreed by ALPN): send the
+ * preface and one GET per stream (all concurrent), then read until every
+ * stream ended or the server closed.  Each stream's answer is then checked:
+ * the whole 200 with the expected body, or a 5xx, or cut short (RST_STREAM,
+ * GOAWAY, connection closed) after a clean prefix of the 200; never wrong
+ * bytes.  With `whole`, every stream must be the whole 200.
+ */
+void fac_h2_get(struct fac_xport *x, const char *scheme, struct fac_h2_stream *st, int nst,
+		bool whole, const char *what, unsigned long n);
+/* True if every stream got the whole 200. */
+bool fac_h2_all_whole(const struct fac_h2_stream *st, int nst);
+void fac_h2_streams_free(struct fac_h2_stream *st, int nst);
+
+#endif
