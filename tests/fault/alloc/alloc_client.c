@@ -11,6 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -52,6 +53,64 @@ fac_recv(struct fac_xport *x, void *buf, size_t cap, const char *what, unsigned 
 	}
 	ssize_t k = recv(x->fd, buf, cap, 0);
 	return k > 0 ? (size_t)k : 0; /* EOF, or a reset from an aborted connection */
+}
+
+/* ---- HTTP/1.1 ---- */
+
+/* Parse what arrived so far; true once the response is complete. */
+static bool
+fac_h1_parse(struct fac_h1_got *g)
+{
+	char *end = memmem(g->buf, g->len, "\r\n\r\n", 4);
+	if (end == NULL)
+		return false;
+	g->headlen = (size_t)(end - g->buf) + 4;
+	cr_assert_eq(sscanf(g->buf, "HTTP/1.1 %d ", &g->status), 1, "bad status line: %.40s",
+		     g->buf);
+	const char *cl = strcasestr(g->buf, "\r\nContent-Length: ");
+	cr_assert(cl != NULL && cl < end, "no Content-Length: %.*s", (int)g->headlen, g->buf);
+	g->clen = strtoull(cl + 18, NULL, 10);
+	g->whole = g->len >= g->headlen + g->clen;
+	return g->whole;
+}
+
+void
+fac_h1_get(struct fac_xport *x, const char *request, size_t bodymax, struct fac_h1_got *g,
+	   const char *what, unsigned long n)
+{
+	memset(g, 0, sizeof(*g));
+	g->cap = bodymax + 4096;
+	g->buf = calloc(1, g->cap + 1);
+	cr_assert_not_null(g->buf);
+	(void)fac_send(x, request, strlen(request)); /* may meet a closed connection */
+	while (!fac_h1_parse(g)) {
+		size_t k = fac_recv(x, g->buf + g->len, g->cap - g->len, what, n);
+		if (k == 0)
+			break;
+		g->len += k;
+		cr_assert_lt(g->len, g->cap, "%s N=%lu: more bytes than the response", what, n);
+	}
+}
+
+void
+fac_h1_check(const struct fac_h1_got *g, const uint8_t *want, size_t wantlen, const char *what,
+	     unsigned long n)
+{
+	if (g->status == 0) {
+		/* Closed before a whole head: what came is the start of one, not file bytes. */
+		cr_assert_eq(memcmp(g->buf, "HTTP/1.1 ", MIN(g->len, 9)), 0,
+			     "%s N=%lu: %zu bytes that are not a response", what, n, g->len);
+		return;
+	}
+	if (g->status >= 500) {
+		cr_assert(g->whole, "%s N=%lu: a %d cut short", what, n, g->status);
+		return;
+	}
+	cr_assert_eq(g->status, 200, "%s N=%lu: status %d", what, n, g->status);
+	cr_assert_eq(g->clen, wantlen);
+	size_t body = MIN(g->len - g->headlen, wantlen);
+	cr_assert_eq(memcmp(g->buf + g->headlen, want, body), 0,
+		     "%s N=%lu: the body is not the file", what, n);
 }
 
 /* ---- HTTP/2 ---- */

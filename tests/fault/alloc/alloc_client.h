@@ -32,6 +32,26 @@ bool fac_send(struct fac_xport *x, const void *buf, size_t len);
  */
 size_t fac_recv(struct fac_xport *x, void *buf, size_t cap, const char *what, unsigned long n);
 
+/* What one HTTP/1.1 request got: the stream's bytes up to the end of the response, or EOF. */
+struct fac_h1_got {
+	char *buf; /* free() it */
+	size_t len, cap;
+	int status;     /* 0: no complete head */
+	size_t headlen; /* with its blank line */
+	size_t clen;    /* Content-Length */
+	bool whole;     /* head and body complete */
+};
+
+/* Send `request` on x and read until the response (of a body up to bodymax) is whole or x closed. */
+void fac_h1_get(struct fac_xport *x, const char *request, size_t bodymax, struct fac_h1_got *g,
+		const char *what, unsigned long n);
+/*
+ * The answer is the whole 200 with body want[0, wantlen), or a whole 5xx,
+ * or the connection closed after a clean prefix of the 200.
+ */
+void fac_h1_check(const struct fac_h1_got *g, const uint8_t *want, size_t wantlen, const char *what,
+		  unsigned long n);
+
 /* One HTTP/2 stream: the request's path, the expected body, and what came back. */
 struct fac_h2_stream {
 	const char *path;

@@ -12,6 +12,7 @@
  * in memory at start (a test-only key in a temp dir).
  */
 #include "alloc_testlib.h"
+#include "alloc_tls.h"
 #include "fault_alloc.h"
 
 #include "core/util.h"
@@ -23,11 +24,8 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,79 +33,17 @@
 #include <unistd.h>
 
 void *__real_malloc(size_t n);
-void *__real_realloc(void *p, size_t n);
-
-/* The client's OpenSSL calls allocate outside the counted allocator. */
-static bool tls_client_mode;
-
-static void *
-tls_hook_malloc(size_t n, const char *file, int line)
-{
-	return tls_client_mode ? __real_malloc(n) : malloc(n);
-}
-
-static void *
-tls_hook_realloc(void *p, size_t n, const char *file, int line)
-{
-	return tls_client_mode ? __real_realloc(p, n) : realloc(p, n);
-}
-
-static void
-tls_hook_free(void *p, const char *file, int line)
-{
-	free(p);
-}
-
-static bool tls_hooks_ok;
-
-__attribute__((constructor)) static void
-tls_hooks_install(void)
-{
-	tls_hooks_ok = CRYPTO_set_mem_functions(tls_hook_malloc, tls_hook_realloc, tls_hook_free);
-}
 
 static struct tls_server *srv;
 static SSL_CTX *cctx;
-static char certdir[64];
-
-/* A self-signed ECDSA P-256 certificate and key, written to certdir. */
-static void
-make_cert(char *cert, char *key)
-{
-	EVP_PKEY *pk = EVP_EC_gen("P-256");
-	X509 *x = X509_new();
-	cr_assert(pk != NULL && x != NULL);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_gmtime_adj(X509_getm_notBefore(x), -60);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-	X509_set_pubkey(x, pk);
-	X509_NAME *nm = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1,
-				   -1, 0);
-	X509_set_issuer_name(x, nm);
-	cr_assert(X509_sign(x, pk, EVP_sha256()) > 0);
-	FILE *f = fopen(cert, "w");
-	cr_assert(f != NULL && PEM_write_X509(f, x) == 1);
-	fclose(f);
-	f = fopen(key, "w");
-	cr_assert(f != NULL && PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL) == 1);
-	fclose(f);
-	X509_free(x);
-	EVP_PKEY_free(pk);
-}
 
 static void
 setup(void)
 {
-	cr_assert(tls_hooks_ok, "OpenSSL allocated before the hooks were installed");
 	fat_setup();
-	strcpy(certdir, "/tmp/vmsend-alloc-tls-XXXXXX");
-	cr_assert_not_null(mkdtemp(certdir));
-	char cert[128], key[128], err[256];
-	snprintf(cert, sizeof(cert), "%s/cert.pem", certdir);
-	snprintf(key, sizeof(key), "%s/key.pem", certdir);
-	make_cert(cert, key);
-	struct tls_cert_spec cs = {cert, key};
+	fat_tls_setup();
+	char err[256];
+	struct tls_cert_spec cs = {fat_tls_cert, fat_tls_key};
 	cr_assert_eq(tls_server_new(&cs, 1, err, sizeof(err), &srv), 0, "%s", err);
 	cctx = SSL_CTX_new(TLS_client_method());
 	cr_assert_not_null(cctx);
@@ -119,12 +55,7 @@ teardown(void)
 {
 	SSL_CTX_free(cctx);
 	tls_server_free(srv);
-	char cert[128], key[128];
-	snprintf(cert, sizeof(cert), "%s/cert.pem", certdir);
-	snprintf(key, sizeof(key), "%s/key.pem", certdir);
-	unlink(cert);
-	unlink(key);
-	rmdir(certdir);
+	fat_tls_teardown();
 	fat_teardown();
 }
 
@@ -142,7 +73,7 @@ struct client {
 static void
 client_new(struct client *cl, uint16_t version)
 {
-	tls_client_mode = true;
+	fat_tls_client_mode = true;
 	memset(cl, 0, sizeof(*cl));
 	cl->ssl = SSL_new(cctx);
 	cl->in = BIO_new(BIO_s_mem());
@@ -153,14 +84,14 @@ client_new(struct client *cl, uint16_t version)
 	SSL_set_bio(cl->ssl, cl->in, cl->out);
 	SSL_set_connect_state(cl->ssl);
 	cl->plain = __real_malloc(FILE_SIZE + 64);
-	tls_client_mode = false;
+	fat_tls_client_mode = false;
 }
 
 /* Move ciphertext both ways and let the client handshake or read. */
 static void
 client_step(struct client *cl, struct fat_conn *c)
 {
-	tls_client_mode = true;
+	fat_tls_client_mode = true;
 	fat_conn_drain(c);
 	if (c->len > cl->fed) {
 		BIO_write(cl->in, c->buf + cl->fed, (int)(c->len - cl->fed));
@@ -181,7 +112,7 @@ client_step(struct client *cl, struct fat_conn *c)
 	while ((k = BIO_read(cl->out, buf, sizeof(buf))) > 0)
 		(void)send(c->fds[1], buf, (size_t)k, MSG_NOSIGNAL); /* the server may be gone */
 	ERR_clear_error();
-	tls_client_mode = false;
+	fat_tls_client_mode = false;
 }
 
 /* The server's side: recv ciphertext, run the handshake / read requests.  0, or its error. */
@@ -261,10 +192,10 @@ op_tls(unsigned long n, const void *arg)
 	if (cl.plen > 4)
 		cr_assert_eq(memcmp(cl.plain + 4, fat_fdata, cl.plen - 4), 0,
 			     "N=%lu: the body is not the file", n);
-	tls_client_mode = true;
+	fat_tls_client_mode = true;
 	SSL_free(cl.ssl);
 	free(cl.plain);
-	tls_client_mode = false;
+	fat_tls_client_mode = false;
 	fat_conn_free(&c);
 	vnode_rele(vp);
 	return fired;
