@@ -139,3 +139,76 @@ def read_all_or_cut(c, want_len):
         except (EOFError, ConnectionResetError, OSError):
             return status, c.buf, True
     return status, c.buf[:n], False
+
+
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                      "ceph-dev-cluster.sh")
+
+
+def cluster_cmd(*args, check=True):
+    """scripts/ceph-dev-cluster.sh ARGS (start DIR, osd-kill DIR, ...)."""
+    subprocess.run([SCRIPT] + list(args), check=check, timeout=120)
+
+
+def own_cluster_test():
+    """For a test that starts a cluster of its own: skip (77) without librados
+    or the Ceph daemons; print the seed; returns a Random seeded with it."""
+    if os.environ.get("VMSEND_RADOS_BUILT") != "1":
+        skip("vmsend was built without librados (apt-get install librados-dev, reconfigure)")
+    for b in ("ceph-mon", "ceph-osd", "ceph"):
+        if subprocess.run(["sh", "-c", "command -v " + b], stdout=subprocess.DEVNULL).returncode:
+            skip("%s missing (scripts/deps.sh installs it)" % b)
+    seed = int(os.environ.get("VMSEND_TEST_SEED", random.randrange(1 << 30)))
+    print("seed %d (VMSEND_TEST_SEED=%d replays)" % (seed, seed), flush=True)
+    return random.Random(seed)
+
+
+def outage(s, files, take_down, what):
+    """Stream /big.bin from server s and call take_down() after 2 MiB: the
+    stream is cut after a clean prefix, /h/local.txt (hostfs) is still served,
+    /other.bin gets 503 with the "unreachable" log line, nothing stays wired."""
+    c = Conn(s.port, rcvbuf=65536, timeout=60)
+    c.request("GET", "/big.bin")
+    while len(c.buf) < (2 << 20):
+        c._fill()
+    take_down()
+    t0 = time.time()
+    status, got, cut = read_all_or_cut(c, len(files["big.bin"]))
+    c.close()
+    assert cut and status == 200, "the stream was not cut (status %s)" % status
+    assert got == files["big.bin"][:len(got)], "wrong bytes before the cut"
+    print("%s: the stream was cut after %d of %d bytes, %.1f s later"
+          % (what, len(got), len(files["big.bin"]), time.time() - t0), flush=True)
+    r = get(s.port, "/h/local.txt")
+    assert r.status == 200 and r.body == b"served from the host\n"
+    deadline = time.time() + 30
+    while True:
+        t1 = time.time()
+        r = get(s.port, "/other.bin")
+        if r.status == 503:
+            break
+        assert time.time() < deadline, "no 503 while the cluster is down (got %d)" % r.status
+    print("rados mount answers 503 (in %.3f s) while the cluster is down" % (time.time() - t1),
+          flush=True)
+    assert "unreachable" in s.log, s.log
+    for _ in range(50):
+        if metric(s, "vmsend_vm_pages_wired") == 0:
+            break
+        time.sleep(0.1)
+    assert metric(s, "vmsend_vm_pages_wired") == 0, "pages left wired after the cut"
+
+
+def served_again(s, files, what, t0):
+    """After the cluster is back: /big.bin byte-exact within 90 s of t0, and
+    the "answers again" log line."""
+    while True:
+        r = get(s.port, "/big.bin")
+        if r.status == 200:
+            break
+        assert time.time() < t0 + 90, "still %d 90 s after %s" % (r.status, what)
+        time.sleep(0.2)
+    assert r.body == files["big.bin"], "wrong bytes after " + what
+    assert get(s.port, "/other.bin").body == files["other.bin"]
+    print("big.bin is served byte-exact again, %.1f s after %s" % (time.time() - t0, what),
+          flush=True)
+    assert "answers again" in s.log, s.log

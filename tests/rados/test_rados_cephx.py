@@ -9,16 +9,11 @@ and stopped by this test, and a client key whose caps allow only pool vmsend.
    `rados put` exit non-zero within seconds with a message naming the problem
    (the client name and the connect error), never hang."""
 import os
-import random
 import subprocess
 import tempfile
 import time
 
 import rados_util as ru
-
-SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
-                      "ceph-dev-cluster.sh")
-
 
 def ceph(d, *args):
     p = subprocess.run(["ceph", "-c", os.path.join(d, "ceph.conf")] + list(args),
@@ -51,26 +46,18 @@ def refused(what, argv, env, needles):
 
 
 def main():
-    if os.environ.get("VMSEND_RADOS_BUILT") != "1":
-        ru.skip("vmsend was built without librados (apt-get install librados-dev, reconfigure)")
-    for b in ("ceph-mon", "ceph-osd", "ceph"):
-        if subprocess.run(["sh", "-c", "command -v " + b], stdout=subprocess.DEVNULL).returncode:
-            ru.skip("%s missing (scripts/deps.sh installs it)" % b)
-    seed = int(os.environ.get("VMSEND_TEST_SEED", random.randrange(1 << 30)))
-    print("seed %d (VMSEND_TEST_SEED=%d replays)" % (seed, seed), flush=True)
-    rnd = random.Random(seed)
+    rnd = ru.own_cluster_test()
     top = tempfile.mkdtemp(prefix="vmsend-cephx-")
     d = os.path.join(top, "cluster")
     try:
-        subprocess.run([SCRIPT, "start", d, "--cephx", "--pool", "vmsend", "--pool", "other"],
-                       check=True, timeout=120)
+        ru.cluster_cmd("start", d, "--cephx", "--pool", "vmsend", "--pool", "other")
         ru.CEPH = d
         conf = ru.conf()
         # A key for client.vmsend that may read and write pool vmsend only.
         ceph(d, "auth", "get-or-create", "client.vmsend", "mon", "allow r", "osd",
              "allow rw pool=vmsend", "-o", os.path.join(d, "client.vmsend.keyring"))
         src = os.path.join(top, "tree")
-        files = ru.make_tree(src, seed)
+        files = ru.make_tree(src, rnd.randrange(1 << 30))
         os.environ["CEPH_ARGS"] = "--id vmsend"
 
         # 1. The right key.
@@ -113,7 +100,7 @@ def main():
                     [ru.binary(), "rados", "put", src, "--pool", "vmsend", "--ceph-conf", c], env,
                     ["cannot connect", who])
     finally:
-        subprocess.run([SCRIPT, "stop", d], timeout=60)
+        ru.cluster_cmd("stop", d, check=False)
         subprocess.run(["rm", "-rf", top])
     print("1 passed, 0 failed")
 

@@ -10,7 +10,6 @@
 import os
 import random
 import re
-import subprocess
 import tempfile
 import time
 
@@ -69,57 +68,15 @@ def main():
         # 2. The OSD freezes in the middle of a stream.
         s = ru.serve(pool, ns, "--mount", "/h=hostfs:" + h, "--cache-size", "128M")
         try:
-            c = ru.Conn(s.port, rcvbuf=65536, timeout=60)
-            c.request("GET", "/big.bin")
-            while len(c.buf) < (2 << 20):
-                c._fill()
-            subprocess.run([os.path.join(os.environ["VMSEND_SOURCE_DIR"], "scripts",
-                                         "ceph-dev-cluster.sh"), "osd-freeze", ru.CEPH], check=True)
-            t0 = time.time()
-            status, got, cut = ru.read_all_or_cut(c, len(files["big.bin"]))
-            c.close()
-            assert cut and status == 200, "the stream was not cut (status %s)" % status
-            assert got == files["big.bin"][:len(got)], "wrong bytes before the cut"
-            print("OSD frozen: the stream was cut after %d of %d bytes, %.1f s after the freeze"
-                  % (len(got), len(files["big.bin"]), time.time() - t0), flush=True)
-            r = ru.get(s.port, "/h/local.txt")
-            assert r.status == 200 and r.body == b"served from the host\n"
-            # While the cluster is down, the rados mount answers 503, fast.
-            deadline = time.time() + 30
-            while True:
-                t1 = time.time()
-                r = ru.get(s.port, "/other.bin")
-                if r.status == 503:
-                    break
-                assert time.time() < deadline, "no 503 while the OSD is down (got %d)" % r.status
-            print("rados mount answers 503 (in %.3f s) while the cluster is down" % (time.time() - t1),
-                  flush=True)
-            assert "unreachable" in s.log, s.log
-            for _ in range(50):
-                if ru.metric(s, "vmsend_vm_pages_wired") == 0:
-                    break
-                time.sleep(0.1)
-            assert ru.metric(s, "vmsend_vm_pages_wired") == 0, "pages left wired after the cut"
-            subprocess.run([os.path.join(os.environ["VMSEND_SOURCE_DIR"], "scripts",
-                                         "ceph-dev-cluster.sh"), "osd-thaw", ru.CEPH], check=True)
+            ru.outage(s, files, lambda: ru.cluster_cmd("osd-freeze", ru.CEPH), "OSD frozen")
             t2 = time.time()
-            deadline = t2 + 90
-            while True:
-                r = ru.get(s.port, "/big.bin")
-                if r.status == 200:
-                    break
-                assert time.time() < deadline, "still %d 90 s after the OSD resumed" % r.status
-                time.sleep(0.2)
-            assert r.body == files["big.bin"], "wrong bytes after the OSD came back"
-            print("after the OSD resumed, big.bin is served again (%.1f s later)" % (time.time() - t2),
-                  flush=True)
-            assert "answers again" in s.log, s.log
+            ru.cluster_cmd("osd-thaw", ru.CEPH)
+            ru.served_again(s, files, "the OSD resumed", t2)
         except BaseException:
             print("server log:\n" + s.log)
             raise
         finally:
-            subprocess.run([os.path.join(os.environ["VMSEND_SOURCE_DIR"], "scripts",
-                                         "ceph-dev-cluster.sh"), "osd-thaw", ru.CEPH])
+            ru.cluster_cmd("osd-thaw", ru.CEPH, check=False)
             s.stop()
     print("1 passed, 0 failed")
 

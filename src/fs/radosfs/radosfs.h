@@ -55,7 +55,10 @@ struct rfs_conn {
 /*
  * Connect to `pool` (namespace `ns`, may be NULL) with ceph config `conf`
  * (NULL: default search).  Operations time out after radosfs_op_timeout_ms.
- * 0, or -errno with a reason in err.
+ * The client is client.admin, or the name "--id X" / "--name T.X" in
+ * $CEPH_ARGS gives (as for the ceph tools); its key comes from the keyring the
+ * config names.  0, or -errno with a reason in err (naming the client when
+ * the connect fails: wrong key, missing keyring, unknown name).
  */
 int rfs_conn_open(const char *conf, const char *pool, const char *ns, struct rfs_conn **out,
 		  char *err, size_t errsz);
