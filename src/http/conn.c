@@ -34,6 +34,7 @@
 #include "http/h2.h"
 #include "http/http_impl.h"
 
+#include "core/assert.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "sendfile/sendfile.h"
@@ -233,18 +234,35 @@ http_conn_close(struct http_conn *c, int how)
 		shutdown(c->fd, SHUT_RD);
 		return;
 	}
-	http_conn_free(c);
+	if (c->depth == 0)
+		http_conn_free(c);
+}
+
+/*
+ * Every callback that runs a connection does so between enter and leave.
+ * A close from however deep inside (HTTP/2's send path, a lost timer, TLS)
+ * only marks c, and the last leave frees it: code on the way back up may
+ * still test c->closing.  Without this, a connection closed inside
+ * h2_conn_input was read after free whenever the thread's spare list was
+ * full (or the server stopping), so that free() really released it.
+ */
+static void
+http_conn_enter(struct http_conn *c)
+{
+	c->depth++;
 }
 
 static void
-http_conn_recv_done(struct io_req *req, int res, uint32_t flags)
+http_conn_leave(struct http_conn *c)
 {
-	struct http_conn *c = container_of(req, struct http_conn, recv_req);
-	c->recv_busy = false;
-	if (c->closing) {
+	ASSERT(c->depth > 0);
+	if (--c->depth == 0 && c->closing && !c->recv_busy)
 		http_conn_free(c);
-		return;
-	}
+}
+
+static void
+http_conn_recv_input(struct http_conn *c, int res)
+{
 	if (c->draining) {
 		if (res > 0 || res == -EAGAIN || res == -EINTR) {
 			c->inlen = 0; /* discarded */
@@ -273,6 +291,21 @@ http_conn_recv_done(struct io_req *req, int res, uint32_t flags)
 	else
 		c->inlen += (size_t)res;
 	http_conn_process(c);
+}
+
+static void
+http_conn_recv_done(struct io_req *req, int res, uint32_t flags)
+{
+	struct http_conn *c = container_of(req, struct http_conn, recv_req);
+	c->recv_busy = false;
+	if (c->closing) {
+		if (c->depth == 0)
+			http_conn_free(c);
+		return;
+	}
+	http_conn_enter(c);
+	http_conn_recv_input(c, res);
+	http_conn_leave(c);
 }
 
 void
@@ -587,21 +620,19 @@ http_conn_on_lowat(struct vms_socket *so, void *arg)
 	struct http_conn *c = arg;
 	if (c->closing)
 		return;
-	if (c->draining) {
+	http_conn_enter(c);
+	if (c->draining)
 		http_conn_drain_shut(c);
-		return;
-	}
-	if (c->h2) {
+	else if (c->h2)
 		h2_conn_on_lowat(c);
-		return;
-	}
-	http_conn_process(c);
+	else
+		http_conn_process(c);
+	http_conn_leave(c);
 }
 
 static void
-http_conn_on_error(struct vms_socket *so, int error, void *arg)
+http_conn_error_run(struct http_conn *c, int error)
 {
-	struct http_conn *c = arg;
 	if (c->h2 && !c->draining) {
 		h2_conn_on_error(c, error);
 		return;
@@ -615,9 +646,17 @@ http_conn_on_error(struct vms_socket *so, int error, void *arg)
 }
 
 static void
-http_conn_timer_fn(struct io_timer *t)
+http_conn_on_error(struct vms_socket *so, int error, void *arg)
 {
-	struct http_conn *c = container_of(t, struct http_conn, timer);
+	struct http_conn *c = arg;
+	http_conn_enter(c);
+	http_conn_error_run(c, error);
+	http_conn_leave(c);
+}
+
+static void
+http_conn_timer_run(struct http_conn *c)
+{
 	if (c->h2 && !c->draining) {
 		h2_conn_timer(c);
 		return;
@@ -689,6 +728,15 @@ http_conn_timer_fn(struct io_timer *t)
 	case HTTP_T_NONE:
 		break;
 	}
+}
+
+static void
+http_conn_timer_fn(struct io_timer *t)
+{
+	struct http_conn *c = container_of(t, struct http_conn, timer);
+	http_conn_enter(c);
+	http_conn_timer_run(c);
+	http_conn_leave(c);
 }
 
 void
@@ -772,7 +820,9 @@ http_conn_stop_all(struct http_thread *th, bool abort)
 			continue;
 		}
 		if (c->h2 && !c->draining) {
+			http_conn_enter(c);
 			h2_conn_stop(c, abort);
+			http_conn_leave(c);
 			continue;
 		}
 		if (abort) {

@@ -114,6 +114,7 @@ struct http_conn {
 	bool recv_busy;          /* (t) a recv is in flight */
 	bool eof;                /* (t) the peer closed its side (or recv failed) */
 	bool closing;            /* (t) close requested; freed once the recv is back */
+	unsigned depth;          /* (t) callbacks running on c: it is freed at the last leave */
 	bool draining;           /* (t) lingering close: reading and discarding until EOF */
 	bool shut_wr;            /* (t) our FIN is sent */
 	uint64_t drain_deadline; /* (t) end of the lingering close */

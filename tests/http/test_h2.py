@@ -92,10 +92,14 @@ def tearDownModule():
             os.unlink(LOG)
 
 
-def metric(name):
-    body = get(SRV.port, "/.vmsend/metrics").body.decode()
+def metric_of(srv, name):
+    body = get(srv.port, "/.vmsend/metrics").body.decode()
     m = re.search(r"^%s (\d+)" % re.escape(name), body, re.M)
     return int(m.group(1)) if m else -1
+
+
+def metric(name):
+    return metric_of(SRV, name)
 
 
 def wait_unwired(test):
@@ -546,6 +550,64 @@ class Stop(Transport, unittest.TestCase):
             self.assertEqual(srv.proc.wait(timeout=30), 0)
         finally:
             srv.stop()
+
+
+class Teardown(unittest.TestCase):
+    """A connection the server frees from inside its own input path."""
+
+    def wait_open(self, srv, n):
+        deadline = time.time() + 10
+        while metric_of(srv, "vmsend_http_connections_open") != n:
+            self.assertLess(time.time(), deadline, "connections open never became %d" % n)
+            time.sleep(0.05)
+
+    def test_goaway_and_close_notify_in_one_segment(self):
+        # Over TLS, one segment can carry the preface, SETTINGS, a GOAWAY and
+        # close_notify: the server reads it all and its EOF in one go, answers,
+        # and closes the connection from inside h2_conn_input.  Once the
+        # thread keeps 64 spare connections the closed one is really freed,
+        # and the server used to read it after that (ASan: use after free).
+        srv = Server(ROOT, "--h2c", *tls_flags(), threads=1)
+        try:
+            ctx = tls_ctx()
+            for _ in range(3):
+                raw = socket.create_connection(("127.0.0.1", srv.ports[1]), timeout=10)
+                inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+                tls = ctx.wrap_bio(inc, out, server_hostname="localhost")
+                while True:
+                    try:
+                        tls.do_handshake()
+                        break
+                    except ssl.SSLWantReadError:
+                        raw.sendall(out.read())
+                        d = raw.recv(65536)
+                        self.assertTrue(d, "closed during the handshake")
+                        inc.write(d)
+                raw.sendall(out.read())
+                self.assertEqual(tls.selected_alpn_protocol(), "h2")
+                # Fill the thread's spares: 70 connections open at once, then closed.
+                plain = [socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+                         for _ in range(70)]
+                self.wait_open(srv, 72)  # + this one + the metrics connection
+                for s in plain:
+                    s.close()
+                self.wait_open(srv, 2)
+                time.sleep(0.2)  # the metrics connection itself is back among the spares
+                tls.write(PREFACE + SettingsFrame(0).serialize() +
+                          GoAwayFrame(0, last_stream_id=0, error_code=NO_ERROR).serialize())
+                try:
+                    tls.unwrap()
+                except ssl.SSLWantReadError:
+                    pass  # our close_notify is queued; the server's comes later
+                raw.sendall(out.read())
+                raw.shutdown(socket.SHUT_WR)
+                while raw.recv(65536):
+                    pass
+                raw.close()
+                self.assertIsNone(srv.proc.poll(), "server died:\n" + srv.log[-4000:])
+            self.assertEqual(get(srv.port, "/hello.txt").body, FILES["hello.txt"])
+        finally:
+            self.assertEqual(srv.stop(), 0, srv.log[-4000:])
 
 
 class Upgrade(unittest.TestCase):
