@@ -242,7 +242,10 @@ void vms_sfhold_release(struct vms_sfhold *h);
  * ciphertext buffer, records of at most 16 KiB of plaintext, and the pages
  * are unwired right then: the ciphertext no longer needs them.  A segment
  * whose pages are still being read stays not ready, and nothing behind it
- * is sealed, so records keep their sequence numbers in queue order.
+ * is sealed, so records keep their sequence numbers in queue order.  A key
+ * change (TLS 1.3 KeyUpdate) is a mark in that order, applied when sealing
+ * reaches it.  A key never wraps its 64-bit sequence number: the socket is
+ * aborted with -EOVERFLOW before it would.
  */
 #define VMS_TLS_AES_128_GCM       1
 #define VMS_TLS_AES_256_GCM       2
@@ -270,6 +273,23 @@ struct vms_tls_tx {
  * (unknown cipher or version, or TX already on), -ENOMEM.
  */
 int vms_socket_tls_tx(struct vms_socket *so, const struct vms_tls_tx *tx);
+/*
+ * TLS 1.3 KeyUpdate: the transmit keys change after every byte queued so
+ * far.  Call right after queueing the KeyUpdate record
+ * (vms_socket_write_record, type 22) with the next keys: same version
+ * (0x0304) and cipher as vms_socket_tls_tx's, `seq` the first sequence
+ * number (0 after a KeyUpdate).  The change is queued, not applied: bytes
+ * queued before it, the KeyUpdate record and file pages still being read
+ * included, are sealed with the keys in force before, whenever they become
+ * ready; every byte queued after it with `tx`.  Several changes queue in
+ * order.  Kernel TLS: the keys go to the kernel (TLS_TX again) once every
+ * byte before the change was sent; a kernel that refuses them aborts the
+ * socket.  Returns 0, or -EINVAL (TLS off, TLS 1.2, another cipher or
+ * version), -ENOMEM, or the socket's error; on any error the socket is
+ * aborted with it, since the peer would read the bytes after the KeyUpdate
+ * with keys we would not use.
+ */
+int vms_socket_tls_rekey(struct vms_socket *so, const struct vms_tls_tx *tx);
 /* true once vms_socket_tls_tx() succeeded. */
 bool vms_socket_tls_on(const struct vms_socket *so);
 /*
@@ -295,6 +315,7 @@ struct sf_tls_stats {
 	struct vms_counter kernel;       /* sockets handed to kernel TLS */
 	struct vms_counter user;         /* sockets sealing in userspace */
 	struct vms_counter seal_errors;  /* out of memory or cipher failure: socket aborted */
+	struct vms_counter key_updates;  /* TLS 1.3 key changes queued (vms_socket_tls_rekey) */
 };
 extern struct sf_tls_stats sf_tls_stats;
 

@@ -19,7 +19,12 @@ struct vm_page;
 struct vm_object;
 struct sf_io;
 
-enum sf_seg_kind { SEG_COPY = 1, SEG_PAGES = 2 };
+/*
+ * SEG_KEY: no bytes, a TLS key change (vms_socket_tls_rekey): the bytes
+ * before it in the queue are sealed with the keys in force before, those
+ * after it with the keys it carries (buf: a struct vms_tls_tx, owned).
+ */
+enum sf_seg_kind { SEG_COPY = 1, SEG_PAGES = 2, SEG_KEY = 3 };
 
 /*
  * One entry of the send buffer.  A SEG_PAGES segment covers file bytes
@@ -38,7 +43,7 @@ struct sf_seg {
 	bool sealed;              /* (l) bytes as they go on the wire (no TLS, or sealed) */
 	uint8_t rtype;            /* (c) TLS record content type (23 unless a control record) */
 	uint32_t len;             /* (l) bytes (shrinks only when a pending segment splits) */
-	char *buf;                /* (c) SEG_COPY: the copy, owned */
+	char *buf;                /* (c) SEG_COPY: the copy; SEG_KEY: the keys; owned */
 	struct vm_object *obj;    /* (c) SEG_PAGES: referenced */
 	uint64_t offset;          /* (l) SEG_PAGES: file offset of the first byte */
 	int npages;               /* (l) pages covering [offset, offset + len) */
@@ -184,8 +189,12 @@ int sf_wait_space(struct vms_socket *so);
 #define SF_RT_APPDATA 23
 /*
  * Userspace TLS: seal every ready, unsealed segment from the head of the
- * queue up to the first not-ready one, in order.  Returns 0 or -ENOMEM /
- * -EIO (the caller aborts the socket).
+ * queue up to the first not-ready one, in order, switching keys at each
+ * SEG_KEY reached on the way.  Kernel TLS: hand the kernel the keys of the
+ * SEG_KEY segments at the head (everything before them was sent).  Call
+ * with no send in flight.  Returns 0 or -ENOMEM / -EIO / -EOVERFLOW (the
+ * sequence numbers of a key are spent) / the kernel's refusal of new keys
+ * (the caller aborts the socket).
  */
 int sf_tls_seal(struct vms_socket *so);
 /* Kernel TLS sends plaintext; records of another type go alone with a cmsg. */

@@ -22,6 +22,21 @@
  * contiguous piece at a time, and a record can start in the header copy
  * and end in a page (a small response is one record, as nginx makes it).
  *
+ * Key changes.  A TLS 1.3 KeyUpdate changes the transmit keys at a point in
+ * the byte stream: right after the KeyUpdate record.  Bytes queued before
+ * it, pages still being read included, are sealed later than the change is
+ * known, so the change is not applied when it is announced but queued as a
+ * SEG_KEY segment (no bytes) behind the KeyUpdate record, and applied when
+ * sealing reaches it, in byte order:
+ *
+ *   [file PAGES|not ready][KeyUpdate COPY][KEY][next response COPY]...
+ *    \____ old key, sealed when the pages are ready ___/ \_ new key, seq 0 _/
+ *
+ * The sequence number is 64 bits and must never wrap (RFC 8446 5.3): a key
+ * that sealed record 2^64 - 1 seals no more, the socket aborts (-EOVERFLOW)
+ * instead.  From 0, at 16 KiB a record, that is 2^78 bytes: it cannot
+ * happen, but a key handed over with a high sequence number would meet it.
+ *
  * Where it runs: on the socket's loop thread, inside the kick, measured
  * against worker threads in docs/tls.md.
  *
@@ -29,6 +44,9 @@
  * kernel (TLS_TX) and segments are sent as plaintext, pages included,
  * exactly as on a plain socket; a control record (alert, handshake) goes in
  * a send of its own with the record type as a TLS_SET_RECORD_TYPE cmsg.
+ * A key change waits at the head of the queue until every byte before it
+ * was sent, then goes to the kernel as TLS_TX again (Linux 6.14 and later
+ * take it; an older kernel refuses and the socket aborts).
  */
 #include "sendfile/sf_impl.h"
 
@@ -69,6 +87,8 @@ VMS_STAT_COUNTER(sf_tls_stats.kernel, "tls_kernel_sockets", "sockets handed to k
 VMS_STAT_COUNTER(sf_tls_stats.user, "tls_user_sockets", "sockets sealing in userspace");
 VMS_STAT_COUNTER(sf_tls_stats.seal_errors, "tls_seal_errors",
 		 "sockets aborted: out of memory or cipher failure");
+VMS_STAT_COUNTER(sf_tls_stats.key_updates, "tls_key_updates",
+		 "TLS 1.3 transmit key changes queued (KeyUpdate answered)");
 
 /*
  * A run takes segments until it holds this much plaintext (it may end one
@@ -83,7 +103,9 @@ struct sf_tls {
 	bool kernel;         /* (c) the kernel makes the records */
 	bool tls13;          /* (c) */
 	bool explicit_nonce; /* (c) TLS 1.2 AES-GCM: 8 bytes of nonce in each record */
-	uint8_t iv[12];      /* (c) */
+	bool seq_spent;      /* (l) the key sealed record 2^64 - 1: it may seal no more */
+	int cipher;          /* (c) VMS_TLS_* */
+	uint8_t iv[12];      /* (l) the current key's */
 	uint64_t seq;        /* (l) next record's sequence number */
 	uint64_t nonce;      /* (l) TLS 1.2 AES-GCM: next explicit nonce */
 };
@@ -164,48 +186,58 @@ vms_ktls_probe(void)
 	return sf_ktls_ok;
 }
 
-/* Hand the keys to the kernel; false leaves the socket as it was (plain TCP). */
-static bool
-sf_ktls_start(struct vms_socket *so, const struct vms_tls_tx *tx)
+union sf_ktls_info {
+	struct tls12_crypto_info_aes_gcm_128 g128;
+	struct tls12_crypto_info_aes_gcm_256 g256;
+	struct tls12_crypto_info_chacha20_poly1305 cc;
+};
+
+/* The kernel's crypto_info for `tx`; returns its length. */
+static socklen_t
+sf_ktls_info(const struct vms_tls_tx *tx, union sf_ktls_info *ci)
 {
-	union {
-		struct tls12_crypto_info_aes_gcm_128 g128;
-		struct tls12_crypto_info_aes_gcm_256 g256;
-		struct tls12_crypto_info_chacha20_poly1305 cc;
-	} ci;
-	memset(&ci, 0, sizeof(ci));
+	memset(ci, 0, sizeof(*ci));
 	socklen_t len;
 	uint8_t seq[8];
 	for (int i = 0; i < 8; i++)
 		seq[i] = (uint8_t)(tx->seq >> (56 - 8 * i));
 	switch (tx->cipher) {
 	case VMS_TLS_AES_128_GCM:
-		ci.g128.info.version = tx->version;
-		ci.g128.info.cipher_type = TLS_CIPHER_AES_GCM_128;
-		memcpy(ci.g128.key, tx->key, 16);
-		memcpy(ci.g128.salt, tx->iv, 4);
-		memcpy(ci.g128.iv, tx->iv + 4, 8);
-		memcpy(ci.g128.rec_seq, seq, 8);
-		len = sizeof(ci.g128);
+		ci->g128.info.version = tx->version;
+		ci->g128.info.cipher_type = TLS_CIPHER_AES_GCM_128;
+		memcpy(ci->g128.key, tx->key, 16);
+		memcpy(ci->g128.salt, tx->iv, 4);
+		memcpy(ci->g128.iv, tx->iv + 4, 8);
+		memcpy(ci->g128.rec_seq, seq, 8);
+		len = sizeof(ci->g128);
 		break;
 	case VMS_TLS_AES_256_GCM:
-		ci.g256.info.version = tx->version;
-		ci.g256.info.cipher_type = TLS_CIPHER_AES_GCM_256;
-		memcpy(ci.g256.key, tx->key, 32);
-		memcpy(ci.g256.salt, tx->iv, 4);
-		memcpy(ci.g256.iv, tx->iv + 4, 8);
-		memcpy(ci.g256.rec_seq, seq, 8);
-		len = sizeof(ci.g256);
+		ci->g256.info.version = tx->version;
+		ci->g256.info.cipher_type = TLS_CIPHER_AES_GCM_256;
+		memcpy(ci->g256.key, tx->key, 32);
+		memcpy(ci->g256.salt, tx->iv, 4);
+		memcpy(ci->g256.iv, tx->iv + 4, 8);
+		memcpy(ci->g256.rec_seq, seq, 8);
+		len = sizeof(ci->g256);
 		break;
 	default:
-		ci.cc.info.version = tx->version;
-		ci.cc.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
-		memcpy(ci.cc.key, tx->key, 32);
-		memcpy(ci.cc.iv, tx->iv, 12);
-		memcpy(ci.cc.rec_seq, seq, 8);
-		len = sizeof(ci.cc);
+		ci->cc.info.version = tx->version;
+		ci->cc.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+		memcpy(ci->cc.key, tx->key, 32);
+		memcpy(ci->cc.iv, tx->iv, 12);
+		memcpy(ci->cc.rec_seq, seq, 8);
+		len = sizeof(ci->cc);
 		break;
 	}
+	return len;
+}
+
+/* Hand the keys to the kernel; false leaves the socket as it was (plain TCP). */
+static bool
+sf_ktls_start(struct vms_socket *so, const struct vms_tls_tx *tx)
+{
+	union sf_ktls_info ci;
+	socklen_t len = sf_ktls_info(tx, &ci);
 	bool ok = setsockopt(so->fd, SOL_TCP, TCP_ULP, "tls", sizeof("tls")) == 0 &&
 		  setsockopt(so->fd, SOL_TLS, TLS_TX, &ci, len) == 0;
 	if (!ok)
@@ -213,6 +245,22 @@ sf_ktls_start(struct vms_socket *so, const struct vms_tls_tx *tx)
 			  strerror(errno));
 	explicit_bzero(&ci, sizeof(ci));
 	return ok;
+}
+
+/* Kernel TLS: the next keys (Linux takes TLS_TX again for TLS 1.3 since 6.14). */
+static int
+sf_ktls_rekey(struct vms_socket *so, const struct vms_tls_tx *tx)
+{
+	union sf_ktls_info ci;
+	socklen_t len = sf_ktls_info(tx, &ci);
+	int error = setsockopt(so->fd, SOL_TLS, TLS_TX, &ci, len) == 0 ? 0 : -errno;
+	explicit_bzero(&ci, sizeof(ci));
+	if (error != 0)
+		LOG_DEBUG(
+		    "sendfile",
+		    "TLS: the kernel refused the keys of a KeyUpdate (%s): connection aborted",
+		    strerror(-error));
+	return error;
 }
 
 int
@@ -238,6 +286,7 @@ vms_socket_tls_tx(struct vms_socket *so, const struct vms_tls_tx *tx)
 	if (t == NULL)
 		return -ENOMEM;
 	t->tls13 = tx->version == 0x0304;
+	t->cipher = tx->cipher;
 	t->explicit_nonce = !t->tls13 && tx->cipher != VMS_TLS_CHACHA20_POLY1305;
 	memcpy(t->iv, tx->iv, sizeof(t->iv));
 	t->seq = tx->seq;
@@ -256,6 +305,33 @@ vms_socket_tls_tx(struct vms_socket *so, const struct vms_tls_tx *tx)
 	}
 	so->tls = t;
 	counter_inc(&sf_tls_stats.user);
+	return 0;
+}
+
+int
+vms_socket_tls_rekey(struct vms_socket *so, const struct vms_tls_tx *tx)
+{
+	if (so->error != 0)
+		return -so->error;
+	int error = 0;
+	struct sf_seg *seg = NULL;
+	if (so->tls == NULL || !so->tls->tls13 || tx->version != 0x0304 ||
+	    tx->cipher != so->tls->cipher)
+		error = -EINVAL;
+	else if ((seg = calloc(1, sizeof(*seg))) == NULL ||
+		 (seg->buf = malloc(sizeof(*tx))) == NULL)
+		error = -ENOMEM;
+	if (error != 0) {
+		free(seg);
+		sf_socket_abort(so, error);
+		return error;
+	}
+	memcpy(seg->buf, tx, sizeof(*tx));
+	seg->kind = SEG_KEY;
+	seg->ready = true;
+	sf_sb_append(so, seg);
+	counter_inc(&sf_tls_stats.key_updates);
+	sf_sb_kick(so);
 	return 0;
 }
 
@@ -314,6 +390,8 @@ sf_tls_seal_record(struct sf_tls *t, uint8_t type, struct sf_src *src, uint32_t 
 {
 	uint8_t nonce[12], aad[13];
 	int aadlen, ol;
+	if (t->seq_spent)
+		return -EOVERFLOW;
 	uint32_t body = plen + (t->tls13 ? 1 : 0) + SF_TLS_TAG + (t->explicit_nonce ? 8 : 0);
 	out[0] = t->tls13 ? SF_RT_APPDATA : type;
 	out[1] = 3;
@@ -366,7 +444,8 @@ sf_tls_seal_record(struct sf_tls *t, uint8_t type, struct sf_src *src, uint32_t 
 	c += ol;
 	if (EVP_CIPHER_CTX_ctrl(t->ctx, EVP_CTRL_AEAD_GET_TAG, SF_TLS_TAG, c) != 1)
 		return -EIO;
-	t->seq++;
+	if (++t->seq == 0)
+		t->seq_spent = true; /* that was record 2^64 - 1 */
 	return 0;
 }
 
@@ -420,20 +499,64 @@ sf_tls_seal_run(struct vms_socket *so, struct sf_seg *first, struct sf_seg *end,
 	return 0;
 }
 
+/* Switch to the keys of the SEG_KEY segment `seg` and drop it from the queue. */
+static int
+sf_tls_key_change(struct vms_socket *so, struct sf_seg *seg)
+{
+	struct sf_tls *t = so->tls;
+	const struct vms_tls_tx *tx = (const struct vms_tls_tx *)seg->buf;
+	ASSERT3U(seg->kind, ==, SEG_KEY);
+	ASSERT3U(seg->len, ==, 0);
+	if (t->kernel) {
+		int error = sf_ktls_rekey(so, tx);
+		if (error != 0)
+			return error;
+	} else {
+		if (EVP_EncryptInit_ex(t->ctx, NULL, NULL, tx->key, NULL) != 1)
+			return -EIO;
+		memcpy(t->iv, tx->iv, sizeof(t->iv));
+		t->seq = tx->seq;
+		t->seq_spent = false;
+	}
+	TAILQ_REMOVE(&so->sb, seg, link);
+	sf_seg_free(seg);
+	return 0;
+}
+
 int
 sf_tls_seal(struct vms_socket *so)
 {
-	if (so->tls->kernel)
-		return 0;
+	ASSERT(!so->send_inflight);
 	struct sf_seg *seg = TAILQ_FIRST(&so->sb);
+	if (so->tls->kernel) {
+		/* Every byte before a key change at the head went to the kernel: its turn. */
+		while (seg != NULL && seg->kind == SEG_KEY) {
+			int error = sf_tls_key_change(so, seg);
+			if (error != 0)
+				return error;
+			seg = TAILQ_FIRST(&so->sb);
+		}
+		return 0;
+	}
 	while (seg != NULL && seg->ready && seg->sealed)
 		seg = TAILQ_NEXT(seg, link);
 	while (seg != NULL && seg->ready && !seg->sealed) {
 		ASSERT(!seg->sending && !seg->swapping);
+		if (seg->kind == SEG_KEY) {
+			/* Everything before it is sealed: the next record is the new key's. */
+			struct sf_seg *next = TAILQ_NEXT(seg, link);
+			int error = sf_tls_key_change(so, seg);
+			if (error != 0) {
+				counter_inc(&sf_tls_stats.seal_errors);
+				return error;
+			}
+			seg = next;
+			continue;
+		}
 		struct sf_seg *end = seg;
 		uint32_t total = 0;
-		while (end != NULL && end->ready && !end->sealed && end->rtype == seg->rtype &&
-		       total < SF_TLS_RUN) {
+		while (end != NULL && end->ready && !end->sealed && end->kind != SEG_KEY &&
+		       end->rtype == seg->rtype && total < SF_TLS_RUN) {
 			total += end->len;
 			end = TAILQ_NEXT(end, link);
 		}

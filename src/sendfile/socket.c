@@ -157,6 +157,9 @@ sf_seg_free(struct sf_seg *seg)
 {
 	if (seg->kind == SEG_COPY) {
 		free(seg->buf);
+	} else if (seg->kind == SEG_KEY) {
+		explicit_bzero(seg->buf, sizeof(struct vms_tls_tx));
+		free(seg->buf);
 	} else {
 		if (seg->pages != NULL) {
 			int freed = vm_page_unwire_many(seg->pages, seg->npages, seg->nocache);
@@ -219,7 +222,7 @@ sf_sb_append(struct vms_socket *so, struct sf_seg *seg)
 {
 	if (seg->rtype == 0 || so->tls == NULL) /* before TLS: raw bytes */
 		seg->rtype = SF_RT_APPDATA;
-	seg->sealed = so->tls == NULL || sf_tls_kernel(so);
+	seg->sealed = seg->kind != SEG_KEY && (so->tls == NULL || sf_tls_kernel(so));
 	TAILQ_INSERT_TAIL(&so->sb, seg, link);
 	so->sb_cc += seg->len;
 	if (!seg->ready)
@@ -410,6 +413,7 @@ sf_sb_complete(struct vms_socket *so, uint32_t done)
 	while (done > 0) {
 		struct sf_seg *seg = TAILQ_FIRST(&so->sb);
 		VERIFY(seg != NULL && seg->ready);
+		ASSERT3U(seg->kind, !=, SEG_KEY); /* a send never passes a key change */
 		uint32_t take = MIN(done, seg->len - so->head_done);
 		so->head_done += take;
 		so->sb_cc -= take;

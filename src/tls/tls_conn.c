@@ -16,15 +16,39 @@
  * keeps OpenSSL's own record layer; then there is no way to send pages and
  * the connection fails with a logged reason (our cipher list has only
  * ciphers it hands over).  We never take the receive keys: OpenSSL decrypts.
+ *
+ * KeyUpdate (TLS 1.3).  A peer's KeyUpdate changes only its own keys, which
+ * OpenSSL handles on the receive side.  With update_requested OpenSSL owes
+ * the peer a KeyUpdate of its own, after which our records must use the
+ * next transmit keys.  OpenSSL 3.0 does not hand those over (it offers
+ * BIO_CTRL_SET_KTLS only at the handshake) and sends the answer at its next
+ * SSL_write, which a server whose bytes go through the engine never makes.
+ * So:
+ *
+ *   tls_conn_read       after SSL_read, a KeyUpdate still owed is sent at
+ *                       once (SSL_key_update + SSL_do_handshake);
+ *   tls_bio_write       a handshake record holding a KeyUpdate is queued,
+ *                       then the next keys (vms_socket_tls_rekey): the
+ *                       engine applies them after that record, in byte
+ *                       order, file pages still being read keep the old key;
+ *   the next keys       RFC 8446 7.2: secret' = HKDF-Expand-Label(secret,
+ *                       "traffic upd", "", Hash.length), then "key" / "iv"
+ *                       from secret', sequence numbers from 0.  The first
+ *                       secret comes from the keylog callback
+ *                       (SERVER_TRAFFIC_SECRET_0), checked against the keys
+ *                       OpenSSL handed over.
  */
 #include "tls/tls_impl.h"
 
+#include "core/assert.h"
 #include "core/log.h"
 #include "sendfile/sendfile.h"
 
 #include <errno.h>
 #include <linux/tls.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/kdf.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +58,100 @@
 #define TLS_BIO_SET_KTLS_CTRL_MSG 74
 #define TLS_BIO_CLR_KTLS_CTRL_MSG 75
 
+#define TLS_RT_HANDSHAKE  22
+#define TLS_MT_KEY_UPDATE 24
+
 static BIO_METHOD *tls_bio_method;
 static pthread_once_t tls_bio_once = PTHREAD_ONCE_INIT;
+
+/* RFC 8446 7.1 HKDF-Expand-Label(secret, label, "", olen) with the suite's hash. */
+static int
+tls_expand_label(const EVP_MD *md, const uint8_t *secret, size_t slen, const char *label,
+		 uint8_t *out, size_t olen)
+{
+	uint8_t info[4 + 6 + 32];
+	size_t ll = strlen(label);
+	ASSERT3U(ll, <=, 32);
+	info[0] = (uint8_t)(olen >> 8);
+	info[1] = (uint8_t)olen;
+	info[2] = (uint8_t)(6 + ll);
+	memcpy(info + 3, "tls13 ", 6);
+	memcpy(info + 9, label, ll);
+	info[9 + ll] = 0; /* no context */
+	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+	OSSL_PARAM params[] = {
+	    OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+	    OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)EVP_MD_get0_name(md),
+					     0),
+	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, slen),
+	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, 10 + ll),
+	    OSSL_PARAM_construct_end(),
+	};
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	EVP_KDF_CTX *kctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+	bool ok = kctx != NULL && EVP_KDF_derive(kctx, out, olen, params) == 1;
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	return ok ? 0 : -ENOMEM;
+}
+
+/* The transmit keys of traffic secret `secret` (TLS 1.3, sequence 0). */
+static int
+tls_conn_traffic_keys(struct tls_conn *tc, const EVP_MD *md, const uint8_t *secret,
+		      struct vms_tls_tx *tx)
+{
+	*tx = (struct vms_tls_tx){.version = 0x0304, .cipher = tc->cipher};
+	size_t klen = tc->cipher == VMS_TLS_AES_128_GCM ? 16 : 32;
+	int rc = tls_expand_label(md, secret, tc->secret_len, "key", tx->key, klen);
+	if (rc == 0)
+		rc = tls_expand_label(md, secret, tc->secret_len, "iv", tx->iv, sizeof(tx->iv));
+	return rc;
+}
+
+/* The suite's hash, if `secret` is one of its length. */
+static const EVP_MD *
+tls_conn_md(struct tls_conn *tc)
+{
+	const SSL_CIPHER *c = SSL_get_current_cipher(tc->ssl);
+	const EVP_MD *md = c != NULL ? SSL_CIPHER_get_handshake_digest(c) : NULL;
+	if (md == NULL || tc->secret_len == 0 || (size_t)EVP_MD_get_size(md) != tc->secret_len)
+		return NULL;
+	return md;
+}
+
+/* The traffic secret after our next KeyUpdate, and its keys. */
+static int
+tls_conn_next_keys(struct tls_conn *tc, uint8_t *next, struct vms_tls_tx *tx)
+{
+	const EVP_MD *md = tls_conn_md(tc);
+	if (md == NULL)
+		return -EPROTO;
+	int rc =
+	    tls_expand_label(md, tc->secret, tc->secret_len, "traffic upd", next, tc->secret_len);
+	if (rc == 0)
+		rc = tls_conn_traffic_keys(tc, md, next, tx);
+	return rc;
+}
+
+/*
+ * Does this handshake record end with a KeyUpdate?  1 yes, 0 no, -1 a
+ * KeyUpdate with more after it in the same record (the keys would change
+ * inside a record: never done by OpenSSL, refused).
+ */
+static int
+tls_has_key_update(const uint8_t *p, size_t len)
+{
+	size_t off = 0;
+	while (len - off >= 4) {
+		size_t mlen = (size_t)p[off + 1] << 16 | (size_t)p[off + 2] << 8 | p[off + 3];
+		if (mlen > len - off - 4)
+			return 0; /* not whole messages: none of ours */
+		if (p[off] == TLS_MT_KEY_UPDATE)
+			return off + 4 + mlen == len ? 1 : -1;
+		off += 4 + mlen;
+	}
+	return 0;
+}
 
 static int
 tls_bio_write(BIO *b, const char *data, int len)
@@ -43,7 +159,31 @@ tls_bio_write(BIO *b, const char *data, int len)
 	struct tls_conn *tc = BIO_get_data(b);
 	BIO_clear_retry_flags(b);
 	uint8_t type = tc->ctl_type != 0 ? tc->ctl_type : 23;
-	int rc = vms_socket_write_record(tc->so, type, data, (size_t)len);
+	int ku = 0, rc = 0;
+	uint8_t next[EVP_MAX_MD_SIZE];
+	struct vms_tls_tx tx;
+	if (tc->tx_on && tc->tls13 && type == TLS_RT_HANDSHAKE)
+		ku = tls_has_key_update((const uint8_t *)data, (size_t)len);
+	if (ku < 0) {
+		snprintf(tc->why, sizeof(tc->why), "KeyUpdate not at the end of its record");
+		return -1;
+	}
+	/* The next keys first: if they cannot be had, the KeyUpdate is not sent either. */
+	if (ku > 0 && (rc = tls_conn_next_keys(tc, next, &tx)) != 0) {
+		snprintf(tc->why, sizeof(tc->why), "KeyUpdate: no next keys: %s",
+			 rc == -EPROTO ? "the traffic secret is unknown" : strerror(-rc));
+		return -1;
+	}
+	rc = vms_socket_write_record(tc->so, type, data, (size_t)len);
+	if (rc == 0 && ku > 0) {
+		rc = vms_socket_tls_rekey(tc->so, &tx); /* on failure the socket is aborted */
+		if (rc == 0)
+			memcpy(tc->secret, next, tc->secret_len);
+	}
+	if (ku > 0) {
+		explicit_bzero(next, sizeof(next));
+		explicit_bzero(&tx, sizeof(tx));
+	}
 	if (rc != 0) {
 		snprintf(tc->why, sizeof(tc->why), "send: %s", strerror(-rc));
 		return -1;
@@ -113,6 +253,25 @@ tls_bio_set_tx(struct tls_conn *tc, const void *info)
 	}
 	for (int i = 0; i < 8; i++)
 		tx.seq = tx.seq << 8 | seq[i];
+	tc->cipher = tx.cipher;
+	tc->tls13 = tx.version == 0x0304;
+	if (tc->tls13) {
+		/*
+		 * The secret from the keylog must give exactly these keys, or a
+		 * KeyUpdate would switch to keys the peer does not have: then
+		 * forget it, and a KeyUpdate ends the connection instead.
+		 */
+		struct vms_tls_tx chk;
+		const EVP_MD *md = tls_conn_md(tc);
+		if (md == NULL || tls_conn_traffic_keys(tc, md, tc->secret, &chk) != 0 ||
+		    memcmp(chk.key, tx.key, sizeof(tx.key)) != 0 ||
+		    memcmp(chk.iv, tx.iv, sizeof(tx.iv)) != 0) {
+			ERR_clear_error();
+			explicit_bzero(tc->secret, sizeof(tc->secret));
+			tc->secret_len = 0;
+		}
+		explicit_bzero(&chk, sizeof(chk));
+	}
 	int rc = vms_socket_tls_tx(tc->so, &tx);
 	explicit_bzero(&tx, sizeof(tx));
 	if (rc < 0) {
@@ -182,6 +341,7 @@ tls_conn_new(struct tls_server *srv, struct vms_socket *so, struct tls_conn **ou
 	}
 	BIO_set_data(tc->bio, tc);
 	BIO_set_init(tc->bio, 1);
+	SSL_set_app_data(tc->ssl, tc);          /* for tls_conn_keylog */
 	SSL_set_bio(tc->ssl, tc->bio, tc->bio); /* the SSL owns the BIO now */
 	SSL_set_accept_state(tc->ssl);
 	*out = tc;
@@ -195,6 +355,7 @@ tls_conn_free(struct tls_conn *tc)
 		return;
 	SSL_free(tc->ssl);
 	free(tc->in);
+	explicit_bzero(tc->secret, sizeof(tc->secret));
 	free(tc);
 }
 
@@ -218,11 +379,10 @@ tls_conn_received(struct tls_conn *tc, size_t n)
 	tc->inlen += n;
 }
 
-/* An SSL call failed with `ret`: 0 (wants input), or the error to report. */
+/* An SSL call failed with SSL_get_error() `e`: 0 (wants input), or the error to report. */
 static int
-tls_conn_fail(struct tls_conn *tc, int ret)
+tls_conn_fail(struct tls_conn *tc, int e)
 {
-	int e = SSL_get_error(tc->ssl, ret);
 	if (e == SSL_ERROR_WANT_READ) {
 		ERR_clear_error();
 		return tc->eof ? -ECONNRESET : 0;
@@ -249,7 +409,7 @@ tls_conn_read(struct tls_conn *tc, char *out, size_t cap)
 	if (!tc->ready) {
 		int r = SSL_do_handshake(tc->ssl);
 		if (r != 1)
-			return tls_conn_fail(tc, r);
+			return tls_conn_fail(tc, SSL_get_error(tc->ssl, r));
 		if (!tc->tx_on) {
 			/* OpenSSL kept its own record layer: we could not send pages. */
 			snprintf(tc->why, sizeof(tc->why),
@@ -261,9 +421,19 @@ tls_conn_read(struct tls_conn *tc, char *out, size_t cap)
 	}
 	size_t got = 0;
 	int r = SSL_read_ex(tc->ssl, out, cap, &got);
-	if (r == 1)
-		return (int)got;
-	return tls_conn_fail(tc, r);
+	int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(tc->ssl, r);
+	if (e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ)
+		return tls_conn_fail(tc, e);
+	int type = SSL_get_key_update_type(tc->ssl);
+	if (type != SSL_KEY_UPDATE_NONE) {
+		/* The peer asked for our KeyUpdate: send it now (see the top of the file). */
+		int k = SSL_key_update(tc->ssl, type);
+		if (k == 1)
+			k = SSL_do_handshake(tc->ssl);
+		if (k != 1)
+			return tls_conn_fail(tc, SSL_get_error(tc->ssl, k));
+	}
+	return r == 1 ? (int)got : tls_conn_fail(tc, e);
 }
 
 bool
@@ -293,6 +463,29 @@ tls_conn_shutdown(struct tls_conn *tc)
 	tc->shut = true;
 	SSL_shutdown(tc->ssl); /* queues close_notify; we do not wait for the peer's */
 	ERR_clear_error();
+}
+
+void
+tls_conn_keylog(const SSL *ssl, const char *line)
+{
+	static const char label[] = "SERVER_TRAFFIC_SECRET_0 ";
+	struct tls_conn *tc = SSL_get_app_data(ssl);
+	if (tc == NULL || strncmp(line, label, sizeof(label) - 1) != 0)
+		return;
+	/* "<label> <client random, hex> <secret, hex>" */
+	const char *hex = strrchr(line, ' ');
+	size_t n = hex != NULL ? strlen(++hex) : 0;
+	tc->secret_len = 0;
+	if (n % 2 != 0 || n / 2 > sizeof(tc->secret))
+		return;
+	for (size_t i = 0; i < n / 2; i++) {
+		int hi = OPENSSL_hexchar2int((unsigned char)hex[2 * i]);
+		int lo = OPENSSL_hexchar2int((unsigned char)hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return;
+		tc->secret[i] = (uint8_t)(hi << 4 | lo);
+	}
+	tc->secret_len = n / 2;
 }
 
 const char *

@@ -4,6 +4,7 @@
 
 #include "tls/tls.h"
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -33,7 +34,18 @@ struct tls_conn {
 	bool tx_on;            /* (l) the engine has the transmit keys */
 	bool shut;             /* (l) close_notify queued */
 	uint8_t ctl_type;      /* (l) record type of OpenSSL's next write (0: data) */
-	char why[120];         /* (l) last failure */
+	bool tls13;            /* (l) TLS 1.3 keys were handed over: a KeyUpdate changes them */
+	int cipher;            /* (l) VMS_TLS_* of the keys handed over */
+	size_t secret_len;     /* (l) bytes of `secret`; 0: unknown, no KeyUpdate possible */
+	uint8_t secret[EVP_MAX_MD_SIZE]; /* (l) TLS 1.3: our application traffic secret now */
+	char why[120];                   /* (l) last failure */
 };
+
+/*
+ * SSL_CTX keylog callback of every server context: keeps the server's first
+ * application traffic secret in the connection (SSL app data), from which
+ * the keys after each KeyUpdate are derived (tls_conn.c).  Logs nothing.
+ */
+void tls_conn_keylog(const SSL *ssl, const char *line);
 
 #endif

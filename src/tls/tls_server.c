@@ -4,7 +4,8 @@
  * Every context gets the same policy: TLS 1.2 and 1.3 only, AEAD ciphers
  * only (AES-GCM, ChaCha20-Poly1305) with ECDHE, stateless session tickets
  * (resumption), no renegotiation, no compression, and SSL_OP_ENABLE_KTLS so
- * that OpenSSL offers the transmit keys to our BIO (tls_conn.c).  The
+ * that OpenSSL offers the transmit keys to our BIO (tls_conn.c); a keylog
+ * callback that keeps the traffic secret for KeyUpdate (and writes no log).  The
  * first context is the default (a client without SNI, or with a name no
  * certificate has); the servername callback moves a connection to the
  * context whose certificate matches the name.
@@ -142,6 +143,7 @@ tls_ctx_load(struct tls_server *srv, int i, const struct tls_cert_spec *cs, char
 	else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0)
 		LOG_WARN("tls", "warning: certificate %s is not valid yet", cs->cert);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, srv);
+	SSL_CTX_set_keylog_callback(ctx, tls_conn_keylog);
 	if (i == 0) {
 		SSL_CTX_set_tlsext_servername_callback(ctx, tls_servername);
 		SSL_CTX_set_tlsext_servername_arg(ctx, srv);

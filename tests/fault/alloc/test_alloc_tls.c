@@ -2,7 +2,10 @@
  * malloc failing at the Nth call on the HTTPS path: setting up a TLS
  * connection (the vms_socket, tls_conn, OpenSSL's SSL and everything the
  * handshake allocates, the transmit keys) and sending a file through it
- * (sendfile, swapin, sealing the records).  OpenSSL's allocations are
+ * (sendfile, swapin, sealing the records), also after a client's TLS 1.3
+ * KeyUpdate (the server's answer, the next keys, the key change queued
+ * before the file: a failure there must end the connection, never leave
+ * records under a key the client does not expect).  OpenSSL's allocations are
  * routed through the counted allocator with CRYPTO_set_mem_functions; the
  * client side of the handshake (OpenSSL too, same thread) is exempt.
  *
@@ -136,6 +139,7 @@ server_step(struct tls_conn *t, struct fat_conn *c)
 struct tls_case {
 	uint16_t version;
 	bool arm_after_handshake; /* only the send is armed */
+	bool key_update; /* armed: the client's KeyUpdate(update_requested), then the send */
 };
 
 static bool
@@ -167,6 +171,15 @@ op_tls(unsigned long n, const void *arg)
 	}
 	if (r == 0 && tc->arm_after_handshake)
 		fault_alloc_arm(n);
+	if (r == 0 && tc->key_update) {
+		/* The server answers with its own KeyUpdate and new keys before the file. */
+		fat_tls_client_mode = true;
+		cr_assert_eq(SSL_key_update(cl.ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+		cr_assert_eq(SSL_do_handshake(cl.ssl), 1);
+		fat_tls_client_mode = false;
+		client_step(&cl, &c);
+		r = server_step(t, &c);
+	}
 	if (r == 0)
 		r = vms_sendfile_vnode(c.so, vp, 0, 0, &hd, NULL, 0);
 	for (int i = 0; r == 0 && cl.plen < 4 + FILE_SIZE; i++) {
@@ -205,8 +218,12 @@ Test(fault_alloc_tls, connection_setup_and_send_tls13)
 {
 	struct tls_case all = {.version = TLS1_3_VERSION};
 	struct tls_case send = {.version = TLS1_3_VERSION, .arm_after_handshake = true};
+	struct tls_case ku = {
+	    .version = TLS1_3_VERSION, .arm_after_handshake = true, .key_update = true};
 	op_tls(ULONG_MAX, &all); /* warm OpenSSL's lazy state outside the loop */
+	op_tls(ULONG_MAX, &ku);
 	cr_assert_gt(fat_loop_run("alloc_tls13(send)", op_tls, &send), 3);
+	cr_assert_gt(fat_loop_run("alloc_tls13(keyupdate+send)", op_tls, &ku), 10);
 	cr_assert_gt(fat_loop_run("alloc_tls13(setup+send)", op_tls, &all), 20);
 }
 

@@ -15,6 +15,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <string.h>
 
@@ -44,13 +45,14 @@ struct rec {
 };
 
 /*
- * Decrypt the records in buf[0, len) sealed with tx (first sequence tx.seq);
- * appends application data to *app and returns the number of records.
- * Asserts every record authenticates and holds at most 16 KiB.
+ * Decrypt the records in buf[0, len) sealed with tx (first sequence tx.seq),
+ * at most `limit` of them; stores application data in *app and returns the
+ * number of records (*used: the bytes they took, if not NULL).  Asserts
+ * every record authenticates and holds at most 16 KiB.
  */
 static int
-open_records(const struct vms_tls_tx *tx, const uint8_t *buf, size_t len, uint8_t *app,
-	     size_t *applen, struct rec *recs, int maxrecs)
+open_records_n(const struct vms_tls_tx *tx, const uint8_t *buf, size_t len, int limit, size_t *used,
+	       uint8_t *app, size_t *applen, struct rec *recs, int maxrecs)
 {
 	const EVP_CIPHER *c = tx->cipher == VMS_TLS_AES_128_GCM   ? EVP_aes_128_gcm()
 			      : tx->cipher == VMS_TLS_AES_256_GCM ? EVP_aes_256_gcm()
@@ -63,7 +65,7 @@ open_records(const struct vms_tls_tx *tx, const uint8_t *buf, size_t len, uint8_
 	size_t off = 0;
 	int n = 0;
 	*applen = 0;
-	while (off < len) {
+	while (off < len && n < limit) {
 		cr_assert_geq(len - off, 5, "a record header was cut");
 		const uint8_t *h = buf + off;
 		size_t rl = (size_t)h[3] << 8 | h[4];
@@ -122,7 +124,16 @@ open_records(const struct vms_tls_tx *tx, const uint8_t *buf, size_t len, uint8_
 		n++;
 	}
 	EVP_CIPHER_CTX_free(ctx);
+	if (used != NULL)
+		*used = off;
 	return n;
+}
+
+static int
+open_records(const struct vms_tls_tx *tx, const uint8_t *buf, size_t len, uint8_t *app,
+	     size_t *applen, struct rec *recs, int maxrecs)
+{
+	return open_records_n(tx, buf, len, INT_MAX, NULL, app, applen, recs, maxrecs);
 }
 
 static void
@@ -281,4 +292,174 @@ Test(sf_tls, eio_while_pages_are_read)
 	cr_assert_gt(n, 5, "only %u I/Os per request: the loop proved little", n - 1);
 	sf_ktls = 1;
 	free(data);
+}
+
+/*
+ * A KeyUpdate while the response's pages are still being read: the file
+ * (not ready), the KeyUpdate record, a key change, more bytes, a second
+ * change back to back with a third.  The peer opens everything up to the
+ * KeyUpdate with the first key, the rest with the last key from sequence 0;
+ * the middle key sealed nothing.
+ */
+static void
+rekey_case(int cipher)
+{
+	size_t size = 70 * 1024 + 5;
+	uint8_t *data = sft_pattern(size, 41);
+	struct vm_object *obj = mempager_create(data, size, 0, "rekey");
+	mempager_set_mode(obj, MEMPAGER_DEFERRED, 0);
+	int fds[2];
+	sft_tcp_pair(fds);
+	struct sft_sink *sink = sft_sink_start(fds[1], false);
+	struct vms_socket *so = sft_socket(fds[0], 1 << 20, NULL, NULL, NULL);
+	struct vms_tls_tx tx1 = tx_keys(0x0304, cipher), tx2 = tx1, tx3 = tx1;
+	tx2.key[0] ^= 0x55;
+	tx2.iv[11] ^= 0x55;
+	tx2.seq = 0;
+	tx3.key[1] ^= 0xaa;
+	tx3.iv[0] ^= 0xaa;
+	tx3.seq = 0;
+	cr_assert_eq(vms_socket_tls_tx(so, &tx1), 0);
+	uint64_t ku0 = counter_get(&sf_tls_stats.key_updates);
+
+	cr_assert_eq(vms_sendfile_object(so, obj, 0, 0, NULL, NULL, 0), 0);
+	for (int i = 0; i < 1000 && mempager_pending(obj) == 0; i++)
+		sft_run_once();
+	cr_assert_gt(mempager_pending(obj), 0, "the read never reached the pager");
+	cr_assert_eq(vms_socket_write_record(so, 22, "\x18\0\0\1\1", 5), 0);
+	cr_assert_eq(vms_socket_tls_rekey(so, &tx2), 0);
+	cr_assert_eq(vms_socket_tls_rekey(so, &tx3), 0);
+	cr_assert_eq(vms_socket_write(so, "after", 5, NULL), 0);
+	cr_assert_eq(counter_get(&sf_tls_stats.key_updates) - ku0, 2);
+	sft_run_once();
+	cr_assert_eq(sft_sink_len(sink), 0, "bytes passed the pages being read");
+	mempager_set_mode(obj, MEMPAGER_THREAD, 0);
+	mempager_complete_pending(obj);
+	cr_assert_eq(vms_socket_flush(so), 0);
+	sft_close_all(so);
+	sft_sink_join(sink);
+	mempager_drain(obj);
+	cr_assert(vm_quiescent(), "a page is busy or wired");
+
+	uint8_t *app = malloc(size + 64);
+	size_t applen, used;
+	struct rec recs[16];
+	int nfile = (int)howmany(size, VMS_TLS_MAX_PLAIN);
+	int n =
+	    open_records_n(&tx1, sink->buf, sink->len, nfile + 1, &used, app, &applen, recs, 16);
+	cr_assert_eq(n, nfile + 1, "the file and the KeyUpdate under the first key");
+	cr_assert_eq(applen, size);
+	cr_assert_eq(memcmp(app, data, size), 0, "the file decrypts with the first key");
+	cr_assert_eq(recs[nfile].type, 22, "the KeyUpdate record is the first key's last");
+	n = open_records(&tx3, sink->buf + used, sink->len - used, app, &applen, recs, 16);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(applen, 5);
+	cr_assert_eq(memcmp(app, "after", 5), 0, "the bytes after it decrypt with the new key");
+	free(app);
+	sft_sink_free(sink);
+	vm_object_deallocate(obj);
+	free(data);
+}
+
+Test(sf_tls, rekey_in_byte_order_aes128gcm)
+{
+	sf_ktls = 0; /* userspace records, so the test can open them */
+	rekey_case(VMS_TLS_AES_128_GCM);
+	sf_ktls = 1;
+}
+Test(sf_tls, rekey_in_byte_order_aes256gcm)
+{
+	sf_ktls = 0;
+	rekey_case(VMS_TLS_AES_256_GCM);
+	sf_ktls = 1;
+}
+Test(sf_tls, rekey_in_byte_order_chacha20)
+{
+	sf_ktls = 0;
+	rekey_case(VMS_TLS_CHACHA20_POLY1305);
+	sf_ktls = 1;
+}
+
+/* A key change the socket cannot make aborts it: no byte may follow under a wrong key. */
+Test(sf_tls, rekey_refused_aborts)
+{
+	struct {
+		uint16_t version;
+		int cipher, new_cipher;
+	} cases[] = {{0x0303, VMS_TLS_AES_128_GCM, VMS_TLS_AES_128_GCM},
+		     {0x0304, VMS_TLS_AES_128_GCM, VMS_TLS_AES_256_GCM}};
+	for (size_t i = 0; i < nitems(cases); i++) {
+		int fds[2];
+		sft_tcp_pair(fds);
+		struct vms_socket *so = sft_socket(fds[0], 0, NULL, NULL, NULL);
+		struct vms_tls_tx tx = tx_keys(cases[i].version, cases[i].cipher);
+		cr_assert_geq(vms_socket_tls_tx(so, &tx), 0);
+		tx.cipher = cases[i].new_cipher;
+		cr_assert_eq(vms_socket_tls_rekey(so, &tx), -EINVAL);
+		cr_assert_eq(vms_socket_error(so), -EINVAL, "case %zu: the socket goes on", i);
+		sft_close_all(so);
+		close(fds[1]);
+	}
+}
+
+/*
+ * The 64-bit sequence number never wraps (RFC 8446 5.3): a key handed over
+ * at 2^64 - 2 seals two records, then the socket aborts with EOVERFLOW
+ * rather than reuse a nonce; a key change before that starts again at 0.
+ */
+static void
+seq_end_case(bool rekey)
+{
+	int fds[2];
+	sft_tcp_pair(fds);
+	struct sft_sink *sink = sft_sink_start(fds[1], false);
+	struct vms_socket *so = sft_socket(fds[0], 1 << 20, NULL, NULL, NULL);
+	struct vms_tls_tx tx = tx_keys(0x0304, VMS_TLS_AES_128_GCM), tx2 = tx;
+	tx.seq = UINT64_MAX - 1;
+	tx2.key[5] ^= 1;
+	tx2.seq = 0;
+	cr_assert_eq(vms_socket_tls_tx(so, &tx), 0);
+	size_t two = 2 * VMS_TLS_MAX_PLAIN;
+	uint8_t *buf = sft_pattern(two, 5);
+	cr_assert_eq(vms_socket_write(so, buf, two, NULL), 0);
+	cr_assert_eq(vms_socket_flush(so), 0, "records 2^64 - 2 and 2^64 - 1 are allowed");
+	if (rekey)
+		cr_assert_eq(vms_socket_tls_rekey(so, &tx2), 0);
+	uint64_t errs = counter_get(&sf_tls_stats.seal_errors);
+	int r = vms_socket_write(so, "x", 1, NULL);
+	if (r == 0)
+		r = vms_socket_flush(so);
+	if (rekey) {
+		cr_assert_eq(r, 0);
+	} else {
+		cr_assert_eq(r, -EOVERFLOW, "a record past 2^64 - 1: %d", r);
+		cr_assert_eq(counter_get(&sf_tls_stats.seal_errors) - errs, 1);
+	}
+	sft_close_all(so);
+	sft_sink_join(sink);
+
+	uint8_t *app = malloc(two + 8);
+	size_t applen, used;
+	struct rec recs[4];
+	int n = open_records_n(&tx, sink->buf, sink->len, 2, &used, app, &applen, recs, 4);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(memcmp(app, buf, two), 0);
+	if (rekey) {
+		n = open_records(&tx2, sink->buf + used, sink->len - used, app, &applen, recs, 4);
+		cr_assert_eq(n, 1);
+		cr_assert_eq(applen, 1);
+	} else {
+		cr_assert_eq(used, sink->len, "nothing went out past the last sequence number");
+	}
+	free(app);
+	free(buf);
+	sft_sink_free(sink);
+}
+
+Test(sf_tls, sequence_number_never_wraps)
+{
+	sf_ktls = 0;
+	seq_end_case(false);
+	seq_end_case(true);
+	sf_ktls = 1;
 }
