@@ -11,6 +11,7 @@
  */
 #include "http/http_server.h"
 #include "sendfile/sendfile.h"
+#include "support/memfs.h"
 #include "support/mempager.h"
 #include "support/net.h"
 #include "vfs/vfs.h"
@@ -30,68 +31,6 @@
 static struct vm_object *slow_obj, *fast_obj;
 static unsigned char *slow_data;
 static const char fast_data[] = "fast bytes, served while the slow file waits for its pager\n";
-
-static int
-memfs_mount(struct mount *mp, const char *source)
-{
-	return 0;
-}
-
-static void
-memfs_unmount(struct mount *mp)
-{
-}
-
-static int
-memfs_stat(struct mount *mp, const char *rel, struct vattr *va)
-{
-	memset(va, 0, sizeof(*va));
-	va->mode = 0644;
-	va->dev = 42;
-	if (strcmp(rel, "") == 0) {
-		va->type = VDIR;
-		va->ino = 1;
-	} else if (strcmp(rel, "slow.bin") == 0) {
-		va->type = VREG;
-		va->ino = 2;
-		va->size = SLOW_SIZE;
-	} else if (strcmp(rel, "fast.txt") == 0) {
-		va->type = VREG;
-		va->ino = 3;
-		va->size = sizeof(fast_data) - 1;
-	} else {
-		return -ENOENT;
-	}
-	va->mtime.tv_sec = 1700000000;
-	return 0;
-}
-
-static int
-memfs_lookup(struct mount *mp, const char *rel, struct vnode **vpp)
-{
-	struct vattr va;
-	int rc = memfs_stat(mp, rel, &va);
-	if (rc != 0)
-		return rc;
-	struct vnode *vp = vnode_alloc(mp, rel, &va);
-	if (vp == NULL)
-		return -ENOMEM;
-	struct vm_object *obj = va.ino == 2 ? slow_obj : va.ino == 3 ? fast_obj : NULL;
-	if (obj != NULL) {
-		vm_object_reference(obj);
-		vp->object = obj;
-	}
-	*vpp = vp;
-	return 0;
-}
-
-static const struct vfsops memfs_ops = {
-    .name = "memfs",
-    .mount = memfs_mount,
-    .unmount = memfs_unmount,
-    .lookup = memfs_lookup,
-    .stat = memfs_stat,
-};
 
 static void
 client_send(int fd, const char *s)
@@ -158,9 +97,9 @@ Test(http_miss, other_connections_are_served_while_a_miss_is_pending, .timeout =
 	slow_obj = mempager_create(slow_data, SLOW_SIZE, 0, "slow.bin");
 	mempager_set_mode(slow_obj, MEMPAGER_DEFERRED, 0);
 	fast_obj = mempager_create(fast_data, sizeof(fast_data) - 1, 0, "fast.txt");
-	vfs_register(&memfs_ops);
-	struct mount *mp;
-	cr_assert_eq(vfs_mount("/", "memfs", "mem", &mp), 0);
+	test_memfs_add("slow.bin", slow_obj, SLOW_SIZE);
+	test_memfs_add("fast.txt", fast_obj, sizeof(fast_data) - 1);
+	cr_assert_eq(test_memfs_mount("/"), 0);
 
 	struct http_server_config cfg;
 	http_server_config_defaults(&cfg);
@@ -226,6 +165,7 @@ Test(http_miss, other_connections_are_served_while_a_miss_is_pending, .timeout =
 	http_server_stop(srv);
 	cr_assert_eq(vms_socket_count(), 0);
 	vfs_unmount_all();
+	test_memfs_clear();
 	vm_object_deallocate(slow_obj);
 	vm_object_deallocate(fast_obj);
 	free(slow_data);

@@ -2,8 +2,11 @@
  * The fault loops' client (alloc_client.h): blocking, on the test's thread.
  */
 #include "alloc_client.h"
+#include "alloc_testlib.h"
+#include "fault_alloc.h"
 
 #include "core/util.h"
+#include "http/http_server.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -318,4 +321,58 @@ fac_h2_streams_free(struct fac_h2_stream *st, int nst)
 		free(st[i].body);
 		st[i].body = NULL;
 	}
+}
+
+bool
+fac_h1_get_file(struct fac_xport *x, bool whole, const char *what, unsigned long n)
+{
+	struct fac_h1_got g;
+	fac_h1_get(x, "GET /h/sub/file.bin HTTP/1.1\r\nHost: localhost\r\n\r\n", FILE_SIZE, &g,
+		   what, n);
+	fac_h1_check(&g, fat_fdata, FILE_SIZE, what, n);
+	bool all = g.whole && g.status == 200;
+	cr_assert(all || !whole, "%s N=%lu: status %d, %zu bytes", what, n, g.status, g.len);
+	free(g.buf);
+	return all;
+}
+
+bool
+fac_h2_get_both(struct fac_xport *x, const char *scheme, bool whole, const char *what,
+		unsigned long n)
+{
+	struct fac_h2_stream st[] = {
+	    {.path = "/h/sub/file.bin", .want = fat_fdata, .wantlen = FILE_SIZE},
+	    {.path = "/img/obj.bin", .want = fat_odata, .wantlen = OBJ_SIZE}};
+	fac_h2_get(x, scheme, st, nitems(st), whole, what, n);
+	bool all = fac_h2_all_whole(st, nitems(st));
+	fac_h2_streams_free(st, nitems(st));
+	return all;
+}
+
+void
+fac_server_config(struct http_server_config *cfg)
+{
+	http_server_config_defaults(cfg);
+	cfg->threads = 1;
+	cfg->quiet = true;
+	cfg->grace_ms = 1000;
+}
+
+bool
+fac_server_round(const struct http_server_config *cfg, unsigned long n, fac_get_t *get,
+		 const void *arg)
+{
+	struct http_server *srv;
+	cr_assert_eq(http_server_start(cfg, &srv), 0);
+	int port = http_server_port(srv, 0);
+
+	fault_alloc_arm(n);
+	bool all = get(port, false, "armed", n, arg);
+	bool fired = fault_alloc_disarm();
+	cr_assert(fired || all, "N=%lu: the answer was cut short with nothing injected", n);
+
+	/* The server keeps serving. */
+	get(port, true, "after", n, arg);
+	http_server_stop(srv);
+	return fired;
 }

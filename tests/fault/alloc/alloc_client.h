@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 typedef struct ssl_st SSL;
+struct http_server_config;
 
 struct fac_xport {
 	int fd;
@@ -51,6 +52,11 @@ void fac_h1_get(struct fac_xport *x, const char *request, size_t bodymax, struct
  */
 void fac_h1_check(const struct fac_h1_got *g, const uint8_t *want, size_t wantlen, const char *what,
 		  unsigned long n);
+/*
+ * GET /h/sub/file.bin on x, checked with fac_h1_check against fat_fdata;
+ * true if it was the whole 200 (with `whole`, it must be).
+ */
+bool fac_h1_get_file(struct fac_xport *x, bool whole, const char *what, unsigned long n);
 
 /* One HTTP/2 stream: the request's path, the expected body, and what came back. */
 struct fac_h2_stream {
@@ -79,5 +85,33 @@ void fac_h2_get(struct fac_xport *x, const char *scheme, struct fac_h2_stream *s
 /* True if every stream got the whole 200. */
 bool fac_h2_all_whole(const struct fac_h2_stream *st, int nst);
 void fac_h2_streams_free(struct fac_h2_stream *st, int nst);
+/*
+ * fac_h2_get of /h/sub/file.bin and /img/obj.bin at once (fat_fdata,
+ * fat_odata); true if both came whole.
+ */
+bool fac_h2_get_both(struct fac_xport *x, const char *scheme, bool whole, const char *what,
+		     unsigned long n);
+
+/* ---- one iteration of a server loop ---- */
+
+/*
+ * http_server_config_defaults() for the loops: one thread (the test's
+ * server is in-process), quiet, 1 s grace.  The caller adds its listener.
+ */
+void fac_server_config(struct http_server_config *cfg);
+/*
+ * One client exchange with the server on `port`: true if the answer came
+ * whole; with `whole` it must (asserted), else it may be cut short after a
+ * clean prefix.
+ */
+typedef bool fac_get_t(int port, bool whole, const char *what, unsigned long n, const void *arg);
+/*
+ * Start a server with cfg (not armed), run get(.., "armed") with the Nth
+ * allocation failing, then get(.., whole, "after"): the server kept
+ * serving; stop it.  An armed answer cut short must have had a fault
+ * injected.  Returns whether one was.
+ */
+bool fac_server_round(const struct http_server_config *cfg, unsigned long n, fac_get_t *get,
+		      const void *arg);
 
 #endif

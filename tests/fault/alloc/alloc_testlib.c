@@ -291,6 +291,37 @@ fat_check_stream(const struct fat_conn *c, const uint8_t *data, size_t off, size
 			     "%s N=%lu: wrong bytes received", what, n);
 }
 
+bool
+fat_send_armed(unsigned long n, struct vnode *vp, int flags, const uint8_t *want, size_t len,
+	       const char *what)
+{
+	struct fat_conn c;
+	fat_conn_open(&c);
+	struct iovec h = {"head", 4};
+	struct vms_hdtr hd = {&h, 1, NULL, 0};
+
+	fault_alloc_arm(n);
+	int r = vms_socket_create(fat_loop, c.fds[0], NULL, &c.so);
+	if (r == 0) {
+		r = vms_sendfile_vnode(c.so, vp, 0, 0, &hd, NULL, flags);
+		if (r == 0)
+			r = fat_conn_flush(&c, NULL);
+	} else {
+		c.so = NULL;
+	}
+	fat_conn_close(&c, VMS_CLOSE_LINGER);
+	bool fired = fault_alloc_disarm();
+
+	/* SF_NODISKIO: no memory for the page array queues nothing more, like an uncached page. */
+	bool ebusy_ok = (flags & SF_NODISKIO) != 0;
+	cr_assert(r == 0 || r == -ENOMEM || r == -EIO || (ebusy_ok && r == -EBUSY),
+		  "N=%lu: vms_sendfile gave %d", n, r);
+	cr_assert(fired || r == 0, "N=%lu: failed (%d) with nothing injected", n, r);
+	fat_check_stream(&c, want, 0, len, r == 0, what, n);
+	fat_conn_free(&c);
+	return fired;
+}
+
 void
 fat_cache_pages(struct vm_object *obj, uint64_t first, int count)
 {

@@ -16,6 +16,7 @@
 struct io_loop;
 struct vm_object;
 struct vms_socket;
+struct vnode;
 
 #define FILE_SIZE (50 * 4096 + 321) /* /h/sub/file.bin: fat_fdata */
 #define OBJ_SIZE  (40 * 4096 + 77)  /* /img/obj.bin (8 KiB records): fat_odata */
@@ -52,6 +53,18 @@ void fat_conn_free(struct fat_conn *c);
 /* The stream is "head" + data[off, off + len) (whole) or a strict prefix of it. */
 void fat_check_stream(const struct fat_conn *c, const uint8_t *data, size_t off, size_t len,
 		      bool whole, const char *what, unsigned long n);
+
+/*
+ * One send with the Nth allocation failing: open a connection, make its
+ * vms_socket, queue "head" + all of vp with `flags`, flush, close lingering,
+ * disarm.  Then the result must be 0, -ENOMEM or -EIO (-EBUSY too with
+ * SF_NODISKIO), a failure must have had a fault injected, and the stream
+ * must be "head" + want[0, len), whole if the result was 0, else a clean
+ * prefix (`what` names the loop in messages).  Returns whether a fault was
+ * injected.
+ */
+bool fat_send_armed(unsigned long n, struct vnode *vp, int flags, const uint8_t *want, size_t len,
+		    const char *what);
 
 /* Make pages [first, first + count) of obj resident, valid and unbusied. */
 void fat_cache_pages(struct vm_object *obj, uint64_t first, int count);

@@ -34,17 +34,12 @@ TestSuite(fault_alloc_h2, .init = fat_setup, .fini = fat_teardown, .timeout = 60
 
 /* Both streams on a new connection; true if both came whole. */
 static bool
-h2_get_both(int port, bool whole, const char *what, unsigned long n)
+h2_get_both(int port, bool whole, const char *what, unsigned long n, const void *arg)
 {
-	struct fac_h2_stream st[] = {
-	    {.path = "/h/sub/file.bin", .want = fat_fdata, .wantlen = FILE_SIZE},
-	    {.path = "/img/obj.bin", .want = fat_odata, .wantlen = OBJ_SIZE}};
 	struct fac_xport x = {.fd = test_tcp_connect(port)};
 	cr_assert_geq(x.fd, 0, "connect: %s", strerror(-x.fd));
-	fac_h2_get(&x, "http", st, nitems(st), whole, what, n);
+	bool all = fac_h2_get_both(&x, "http", whole, what, n);
 	close(x.fd);
-	bool all = fac_h2_all_whole(st, nitems(st));
-	fac_h2_streams_free(st, nitems(st));
 	return all;
 }
 
@@ -52,27 +47,12 @@ static bool
 op_h2_get(unsigned long n, const void *arg)
 {
 	struct http_server_config cfg;
-	http_server_config_defaults(&cfg);
+	fac_server_config(&cfg);
 	cfg.listen[0] = "127.0.0.1:0";
 	cfg.nlisten = 1;
-	cfg.threads = 1;
-	cfg.quiet = true;
 	cfg.h2c = true;
-	cfg.grace_ms = 1000;
 	cfg.idle_timeout_ms = 0; /* no idle timer: the h2 send timer grows the heap */
-	struct http_server *srv;
-	cr_assert_eq(http_server_start(&cfg, &srv), 0);
-	int port = http_server_port(srv, 0);
-
-	fault_alloc_arm(n);
-	bool all = h2_get_both(port, false, "armed", n);
-	bool fired = fault_alloc_disarm();
-	cr_assert(fired || all, "N=%lu: streams cut short with nothing injected", n);
-
-	/* The server keeps serving. */
-	h2_get_both(port, true, "after", n);
-	http_server_stop(srv);
-	return fired;
+	return fac_server_round(&cfg, n, h2_get_both, NULL);
 }
 
 Test(fault_alloc_h2, two_streams)

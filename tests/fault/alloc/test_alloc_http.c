@@ -32,49 +32,29 @@
 
 TestSuite(fault_alloc_http, .init = fat_setup, .fini = fat_teardown, .timeout = 600);
 
-#define REQUEST "GET /h/sub/file.bin HTTP/1.1\r\nHost: localhost\r\n\r\n"
-
-/* One request on a new connection, read until the response is complete or the server closed. */
-static void
-client_get(int port, struct fac_h1_got *g, const char *what, unsigned long n)
+/*
+ * One request on a new connection, read until the response is complete or
+ * the server closed; true if it was the whole 200.
+ */
+static bool
+client_get(int port, bool whole, const char *what, unsigned long n, const void *arg)
 {
 	struct fac_xport x = {.fd = test_tcp_connect(port)};
 	cr_assert_geq(x.fd, 0, "connect: %s", strerror(-x.fd));
-	fac_h1_get(&x, REQUEST, FILE_SIZE, g, what, n);
+	bool all = fac_h1_get_file(&x, whole, what, n);
 	close(x.fd);
-	fac_h1_check(g, fat_fdata, FILE_SIZE, what, n);
+	return all;
 }
 
 static bool
 op_http_get(unsigned long n, const void *arg)
 {
 	struct http_server_config cfg;
-	http_server_config_defaults(&cfg);
+	fac_server_config(&cfg);
 	cfg.listen[0] = "127.0.0.1:0";
 	cfg.nlisten = 1;
-	cfg.threads = 1;
-	cfg.quiet = true;
-	cfg.grace_ms = 1000;
 	cfg.idle_timeout_ms = 600000; /* a forgotten connection fails the poll below */
-	struct http_server *srv;
-	cr_assert_eq(http_server_start(&cfg, &srv), 0);
-	int port = http_server_port(srv, 0);
-
-	struct fac_h1_got g, again;
-	fault_alloc_arm(n);
-	client_get(port, &g, "armed", n);
-	bool fired = fault_alloc_disarm();
-	cr_assert(fired || (g.whole && g.status == 200),
-		  "N=%lu: status %d, %zu bytes with nothing injected", n, g.status, g.len);
-
-	/* The server keeps serving. */
-	client_get(port, &again, "after", n);
-	cr_assert(again.whole && again.status == 200, "N=%lu: the next request got %d, %zu bytes",
-		  n, again.status, again.len);
-	http_server_stop(srv);
-	free(g.buf);
-	free(again.buf);
-	return fired;
+	return fac_server_round(&cfg, n, client_get, NULL);
 }
 
 Test(fault_alloc_http, get_file)

@@ -41,29 +41,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static struct tls_server *tsrv;
-static SSL_CTX *cctx;
-
 static void
 setup(void)
 {
 	signal(SIGPIPE, SIG_IGN); /* SSL_write on a connection the server closed: EPIPE */
 	fat_setup();
 	fat_tls_setup();
-	char err[256];
-	struct tls_cert_spec cs = {fat_tls_cert, fat_tls_key};
-	cr_assert_eq(tls_server_new(&cs, 1, err, sizeof(err), &tsrv), 0, "%s", err);
-	tls_server_set_alpn(tsrv, (const unsigned char *)HTTP_ALPN_H2, sizeof(HTTP_ALPN_H2) - 1);
-	cctx = SSL_CTX_new(TLS_client_method());
-	cr_assert_not_null(cctx);
-	SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_OFF);
+	tls_server_set_alpn(fat_tls.srv, (const unsigned char *)HTTP_ALPN_H2,
+			    sizeof(HTTP_ALPN_H2) - 1);
 }
 
 static void
 teardown(void)
 {
-	SSL_CTX_free(cctx);
-	tls_server_free(tsrv);
 	fat_tls_teardown();
 	fat_teardown();
 }
@@ -81,7 +71,7 @@ tls_connect(int port, const char *alpn, struct fac_xport *x, const char *what, u
 	cr_assert_geq(x->fd, 0, "connect: %s", strerror(-x->fd));
 	struct timeval tv = {.tv_sec = 60};
 	cr_assert_eq(setsockopt(x->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
-	x->ssl = SSL_new(cctx);
+	x->ssl = SSL_new(fat_tls.cctx);
 	cr_assert_not_null(x->ssl);
 	SSL_set_fd(x->ssl, x->fd);
 	SSL_set_alpn_protos(x->ssl, (const unsigned char *)alpn, (unsigned)strlen(alpn));
@@ -106,8 +96,9 @@ struct https_case {
 
 /* One connection; true if everything came whole. */
 static bool
-https_get(int port, const struct https_case *hc, bool whole, const char *what, unsigned long n)
+https_get(int port, bool whole, const char *what, unsigned long n, const void *arg)
 {
+	const struct https_case *hc = arg;
 	struct fac_xport x;
 	bool ok = tls_connect(port, hc->h2 ? "\x02h2" : "\x08http/1.1", &x, what, n);
 	cr_assert(ok || !whole, "%s N=%lu: the handshake failed", what, n);
@@ -119,23 +110,10 @@ https_get(int port, const struct https_case *hc, bool whole, const char *what, u
 		ok = plen == 2 && memcmp(p, "h2", 2) == 0;
 		cr_assert(ok || !whole, "%s N=%lu: ALPN did not agree on h2", what, n);
 	}
-	if (ok && hc->h2) {
-		struct fac_h2_stream st[] = {
-		    {.path = "/h/sub/file.bin", .want = fat_fdata, .wantlen = FILE_SIZE},
-		    {.path = "/img/obj.bin", .want = fat_odata, .wantlen = OBJ_SIZE}};
-		fac_h2_get(&x, "https", st, nitems(st), whole, what, n);
-		all = fac_h2_all_whole(st, nitems(st));
-		fac_h2_streams_free(st, nitems(st));
-	} else if (ok) {
-		struct fac_h1_got g;
-		fac_h1_get(&x, "GET /h/sub/file.bin HTTP/1.1\r\nHost: localhost\r\n\r\n", FILE_SIZE,
-			   &g, what, n);
-		fac_h1_check(&g, fat_fdata, FILE_SIZE, what, n);
-		all = g.whole && g.status == 200;
-		cr_assert(all || !whole, "%s N=%lu: status %d, %zu bytes", what, n, g.status,
-			  g.len);
-		free(g.buf);
-	}
+	if (ok && hc->h2)
+		all = fac_h2_get_both(&x, "https", whole, what, n);
+	else if (ok)
+		all = fac_h1_get_file(&x, whole, what, n);
 	tls_close(&x);
 	return all;
 }
@@ -149,26 +127,11 @@ op_https(unsigned long i, const void *arg)
 	unsigned long n =
 	    i <= FULL_POINTS || i == ULONG_MAX ? i : FULL_POINTS + (i - FULL_POINTS) * STEP;
 	struct http_server_config cfg;
-	http_server_config_defaults(&cfg);
+	fac_server_config(&cfg);
 	cfg.listen_tls[0] = "127.0.0.1:0";
 	cfg.nlisten_tls = 1;
-	cfg.tls = tsrv;
-	cfg.threads = 1;
-	cfg.quiet = true;
-	cfg.grace_ms = 1000;
-	struct http_server *srv;
-	cr_assert_eq(http_server_start(&cfg, &srv), 0);
-	int port = http_server_port(srv, 0);
-
-	fault_alloc_arm(n);
-	bool all = https_get(port, arg, false, "armed", n);
-	bool fired = fault_alloc_disarm();
-	cr_assert(fired || all, "N=%lu: cut short with nothing injected", n);
-
-	/* The server keeps serving. */
-	https_get(port, arg, true, "after", n);
-	http_server_stop(srv);
-	return fired;
+	cfg.tls = fat_tls.srv;
+	return fac_server_round(&cfg, n, https_get, arg);
 }
 
 Test(fault_alloc_https, http11)

@@ -81,27 +81,7 @@ op_sendfile_rados(unsigned long n, const void *arg)
 		fat_cache_pages(vp->object, 3, 2);
 		fat_cache_pages(vp->object, 20, 1);
 	}
-	struct fat_conn c;
-	fat_conn_open(&c);
-	struct iovec h = {"head", 4};
-	struct vms_hdtr hd = {&h, 1, NULL, 0};
-
-	fault_alloc_arm(n);
-	int r = vms_socket_create(fat_loop, c.fds[0], NULL, &c.so);
-	if (r == 0) {
-		r = vms_sendfile_vnode(c.so, vp, 0, 0, &hd, NULL, 0);
-		if (r == 0)
-			r = fat_conn_flush(&c, NULL);
-	} else {
-		c.so = NULL;
-	}
-	fat_conn_close(&c, VMS_CLOSE_LINGER);
-	bool fired = fault_alloc_disarm();
-
-	cr_assert(r == 0 || r == -ENOMEM || r == -EIO, "N=%lu: vms_sendfile gave %d", n, r);
-	cr_assert(fired || r == 0, "N=%lu: failed (%d) with nothing injected", n, r);
-	fat_check_stream(&c, fat_fdata, 0, FILE_SIZE, r == 0, "alloc_sendfile_rados", n);
-	fat_conn_free(&c);
+	bool fired = fat_send_armed(n, vp, 0, fat_fdata, FILE_SIZE, "alloc_sendfile_rados");
 	vnode_rele(vp);
 	return fired;
 }

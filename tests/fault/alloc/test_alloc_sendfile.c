@@ -69,31 +69,9 @@ op_sendfile_hostfs(unsigned long n, const void *arg)
 	sf_swapin_policy = sc->policy;
 	sf_send_zc = sc->zc;
 	sf_zc_min = 4096;
-	struct fat_conn c;
-	fat_conn_open(&c);
-	struct iovec h = {"head", 4};
-	struct vms_hdtr hd = {&h, 1, NULL, 0};
-
-	fault_alloc_arm(n);
-	int r = vms_socket_create(fat_loop, c.fds[0], NULL, &c.so);
-	if (r == 0) {
-		r = vms_sendfile_vnode(c.so, vp, 0, 0, &hd, NULL, sc->flags);
-		if (r == 0)
-			r = fat_conn_flush(&c, NULL);
-	} else {
-		c.so = NULL;
-	}
-	fat_conn_close(&c, VMS_CLOSE_LINGER);
-	bool fired = fault_alloc_disarm();
-
-	/* SF_NODISKIO: no memory for the page array queues nothing more, like an uncached page. */
-	bool ebusy_ok = (sc->flags & SF_NODISKIO) != 0;
-	cr_assert(r == 0 || r == -ENOMEM || r == -EIO || (ebusy_ok && r == -EBUSY),
-		  "N=%lu: vms_sendfile gave %d", n, r);
-	cr_assert(fired || r == 0, "N=%lu: failed (%d) with nothing injected", n, r);
+	bool fired =
+	    fat_send_armed(n, vp, sc->flags, fat_fdata, FILE_SIZE, "alloc_sendfile_hostfs");
 	sf_send_zc = 0;
-	fat_check_stream(&c, fat_fdata, 0, FILE_SIZE, r == 0, "alloc_sendfile_hostfs", n);
-	fat_conn_free(&c);
 	vnode_rele(vp);
 	return fired;
 }
@@ -134,27 +112,7 @@ op_sendfile_objfs(unsigned long n, const void *arg)
 	cr_assert_eq(vfs_lookup("/img/obj.bin", &vp), 0);
 	fat_cache_pages(vp->object, 5, 1);
 	sf_swapin_policy = *(const int *)arg;
-	struct fat_conn c;
-	fat_conn_open(&c);
-	struct iovec h = {"head", 4};
-	struct vms_hdtr hd = {&h, 1, NULL, 0};
-
-	fault_alloc_arm(n);
-	int r = vms_socket_create(fat_loop, c.fds[0], NULL, &c.so);
-	if (r == 0) {
-		r = vms_sendfile_vnode(c.so, vp, 0, 0, &hd, NULL, 0);
-		if (r == 0)
-			r = fat_conn_flush(&c, NULL);
-	} else {
-		c.so = NULL;
-	}
-	fat_conn_close(&c, VMS_CLOSE_LINGER);
-	bool fired = fault_alloc_disarm();
-
-	cr_assert(r == 0 || r == -ENOMEM || r == -EIO, "N=%lu: vms_sendfile gave %d", n, r);
-	cr_assert(fired || r == 0, "N=%lu: failed (%d) with nothing injected", n, r);
-	fat_check_stream(&c, fat_odata, 0, OBJ_SIZE, r == 0, "alloc_sendfile_objfs", n);
-	fat_conn_free(&c);
+	bool fired = fat_send_armed(n, vp, 0, fat_odata, OBJ_SIZE, "alloc_sendfile_objfs");
 	vnode_rele(vp);
 	return fired;
 }

@@ -37,27 +37,16 @@
 
 void *__real_malloc(size_t n);
 
-static struct tls_server *srv;
-static SSL_CTX *cctx;
-
 static void
 setup(void)
 {
 	fat_setup();
 	fat_tls_setup();
-	char err[256];
-	struct tls_cert_spec cs = {fat_tls_cert, fat_tls_key};
-	cr_assert_eq(tls_server_new(&cs, 1, err, sizeof(err), &srv), 0, "%s", err);
-	cctx = SSL_CTX_new(TLS_client_method());
-	cr_assert_not_null(cctx);
-	SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_OFF);
 }
 
 static void
 teardown(void)
 {
-	SSL_CTX_free(cctx);
-	tls_server_free(srv);
 	fat_tls_teardown();
 	fat_teardown();
 }
@@ -78,7 +67,7 @@ client_new(struct client *cl, uint16_t version)
 {
 	fat_tls_client_mode = true;
 	memset(cl, 0, sizeof(*cl));
-	cl->ssl = SSL_new(cctx);
+	cl->ssl = SSL_new(fat_tls.cctx);
 	cl->in = BIO_new(BIO_s_mem());
 	cl->out = BIO_new(BIO_s_mem());
 	cr_assert(cl->ssl && cl->in && cl->out);
@@ -163,7 +152,7 @@ op_tls(unsigned long n, const void *arg)
 	if (r != 0)
 		c.so = NULL;
 	else
-		r = tls_conn_new(srv, c.so, &t);
+		r = tls_conn_new(fat_tls.srv, c.so, &t);
 	for (int i = 0; r == 0 && !(cl.hs_done && tls_conn_ready(t)); i++) {
 		cr_assert_lt(i, 100000, "N=%lu: the handshake never ended", n);
 		client_step(&cl, &c);
