@@ -31,6 +31,9 @@
  *                       then the next keys (vms_socket_tls_rekey): the
  *                       engine applies them after that record, in byte
  *                       order, file pages still being read keep the old key;
+ *   a limit             TLS_MAX_KEY_UPDATES answers in a row without
+ *                       application data from the peer, then the
+ *                       connection ends (each answer grows the queue);
  *   the next keys       RFC 8446 7.2: secret' = HKDF-Expand-Label(secret,
  *                       "traffic upd", "", Hash.length), then "key" / "iv"
  *                       from secret', sequence numbers from 0.  The first
@@ -166,6 +169,11 @@ tls_bio_write(BIO *b, const char *data, int len)
 		ku = tls_has_key_update((const uint8_t *)data, (size_t)len);
 	if (ku < 0) {
 		snprintf(tc->why, sizeof(tc->why), "KeyUpdate not at the end of its record");
+		return -1;
+	}
+	if (ku > 0 && ++tc->key_updates > TLS_MAX_KEY_UPDATES) {
+		snprintf(tc->why, sizeof(tc->why), "more than %d KeyUpdates asked for without data",
+			 TLS_MAX_KEY_UPDATES);
 		return -1;
 	}
 	/* The next keys first: if they cannot be had, the KeyUpdate is not sent either. */
@@ -433,7 +441,10 @@ tls_conn_read(struct tls_conn *tc, char *out, size_t cap)
 		if (k != 1)
 			return tls_conn_fail(tc, SSL_get_error(tc->ssl, k));
 	}
-	return r == 1 ? (int)got : tls_conn_fail(tc, e);
+	if (r != 1)
+		return tls_conn_fail(tc, e);
+	tc->key_updates = 0;
+	return (int)got;
 }
 
 bool

@@ -20,6 +20,13 @@ struct tls_server {
 	size_t alpn_len;             /* (c) */
 };
 
+/*
+ * KeyUpdates we send in a row while the peer sends no application data: one
+ * more ends the connection.  Each costs a record and a key change in the
+ * send queue, which a peer that never reads would otherwise grow forever.
+ */
+#define TLS_MAX_KEY_UPDATES 32
+
 /* Ciphertext input: one whole record and then some. */
 #define TLS_INBUF (16384 + 2048 + 512)
 
@@ -37,6 +44,7 @@ struct tls_conn {
 	bool tls13;            /* (l) TLS 1.3 keys were handed over: a KeyUpdate changes them */
 	int cipher;            /* (l) VMS_TLS_* of the keys handed over */
 	size_t secret_len;     /* (l) bytes of `secret`; 0: unknown, no KeyUpdate possible */
+	unsigned key_updates;  /* (l) our KeyUpdates since the peer last sent data */
 	uint8_t secret[EVP_MAX_MD_SIZE]; /* (l) TLS 1.3: our application traffic secret now */
 	char why[120];                   /* (l) last failure */
 };

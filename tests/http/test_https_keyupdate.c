@@ -21,7 +21,9 @@
  *     changes nothing and sends no KeyUpdate);
  *   - every request's body byte-exact, the connection still working after,
  *     and exactly one KeyUpdate from the server per update_requested (seen
- *     by the client's message callback).
+ *     by the client's message callback);
+ *   - 32 KeyUpdates in a row without a request are answered, the 33rd ends
+ *     the connection (each answer grows the server's send queue).
  *
  * No timing is asserted: the test waits (bounded) for the pager's pending
  * read and for the server's key-change counter, and every read is bounded
@@ -39,8 +41,10 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +251,33 @@ client_get(struct client *c, const char *path, const unsigned char *want, size_t
 	free(body);
 }
 
+/*
+ * Read (without waiting for data) until the server's KeyUpdates number
+ * `want`: true, or false if the connection ended first.  Bounded at 30 s.
+ */
+static bool
+client_wait_updates(struct client *c, int want)
+{
+	int fl = fcntl(c->fd, F_GETFL);
+	cr_assert_eq(fcntl(c->fd, F_SETFL, fl | O_NONBLOCK), 0);
+	bool alive = true;
+	for (int i = 0; i < 3000 && c->server_updates < want; i++) {
+		char b;
+		size_t k;
+		cr_assert_eq(SSL_read_ex(c->ssl, &b, 1, &k), 0, "%s: data nobody asked for",
+			     c->what);
+		if (SSL_get_error(c->ssl, 0) != SSL_ERROR_WANT_READ) {
+			alive = false;
+			break;
+		}
+		struct pollfd p = {.fd = c->fd, .events = POLLIN};
+		poll(&p, 1, 10);
+	}
+	ERR_clear_error();
+	cr_assert_eq(fcntl(c->fd, F_SETFL, fl), 0);
+	return alive;
+}
+
 static uint64_t
 server_key_changes(void)
 {
@@ -335,4 +366,25 @@ Test(https_keyupdate, several_on_one_keep_alive_connection)
 		cr_assert_eq(server_key_changes(), base + (uint64_t)want);
 		client_close(&c);
 	}
+}
+
+Test(https_keyupdate, too_many_without_a_request_end_the_connection)
+{
+	struct client c;
+	client_connect(&c, ciphers[0]);
+	for (int round = 0; round < 2; round++) {
+		for (int k = 1; k <= 32; k++) {
+			client_key_update(&c, SSL_KEY_UPDATE_REQUESTED);
+			cr_assert(client_wait_updates(&c, round * 32 + k),
+				  "the connection ended at KeyUpdate %d of round %d", k, round);
+		}
+		/* A request in between: the count starts again, the keys are right. */
+		if (round == 0)
+			client_get(&c, "/big.bin", big_data, BIG_SIZE, BIG_SIZE, 0, 0);
+	}
+	client_key_update(&c, SSL_KEY_UPDATE_REQUESTED);
+	cr_assert_not(client_wait_updates(&c, 65), "the 33rd KeyUpdate in a row was answered");
+	cr_assert_eq(c.server_updates, 64);
+	SSL_free(c.ssl);
+	close(c.fd);
 }
