@@ -97,8 +97,9 @@ cmd_mkimage(int argc, char **argv)
 	       (unsigned long long)s.compressed, (unsigned long long)s.records);
 	printf("  holes: %llu records, %llu bytes not stored\n", (unsigned long long)s.holes,
 	       (unsigned long long)s.hole_bytes);
-	printf("  metadata %llu bytes, image %llu bytes, record size %u\n",
-	       (unsigned long long)s.meta_bytes, (unsigned long long)s.image_bytes,
-	       1u << o.rs_shift);
+	printf("  metadata %llu bytes, alignment padding %llu bytes, image %llu bytes, record size "
+	       "%u\n",
+	       (unsigned long long)s.meta_bytes, (unsigned long long)s.pad_bytes,
+	       (unsigned long long)s.image_bytes, 1u << o.rs_shift);
 	return 0;
 }

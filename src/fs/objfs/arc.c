@@ -50,6 +50,7 @@
 #include "core/assert.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "fs/objfs/recmem.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -165,7 +166,7 @@ arc_hdr_free(struct arc_hdr *h)
 {
 	ASSERT(!h->hashed);
 	ASSERT0(h->holds);
-	free(h->data);
+	recmem_free(h->arc->mem, h->data);
 	free(h);
 }
 
@@ -218,6 +219,14 @@ arc_create(const struct arc_config *cfg)
 	arc->p = 0;
 	arc->min_promote_ns = cfg->min_promote_ns;
 	arc->nodata = cfg->nodata;
+	if (!arc->nodata) {
+		/* c, plus room for staging buffers and records rounded up to a power of two. */
+		arc->mem = recmem_create(cfg->size + cfg->size / 8, cfg->prefault);
+		if (arc->mem == NULL) {
+			arc_destroy(arc);
+			return NULL;
+		}
+	}
 	return arc;
 }
 
@@ -239,6 +248,7 @@ arc_destroy(struct arc *arc)
 	}
 	VERIFY0(arc->hash_count);
 	pthread_mutex_unlock(&arc->lock);
+	recmem_destroy(arc->mem);
 	pthread_mutex_destroy(&arc->lock);
 	pthread_cond_destroy(&arc->fill_cv);
 	free(arc->hash);
@@ -300,7 +310,7 @@ arc_access_miss(struct arc *arc, struct arc_hdr *h, const struct arc_key *key, u
 		arc_hash_insert(arc, h);
 	}
 	if (!arc->nodata) {
-		h->data = malloc(size > 0 ? size : 1);
+		h->data = recmem_alloc(arc->mem, size > 0 ? size : 1);
 		if (h->data == NULL) {
 			arc_hash_remove(arc, h);
 			arc_hdr_free(h);
@@ -342,7 +352,7 @@ arc_fill_complete(struct arc_hdr *h, int error)
 		counter_inc(&arc->stats.fill_errors);
 		arc_list_remove(arc, h);
 		arc_hash_remove(arc, h);
-		free(h->data);
+		recmem_free(arc->mem, h->data);
 		h->data = NULL;
 		h->buf.data = NULL;
 		for (struct arc_waiter *x = w; x != NULL; x = x->next)
@@ -503,6 +513,12 @@ arc_buf_release(struct arc *arc, struct arc_buf *buf)
 	pthread_mutex_unlock(&arc->lock);
 	if (free_it)
 		arc_hdr_free(h);
+}
+
+struct recmem *
+arc_recmem(struct arc *arc)
+{
+	return arc->mem;
 }
 
 bool

@@ -111,19 +111,32 @@ struct arc_sizes {
 	uint64_t ghost_records; /* entries in the ghost lists */
 	uint64_t mru_records;   /* records in MRU */
 	uint64_t mfu_records;   /* records in MFU */
+	/* record memory (recmem.h) */
+	uint64_t mem_region;          /* bytes in its pre-faulted region */
+	uint64_t mem_used;            /* region bytes allocated */
+	uint64_t mem_fallback_live;   /* allocations outside the region, live */
+	uint64_t mem_fallback_allocs; /* allocations outside the region, ever */
 };
 
 struct arc_config {
 	uint64_t size;           /* c, bytes; at least one record always fits */
 	uint64_t min_promote_ns; /* a second access sooner than this stays in MRU */
 	bool nodata;             /* allocate no buffers (the simulator) */
+	bool prefault;           /* fault the record memory in at create (recmem.h) */
 	const char *name;        /* for logs and stats; copied */
 };
 
-/* Create an ARC; NULL on memory exhaustion. */
+/*
+ * Create an ARC; NULL on memory exhaustion.  Unless nodata, record bytes
+ * come from a recmem region of 9/8 c made now (pre-faulted if cfg->prefault);
+ * what does not fit there (c grown by arc_set_size, overflow) is allocated
+ * outside it and counted.
+ */
 struct arc *arc_create(const struct arc_config *cfg);
 /* Destroy; no buffer may be held and no fill under way. */
 void arc_destroy(struct arc *arc);
+/* The record memory, for staging buffers of the fills (NULL when nodata). */
+struct recmem *arc_recmem(struct arc *arc);
 
 /*
  * The process-wide ARC that objfs mounts share.  Created on first use with

@@ -4,6 +4,7 @@
  * function here runs with arc->lock held.
  */
 #include "fs/objfs/arc_impl.h"
+#include "fs/objfs/recmem.h"
 
 #include "core/assert.h"
 #include "core/util.h"
@@ -66,7 +67,7 @@ arc_evict_one(struct arc *arc, enum arc_state st)
 	counter_inc(st == ARC_MRU ? &arc->stats.evict_mru : &arc->stats.evict_mfu);
 	if (h->data != NULL)
 		counter_add(&arc->stats.evict_bytes, h->buf.size);
-	free(h->data);
+	recmem_free(arc->mem, h->data);
 	h->data = NULL;
 	h->buf.data = NULL;
 	arc_list_insert_head(arc, h, st == ARC_MRU ? ARC_MRU_GHOST : ARC_MFU_GHOST);

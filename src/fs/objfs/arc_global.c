@@ -14,6 +14,9 @@
 
 VMS_TUNABLE(arc_size_tunable, "arc_size", 0,
 	    "ARC (objfs record cache) size in bytes; 0: a quarter of the page cache");
+VMS_TUNABLE(arc_prefault, "arc_prefault", 1,
+	    "1: fault the ARC's record memory in when it is created (first fills run at memory "
+	    "speed); 0: on first use");
 VMS_TUNABLE(arc_min_promote_ms, "arc_min_promote_ms", 62,
 	    "a record read again sooner than this after it came in stays in MRU");
 
@@ -48,6 +51,7 @@ arc_global(void)
 		    .min_promote_ns =
 			(uint64_t)__atomic_load_n(&arc_min_promote_ms, __ATOMIC_RELAXED) *
 			1000000ull,
+		    .prefault = __atomic_load_n(&arc_prefault, __ATOMIC_RELAXED) != 0,
 		    .name = "objfs",
 		};
 		arc_global_arc = arc_create(&cfg); /* NULL: no memory; the next call tries again */
@@ -142,3 +146,7 @@ ARC_SIZE(mfu_ghost, "mfu_ghost_size", "bytes the MFU ghost list remembers");
 ARC_SIZE(held, "held_size", "bytes of held records");
 ARC_SIZE(records, "records", "records in MRU + MFU");
 ARC_SIZE(ghost_records, "ghost_records", "entries in the ghost lists");
+ARC_SIZE(mem_region, "mem_region", "bytes of the pre-faulted record memory region");
+ARC_SIZE(mem_used, "mem_used", "region bytes allocated to records and staging buffers");
+ARC_SIZE(mem_fallback_live, "mem_fallback_live", "allocations outside the region, live");
+ARC_SIZE(mem_fallback_allocs, "mem_fallback_allocs", "allocations outside the region, ever");

@@ -55,6 +55,7 @@ struct arc {
 	uint64_t hash_count;                /* (l) headers in the hash */
 	uint64_t min_promote_ns;            /* (c) */
 	bool nodata;                        /* (c) */
+	struct recmem *mem;                 /* (c) record bytes; NULL when nodata */
 	char *name;                         /* (c) */
 	struct arc_stats stats;             /* (a) */
 };

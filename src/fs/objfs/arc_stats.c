@@ -4,6 +4,7 @@
  * so that anyone who has read /proc/spl/kstat/zfs/arcstats reads ours.
  */
 #include "fs/objfs/arc_impl.h"
+#include "fs/objfs/recmem.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +38,13 @@ arc_sizes(struct arc *arc, struct arc_sizes *out)
 	out->records = out->mru_records + out->mfu_records;
 	out->ghost_records = arc->lcount[ARC_MRU_GHOST] + arc->lcount[ARC_MFU_GHOST];
 	pthread_mutex_unlock(&arc->lock);
+	struct recmem_stats ms = {0};
+	if (arc->mem != NULL)
+		recmem_stats(arc->mem, &ms);
+	out->mem_region = ms.region_bytes;
+	out->mem_used = ms.used_bytes;
+	out->mem_fallback_live = ms.fallback_live;
+	out->mem_fallback_allocs = ms.fallback_allocs;
 }
 
 struct arc_walk {

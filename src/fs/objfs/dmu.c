@@ -102,6 +102,7 @@ struct dmu_req {
 
 struct dmu_fill_arg {
 	struct objfs_image *img;
+	struct recmem *mem; /* staging buffers for the image read */
 	const struct objfs_bp *bp;
 	uint64_t objnum, blkid;
 };
@@ -146,6 +147,7 @@ dmu_fill_async(void *arg, const struct arc_key *key, void *dst, uint32_t size,
 	a->ar.objnum = fa->objnum;
 	a->ar.blkid = fa->blkid;
 	a->ar.buf = dst;
+	a->ar.mem = fa->mem;
 	a->ar.done = dmu_aread_done;
 	a->ar.arg = a;
 	a->done = done;
@@ -388,6 +390,7 @@ dmu_req_start(struct dmu_req *req, bool async)
 		struct arc_key key = dmu_key(fs, &r->bp);
 		struct dmu_fill_arg fa = {
 		    .img = fs->img,
+		    .mem = arc_recmem(fs->arc),
 		    .bp = &r->bp,
 		    .objnum = req->np->dn.objnum,
 		    .blkid = req->blk0 + i,

@@ -131,7 +131,7 @@ objfs_header_decode(const struct objfs_disk_header *dp, struct objfs_header *h)
 		return -EINVAL;
 	/* Version before checksum: a future version may checksum differently. */
 	h->version = le32toh(d.version);
-	if (h->version != OBJFS_VERSION)
+	if (h->version < OBJFS_VERSION_MIN || h->version > OBJFS_VERSION)
 		return -ENOTSUP;
 	objfs_cksum(&d, offsetof(struct objfs_disk_header, cksum), ck);
 	if (!objfs_cksum_equal(ck, d.cksum))
@@ -186,7 +186,8 @@ objfs_uber_decode(const struct objfs_disk_uber *dp, struct objfs_uber *u)
 	u->timestamp = le64toh(d.timestamp);
 	u->nobjects = le64toh(d.nobjects);
 	objfs_dnode_decode(&d.meta, 0, &u->meta);
-	if (u->version != OBJFS_VERSION || !all_zero(d.reserved, sizeof(d.reserved)))
+	if (u->version < OBJFS_VERSION_MIN || u->version > OBJFS_VERSION ||
+	    !all_zero(d.reserved, sizeof(d.reserved)))
 		return -EBADMSG;
 	return 0;
 }

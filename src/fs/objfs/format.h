@@ -28,14 +28,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define OBJFS_MAGIC       "VMSOBJFS"            /* 8 bytes, no NUL */
-#define OBJFS_UB_MAGIC    0x004255534a424f56ull /* "VOBJSUB\0" as a LE u64 */
-#define OBJFS_VERSION     1u
-#define OBJFS_HEADER_SIZE 256u
-#define OBJFS_UBER_SIZE   256u
-#define OBJFS_UBER_SLOTS  4u
-#define OBJFS_UBER_OFFSET OBJFS_HEADER_SIZE
-#define OBJFS_DATA_START  (OBJFS_UBER_OFFSET + OBJFS_UBER_SLOTS * OBJFS_UBER_SIZE) /* 1280 */
+#define OBJFS_MAGIC    "VMSOBJFS"            /* 8 bytes, no NUL */
+#define OBJFS_UB_MAGIC 0x004255534a424f56ull /* "VOBJSUB\0" as a LE u64 */
+/*
+ * Version 2 lets blocks of OBJFS_ALIGN_MIN_PSIZE or more start on an
+ * OBJFS_ALIGN boundary, after up to OBJFS_ALIGN - 1 zero bytes of padding
+ * (so they can be read with O_DIRECT straight into the ARC); version 1
+ * images have no padding and read the same.
+ */
+#define OBJFS_VERSION         2u
+#define OBJFS_VERSION_MIN     1u
+#define OBJFS_ALIGN           4096u
+#define OBJFS_ALIGN_MIN_PSIZE (32u << 10)
+#define OBJFS_HEADER_SIZE     256u
+#define OBJFS_UBER_SIZE       256u
+#define OBJFS_UBER_SLOTS      4u
+#define OBJFS_UBER_OFFSET     OBJFS_HEADER_SIZE
+#define OBJFS_DATA_START      (OBJFS_UBER_OFFSET + OBJFS_UBER_SLOTS * OBJFS_UBER_SIZE) /* 1280 */
 
 #define OBJFS_CKSUM_LEN 16 /* XXH3_128bits, low 64 bits first, each LE */
 

@@ -10,7 +10,8 @@
  * 4. Objects in the dnode array that no directory names are orphans.
  * 5. Space: the blocks found must tile [data_start, image_size) exactly, with
  *    no overlap and no gap, so that every byte of the image is covered by a
- *    checksum that was just verified.
+ *    checksum that was just verified.  The one exception (version 2) is the
+ *    padding before an aligned large block, which must be short and zero.
  *
  * A damaged block is reported with the file's path and the range of file
  * offsets it covers; the walk goes on, so one run names everything broken.
@@ -277,6 +278,23 @@ ext_cmp(const void *a, const void *b)
 	return x->off < y->off ? -1 : x->off > y->off;
 }
 
+/* Is [at, e->off) the zero padding that version 2 allows before an aligned large block? */
+static bool
+is_padding(struct fsck *f, uint64_t at, const struct extent *e)
+{
+	uint8_t buf[OBJFS_ALIGN];
+	size_t len = (size_t)(e->off - at);
+	if (f->img->hdr.version < 2 || e->off % OBJFS_ALIGN != 0 || len >= OBJFS_ALIGN ||
+	    e->len < OBJFS_ALIGN_MIN_PSIZE)
+		return false;
+	if (pread(objfs_image_fd(f->img), buf, len, (off_t)at) != (ssize_t)len)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] != 0)
+			return false;
+	return true;
+}
+
 static void
 check_space(struct fsck *f)
 {
@@ -284,7 +302,7 @@ check_space(struct fsck *f)
 	uint64_t at = f->img->hdr.data_start, end = f->img->hdr.image_size;
 	for (size_t i = 0; i < f->next; i++) {
 		const struct extent *e = &f->ext[i];
-		if (e->off > at)
+		if (e->off > at && !is_padding(f, at, e))
 			problem(f, "DAMAGED image: bytes %llu..%llu belong to no block",
 				(unsigned long long)at, (unsigned long long)e->off - 1);
 		else if (e->off < at)

@@ -39,12 +39,14 @@
 struct objfs_image;
 
 struct objfs_image_stats {
-	struct vms_counter blocks_read;       /* blocks read from the image (sync + async) */
-	struct vms_counter bytes_read;        /* physical bytes read */
-	struct vms_counter bytes_logical;     /* logical bytes produced */
-	struct vms_counter async_reads;       /* of which through io_uring */
-	struct vms_counter holes;             /* hole blocks "read" (zero-filled, no I/O) */
-	struct vms_counter cksum_errors;      /* checksum mismatches */
+	struct vms_counter blocks_read;   /* blocks read from the image (sync + async) */
+	struct vms_counter bytes_read;    /* physical bytes read */
+	struct vms_counter bytes_logical; /* logical bytes produced */
+	struct vms_counter async_reads;   /* of which through io_uring */
+	struct vms_counter direct_reads;  /* io_uring reads (resumptions too) that were O_DIRECT */
+	struct vms_counter staged_reads;  /* async blocks read via a staging buffer, direct */
+	struct vms_counter holes;         /* hole blocks "read" (zero-filled, no I/O) */
+	struct vms_counter cksum_errors;  /* checksum mismatches */
 	struct vms_counter decompress_errors; /* LZ4 failures after a good checksum */
 	struct vms_counter io_errors;         /* pread / CQE errors, short images */
 	struct vms_counter meta_hits;         /* metadata served from the in-memory cache */
@@ -61,6 +63,7 @@ struct objfs_image_info {
 	bool fell_back;      /* a newer uberblock was torn and an older one is in use */
 	uint64_t nobjects;   /* dnode slots, object 0 included */
 	uint64_t create_time;
+	uint32_t dio_align; /* O_DIRECT alignment of the server's record reads; 0: buffered */
 };
 
 #define OBJFS_OPEN_QUIET 0x1 /* do not log open failures (tools print their own) */
@@ -159,24 +162,37 @@ ssize_t objfs_image_pread(struct objfs_image *img, const struct objfs_dnode *dn,
  * runs exactly once on that thread, with error 0 (buf holds bp.lsize
  * verified bytes) or -EIO / -EBADMSG (buf zeroed), or -ENOMEM; for a hole, a bad bp or -ENOMEM it
  * runs before objfs_image_read_async() returns.  Short reads are resumed.
+ *
+ * Where the image has a direct descriptor (objfs_direct), the read bypasses
+ * the host page cache: straight into buf when the block is uncompressed and
+ * buf, bp.offset and bp.psize are aligned (mkimage aligns large blocks),
+ * else into a staging buffer covering the aligned range around the block.
+ * A direct read the file system refuses (EINVAL) turns the image's reads
+ * buffered, once, with a log line.
  */
 struct objfs_aread;
 typedef void objfs_aread_done_t(struct objfs_aread *ar, int error);
+struct recmem;
 
 struct objfs_aread {
 	/* in */
 	struct objfs_bp bp;
-	uint64_t objnum; /* for the log line */
-	uint64_t blkid;  /* for the log line */
-	void *buf;       /* bp.lsize bytes */
+	uint64_t objnum;    /* for the log line */
+	uint64_t blkid;     /* for the log line */
+	void *buf;          /* bp.lsize bytes */
+	struct recmem *mem; /* staging buffers come from here; NULL: aligned_alloc */
 	objfs_aread_done_t *done;
 	void *arg; /* for the caller */
 	/* internal */
 	struct io_req io_;
 	struct objfs_image *img_;
 	struct io_loop *loop_;
-	void *pbuf_; /* stored bytes when compressed, else buf */
-	uint32_t got_;
+	char *pbuf_;     /* what is read: buf, or a staging buffer */
+	uint64_t start_; /* image offset of pbuf_[0] */
+	uint32_t want_;  /* bytes of pbuf_ that must be read (the block ends there) */
+	uint32_t cap_;   /* size of pbuf_ */
+	uint32_t got_;   /* bytes of pbuf_ read so far */
+	bool direct_;    /* the read in flight went to the direct descriptor */
 };
 
 void objfs_image_read_async(struct objfs_image *img, struct io_loop *loop, struct objfs_aread *ar);

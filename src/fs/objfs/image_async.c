@@ -2,31 +2,83 @@
  * Asynchronous block reads through the io layer, for the ARC's misses: one
  * IORING_OP_READ per block (resumed on a short read), then the same
  * verify-and-decompress as the synchronous path, on the loop's thread.
+ *
+ * Where the image has an O_DIRECT descriptor, a block is read without the
+ * host page cache.  An uncompressed block whose offset and size are aligned
+ * goes straight into the caller's buffer; any other block is read as the
+ * aligned range around it into a staging buffer and verified there:
+ *
+ *   image   ...|  a  |  a  |  a  |  a  |...    a = dio_align
+ *                  [ stored block ]
+ *   pbuf_      [start_ .. start_+want_ .. cap_)
+ *
+ * A resumed short read goes direct only while the offset stays aligned; the
+ * rest of it is read buffered (short direct reads happen only at EOF).
  */
 #include "fs/objfs/image_impl.h"
 
+#include "core/log.h"
 #include "core/util.h"
+#include "fs/objfs/recmem.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+static void *
+staging_alloc(struct objfs_aread *ar, size_t len)
+{
+	if (ar->mem != NULL)
+		return recmem_alloc(ar->mem, len);
+	return aligned_alloc(OBJFS_DIO_MAX_ALIGN, roundup2(len, OBJFS_DIO_MAX_ALIGN));
+}
+
 static void
 aread_finish(struct objfs_aread *ar, int error)
 {
-	if (ar->pbuf_ != NULL && ar->pbuf_ != ar->buf)
-		free(ar->pbuf_);
+	if (ar->pbuf_ != NULL && ar->pbuf_ != ar->buf) {
+		if (ar->mem != NULL)
+			recmem_free(ar->mem, ar->pbuf_);
+		else
+			free(ar->pbuf_);
+	}
 	ar->pbuf_ = NULL;
 	ar->done(ar, error);
+}
+
+static uint32_t
+dio_align(struct objfs_image *img)
+{
+	if (img->dfd < 0 || atomic_load_explicit(&img->dio_refused, memory_order_relaxed))
+		return 0;
+	return img->dio_align;
 }
 
 static void
 aread_submit(struct objfs_aread *ar)
 {
+	struct objfs_image *img = ar->img_;
+	uint64_t off = ar->start_ + ar->got_;
+	char *dst = ar->pbuf_ + ar->got_;
+	size_t len = ar->want_ - ar->got_;
+	uint32_t a = dio_align(img);
+	int fd = img->fd;
+
+	ar->direct_ = false;
+	if (a != 0 && off % a == 0 && (uintptr_t)dst % a == 0 &&
+	    ar->got_ + roundup2(len, a) <= ar->cap_) {
+		size_t n = objfs_image_failpoint_len(roundup2(len, a));
+		n -= n % a;
+		if (n > 0) {
+			fd = img->dfd;
+			len = n;
+			ar->direct_ = true;
+		}
+	}
+	if (!ar->direct_)
+		len = objfs_image_failpoint_len(len);
 	struct io_uring_sqe *sqe = io_sqe(ar->loop_, &ar->io_);
-	io_uring_prep_read(sqe, objfs_image_fd(ar->img_), (char *)ar->pbuf_ + ar->got_,
-			   (unsigned)objfs_image_failpoint_len(ar->bp.psize - ar->got_),
-			   ar->bp.offset + ar->got_);
+	io_uring_prep_read(sqe, fd, dst, (unsigned)len, off);
 	io_uring_sqe_set_data(sqe, &ar->io_);
 }
 
@@ -40,22 +92,57 @@ aread_cqe(struct io_req *req, int res, uint32_t cqe_flags)
 		aread_submit(ar);
 		return;
 	}
+	if (res == -EINVAL && ar->direct_) {
+		if (!atomic_exchange(&img->dio_refused, true))
+			LOG_INFO("objfs", "%s: O_DIRECT read refused: reading buffered from now on",
+				 img->path);
+		aread_submit(ar);
+		return;
+	}
 	if (res <= 0) {
 		memset(ar->buf, 0, ar->bp.lsize);
 		aread_finish(ar, objfs_image_io_fail(img, &ar->bp, ar->objnum, ar->blkid,
 						     res == 0 ? "image ends early" : "read error"));
 		return;
 	}
+	if (ar->direct_)
+		counter_inc(&img->stats.direct_reads);
 	ar->got_ += (uint32_t)res;
-	if (ar->got_ < ar->bp.psize) {
+	if (ar->got_ < ar->want_) {
 		aread_submit(ar);
 		return;
 	}
 	counter_inc(&img->stats.blocks_read);
 	counter_inc(&img->stats.async_reads);
 	counter_add(&img->stats.bytes_read, ar->bp.psize);
+	const char *stored = ar->pbuf_ + (ar->bp.offset - ar->start_);
 	aread_finish(
-	    ar, objfs_image_finish_block(img, &ar->bp, ar->objnum, ar->blkid, ar->pbuf_, ar->buf));
+	    ar, objfs_image_finish_block(img, &ar->bp, ar->objnum, ar->blkid, stored, ar->buf));
+}
+
+/* Choose what the read fills: the caller's buffer, or a staging buffer (see the top). */
+static int
+aread_plan(struct objfs_aread *ar)
+{
+	uint32_t a = dio_align(ar->img_);
+	bool stored_is_logical = ar->bp.comp == OBJFS_COMP_OFF;
+
+	ar->start_ = ar->bp.offset;
+	ar->want_ = ar->bp.psize;
+	ar->cap_ = ar->bp.psize;
+	if (stored_is_logical && (a == 0 || (ar->bp.offset % a == 0 && ar->bp.psize % a == 0 &&
+					     (uintptr_t)ar->buf % a == 0))) {
+		ar->pbuf_ = ar->buf;
+		return 0;
+	}
+	if (a != 0) {
+		ar->start_ = ar->bp.offset - ar->bp.offset % a;
+		ar->want_ = (uint32_t)(ar->bp.offset - ar->start_) + ar->bp.psize;
+		ar->cap_ = (uint32_t)roundup2(ar->want_, a);
+		counter_inc(&ar->img_->stats.staged_reads);
+	}
+	ar->pbuf_ = staging_alloc(ar, ar->cap_);
+	return ar->pbuf_ != NULL ? 0 : -ENOMEM;
 }
 
 void
@@ -86,8 +173,7 @@ objfs_image_read_async(struct objfs_image *img, struct io_loop *loop, struct obj
 						     "injected read error"));
 		return;
 	}
-	ar->pbuf_ = ar->bp.comp == OBJFS_COMP_OFF ? ar->buf : malloc(ar->bp.psize);
-	if (ar->pbuf_ == NULL) {
+	if (aread_plan(ar) != 0) {
 		memset(ar->buf, 0, ar->bp.lsize);
 		aread_finish(ar, -ENOMEM);
 		return;

@@ -10,6 +10,7 @@
 #include "fs/objfs/image.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 struct objfs_mapent {
 	uint64_t key;
@@ -51,8 +52,14 @@ struct objfs_dir {
 	char *names;
 };
 
+/* The largest direct-I/O alignment objfs copes with (staging buffers are 4 KiB aligned). */
+#define OBJFS_DIO_MAX_ALIGN 4096u
+
 struct objfs_image {
 	int fd;                         /* (c) */
+	int dfd;                        /* (c) the same file, O_DIRECT; -1: none */
+	uint32_t dio_align;             /* (c) offsets, lengths and buffers of dfd reads */
+	atomic_bool dio_refused;        /* (a) a direct read failed with EINVAL: buffered */
 	char *path;                     /* (c) */
 	uint64_t id;                    /* (c) */
 	unsigned flags;                 /* (c) OBJFS_OPEN_* */

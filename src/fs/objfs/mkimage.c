@@ -11,8 +11,11 @@
  *
  *   [header][uber x4][obj1 records|indirects][obj2 ...]...[dnode array][its indirects]
  *
- * Blocks are laid back to back with no padding, so every byte of the image
- * is covered by some checksum (fsck verifies there are no gaps).
+ * Blocks are laid back to back, except that a block of OBJFS_ALIGN_MIN_PSIZE
+ * or more starts on an OBJFS_ALIGN boundary, after zero padding: the server
+ * reads such a record with O_DIRECT straight into its ARC buffer.  Every
+ * other byte of the image is covered by some checksum (fsck verifies that
+ * blocks tile the image and that padding is only that, and zero).
  */
 #include "fs/objfs/mkimage.h"
 
@@ -375,6 +378,15 @@ write_block(struct mk *m, const void *data, uint32_t lsize, uint8_t type, uint8_
 		}
 	}
 	objfs_cksum(out, bp->psize, bp->cksum);
+	if (bp->psize >= OBJFS_ALIGN_MIN_PSIZE && m->pos % OBJFS_ALIGN != 0) {
+		static const char zeros[OBJFS_ALIGN];
+		uint32_t pad = OBJFS_ALIGN - (uint32_t)(m->pos % OBJFS_ALIGN);
+		int rc = pwrite_full(m->fd, zeros, pad, m->pos);
+		if (rc != 0)
+			return mk_err(m, rc, "write failed: %s", strerror(-rc));
+		m->pos += pad;
+		m->sum->pad_bytes += pad;
+	}
 	bp->offset = m->pos;
 	int rc = pwrite_full(m->fd, out, bp->psize, m->pos);
 	if (rc != 0)

@@ -28,6 +28,7 @@ struct objfs_mkimage_summary {
 	uint64_t compressed;   /* file records stored LZ4-compressed */
 	uint64_t stored_bytes; /* physical bytes of file records */
 	uint64_t meta_bytes;   /* physical bytes of everything else (dirs, dnodes, indirects) */
+	uint64_t pad_bytes;    /* zero bytes that align large blocks (format.h) */
 	uint64_t image_bytes;  /* total image size */
 	uint64_t variants;     /* precompressed variants added (counted in files and bytes too) */
 };

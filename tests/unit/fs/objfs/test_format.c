@@ -100,7 +100,7 @@ Test(objfs_format, header_decode_errors)
 	x.magic[3] = 'x';
 	cr_expect_eq(objfs_header_decode(&x, &out), -EINVAL);
 	x = d;
-	x.version = 2;
+	x.version = OBJFS_VERSION + 1;
 	cr_expect_eq(objfs_header_decode(&x, &out), -ENOTSUP);
 	x = d;
 	((uint8_t *)&x)[30] ^= 1;

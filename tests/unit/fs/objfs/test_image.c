@@ -236,9 +236,12 @@ Test(objfs_image, version_and_header_damage)
 	char err[512];
 	ttree_file(&tree, "f", 10, 'r');
 	ttree_pack(&tree, image, 4096);
-	flip(image, 8, 0x02); /* version 1 -> 3 */
+	flip(image, 8, 0x01); /* version 2 -> 3 */
 	cr_expect_eq(open_err(err, sizeof(err)), -ENOTSUP);
 	cr_expect(strstr(err, "version 3 is not supported") != NULL, "%s", err);
+	flip(image, 8, 0x03); /* 3 -> 0 */
+	cr_expect_eq(open_err(err, sizeof(err)), -ENOTSUP);
+	cr_expect(strstr(err, "version 0 is not supported") != NULL, "%s", err);
 	flip(image, 8, 0x02);
 	flip(image, 100, 0x01); /* reserved, covered by the header checksum */
 	cr_expect_eq(open_err(err, sizeof(err)), -EBADMSG);
@@ -480,6 +483,81 @@ Test(objfs_image, async_reads_match_sync_reads)
 	cr_expect_eq(read_async(img, loop, &bp, dn.objnum, 2, a), -EBADMSG);
 	cr_expect_eq(counter_get(&st->blocks_read), reads);
 	vms_log_level = prev;
+	free(a);
+	free(s);
+	objfs_image_close(img);
+	io_loop_destroy(loop);
+	ttree_expect_no_leaks();
+}
+
+/*
+ * With an O_DIRECT descriptor, an aligned uncompressed record is read
+ * straight into the caller's buffer, and anything else through a staging
+ * buffer; short reads resume, direct while the offset stays aligned.
+ * Every path gives the bytes the synchronous (buffered) reader gives.
+ */
+Test(objfs_image, direct_async_reads_match_sync_reads)
+{
+	ttree_file(&tree, "a.txt", 5000, 'c');
+	ttree_file(&tree, "noise", 5 * 65536 + 3000, 'r');
+	ttree_file(&tree, "text", 3 * 65536, 'c');
+	ttree_pack(&tree, image, 65536);
+	struct io_loop *loop;
+	cr_assert_eq(io_loop_create(&loop, 32, 0), 0);
+	struct objfs_image *img = open_ok();
+	if (objfs_image_info(img)->dio_align == 0) {
+		objfs_image_close(img);
+		io_loop_destroy(loop);
+		cr_skip_test("the file system under %s has no O_DIRECT (statx STATX_DIOALIGN)",
+			     image);
+	}
+	struct objfs_image_stats *st = objfs_image_stats(img);
+	char *a = aligned_alloc(4096, 2 * 65536), *s = malloc(65536);
+	/* Short reads: off, shorter than the alignment (buffered), longer (direct). */
+	const char *shorts[] = {"0", "100", "5000"};
+	for (int sr = 0; sr < 3; sr++) {
+		cr_assert_eq(vms_tunable_set("objfs_failpoint_short_read", shorts[sr]), 0);
+		/* Into an aligned buffer and into one that is not. */
+		for (int off = 0; off < 2; off++) {
+			const char *names[] = {"noise", "text"};
+			for (int f = 0; f < 2; f++) {
+				struct objfs_dnode dn;
+				cr_assert_eq(objfs_image_lookup(img, names[f], &dn), 0);
+				for (uint64_t b = 0; b < objfs_dnode_nrecords(&dn); b++) {
+					struct objfs_bp bp;
+					cr_assert_eq(objfs_image_bp(img, &dn, b, &bp), 0);
+					uint64_t staged = counter_get(&st->staged_reads);
+					uint64_t direct = counter_get(&st->direct_reads);
+					memset(a + off, 0x55, bp.lsize);
+					cr_assert_eq(
+					    read_async(img, loop, &bp, dn.objnum, b, a + off), 0);
+					int n = objfs_image_read_record(img, &dn, b, s);
+					cr_assert_eq(n, (int)bp.lsize);
+					cr_assert(
+					    memcmp(a + off, s, (size_t)n) == 0,
+					    "%s record %llu, buffer offset %d, short reads %s",
+					    names[f], (unsigned long long)b, off, shorts[sr]);
+					uint32_t al = objfs_image_info(img)->dio_align;
+					bool straight = off == 0 && bp.comp == OBJFS_COMP_OFF &&
+							bp.offset % al == 0 && bp.psize % al == 0;
+					if (bp.psize >= OBJFS_ALIGN_MIN_PSIZE) {
+						cr_expect_eq(bp.offset % OBJFS_ALIGN, 0);
+						cr_expect(bp.comp == OBJFS_COMP_LZ4 || straight ||
+							  off != 0);
+					}
+					cr_expect_eq(counter_get(&st->staged_reads),
+						     staged + !straight,
+						     "%s record %llu, buffer offset %d", names[f],
+						     (unsigned long long)b, off);
+					if (sr != 1)
+						cr_expect_gt(counter_get(&st->direct_reads), direct,
+							     "%s record %llu read direct", names[f],
+							     (unsigned long long)b);
+				}
+			}
+		}
+	}
+	vms_tunables_reset();
 	free(a);
 	free(s);
 	objfs_image_close(img);

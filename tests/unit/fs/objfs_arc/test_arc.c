@@ -542,3 +542,38 @@ Test(arc, one_key_with_two_sizes_is_eio_not_a_crash)
 	cr_assert_eq(stat_of(arc, "records"), 2);
 	arc_destroy(arc);
 }
+
+/*
+ * Record bytes live in the ARC's pre-made region (recmem.h), not in fresh
+ * mallocs that fault in on first touch; past the region (c grown at run
+ * time) they fall back and are counted, and everything goes back on evict.
+ */
+Test(arc, records_live_in_the_region_and_overflow_falls_back)
+{
+	struct arc *arc = mk(8);
+	struct arc_sizes z;
+	arc_sizes(arc, &z);
+	cr_expect_geq(z.mem_region, 8 * RS);
+	cr_expect_eq(z.mem_used, 0);
+	for (uint64_t i = 0; i < 8; i++)
+		touch(arc, i);
+	arc_sizes(arc, &z);
+	cr_expect_eq(z.mem_used, 8 * RS, "8 records, from the region");
+	cr_expect_eq(z.mem_fallback_allocs, 0);
+
+	uint64_t n = z.mem_region / RS + 64; /* more than the region holds */
+	arc_set_size(arc, n * RS);
+	for (uint64_t i = 8; i < n; i++)
+		touch(arc, i);
+	arc_sizes(arc, &z);
+	cr_expect_eq(z.mem_used, z.mem_region, "the region is full");
+	cr_expect_gt(z.mem_fallback_allocs, 0);
+	cr_expect_eq(z.mem_fallback_live, z.mem_fallback_allocs);
+	for (uint64_t i = 0; i < n; i++) /* the fallback records are cached like any other */
+		cr_expect(touch(arc, i), "record %llu", (unsigned long long)i);
+
+	arc_set_size(arc, RS);
+	arc_sizes(arc, &z);
+	cr_expect_leq(z.mem_used + z.mem_fallback_live * RS, RS);
+	arc_destroy(arc);
+}
