@@ -41,6 +41,7 @@ struct sf_seg {
 	bool sending;             /* (l) part of the send in flight */
 	bool nocache;             /* (c) SF_NOCACHE: free the pages on unwire */
 	bool sealed;              /* (l) bytes as they go on the wire (no TLS, or sealed) */
+	bool pooled;              /* (c) SEG_COPY: buf is from sf_tls_buf_alloc() */
 	uint8_t rtype;            /* (c) TLS record content type (23 unless a control record) */
 	uint32_t len;             /* (l) bytes (shrinks only when a pending segment splits) */
 	char *buf;                /* (c) SEG_COPY: the copy; SEG_KEY: the keys; owned */
@@ -200,6 +201,8 @@ int sf_tls_seal(struct vms_socket *so);
 /* Kernel TLS sends plaintext; records of another type go alone with a cmsg. */
 bool sf_tls_kernel(const struct vms_socket *so);
 void sf_tls_free(struct sf_tls *tls);
+/* Free a buffer of sealed records (a segment's buf with seg->pooled). */
+void sf_tls_buf_free(void *buf);
 
 /* swapin.c */
 /* Start swapin of pending segments in order until one cannot proceed now. */

@@ -155,7 +155,9 @@ sf_socket_linger_check(struct vms_socket *so)
 void
 sf_seg_free(struct sf_seg *seg)
 {
-	if (seg->kind == SEG_COPY) {
+	if (seg->kind == SEG_COPY && seg->pooled) {
+		sf_tls_buf_free(seg->buf);
+	} else if (seg->kind == SEG_COPY) {
 		free(seg->buf);
 	} else if (seg->kind == SEG_KEY) {
 		explicit_bzero(seg->buf, sizeof(struct vms_tls_tx));

@@ -50,7 +50,7 @@
 #include "core/assert.h"
 #include "core/log.h"
 #include "core/util.h"
-#include "fs/objfs/recmem.h"
+#include "core/recmem.h"
 
 #include <errno.h>
 #include <stdlib.h>

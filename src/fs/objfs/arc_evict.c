@@ -4,7 +4,7 @@
  * function here runs with arc->lock held.
  */
 #include "fs/objfs/arc_impl.h"
-#include "fs/objfs/recmem.h"
+#include "core/recmem.h"
 
 #include "core/assert.h"
 #include "core/util.h"

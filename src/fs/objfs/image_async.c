@@ -19,7 +19,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
-#include "fs/objfs/recmem.h"
+#include "core/recmem.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -8,6 +8,8 @@
  */
 #include "sf_testlib.h"
 
+#include "core/stats.h"
+#include "core/tunable.h"
 #include "core/util.h"
 #include "pager/pager.h"
 #include "support/mempager.h"
@@ -136,6 +138,16 @@ open_records(const struct vms_tls_tx *tx, const uint8_t *buf, size_t len, uint8_
 	return open_records_n(tx, buf, len, INT_MAX, NULL, app, applen, recs, maxrecs);
 }
 
+static bool expect_region = true; /* tls_buffer_mem > 0 */
+
+static uint64_t
+stat_now(const char *name)
+{
+	const struct vms_stat *st = vms_stat_find(name, NULL);
+	cr_assert_not_null(st, "no stat %s", name);
+	return vms_stat_value(st);
+}
+
 static void
 records_case(uint16_t version, int cipher)
 {
@@ -185,6 +197,12 @@ records_case(uint16_t version, int cipher)
 	cr_assert_geq(n, 1 + (int)howmany(size, VMS_TLS_MAX_PLAIN));
 	/* Every body byte was sealed straight from a wired page, none from a copy. */
 	cr_assert_eq(counter_get(&sf_tls_stats.page_bytes) - pb0, size);
+	/* The records were sealed into the pre-faulted region (if any), and all given back. */
+	if (expect_region)
+		cr_assert_eq(stat_now("tls_buffer_fallback_allocs"), 0);
+	else
+		cr_assert_gt(stat_now("tls_buffer_fallback_allocs"), 0);
+	cr_assert_eq(stat_now("tls_buffer_used"), 0);
 	free(app);
 out:
 	sft_sink_free(sink);
@@ -215,6 +233,17 @@ Test(sf_tls, records_tls12_aes256gcm)
 Test(sf_tls, records_tls12_chacha20)
 {
 	records_case(0x0303, VMS_TLS_CHACHA20_POLY1305);
+}
+
+/* With no region (tls_buffer_mem 0), every record buffer is malloc'd, counted, and right. */
+Test(sf_tls, records_without_the_buffer_region)
+{
+	cr_assert_eq(vms_tunable_set("tls_buffer_mem", "0"), 0);
+	expect_region = false;
+	sf_ktls = 0;
+	records_case(0x0304, VMS_TLS_AES_128_GCM);
+	sf_ktls = 1;
+	vms_tunables_reset();
 }
 
 Test(sf_tls, userspace_when_forced)

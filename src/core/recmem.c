@@ -15,7 +15,7 @@
  *             or'd with the block's order
  *   next/prev the free list of the block's order, by page index
  */
-#include "fs/objfs/recmem.h"
+#include "core/recmem.h"
 
 #include "core/assert.h"
 

@@ -1,5 +1,5 @@
 /* Record memory: buddy blocks are aligned and disjoint, merge back, fall back when full, and the region is resident from the start. */
-#include "fs/objfs/recmem.h"
+#include "core/recmem.h"
 #include "support/seed.h"
 
 #include <criterion/criterion.h>
