@@ -36,7 +36,7 @@ TestSuite(fault_alloc_h2, .init = fat_setup, .fini = fat_teardown, .timeout = 60
 static bool
 h2_get_both(int port, bool whole, const char *what, unsigned long n, const void *arg)
 {
-	struct fac_xport x = {.fd = test_tcp_connect(port)};
+	struct test_conn x = {.fd = test_tcp_connect(port)};
 	cr_assert_geq(x.fd, 0, "connect: %s", strerror(-x.fd));
 	bool all = fac_h2_get_both(&x, "http", whole, what, n);
 	close(x.fd);

@@ -39,7 +39,7 @@ TestSuite(fault_alloc_http, .init = fat_setup, .fini = fat_teardown, .timeout = 
 static bool
 client_get(int port, bool whole, const char *what, unsigned long n, const void *arg)
 {
-	struct fac_xport x = {.fd = test_tcp_connect(port)};
+	struct test_conn x = {.fd = test_tcp_connect(port)};
 	cr_assert_geq(x.fd, 0, "connect: %s", strerror(-x.fd));
 	bool all = fac_h1_get_file(&x, whole, what, n);
 	close(x.fd);

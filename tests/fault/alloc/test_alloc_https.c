@@ -65,7 +65,7 @@ TestSuite(fault_alloc_https, .init = setup, .fini = teardown, .timeout = 600);
  * handshake failed: the server closed or reset it (a hang fails the test).
  */
 static bool
-tls_connect(int port, const char *alpn, struct fac_xport *x, const char *what, unsigned long n)
+tls_connect(int port, const char *alpn, struct test_conn *x, const char *what, unsigned long n)
 {
 	x->fd = test_tcp_connect(port);
 	cr_assert_geq(x->fd, 0, "connect: %s", strerror(-x->fd));
@@ -84,7 +84,7 @@ tls_connect(int port, const char *alpn, struct fac_xport *x, const char *what, u
 }
 
 static void
-tls_close(struct fac_xport *x)
+tls_close(struct test_conn *x)
 {
 	SSL_free(x->ssl);
 	close(x->fd);
@@ -99,7 +99,7 @@ static bool
 https_get(int port, bool whole, const char *what, unsigned long n, const void *arg)
 {
 	const struct https_case *hc = arg;
-	struct fac_xport x;
+	struct test_conn x;
 	bool ok = tls_connect(port, hc->h2 ? "\x02h2" : "\x08http/1.1", &x, what, n);
 	cr_assert(ok || !whole, "%s N=%lu: the handshake failed", what, n);
 	bool all = false;
