@@ -23,19 +23,31 @@
  *     and exactly one KeyUpdate from the server per update_requested (seen
  *     by the client's message callback);
  *   - 32 KeyUpdates in a row without a request are answered, the 33rd ends
- *     the connection (each answer grows the server's send queue).
+ *     the connection (each answer grows the server's send queue);
+ *   - HTTP/2 (ALPN h2, libnghttp2's client session): on one connection a
+ *     cold file of several reads, a large one and two small ones in flight
+ *     at once, and KeyUpdates (requested, not requested, two in a row) while
+ *     the cold file's first read is pending and in the middle of the
+ *     bodies; every body byte-exact, exactly one KeyUpdate from the server
+ *     per update_requested, and the connection still serving after.  There
+ *     a cold stream's pages are read into a hold before they are framed
+ *     (src/http/h2.c), so the server's KeyUpdate goes out at once, ahead
+ *     of them.
  *
  * No timing is asserted: the test waits (bounded) for the pager's pending
  * read and for the server's key-change counter, and every read is bounded
  * by a receive timeout, so a broken server fails the test instead of
  * hanging it.
  */
+#include "core/util.h"
 #include "http/http_server.h"
 #include "sendfile/sendfile.h"
+#include "support/h2client.h"
 #include "support/memfs.h"
 #include "support/mempager.h"
 #include "support/net.h"
 #include "support/tls.h"
+#include "tls/tls.h"
 #include "vfs/vfs.h"
 #include "vm/vm.h"
 
@@ -54,7 +66,11 @@
 
 #define COLD_SIZE (160 * 1024 + 123)   /* fits the send buffer: queued whole, not ready */
 #define BIG_SIZE  (1024 * 1024 + 4321) /* more than the send buffer */
-#define NCIPHERS  3
+/* More than one HTTP/2 hold (H2_HOLD_BYTES, 256 KiB): read in several goes. */
+#define H2_COLD_SIZE (3 * 256 * 1024 + 4567)
+#define HOT_SIZE     (1000 + 7)
+#define NCIPHERS     3
+#define NHOT         2
 
 static const char *const ciphers[NCIPHERS] = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
 					      "TLS_CHACHA20_POLY1305_SHA256"};
@@ -64,6 +80,9 @@ static struct http_server *srv;
 static int port;
 static struct vm_object *cold[NCIPHERS], *big;
 static unsigned char *cold_data[NCIPHERS], *big_data;
+static struct vm_object *h2cold[NCIPHERS], *hot[NHOT];
+static unsigned char *h2cold_data[NCIPHERS], *hot_data[NHOT];
+static char h2cold_path[NCIPHERS][16], hot_path[NHOT][16];
 
 static unsigned char *
 pattern(size_t n, unsigned seed)
@@ -78,6 +97,28 @@ pattern(size_t n, unsigned seed)
 	return p;
 }
 
+/*
+ * Serve `size` pattern bytes as `name` (which must outlive the mount); a
+ * deferred file is cold: its page-ins complete only when the test says so.
+ */
+static struct vm_object *
+file_add(const char *name, size_t size, unsigned seed, bool deferred, unsigned char **data)
+{
+	*data = pattern(size, seed);
+	struct vm_object *obj = mempager_create(*data, size, 0, name);
+	if (deferred)
+		mempager_set_mode(obj, MEMPAGER_DEFERRED, 0);
+	test_memfs_add(name, obj, size);
+	return obj;
+}
+
+static void
+file_drop(struct vm_object *obj, unsigned char *data)
+{
+	vm_object_deallocate(obj);
+	free(data);
+}
+
 static void
 setup(void)
 {
@@ -85,17 +126,23 @@ setup(void)
 	cr_assert_eq(vm_init(16 << 20), 0);
 	static char names[NCIPHERS][16];
 	for (int i = 0; i < NCIPHERS; i++) {
-		cold_data[i] = pattern(COLD_SIZE, (unsigned)i + 1);
-		cold[i] = mempager_create(cold_data[i], COLD_SIZE, 0, "cold");
-		mempager_set_mode(cold[i], MEMPAGER_DEFERRED, 0);
 		snprintf(names[i], sizeof(names[i]), "cold%d.bin", i);
-		test_memfs_add(names[i], cold[i], COLD_SIZE);
+		cold[i] = file_add(names[i], COLD_SIZE, (unsigned)i + 1, true, &cold_data[i]);
+		snprintf(h2cold_path[i], sizeof(h2cold_path[i]), "/h2cold%d.bin", i);
+		h2cold[i] = file_add(h2cold_path[i] + 1, H2_COLD_SIZE, (unsigned)i + 10, true,
+				     &h2cold_data[i]);
 	}
-	big_data = pattern(BIG_SIZE, 99);
-	big = mempager_create(big_data, BIG_SIZE, 0, "big");
-	test_memfs_add("big.bin", big, BIG_SIZE);
+	big = file_add("big.bin", BIG_SIZE, 99, false, &big_data);
+	for (int i = 0; i < NHOT; i++) {
+		/* Synchronous: read before getpages returns, never waited for. */
+		snprintf(hot_path[i], sizeof(hot_path[i]), "/hot%d.bin", i);
+		hot[i] = file_add(hot_path[i] + 1, HOT_SIZE * (size_t)(i + 1), (unsigned)i + 20,
+				  false, &hot_data[i]);
+	}
 	cr_assert_eq(test_memfs_mount("/"), 0);
 	test_tls_setup(&tls);
+	/* h2 for clients that offer it (ALPN), HTTP/1.1 for the others. */
+	tls_server_set_alpn(tls.srv, (const unsigned char *)HTTP_ALPN_H2, sizeof(HTTP_ALPN_H2) - 1);
 
 	struct http_server_config cfg;
 	http_server_config_defaults(&cfg);
@@ -118,11 +165,12 @@ teardown(void)
 	vfs_unmount_all();
 	test_memfs_clear();
 	for (int i = 0; i < NCIPHERS; i++) {
-		vm_object_deallocate(cold[i]);
-		free(cold_data[i]);
+		file_drop(cold[i], cold_data[i]);
+		file_drop(h2cold[i], h2cold_data[i]);
 	}
-	vm_object_deallocate(big);
-	free(big_data);
+	file_drop(big, big_data);
+	for (int i = 0; i < NHOT; i++)
+		file_drop(hot[i], hot_data[i]);
 }
 
 TestSuite(https_keyupdate, .init = setup, .fini = teardown, .timeout = 120);
@@ -144,8 +192,9 @@ client_msg(int write_p, int version, int content_type, const void *buf, size_t l
 		c->server_updates++;
 }
 
+/* A TLS 1.3 connection with `cipher`, offering ALPN `alpn` (wire format) unless NULL. */
 static void
-client_connect(struct client *c, const char *cipher)
+client_connect(struct client *c, const char *cipher, const char *alpn)
 {
 	memset(c, 0, sizeof(*c));
 	c->what = cipher;
@@ -153,6 +202,7 @@ client_connect(struct client *c, const char *cipher)
 	cr_assert_geq(c->fd, 0, "connect: %s", strerror(-c->fd));
 	struct timeval tv = {.tv_sec = 30};
 	cr_assert_eq(setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	cr_assert_eq(setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
 	c->ssl = SSL_new(tls.cctx);
 	cr_assert_not_null(c->ssl);
 	SSL_set_min_proto_version(c->ssl, TLS1_3_VERSION);
@@ -160,6 +210,9 @@ client_connect(struct client *c, const char *cipher)
 	SSL_set_msg_callback(c->ssl, client_msg);
 	SSL_set_msg_callback_arg(c->ssl, c);
 	SSL_set_fd(c->ssl, c->fd);
+	if (alpn != NULL)
+		cr_assert_eq(SSL_set_alpn_protos(c->ssl, (const unsigned char *)alpn, strlen(alpn)),
+			     0);
 	cr_assert_eq(SSL_connect(c->ssl), 1, "%s: handshake failed", cipher);
 	cr_assert_str_eq(SSL_get_cipher_name(c->ssl), cipher);
 }
@@ -298,7 +351,7 @@ Test(https_keyupdate, requested_while_the_file_is_being_read)
 {
 	for (int i = 0; i < NCIPHERS; i++) {
 		struct client c;
-		client_connect(&c, ciphers[i]);
+		client_connect(&c, ciphers[i], NULL);
 		char req[64];
 		snprintf(req, sizeof(req), "GET /cold%d.bin HTTP/1.1\r\nHost: l\r\n\r\n", i);
 		client_send(&c, req);
@@ -339,7 +392,7 @@ Test(https_keyupdate, several_on_one_keep_alive_connection)
 {
 	for (int i = 0; i < NCIPHERS; i++) {
 		struct client c;
-		client_connect(&c, ciphers[i]);
+		client_connect(&c, ciphers[i], NULL);
 		uint64_t base = server_key_changes();
 		int want = 0;
 		/* One in the middle of each large download, at different points. */
@@ -371,7 +424,7 @@ Test(https_keyupdate, several_on_one_keep_alive_connection)
 Test(https_keyupdate, too_many_without_a_request_end_the_connection)
 {
 	struct client c;
-	client_connect(&c, ciphers[0]);
+	client_connect(&c, ciphers[0], NULL);
 	for (int round = 0; round < 2; round++) {
 		for (int k = 1; k <= 32; k++) {
 			client_key_update(&c, SSL_KEY_UPDATE_REQUESTED);
@@ -387,4 +440,130 @@ Test(https_keyupdate, too_many_without_a_request_end_the_connection)
 	cr_assert_eq(c.server_updates, 64);
 	SSL_free(c.ssl);
 	close(c.fd);
+}
+
+/*
+ * HTTP/2: what the client does between its reads of one batch of streams.
+ * Each stage waits for its point in the bodies, acts once, and moves on.
+ */
+struct h2_keyupdate {
+	struct client *c;
+	struct vm_object *cold_obj;
+	struct test_h2_stream *cold, *big;
+	int stage;
+	int want;      /* KeyUpdates the server owes: one per update_requested */
+	uint64_t base; /* the server's key changes before the connection */
+};
+
+#define H2_STAGES 4
+
+static void
+h2_keyupdate_step(void *arg)
+{
+	struct h2_keyupdate *k = arg;
+	struct client *c = k->c;
+	const struct test_h2_stream *mid = k->cold; /* the body this stage is in the middle of */
+	switch (k->stage) {
+	case 0:
+		/* The cold file's first read is pending; the large body is under way. */
+		if (mempager_pending(k->cold_obj) == 0 || k->big->len < 64 * 1024)
+			return;
+		client_key_update(c, SSL_KEY_UPDATE_REQUESTED);
+		k->want++;
+		wait_key_changes(k->base, (uint64_t)k->want, c->what);
+		cr_assert_gt(mempager_pending(k->cold_obj), 0,
+			     "%s: the cold read completed by itself", c->what);
+		cr_assert_eq(k->cold->len, 0, "%s: cold bytes framed before they were read",
+			     c->what);
+		/* Its pages arrive now, and every later read of it on its own. */
+		mempager_set_mode(k->cold_obj, MEMPAGER_THREAD, 0);
+		mempager_complete_pending(k->cold_obj);
+		break;
+	case 1:
+		/* Not requested, in the middle of the large body: the server changes nothing. */
+		if (k->big->len < 300 * 1024)
+			return;
+		client_key_update(c, SSL_KEY_UPDATE_NOT_REQUESTED);
+		mid = k->big;
+		break;
+	case 2:
+		/* Two in a row, past the cold file's first hold. */
+		if (k->cold->len < 300 * 1024)
+			return;
+		client_key_update(c, SSL_KEY_UPDATE_REQUESTED);
+		client_key_update(c, SSL_KEY_UPDATE_REQUESTED);
+		k->want += 2;
+		break;
+	case 3:
+		if (k->cold->len < 600 * 1024)
+			return;
+		client_key_update(c, SSL_KEY_UPDATE_REQUESTED);
+		k->want++;
+		break;
+	default:
+		return;
+	}
+	cr_assert(!mid->ended, "%s: stage %d after %s ended", c->what, k->stage, mid->path);
+	k->stage++;
+}
+
+/* Every stream of a batch came whole and byte-exact; free their bodies. */
+static void
+h2_check_batch(struct test_h2_stream *st, int nst, bool alive, const char *what)
+{
+	cr_assert(alive, "%s: the connection ended: %s", what, test_conn_error());
+	for (int i = 0; i < nst; i++)
+		test_h2_check(&st[i], true, what);
+	test_h2_streams_free(st, nst);
+}
+
+Test(https_keyupdate, h2_streams_across_key_updates)
+{
+	for (int i = 0; i < NCIPHERS; i++) {
+		struct client c;
+		client_connect(&c, ciphers[i], "\x02h2");
+		const unsigned char *proto;
+		unsigned plen = 0;
+		SSL_get0_alpn_selected(c.ssl, &proto, &plen);
+		cr_assert(plen == 2 && memcmp(proto, "h2", 2) == 0, "%s: ALPN did not agree on h2",
+			  ciphers[i]);
+		struct test_conn x = {.fd = c.fd, .ssl = c.ssl};
+		struct test_h2 *h = test_h2_open(&x, "https", ciphers[i]);
+
+		struct test_h2_stream st[] = {
+		    {.path = h2cold_path[i], .want = h2cold_data[i], .wantlen = H2_COLD_SIZE},
+		    {.path = "/big.bin", .want = big_data, .wantlen = BIG_SIZE},
+		    {.path = hot_path[0], .want = hot_data[0], .wantlen = HOT_SIZE},
+		    {.path = hot_path[1], .want = hot_data[1], .wantlen = 2 * HOT_SIZE},
+		};
+		struct h2_keyupdate k = {.c = &c,
+					 .cold_obj = h2cold[i],
+					 .cold = &st[0],
+					 .big = &st[1],
+					 .base = server_key_changes()};
+		bool alive = test_h2_get(h, st, nitems(st), h2_keyupdate_step, &k);
+		h2_check_batch(st, nitems(st), alive, ciphers[i]);
+		cr_assert_eq(k.stage, H2_STAGES, "%s: the bodies ended at stage %d", ciphers[i],
+			     k.stage);
+		struct mempager_stats ms;
+		mempager_get_stats(h2cold[i], &ms);
+		cr_assert_gt(ms.ios, 1, "%s: the cold file came in one read", ciphers[i]);
+
+		/* Before the next requests: their answers come under the keys after it. */
+		client_key_update(&c, SSL_KEY_UPDATE_REQUESTED);
+		k.want++;
+		struct test_h2_stream again[] = {
+		    {.path = "/big.bin", .want = big_data, .wantlen = BIG_SIZE},
+		    {.path = hot_path[0], .want = hot_data[0], .wantlen = HOT_SIZE},
+		    {.path = h2cold_path[i], .want = h2cold_data[i], .wantlen = H2_COLD_SIZE},
+		};
+		alive = test_h2_get(h, again, nitems(again), NULL, NULL);
+		h2_check_batch(again, nitems(again), alive, ciphers[i]);
+
+		cr_assert_eq(c.server_updates, k.want, "%s: %d KeyUpdates from the server, want %d",
+			     ciphers[i], c.server_updates, k.want);
+		cr_assert_eq(server_key_changes(), k.base + (uint64_t)k.want);
+		test_h2_close(h);
+		client_close(&c);
+	}
 }

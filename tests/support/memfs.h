@@ -11,7 +11,7 @@
 
 struct vm_object;
 
-#define TEST_MEMFS_MAX 8
+#define TEST_MEMFS_MAX 16
 
 /*
  * Serve `obj` (size bytes) as /<name> below the mount: takes a reference,
