@@ -42,6 +42,12 @@
  * record out of the hash before anyone hears of it: every waiter gets the
  * error, and the next read tries the image again.
  *
+ * Memory.  Record bytes come from one region made with the ARC (9/8 c,
+ * pre-faulted; core/recmem.h): a fill writes into memory that is already
+ * there, where a fresh malloc of 128 KiB was faulted in page by page and cut
+ * cold objfs streams to a tenth of hostfs.  The same region stages the image
+ * reads that cannot go straight into a record (compressed or unaligned).
+ *
  * Files: arc.c (hash, lists, reads, holds), arc_evict.c (REPLACE, ghost
  * bounds, adaptation), arc_stats.c (counters, sizes, Prometheus text).
  */
