@@ -102,6 +102,21 @@ prefault(char *p, size_t len)
 		((volatile char *)p)[off] = 0;
 }
 
+/* Unmap and free everything (create's failure path, destroy). */
+static void
+release(struct recmem *m)
+{
+	if (m->base != NULL)
+		RECMEM_UNPOISON(m->base, (size_t)m->npages * PGSZ);
+	if (m->map != NULL && m->map != MAP_FAILED)
+		munmap(m->map, m->map_len);
+	free(m->tag);
+	free(m->next);
+	free(m->prev);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
 struct recmem *
 recmem_create(uint64_t bytes, bool prefault_it)
 {
@@ -122,13 +137,7 @@ recmem_create(uint64_t bytes, bool prefault_it)
 	m->next = malloc(m->npages * sizeof(*m->next));
 	m->prev = malloc(m->npages * sizeof(*m->prev));
 	if (m->map == MAP_FAILED || m->tag == NULL || m->next == NULL || m->prev == NULL) {
-		if (m->map != MAP_FAILED)
-			munmap(m->map, m->map_len);
-		free(m->tag);
-		free(m->next);
-		free(m->prev);
-		pthread_mutex_destroy(&m->lock);
-		free(m);
+		release(m);
 		return NULL;
 	}
 	m->base = (char *)(((uintptr_t)m->map + CHUNK - 1) & ~(uintptr_t)(CHUNK - 1));
@@ -148,15 +157,7 @@ recmem_destroy(struct recmem *m)
 		return;
 	VERIFY0(m->used_bytes);
 	VERIFY0(m->fallback_live);
-	if (m->base != NULL) {
-		RECMEM_UNPOISON(m->base, (size_t)m->npages * PGSZ);
-		munmap(m->map, m->map_len);
-	}
-	free(m->tag);
-	free(m->next);
-	free(m->prev);
-	pthread_mutex_destroy(&m->lock);
-	free(m);
+	release(m);
 }
 
 static unsigned

@@ -55,8 +55,8 @@
 
 #include "core/assert.h"
 #include "core/log.h"
-#include "core/util.h"
 #include "core/recmem.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -4,9 +4,9 @@
  * function here runs with arc->lock held.
  */
 #include "fs/objfs/arc_impl.h"
-#include "core/recmem.h"
 
 #include "core/assert.h"
+#include "core/recmem.h"
 #include "core/util.h"
 
 #include <stdlib.h>

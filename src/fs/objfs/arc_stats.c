@@ -4,6 +4,7 @@
  * so that anyone who has read /proc/spl/kstat/zfs/arcstats reads ours.
  */
 #include "fs/objfs/arc_impl.h"
+
 #include "core/recmem.h"
 
 #include <stdio.h>

@@ -607,7 +607,6 @@ static void
 open_direct(struct objfs_image *img, const struct stat *st)
 {
 	struct statx stx;
-	img->dfd = -1;
 	if (objfs_direct == 0 || statx(img->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) != 0 ||
 	    !(stx.stx_mask & STATX_DIOALIGN) || stx.stx_dio_mem_align == 0 ||
 	    stx.stx_dio_offset_align == 0 || OBJFS_DIO_MAX_ALIGN % stx.stx_dio_mem_align != 0 ||

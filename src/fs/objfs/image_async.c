@@ -18,8 +18,8 @@
 #include "fs/objfs/image_impl.h"
 
 #include "core/log.h"
-#include "core/util.h"
 #include "core/recmem.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <stdlib.h>
