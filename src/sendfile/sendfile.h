@@ -303,7 +303,9 @@ int vms_socket_write_record(struct vms_socket *so, uint8_t type, const void *buf
 /*
  * Probe once whether this kernel has TLS transmit (setsockopt TCP_ULP "tls"
  * on a loopback connection) and log which path serves TLS.  Returns true if
- * kernel TLS will be used (false also when sf_ktls is 0).
+ * kernel TLS will be used (false also when sf_ktls is 0).  Also makes the
+ * userspace sealer's buffer region (tls_buffer_mem), which the first
+ * vms_socket_tls_tx() would otherwise make: a server calls this at start.
  */
 bool vms_ktls_probe(void);
 extern int64_t sf_ktls; /* tunable: 1 use kernel TLS when the kernel has it, 0 never */

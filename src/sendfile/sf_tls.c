@@ -223,6 +223,7 @@ sf_ktls_probe_once(void)
 bool
 vms_ktls_probe(void)
 {
+	pthread_once(&sf_tls_mem_once, sf_tls_mem_create); /* not on the first connection's path */
 	if (sf_ktls == 0) {
 		static _Atomic bool said;
 		if (!atomic_exchange(&said, true))
