@@ -29,6 +29,16 @@ h2load_run() {
 	END { if (rps == "" || failed > 0) print "x"; else printf "%s %.4f\n", rps, gbps }' "$out"
 }
 
+# h2_small_uris base out: 200 files of 4 KiB under $WWW/h2 (made once), one URI per line
+h2_small_uris() {
+	local i
+	: >"$2"
+	for i in $(seq 0 199); do
+		[ -f "$WWW/h2/s$i.bin" ] || "$TOOLS/bench_gendata" "$WWW/h2/s$i.bin" 4K random $((300 + i)) >/dev/null
+		echo "$1/h2/s$i.bin" >>"$2"
+	done
+}
+
 h2_bench() {
 	if ! command -v h2load >/dev/null || ! /usr/bin/python3 -c 'import hpack, hyperframe' 2>/dev/null; then
 		say "$(printf '%-28s %s' "HTTP/2" "skipped: h2load or python3-h2 missing (scripts/deps.sh)")"
@@ -41,13 +51,8 @@ h2_bench() {
 	USED_PORTS+=" $nport"
 	port=$(free_port)
 	USED_PORTS+=" $port"
-	: >"$list.n"
-	: >"$list.v"
-	for i in $(seq 0 199); do
-		[ -f "$WWW/h2/s$i.bin" ] || "$TOOLS/bench_gendata" "$WWW/h2/s$i.bin" 4K random $((300 + i)) >/dev/null
-		echo "http://127.0.0.1:$nport/h2/s$i.bin" >>"$list.n"
-		echo "http://127.0.0.1:$port/h2/s$i.bin" >>"$list.v"
-	done
+	h2_small_uris "http://127.0.0.1:$nport" "$list.n"
+	h2_small_uris "http://127.0.0.1:$port" "$list.v"
 	nginx_conf "$TMP/nginx-h2.conf" "$nport" ""
 	sed -i "s|listen 127.0.0.1:$nport;|listen 127.0.0.1:$nport http2;|" "$TMP/nginx-h2.conf"
 	nginx -p "$TMP/nginx/" -c "$TMP/nginx-h2.conf" >>"$TMP/nginx/stdout.log" 2>&1 &

@@ -12,6 +12,8 @@
 #                              clients fetch the cold files once, GB/s
 #   full / resumed handshakes  openssl s_time -new / -reuse, $THREADS clients
 #                              in parallel, handshakes/s
+#   https h2 small / 64 KiB    h2load over TLS (ALPN h2; nginx `ssl http2`),
+#                              4 connections x 100 streams, req/s
 #
 # Uses bench/run's helpers (median, paired, report, one_wrk, drop_caches,
 # free_port, PIDS, ...) and its data set.
@@ -32,7 +34,8 @@ tls_setup() {
 	USED_PORTS+=" $TLS_VMSEND_PORT"
 	nginx_conf "$TMP/nginx-tls.conf" "$TLS_NGINX_PORT" ""
 	# The same server over TLS: listen ssl, the same cipher as vmsend picks, tickets on.
-	sed -i -e "s|listen 127.0.0.1:$TLS_NGINX_PORT;|listen 127.0.0.1:$TLS_NGINX_PORT ssl;\n\
+	# http2 too: h2load's ALPN gets it; wrk and s_time offer no ALPN and get HTTP/1.1.
+	sed -i -e "s|listen 127.0.0.1:$TLS_NGINX_PORT;|listen 127.0.0.1:$TLS_NGINX_PORT ssl http2;\n\
         ssl_certificate $TLS_DIR/cert.pem;\n\
         ssl_certificate_key $TLS_DIR/key.pem;\n\
         ssl_protocols TLSv1.2 TLSv1.3;\n\
@@ -190,6 +193,45 @@ tls_hs_case() { # name mode key target
 	report "$1" hs/s "${nv[*]:-}" "${vv[*]:-}" "$4" "$3"
 }
 
+# HTTP/2 over TLS (ALPN h2), as browsers reach it: h2load against both (bench/h2.sh's h2load_run).
+tls_h2_case() { # name nginx-src vmsend-src conns streams secs unit key target
+	local nv=() vv=() run side col r
+	[ "$7" = GB/s ] && col=2 || col=1
+	for run in $(seq "$RUNS"); do
+		for side in $([ $((run % 2)) = 1 ] && echo nginx vmsend || echo vmsend nginx); do
+			if [ "$side" = nginx ]; then
+				r=$(h2load_run "$2" "$4" "$5" "$6" "tls-nginx-$8-$run")
+				[ "$r" = x ] && nv+=(x) || nv+=("$(echo "$r" | cut -d' ' -f$col)")
+			elif tls_vmsend_up; then
+				r=$(h2load_run "$3" "$4" "$5" "$6" "tls-vmsend-$8-$run")
+				[ "$r" = x ] && vv+=(x) || vv+=("$(echo "$r" | cut -d' ' -f$col)")
+			else
+				vv+=(x)
+			fi
+		done
+	done
+	report "$1" "$7" "${nv[*]:-}" "${vv[*]:-}" "$9" "$8"
+}
+
+tls_h2_cases() {
+	if ! command -v h2load >/dev/null; then
+		say "$(printf '%-28s %s' "https h2" "skipped: h2load missing (scripts/deps.sh)")"
+		return
+	fi
+	local n=https://127.0.0.1:$TLS_NGINX_PORT v=https://127.0.0.1:$TLS_VMSEND_PORT i
+	mkdir -p "$WWW/h2"
+	h2_small_uris "$n" "$RAW/tls-h2-small-uris.n"
+	h2_small_uris "$v" "$RAW/tls-h2-small-uris.v"
+	for i in $(seq 0 199); do
+		tls_warm "$TLS_NGINX_PORT" "/h2/s$i.bin"
+		tls_vmsend_up && tls_warm "$TLS_VMSEND_PORT" "/h2/s$i.bin"
+	done
+	tls_h2_case "https h2 small files (4x100)" "$RAW/tls-h2-small-uris.n" "$RAW/tls-h2-small-uris.v" \
+		4 100 "$HOT_SECS" req/s https-h2-small 1.3
+	tls_h2_case "https h2 64 KiB (4x100)" "$n/hot/64k.bin" "$v/hot/64k.bin" 4 100 "$HOT_SECS" \
+		req/s https-h2-64KiB 1.3
+}
+
 tls_cases() {
 	log "https cases"
 	tls_setup
@@ -197,6 +239,7 @@ tls_cases() {
 	tls_hot_case "https hot 4 KiB (64 conns)" /hot/4k.bin 64 "$HOT_SECS" req/s https-hot-4KiB 1.2
 	tls_hot_case "https hot 64 KiB (64 conns)" /hot/64k.bin 64 "$HOT_SECS" req/s https-hot-64KiB 1.3
 	tls_hot_case "https hot 256 MiB (4 conns)" /hot/256m.bin 4 "$BIG_SECS" GB/s https-hot-256MiB 1.3 cpu
+	tls_h2_cases
 	tls_hs_case "https full handshakes" -new https-hs-full 1.0
 	tls_hs_case "https resumed handshakes" -reuse https-hs-resumed 1.0
 	local cnv=() cvv=() run side
