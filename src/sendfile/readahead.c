@@ -64,7 +64,12 @@
 
 VMS_TUNABLE(sf_ra_min_pages, "sf_ra_min_pages", 32,
 	    "first read-ahead window of a sendfile stream, pages (0: no adaptive read-ahead)");
-VMS_TUNABLE(sf_ra_max_pages, "sf_ra_max_pages", 1024,
+/*
+ * 8 MiB: 4 cold streams of 64 MiB files from ext4 on virtio measured
+ * 1.969 2.533 1.672 2.101 2.032 2.200 GB/s with 1024 pages and 3.362 2.861
+ * 2.157 2.392 2.782 2.888 with 2048; 1 and 16 streams did not move.
+ */
+VMS_TUNABLE(sf_ra_max_pages, "sf_ra_max_pages", 2048,
 	    "largest read-ahead window of a sequential sendfile stream, pages");
 VMS_TUNABLE(sf_ra_io_pages, "sf_ra_io_pages", 256, "most pages one read-ahead I/O covers");
 VMS_TUNABLE(sf_ra_inflight_max, "sf_ra_inflight_max", 0,
