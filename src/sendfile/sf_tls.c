@@ -96,32 +96,35 @@ VMS_STAT_COUNTER(sf_tls_stats.key_updates, "tls_key_updates",
 		 "TLS 1.3 transmit key changes queued (KeyUpdate answered)");
 
 /*
- * Sealed records go into buffers from one pre-faulted region, made when the
- * first socket starts sealing: malloc'd ones of 64 KiB and more were faulted
- * in afresh for most responses (28,000 faults a second, half the server's
- * time, at 64 KiB over 64 connections).
+ * Sealed records go into buffers from one pre-faulted region, made at server
+ * start (vms_ktls_probe) or else by the first socket that starts sealing:
+ * malloc'd ones of 64 KiB and more were faulted in afresh for most responses
+ * (28,000 faults a second, half the server's time, at 64 KiB over 64
+ * connections).  Set once; atomic for the metrics reader, which never makes it.
  */
 static pthread_once_t sf_tls_mem_once = PTHREAD_ONCE_INIT;
-static struct recmem *sf_tls_mem; /* NULL: no memory for it; malloc then */
+static _Atomic(struct recmem *) sf_tls_mem; /* NULL: no memory for it; malloc then */
 
 static void
 sf_tls_mem_create(void)
 {
 	int64_t bytes = __atomic_load_n(&tls_buffer_mem, __ATOMIC_RELAXED);
-	sf_tls_mem = recmem_create(bytes > 0 ? (uint64_t)bytes : 0, true);
+	atomic_store(&sf_tls_mem, recmem_create(bytes > 0 ? (uint64_t)bytes : 0, true));
 }
 
 static void *
 sf_tls_buf_alloc(size_t len)
 {
-	return sf_tls_mem != NULL ? recmem_alloc(sf_tls_mem, len) : malloc(len);
+	struct recmem *m = atomic_load(&sf_tls_mem);
+	return m != NULL ? recmem_alloc(m, len) : malloc(len);
 }
 
 void
 sf_tls_buf_free(void *buf)
 {
-	if (sf_tls_mem != NULL)
-		recmem_free(sf_tls_mem, buf);
+	struct recmem *m = atomic_load(&sf_tls_mem);
+	if (m != NULL)
+		recmem_free(m, buf);
 	else
 		free(buf);
 }
@@ -130,8 +133,9 @@ static uint64_t
 sf_tls_mem_stat(const struct vms_stat *st)
 {
 	struct recmem_stats s = {0};
-	if (sf_tls_mem != NULL)
-		recmem_stats(sf_tls_mem, &s);
+	struct recmem *m = atomic_load(&sf_tls_mem);
+	if (m != NULL)
+		recmem_stats(m, &s);
 	return st->arg == 0 ? s.used_bytes : s.fallback_allocs;
 }
 VMS_STAT_GAUGE(sf_tls_mem_stat, 0, "tls_buffer_used", "bytes of sealed records in the region");
