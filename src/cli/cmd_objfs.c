@@ -142,11 +142,17 @@ do_info(struct objfs_image *img)
 	const struct objfs_image_info *i = objfs_image_info(img);
 	char t[32];
 	time_string((int64_t)i->create_time, t, sizeof(t));
-	printf("image: %s\n  guid: %016" PRIx64 "\n  size: %" PRIu64 " bytes\n  created: %s\n"
+	printf("image: %s\n  format: version %u\n  guid: %016" PRIx64 "\n  size: %" PRIu64
+	       " bytes\n  created: %s\n"
 	       "  uberblock: generation %" PRIu64 " in slot %u (%u of %u slots valid)%s\n"
 	       "  objects: %" PRIu64 "\n",
-	       objfs_image_path(img), i->guid, i->image_size, t, i->generation, i->uber_slot,
-	       i->uber_valid, OBJFS_UBER_SLOTS, i->fell_back ? ", fell back" : "", i->nobjects - 1);
+	       objfs_image_path(img), i->version, i->guid, i->image_size, t, i->generation,
+	       i->uber_slot, i->uber_valid, OBJFS_UBER_SLOTS, i->fell_back ? ", fell back" : "",
+	       i->nobjects - 1);
+	if (i->dio_align != 0)
+		printf("  server reads: O_DIRECT, %u-byte alignment\n", i->dio_align);
+	else
+		printf("  server reads: buffered (no O_DIRECT here, or objfs_direct=0)\n");
 }
 
 int

@@ -711,6 +711,7 @@ objfs_image_open(const char *path, unsigned flags, struct objfs_image **out, cha
 	img->info.guid = img->hdr.guid;
 	img->info.image_size = img->hdr.image_size;
 	img->info.create_time = img->hdr.create_time;
+	img->info.version = img->hdr.version;
 	rc = choose_uber(img, err, errlen);
 	if (rc != 0)
 		goto fail;

@@ -63,6 +63,7 @@ struct objfs_image_info {
 	bool fell_back;      /* a newer uberblock was torn and an older one is in use */
 	uint64_t nobjects;   /* dnode slots, object 0 included */
 	uint64_t create_time;
+	uint32_t version;   /* format version (format.h) */
 	uint32_t dio_align; /* O_DIRECT alignment of the server's record reads; 0: buffered */
 };
 

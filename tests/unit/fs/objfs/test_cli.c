@@ -249,6 +249,8 @@ Test(objfs_cli, torn_and_truncated_images_say_so)
 	char *s = slurp(out, &len);
 	cr_expect(strstr(s, "generation 3 in slot 2 (3 of 4 slots valid), fell back") != NULL, "%s",
 		  s);
+	cr_expect(strstr(s, "format: version 2") != NULL, "%s", s);
+	cr_expect(strstr(s, "server reads: ") != NULL, "%s", s);
 	free(s);
 	cr_expect_eq(run("objfs", "cat", image, "f", NULL), 0, "the older root still reads");
 	cr_expect_eq(run("fsck", image, NULL, NULL, NULL), 1);
