@@ -15,7 +15,8 @@ struct vm_object;
 
 /*
  * Serve `obj` (size bytes) as /<name> below the mount: takes a reference,
- * dropped by test_memfs_clear().  Call before lookups.
+ * dropped by test_memfs_clear().  Call before lookups; more than
+ * TEST_MEMFS_MAX files panic (VERIFY).
  */
 void test_memfs_add(const char *name, struct vm_object *obj, uint64_t size);
 /* Register the type once and mount it at `prefix` ("/"); 0 or -errno. */
