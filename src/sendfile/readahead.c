@@ -298,12 +298,22 @@ sf_ra_kick(struct vms_socket *so, uint64_t pos)
 	uint64_t limit = ra->past_req ? npages : MIN(howmany(ra->req_end, PAGE_SIZE), npages);
 	if (ra->end < demand)
 		ra->end = demand;
-	/* Issue more only when less than half a window is left ahead of the demand. */
-	if (ra->end >= limit || ra->end - demand >= ra->win / 2)
+	/*
+	 * Top the window up one slice per call: a slice is one read-ahead I/O
+	 * (sf_ra_io_pages), issued once a whole slice or half the window is
+	 * free (or the limit is nearer), so I/Os stay large while a large
+	 * window stays nearly full.  Grabbing a page costs a lookup, an insert and often a reclaim;
+	 * a whole 8 MiB window at once kept the loop from the hot requests for
+	 * milliseconds, and a stream calls often enough (every hiwat bytes) to
+	 * keep its window full a slice at a time.
+	 */
+	uint64_t full = MIN(demand + ra->win, limit);
+	uint64_t slice = (uint64_t)MAX(MIN(sf_ra_io_pages, 1024), 1);
+	if (ra->end >= full || (full - ra->end < MIN(slice, ra->win / 2) && full < limit))
 		return;
-	uint64_t hi = MIN(demand + ra->win, limit);
+	uint64_t hi = MIN(full, ra->end + slice);
 	uint64_t got = sf_ra_issue(so, obj, ra->end, hi);
-	if (got == hi && ra->win < (uint32_t)sf_ra_max_pages) {
+	if (got == full && ra->win < (uint32_t)sf_ra_max_pages) {
 		ra->win = (uint32_t)MIN((int64_t)ra->win * 2, sf_ra_max_pages);
 		counter_inc(&sf_stats.ra_grows);
 	}

@@ -95,6 +95,52 @@ Test(readahead, sequential_window_grows_and_reads_each_page_once)
 	free(data);
 }
 
+/*
+ * A window is topped up one slice (one I/O of sf_ra_io_pages) per call, never
+ * a whole window at once: grabbing the pages of an 8 MiB window in one call
+ * held the loop for milliseconds while hot requests waited.
+ */
+Test(readahead, one_call_tops_the_window_up_one_slice)
+{
+	size_t size = 4u << 20;
+	uint8_t *data = sft_pattern(size, 74);
+	struct vm_object *obj = mempager_create(data, size, PAGER_CAP_BOGUS, "slice");
+	mempager_set_block(obj, 256);
+	int64_t io0 = sf_ra_io_pages, min0 = sf_ra_min_pages;
+	sf_ra_io_pages = 16;
+	sf_ra_min_pages = 256; /* the first window is already 16 slices */
+	struct stream s;
+	sft_tcp_pair(s.fds);
+	s.sink = sft_sink_start(s.fds[1], true); /* the socket fills and the call returns */
+	s.so = sft_socket(s.fds[0], 64 << 10, NULL, NULL, NULL);
+	off_t sb = 0;
+	int rv = vms_sendfile_object(s.so, obj, 0, size, NULL, &sb, 0);
+	cr_assert_eq(rv, -EAGAIN, "rv %d", rv);
+	uint64_t ios = counter_get(&sf_stats.ra_ios);
+	sft_sink_resume(s.sink); /* before any assertion: a paused sink would hang the teardown */
+	/* The call kicks read-ahead at most twice: when the buffer fills, and on the way out. */
+	cr_assert_leq(ios, 2, "one call started %llu read-ahead I/Os", (unsigned long long)ios);
+	send_range(&s, obj, (uint64_t)sb, size - (uint64_t)sb);
+	struct vms_socket_stats st;
+	vms_socket_get_stats(s.so, &st);
+	stream_close(&s);
+	sf_ra_io_pages = io0;
+	sf_ra_min_pages = min0;
+	cr_assert_eq(s.sink->len, size);
+	cr_assert_eq(memcmp(s.sink->buf, data, size), 0);
+	/* A slice at a time still fills and grows the window, and reads each page once. */
+	cr_assert_geq(st.ra_window, 512, "window %u pages", st.ra_window);
+	uint64_t npages = howmany(size, PAGE_SIZE);
+	cr_assert_gt(counter_get(&sf_stats.ra_pages), npages / 2, "read ahead %llu of %llu pages",
+		     (unsigned long long)counter_get(&sf_stats.ra_pages),
+		     (unsigned long long)npages);
+	mempager_drain(obj);
+	cr_assert_eq(pages_read(obj), npages);
+	sft_sink_free(s.sink);
+	vm_object_deallocate(obj);
+	free(data);
+}
+
 Test(readahead, random_ranges_get_no_large_readahead)
 {
 	size_t size = 8u << 20;
