@@ -67,6 +67,16 @@
 static BIO_METHOD *tls_bio_method;
 static pthread_once_t tls_bio_once = PTHREAD_ONCE_INIT;
 
+/* HKDF, fetched once for the process (a fetch per call is a provider lookup per handshake). */
+static EVP_KDF *tls_hkdf;
+static pthread_once_t tls_hkdf_once = PTHREAD_ONCE_INIT;
+
+static void
+tls_hkdf_fetch(void)
+{
+	tls_hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+}
+
 /* RFC 8446 7.1 HKDF-Expand-Label(secret, label, "", olen) with the suite's hash. */
 static int
 tls_expand_label(const EVP_MD *md, const uint8_t *secret, size_t slen, const char *label,
@@ -90,11 +100,10 @@ tls_expand_label(const EVP_MD *md, const uint8_t *secret, size_t slen, const cha
 	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, 10 + ll),
 	    OSSL_PARAM_construct_end(),
 	};
-	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-	EVP_KDF_CTX *kctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+	(void)pthread_once(&tls_hkdf_once, tls_hkdf_fetch);
+	EVP_KDF_CTX *kctx = tls_hkdf != NULL ? EVP_KDF_CTX_new(tls_hkdf) : NULL;
 	bool ok = kctx != NULL && EVP_KDF_derive(kctx, out, olen, params) == 1;
 	EVP_KDF_CTX_free(kctx);
-	EVP_KDF_free(kdf);
 	return ok ? 0 : -ENOMEM;
 }
 

@@ -3,7 +3,8 @@
  *
  * Every context gets the same policy: TLS 1.2 and 1.3 only, AEAD ciphers
  * only (AES-GCM, ChaCha20-Poly1305) with ECDHE, stateless session tickets
- * (resumption), no renegotiation, no compression, and SSL_OP_ENABLE_KTLS so
+ * (resumption), no renegotiation, no compression, no chain building (the
+ * chain sent is the certificate file's), and SSL_OP_ENABLE_KTLS so
  * that OpenSSL offers the transmit keys to our BIO (tls_conn.c); a keylog
  * callback that keeps the traffic secret for KeyUpdate (and writes no log).  The
  * first context is the default (a client without SNI, or with a name no
@@ -105,7 +106,8 @@ tls_ctx_load(struct tls_server *srv, int i, const struct tls_cert_spec *cs, char
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
 				     SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_ENABLE_KTLS);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* The chain sent is the --tls-cert file's, as given: OpenSSL does not build one per handshake. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
 	if (SSL_CTX_set_cipher_list(ctx, tls_ciphers12) != 1 ||
 	    SSL_CTX_set_ciphersuites(ctx, tls_ciphers13) != 1 ||
 	    SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1) {
