@@ -35,9 +35,9 @@ def client_ctx(cafile, version=None):
 class TConn(Conn):
     """Conn over TLS."""
 
-    def __init__(self, port, ctx, host="localhost", rcvbuf=None, timeout=30):
+    def __init__(self, port, ctx, host="localhost", rcvbuf=None, timeout=30, session=None):
         super().__init__(port, timeout=timeout, rcvbuf=rcvbuf)
-        self.s = ctx.wrap_socket(self.s, server_hostname=host)
+        self.s = ctx.wrap_socket(self.s, server_hostname=host, session=session)
 
 
 def metrics(port):
@@ -121,6 +121,24 @@ class Https(unittest.TestCase):
             c.request("HEAD", "/big.bin")
             r = c.read_response(head_only=True)
             self.assertEqual(int(r.h("content-length")), len(self.files["big.bin"]))
+            c.close()
+
+    def test_session_resumption(self):
+        """A second connection with the first one's session resumes it (tickets), and the
+        resumed connection serves byte-exact bodies."""
+        for v in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            ctx = client_ctx(self.cert, v)
+            c = TConn(self.tport, ctx)
+            c.request("GET", "/hello.txt")  # a TLS 1.3 ticket arrives after the handshake
+            self.assertEqual(c.read_response().body, self.files["hello.txt"])
+            sess = c.s.session
+            self.assertFalse(c.s.session_reused)
+            c.close()
+            self.assertTrue(sess is not None and sess.has_ticket, v)
+            c = TConn(self.tport, ctx, session=sess)
+            self.assertTrue(c.s.session_reused, v)
+            c.request("GET", "/medium.bin")
+            self.assertEqual(sha(c.read_response().body), sha(self.files["medium.bin"]), v)
             c.close()
 
     def test_curl(self):
