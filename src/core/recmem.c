@@ -173,6 +173,8 @@ void *
 recmem_alloc(struct recmem *m, size_t size)
 {
 	ASSERT3U(size, >, 0);
+	if (m == NULL)
+		return aligned_alloc(PGSZ, (size + PGSZ - 1) & ~(PGSZ - 1));
 	unsigned want = order_of(size);
 	pthread_mutex_lock(&m->lock);
 	unsigned k = want;
@@ -210,6 +212,10 @@ recmem_free(struct recmem *m, void *ptr)
 {
 	if (ptr == NULL)
 		return;
+	if (m == NULL) {
+		free(ptr);
+		return;
+	}
 	char *p = ptr;
 	if (m->base == NULL || p < m->base || p >= m->base + (size_t)m->npages * PGSZ) {
 		free(ptr);

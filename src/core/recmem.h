@@ -57,9 +57,11 @@ void recmem_destroy(struct recmem *m);
  * At least `size` bytes (size > 0), 4 KiB aligned: from the region when a
  * block is free, else from aligned_alloc().  NULL only when both fail.
  * Under ASan the bytes past `size` and every free block are poisoned.
+ * m == NULL (an owner that could not make its region) is aligned_alloc(),
+ * not counted anywhere.
  */
 void *recmem_alloc(struct recmem *m, size_t size);
-/* Give back a block from recmem_alloc(m, ...); NULL is a no-op. */
+/* Give back a block from recmem_alloc(m, ...), with the same m; p == NULL is a no-op. */
 void recmem_free(struct recmem *m, void *p);
 
 void recmem_stats(struct recmem *m, struct recmem_stats *out);

@@ -41,7 +41,7 @@ struct sf_seg {
 	bool sending;             /* (l) part of the send in flight */
 	bool nocache;             /* (c) SF_NOCACHE: free the pages on unwire */
 	bool sealed;              /* (l) bytes as they go on the wire (no TLS, or sealed) */
-	bool pooled;              /* (c) SEG_COPY: buf is from sf_tls_buf_alloc() */
+	bool pooled;              /* (c) SEG_COPY: buf is the sealer's (sf_tls_buf_free) */
 	uint8_t rtype;            /* (c) TLS record content type (23 unless a control record) */
 	uint32_t len;             /* (l) bytes (shrinks only when a pending segment splits) */
 	char *buf;                /* (c) SEG_COPY: the copy; SEG_KEY: the keys; owned */

@@ -112,21 +112,10 @@ sf_tls_mem_create(void)
 	atomic_store(&sf_tls_mem, recmem_create(bytes > 0 ? (uint64_t)bytes : 0, true));
 }
 
-static void *
-sf_tls_buf_alloc(size_t len)
-{
-	struct recmem *m = atomic_load(&sf_tls_mem);
-	return m != NULL ? recmem_alloc(m, len) : malloc(len);
-}
-
 void
 sf_tls_buf_free(void *buf)
 {
-	struct recmem *m = atomic_load(&sf_tls_mem);
-	if (m != NULL)
-		recmem_free(m, buf);
-	else
-		free(buf);
+	recmem_free(atomic_load(&sf_tls_mem), buf);
 }
 
 static uint64_t
@@ -511,7 +500,7 @@ sf_tls_seal_run(struct vms_socket *so, struct sf_seg *first, struct sf_seg *end,
 	uint32_t nrec = howmany(total, VMS_TLS_MAX_PLAIN);
 	uint32_t ctlen = total + nrec * sf_tls_overhead(t);
 	struct sf_seg *ns = calloc(1, sizeof(*ns));
-	uint8_t *ct = sf_tls_buf_alloc(ctlen);
+	uint8_t *ct = recmem_alloc(atomic_load(&sf_tls_mem), ctlen);
 	if (ns == NULL || ct == NULL) {
 		free(ns);
 		sf_tls_buf_free(ct);

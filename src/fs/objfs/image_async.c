@@ -25,23 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *
-staging_alloc(struct objfs_aread *ar, size_t len)
-{
-	if (ar->mem != NULL)
-		return recmem_alloc(ar->mem, len);
-	return aligned_alloc(OBJFS_DIO_MAX_ALIGN, roundup2(len, OBJFS_DIO_MAX_ALIGN));
-}
-
 static void
 aread_finish(struct objfs_aread *ar, int error)
 {
-	if (ar->pbuf_ != NULL && ar->pbuf_ != ar->buf) {
-		if (ar->mem != NULL)
-			recmem_free(ar->mem, ar->pbuf_);
-		else
-			free(ar->pbuf_);
-	}
+	if (ar->pbuf_ != ar->buf)
+		recmem_free(ar->mem, ar->pbuf_);
 	ar->pbuf_ = NULL;
 	ar->done(ar, error);
 }
@@ -141,7 +129,7 @@ aread_plan(struct objfs_aread *ar)
 		ar->cap_ = (uint32_t)roundup2(ar->want_, a);
 		counter_inc(&ar->img_->stats.staged_reads);
 	}
-	ar->pbuf_ = staging_alloc(ar, ar->cap_);
+	ar->pbuf_ = recmem_alloc(ar->mem, ar->cap_); /* 4 KiB aligned: OBJFS_DIO_MAX_ALIGN */
 	return ar->pbuf_ != NULL ? 0 : -ENOMEM;
 }
 

@@ -116,6 +116,14 @@ Test(recmem, full_or_too_big_falls_back_and_is_counted)
 	cr_expect_eq(stats(none).fallback_live, 1);
 	recmem_free(none, x);
 	recmem_destroy(none);
+
+	/* No allocator at all (its owner could not make one): plain aligned memory. */
+	void *y = recmem_alloc(NULL, 5000);
+	cr_assert_not_null(y);
+	cr_expect_eq((uintptr_t)y % (4 * KB), 0);
+	memset(y, 2, 8 * KB); /* rounded up to whole 4 KiB pages: ASan checks the bound */
+	recmem_free(NULL, y);
+	recmem_free(NULL, NULL);
 }
 
 /* Resident pages of [p, p + len). */
