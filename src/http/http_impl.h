@@ -169,7 +169,7 @@ struct http_thread {
 	int start_rc; /* (c) after the start handshake */
 };
 
-/* A listening address; each thread has its own SO_REUSEPORT socket on it. */
+/* A listening address: one socket, and a dup of it for each thread. */
 struct http_addr {
 	char spec[128]; /* as configured, the key a reload compares */
 	bool metrics_ok;

@@ -1,9 +1,9 @@
 /*
  * The vmsend HTTP/1.1 static-file server.
  *
- * One event loop (src/io) per thread; each thread has its own listening
- * socket per address (SO_REUSEPORT lets the kernel spread connections), its
- * own connections and its own io_uring.  File bytes never pass through this
+ * One event loop (src/io) per thread; each thread accepts on its own dup of
+ * every listening socket (the kernel hands connections to the threads in
+ * turn), and has its own connections and its own io_uring.  File bytes never pass through this
  * layer: a response is a list of pieces, copied header bytes and (vnode,
  * offset, length) ranges, handed to vms_sendfile_vnode() on the connection's
  * vms_socket.  A cache hit is queued ready and goes out at once; a miss is

@@ -1,15 +1,20 @@
 /*
  * The server: listeners, threads, start and stop.
  *
- * Each thread owns an io loop, one SO_REUSEPORT listening socket per
- * address, and the connections it accepted; no lock is taken on the request
- * path.  Every listener is bound in http_server_start() on the caller's
- * thread, so "address in use" is reported before anything runs.
+ * Each thread owns an io loop, its own descriptor (a dup) of every
+ * listening socket, and the connections it accepted; no lock is taken on
+ * the request path.  Every listener is bound in http_server_start() on the
+ * caller's thread, so "address in use" is reported before anything runs.
  *
- * SO_REUSEPORT would let a second vmsend (same user) bind the same port and
- * silently take half the connections, so each address is first bound by a
- * probe socket *without* SO_REUSEPORT: that bind fails if anyone listens
- * there, and the probe is closed before the real listeners bind.
+ * One socket per address, shared by the threads, rather than one
+ * SO_REUSEPORT socket per thread: the kernel gives a new connection to
+ * whichever thread's accept is waiting first (accept waits are exclusive),
+ * so the threads take connections in turn, where SO_REUSEPORT hashes each
+ * one to a thread at random.  With short connections from a few clients
+ * the hash left one thread with two or three handshakes queued while the
+ * other idled: two threads did 1,536..2,040 TLS handshakes/s where two
+ * one-thread processes did 2,042..2,673.  A shared socket also cannot be
+ * joined silently by a second server on the same port.
  *
  * Stopping is posted to every loop: listeners shut down, idle connections
  * close, busy ones close after their response; after the grace period the
@@ -124,15 +129,6 @@ http_server_config_check(const struct http_server_config *cfg)
 	return rc;
 }
 
-static void
-http_addr_set_port(struct sockaddr_storage *ss, int port)
-{
-	if (ss->ss_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-	else
-		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-}
-
 static int
 http_addr_port(const struct sockaddr_storage *ss)
 {
@@ -142,15 +138,13 @@ http_addr_port(const struct sockaddr_storage *ss)
 }
 
 static int
-http_listen_socket(const struct sockaddr_storage *ss, socklen_t len, bool reuseport)
+http_listen_socket(const struct sockaddr_storage *ss, socklen_t len)
 {
 	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (reuseport)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (ss->ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 1024) != 0) {
@@ -326,31 +320,19 @@ http_addr_close(struct http_addr *a, int nthreads)
 	a->fds = NULL;
 }
 
-/*
- * "fd:N": a socket bound by whoever started us (systemd's socket
- * activation).  Every thread accepts on it, through its own dup.
- */
+/* Give each of nthreads threads its own dup of listening socket fd (see the top). */
 static int
-http_addr_inherit(struct http_addr *a, int nthreads)
+http_addr_share(struct http_addr *a, int fd, int nthreads)
 {
-	char *end;
-	long fd = strtol(a->spec + 3, &end, 10);
-	int acc = 0;
-	socklen_t alen = sizeof(acc);
-	if (a->spec[3] == '\0' || *end != '\0' || fd < 0 || fd > 65535 ||
-	    getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) != 0 || !acc) {
-		LOG_ERR("http", "%s is not a listening socket", a->spec);
-		return -EBADF;
-	}
 	struct sockaddr_storage bound;
 	socklen_t blen = sizeof(bound);
-	getsockname((int)fd, (struct sockaddr *)&bound, &blen);
+	getsockname(fd, (struct sockaddr *)&bound, &blen);
 	a->port = http_addr_port(&bound);
 	a->fds = malloc(sizeof(int) * (size_t)nthreads);
 	if (a->fds == NULL)
 		return -ENOMEM;
 	for (int t = 0; t < nthreads; t++) {
-		a->fds[t] = fcntl((int)fd, F_DUPFD_CLOEXEC, 3);
+		a->fds[t] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 		if (a->fds[t] < 0) {
 			int e = -errno;
 			for (int u = 0; u < t; u++)
@@ -363,45 +345,40 @@ http_addr_inherit(struct http_addr *a, int nthreads)
 	return 0;
 }
 
-/* Bind nthreads SO_REUSEPORT sockets on a->spec (after a probe: see the top).  0 or -errno. */
+/*
+ * Listen on a->spec: a new socket, or "fd:N", one bound by whoever started
+ * us (systemd's socket activation).  0 or -errno.
+ */
 static int
 http_addr_bind(struct http_addr *a, int nthreads)
 {
+	if (strncmp(a->spec, "fd:", 3) == 0) {
+		char *end;
+		long fd = strtol(a->spec + 3, &end, 10);
+		int acc = 0;
+		socklen_t alen = sizeof(acc);
+		if (a->spec[3] == '\0' || *end != '\0' || fd < 0 || fd > 65535 ||
+		    getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) != 0 || !acc) {
+			LOG_ERR("http", "%s is not a listening socket", a->spec);
+			return -EBADF;
+		}
+		return http_addr_share(a, (int)fd, nthreads);
+	}
 	struct sockaddr_storage ss;
 	socklen_t len;
-	if (strncmp(a->spec, "fd:", 3) == 0)
-		return http_addr_inherit(a, nthreads);
 	if (http_addr_parse(a->spec, &ss, &len) != 0) {
 		LOG_ERR("http", "bad listen address '%s' (want HOST:PORT)", a->spec);
 		return -EINVAL;
 	}
-	int probe = http_listen_socket(&ss, len, false);
-	if (probe < 0) {
-		LOG_ERR("http", "cannot listen on %s: %s%s", a->spec, strerror(-probe),
-			probe == -EADDRINUSE ? " (is another server running there?)" : "");
-		return probe;
+	int fd = http_listen_socket(&ss, len);
+	if (fd < 0) {
+		LOG_ERR("http", "cannot listen on %s: %s%s", a->spec, strerror(-fd),
+			fd == -EADDRINUSE ? " (is another server running there?)" : "");
+		return fd;
 	}
-	struct sockaddr_storage bound;
-	socklen_t blen = sizeof(bound);
-	getsockname(probe, (struct sockaddr *)&bound, &blen);
-	close(probe);
-	a->port = http_addr_port(&bound);
-	http_addr_set_port(&ss, a->port);
-	a->fds = malloc(sizeof(int) * (size_t)nthreads);
-	if (a->fds == NULL)
-		return -ENOMEM;
-	for (int t = 0; t < nthreads; t++)
-		a->fds[t] = -1;
-	for (int t = 0; t < nthreads; t++) {
-		int fd = http_listen_socket(&ss, len, true);
-		if (fd < 0) {
-			LOG_ERR("http", "cannot listen on %s: %s", a->spec, strerror(-fd));
-			http_addr_close(a, nthreads);
-			return fd;
-		}
-		a->fds[t] = fd;
-	}
-	return 0;
+	int rc = http_addr_share(a, fd, nthreads);
+	close(fd); /* the threads' dups hold it */
+	return rc;
 }
 
 /*
