@@ -372,6 +372,18 @@ class Conditionals(unittest.TestCase):
 
 
 class Connections(unittest.TestCase):
+    def test_threads_share_one_listening_socket(self):
+        """Both threads accept from one socket (one accept queue, taken in turn), not one
+        SO_REUSEPORT socket each, which hashes connections to threads at random."""
+        listening = 0
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                listening += state == "0A" and int(local.split(":")[1], 16) == P()
+        self.assertEqual(listening, 1)
+        for _ in range(8):  # and every connection is served, whichever thread takes it
+            self.assertEqual(get(P(), "/hello.txt").body, FILES["hello.txt"])
+
     def test_pipelining_in_order(self):
         names = ["hello.txt", "medium.bin", "nope", "one.bin", "page.bin", "sub/index.html",
                  "hello.txt", "empty.bin", "medium.bin", "index.html"]
