@@ -180,6 +180,14 @@ http_accept_done(struct io_req *req, int res, uint32_t flags)
 			close(res);
 		return;
 	}
+	if (res == -EINVAL) {
+		/*
+		 * The socket is no longer listening: another thread shut it down
+		 * (a stop, or a reload that drops the address) before this
+		 * thread's own task ran.  That task closes this dup.
+		 */
+		return;
+	}
 	if (res >= 0) {
 		http_conn_accepted(th, res, (const struct sockaddr *)&l->addr, l->metrics_ok,
 				   l->tls);
