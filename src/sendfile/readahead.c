@@ -101,6 +101,13 @@ sf_ra_bound(void)
 	return MAX(max, 1);
 }
 
+/* Most pages one read-ahead I/O covers: sf_ra_io_pages, kept within [1, 1024]. */
+static int
+sf_ra_io_max(void)
+{
+	return (int)MAX(MIN(sf_ra_io_pages, 1024), 1);
+}
+
 /* Reserve up to n pages of the global bound; returns how many were granted. */
 static int
 sf_ra_reserve(int n)
@@ -232,7 +239,7 @@ static uint64_t
 sf_ra_issue(struct vms_socket *so, struct vm_object *obj, uint64_t lo, uint64_t hi)
 {
 	uint64_t p = lo;
-	int io_max = (int)MAX(MIN(sf_ra_io_pages, 1024), 1);
+	int io_max = sf_ra_io_max();
 
 	while (p < hi) {
 		int after = 0;
@@ -300,15 +307,15 @@ sf_ra_kick(struct vms_socket *so, uint64_t pos)
 		ra->end = demand;
 	/*
 	 * Top the window up one slice per call: a slice is one read-ahead I/O
-	 * (sf_ra_io_pages), issued once a whole slice or half the window is
-	 * free (or the limit is nearer), so I/Os stay large while a large
-	 * window stays nearly full.  Grabbing a page costs a lookup, an insert and often a reclaim;
-	 * a whole 8 MiB window at once kept the loop from the hot requests for
-	 * milliseconds, and a stream calls often enough (every hiwat bytes) to
-	 * keep its window full a slice at a time.
+	 * (sf_ra_io_max), issued once a whole slice or half the window is free
+	 * (or the limit is nearer), so I/Os stay large while a large window
+	 * stays nearly full.  Grabbing a page costs a lookup, an insert and
+	 * often a reclaim; a whole 8 MiB window at once kept the loop from the
+	 * hot requests for milliseconds, and a stream calls often enough (every
+	 * hiwat bytes) to keep its window full a slice at a time.
 	 */
 	uint64_t full = MIN(demand + ra->win, limit);
-	uint64_t slice = (uint64_t)MAX(MIN(sf_ra_io_pages, 1024), 1);
+	uint64_t slice = (uint64_t)sf_ra_io_max();
 	if (ra->end >= full || (full - ra->end < MIN(slice, ra->win / 2) && full < limit))
 		return;
 	uint64_t hi = MIN(full, ra->end + slice);
