@@ -62,6 +62,19 @@ pages_read(struct vm_object *obj)
 	return st.pages_read + st.optional_read;
 }
 
+/* Most of the file's pages came in ahead of the demand, and no page was read twice. */
+static void
+assert_read_ahead_once(struct vm_object *obj, size_t size)
+{
+	uint64_t npages = howmany(size, PAGE_SIZE);
+	cr_assert_gt(counter_get(&sf_stats.ra_pages), npages / 2, "read ahead %llu of %llu pages",
+		     (unsigned long long)counter_get(&sf_stats.ra_pages),
+		     (unsigned long long)npages);
+	mempager_drain(obj);
+	cr_assert_eq(pages_read(obj), npages, "pager read %llu pages for a %llu-page file",
+		     (unsigned long long)pages_read(obj), (unsigned long long)npages);
+}
+
 Test(readahead, sequential_window_grows_and_reads_each_page_once)
 {
 	size_t size = 8u << 20;
@@ -81,14 +94,7 @@ Test(readahead, sequential_window_grows_and_reads_each_page_once)
 	cr_assert_geq(counter_get(&sf_stats.ra_grows), 4, "window doubled %llu times",
 		      (unsigned long long)counter_get(&sf_stats.ra_grows));
 	cr_assert_geq(st.ra_window, 512, "window %u pages", st.ra_window);
-	/* Most pages came in ahead of the demand, and no page was read twice. */
-	uint64_t npages = howmany(size, PAGE_SIZE);
-	cr_assert_gt(counter_get(&sf_stats.ra_pages), npages / 2, "read ahead %llu of %llu pages",
-		     (unsigned long long)counter_get(&sf_stats.ra_pages),
-		     (unsigned long long)npages);
-	mempager_drain(obj);
-	cr_assert_eq(pages_read(obj), npages, "pager read %llu pages for a %llu-page file",
-		     (unsigned long long)pages_read(obj), (unsigned long long)npages);
+	assert_read_ahead_once(obj, size);
 	cr_assert_eq(sf_ra_inflight_pages(), 0);
 	sft_sink_free(s.sink);
 	vm_object_deallocate(obj);
@@ -130,12 +136,7 @@ Test(readahead, one_call_tops_the_window_up_one_slice)
 	cr_assert_eq(memcmp(s.sink->buf, data, size), 0);
 	/* A slice at a time still fills and grows the window, and reads each page once. */
 	cr_assert_geq(st.ra_window, 512, "window %u pages", st.ra_window);
-	uint64_t npages = howmany(size, PAGE_SIZE);
-	cr_assert_gt(counter_get(&sf_stats.ra_pages), npages / 2, "read ahead %llu of %llu pages",
-		     (unsigned long long)counter_get(&sf_stats.ra_pages),
-		     (unsigned long long)npages);
-	mempager_drain(obj);
-	cr_assert_eq(pages_read(obj), npages);
+	assert_read_ahead_once(obj, size);
 	sft_sink_free(s.sink);
 	vm_object_deallocate(obj);
 	free(data);
