@@ -14,10 +14,21 @@ static _Atomic uint64_t object_live;
 
 #define HASH_MIN 16
 
+/*
+ * A run of HASH_RUN consecutive pages lands in consecutive buckets (a cache
+ * line or two of the bucket array), so a sequential stream's lookups, inserts
+ * and removals share lines instead of missing on every page.  Each run starts
+ * at a bucket Fibonacci hashing (the product's top bits) picks among all of
+ * them, so no stride piles pages into a few chains.
+ */
+#define HASH_RUN 8
+
 static inline uint32_t
 pindex_hash(uint64_t pindex, uint32_t mask)
 {
-	return (uint32_t)((pindex * 0x9E3779B97F4A7C15ull) >> 32) & mask;
+	int bits = 32 - __builtin_clz(mask); /* mask + 1 buckets, a power of two >= HASH_MIN */
+	uint64_t start = (pindex / HASH_RUN * 0x9E3779B97F4A7C15ull) >> (64 - bits);
+	return (uint32_t)(start + pindex % HASH_RUN) & mask;
 }
 
 struct vm_object *
@@ -99,6 +110,20 @@ vm_page_lookup(struct vm_object *obj, uint64_t pindex)
 	while (m != NULL && m->pindex != pindex)
 		m = m->hnext;
 	return m;
+}
+
+uint32_t
+vm_object_chain_max(struct vm_object *obj)
+{
+	VM_OBJECT_ASSERT_LOCKED(obj);
+	uint32_t max = 0;
+	for (uint32_t b = 0; b <= obj->hash_mask; b++) {
+		uint32_t n = 0;
+		for (struct vm_page *m = obj->hash[b]; m != NULL; m = m->hnext)
+			n++;
+		max = MAX(max, n);
+	}
+	return max;
 }
 
 static void

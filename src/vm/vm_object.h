@@ -70,6 +70,8 @@ bool vm_object_owned(struct vm_object *obj);
 
 /* Look a page up; the object must be locked.  NULL if not resident. */
 struct vm_page *vm_page_lookup(struct vm_object *obj, uint64_t pindex);
+/* The longest chain in the page index (tests: no access pattern piles pages up). */
+uint32_t vm_object_chain_max(struct vm_object *obj);
 
 /* Number of pages in the object's last (possibly partial) page index + 1. */
 static inline uint64_t

@@ -209,3 +209,28 @@ Test(vm, nobusy_valid_busies_only_pages_that_need_io)
 		vm_page_unwire(ma[i]);
 	vm_object_deallocate(obj);
 }
+
+/*
+ * The page index keeps its chains short whatever the access pattern: a file
+ * read at a power-of-two stride (every 8th page, every 4 GiB) must not pile
+ * all its resident pages into one bucket, as an index by pindex bits would.
+ */
+Test(vm, page_index_chains_stay_short_at_any_stride)
+{
+	const uint64_t strides[] = {1, 8, 64, 1u << 10, 1u << 20, 1ull << 30};
+	for (size_t s = 0; s < sizeof(strides) / sizeof(strides[0]); s++) {
+		struct vm_object *obj = vm_object_allocate(NULL, NULL, UINT64_MAX / 2, "strided");
+		cr_assert_not_null(obj);
+		for (uint64_t i = 0; i < NPAGES; i++) {
+			struct vm_page *m = vm_page_grab(obj, i * strides[s], VM_ALLOC_NOBUSY);
+			cr_assert_not_null(m);
+		}
+		vm_object_lock(obj);
+		cr_assert_eq(obj->resident_count, NPAGES);
+		uint32_t chain = vm_object_chain_max(obj);
+		vm_object_unlock(obj);
+		cr_assert_leq(chain, 4, "stride %llu: %u pages in one chain", (unsigned long long)strides[s],
+			      chain);
+		vm_object_deallocate(obj);
+	}
+}
