@@ -229,8 +229,8 @@ Test(vm, page_index_chains_stay_short_at_any_stride)
 		cr_assert_eq(obj->resident_count, NPAGES);
 		uint32_t chain = vm_object_chain_max(obj);
 		vm_object_unlock(obj);
-		cr_assert_leq(chain, 4, "stride %llu: %u pages in one chain", (unsigned long long)strides[s],
-			      chain);
+		cr_assert_leq(chain, 4, "stride %llu: %u pages in one chain",
+			      (unsigned long long)strides[s], chain);
 		vm_object_deallocate(obj);
 	}
 }
