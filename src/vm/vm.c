@@ -36,6 +36,14 @@
  * cached pages (or the main queue is empty), else from the main queue,
  * whose hand gives referenced pages a second chance.  Busy and wired pages
  * (a stream's send buffer) are passed over and stay in their queue.
+ *
+ * The free list is FIFO, so frames leave it in the order they came: the
+ * arena starts in frame order, a run grabbed at once gets ascending frames,
+ * reclaim frees a stream's pages in the order they were grabbed, and the
+ * next run gets ascending frames again.  A run in ascending frames of the
+ * (huge-page) arena is one DMA segment per 2 MiB, not one per page: with a
+ * LIFO list every reclaim batch came back reversed, and cold streams read
+ * 44% slower through a full cache on the virtio disk of our bench machine.
  */
 #include "vm/vm_internal.h"
 #include "core/util.h"
@@ -204,7 +212,7 @@ vm_page_free_toq(struct vm_page *m)
 	 */
 	uint32_t x = atomic_exchange_explicit(&m->busy_lock, VPB_UNBUSIED, memory_order_release);
 	m->queue = PQ_FREE;
-	TAILQ_INSERT_HEAD(&vm.freeq, m, plinks);
+	TAILQ_INSERT_TAIL(&vm.freeq, m, plinks); /* FIFO: see the top */
 	vm.nfree++;
 	if (vm.free_waiters > 0)
 		pthread_cond_broadcast(&vm.free_cv);

@@ -215,6 +215,32 @@ Test(vm, nobusy_valid_busies_only_pages_that_need_io)
  * read at a power-of-two stride (every 8th page, every 4 GiB) must not pile
  * all its resident pages into one bucket, as an index by pindex bits would.
  */
+/*
+ * A run grabbed at once sits in ascending frames even after the cache has
+ * turned over (a stream reading through a full cache): one DMA segment, not
+ * one per page.  With a LIFO free list each reclaim batch came back reversed.
+ */
+Test(vm, reclaimed_pages_come_back_in_frame_order)
+{
+	struct vm_object *a = mempager_create(data, sizeof(data), 0, "a");
+	struct vm_object *b = mempager_create(data, sizeof(data), 0, "b");
+	struct vm_page *ma[NPAGES];
+	for (int round = 0; round < 4; round++) {
+		struct vm_object *obj = round % 2 == 0 ? a : b;
+		uint64_t pindex = (uint64_t)(round / 2) * NPAGES; /* not resident: all reclaimed */
+		cr_assert_eq(vm_page_grab_pages(obj, pindex, 0, ma, NPAGES), NPAGES);
+		int ascending = 0;
+		for (int i = 1; i < NPAGES; i++)
+			ascending += (char *)vm_page_data(ma[i]) ==
+				     (char *)vm_page_data(ma[i - 1]) + PAGE_SIZE;
+		unbusy_all(ma, NPAGES);
+		cr_assert_eq(ascending, NPAGES - 1, "round %d: %d of %d neighbours in frame order",
+			     round, ascending, NPAGES - 1);
+	}
+	vm_object_deallocate(a);
+	vm_object_deallocate(b);
+}
+
 Test(vm, page_index_chains_stay_short_at_any_stride)
 {
 	const uint64_t strides[] = {1, 8, 64, 1u << 10, 1u << 20, 1ull << 30};
