@@ -23,6 +23,17 @@
  * held anyway: optional pages are taken only within the held records,
  * grabbed without sleeping and stopping at the first page already valid.
  *
+ * Streams bypass the ARC.  Each file notes where its last run of records
+ * ended; a run that starts there after objfs_stream_direct_after records
+ * in a row is a stream (sendfile's read-ahead asks for one record after
+ * the other), in the spirit of ZFS's dmu_zfetch.  A stream's record that
+ * is stored uncompressed, lies whole inside the file, has every page in
+ * this request (none bogus) and is not in the ARC already is read straight
+ * into its pages and verified there (objfs_image_can_scatter); step 2 then
+ * has nothing to copy for it.  So a one-pass stream costs no copy and no ARC
+ * space, and cannot push out what other reads keep in the ARC.  Compressed
+ * records still go through the ARC, which decompresses them.
+ *
  * Failure is all or nothing: if any record fails (EIO after a checksum
  * mismatch, logged by the image side), no requested page is touched, the
  * optional pages are freed and iodone gets -EIO.  Nothing was copied, so
@@ -44,6 +55,7 @@
 
 #include "core/assert.h"
 #include "core/log.h"
+#include "core/tunable.h"
 #include "core/util.h"
 #include "fs/objfs/image.h"
 #include "io/io.h"
@@ -55,9 +67,15 @@
 
 struct dmu_stats dmu_stats;
 
+VMS_TUNABLE(objfs_stream_direct_after, "objfs_stream_direct_after", 2,
+	    "objfs records read in a row before a file's uncompressed records go straight "
+	    "into the page cache, not through the ARC (0: never)");
+
 VMS_STAT_COUNTER(dmu_stats.reads, "dmu_reads", "objfs getpages calls");
 VMS_STAT_COUNTER(dmu_stats.async_reads, "dmu_async_reads", "of which getpages_async");
 VMS_STAT_COUNTER(dmu_stats.records_held, "dmu_records_held", "ARC records held for page runs");
+VMS_STAT_COUNTER(dmu_stats.records_direct, "dmu_records_direct",
+		 "records read straight into a stream's pages, past the ARC");
 VMS_STAT_COUNTER(dmu_stats.holes, "dmu_holes", "hole records in page runs (zero-filled)");
 VMS_STAT_COUNTER(dmu_stats.pages_filled, "dmu_pages_filled", "requested pages filled from records");
 VMS_STAT_COUNTER(dmu_stats.bogus_skipped, "dmu_bogus_skipped", "bogus_page slots skipped (rule 7)");
@@ -77,13 +95,15 @@ struct dmu_req;
 struct dmu_rec {
 	struct dmu_req *req;
 	struct objfs_bp bp;
-	struct arc_buf *buf; /* held; NULL for a hole or before it arrives */
+	struct arc_buf *buf; /* held; NULL for a hole, a direct record or before it arrives */
+	bool direct;         /* read straight into its pages (see the top) */
 };
 
 struct dmu_req {
 	struct vm_object *obj;
 	struct objfs_node *np;
 	bool skip_bogus; /* rule 7: false only in the 2018 variant */
+	bool stream;     /* part of a sequential stream (see the top) */
 	uint64_t first;  /* ma[0]->pindex */
 	int count;
 	int nbehind, nahead;
@@ -190,6 +210,10 @@ dmu_fill_page(struct dmu_req *req, struct vm_page *m, uint64_t pindex)
 		ASSERT3U(blk, >=, req->blk0);
 		ASSERT3U(blk, <, req->blk0 + req->nrecs);
 		const struct dmu_rec *r = &req->recs[blk - req->blk0];
+		if (r->direct) {
+			vm_page_valid(m); /* read and verified in place, a whole page of the file */
+			return;
+		}
 		uint64_t roff = off - (blk << dn->rs_shift);
 		size_t want = MIN((uint64_t)PAGE_SIZE, dn->size - off);
 		if (r->buf != NULL && roff < r->buf->size) {
@@ -366,6 +390,85 @@ dmu_req_create(struct vm_object *obj, struct vm_page **ma, int count, int *rbehi
 	return PAGER_OK;
 }
 
+/* ---- streams: records straight into pages ---- */
+
+/* Note a run of nrecs records from blk0; true if it continues a stream. */
+static bool
+dmu_seq_note(struct objfs_node *np, uint64_t blk0, int nrecs)
+{
+	uint64_t next =
+	    atomic_exchange_explicit(&np->seq_next, blk0 + (uint64_t)nrecs, memory_order_relaxed);
+	uint32_t run = 0;
+	if (next == blk0 && blk0 != 0)
+		run = atomic_load_explicit(&np->seq_run, memory_order_relaxed);
+	run = MIN(run + (uint32_t)nrecs, UINT32_MAX / 2);
+	atomic_store_explicit(&np->seq_run, run, memory_order_relaxed);
+	int64_t after = objfs_stream_direct_after;
+	return after > 0 && run > (uint64_t)after;
+}
+
+struct dmu_sread {
+	struct objfs_aread ar;
+	struct dmu_rec *r;
+	struct iovec iov[]; /* one per page of the record */
+};
+
+static void
+dmu_sread_done(struct objfs_aread *ar, int error)
+{
+	struct dmu_sread *s = container_of(ar, struct dmu_sread, ar);
+	struct dmu_rec *r = s->r;
+	free(s);
+	if (error == 0)
+		r->direct = true;
+	dmu_rec_done(r, NULL, error);
+}
+
+/*
+ * Start record i as a direct read if it qualifies (see the top); false
+ * leaves it to the ARC.
+ */
+static bool
+dmu_rec_start_direct(struct dmu_req *req, int i, const struct arc_key *key)
+{
+	const struct objfs_dnode *dn = &req->np->dn;
+	struct objfs_fs *fs = req->np->fs;
+	struct dmu_rec *r = &req->recs[i];
+	struct io_loop *loop = io_loop_current();
+
+	if (!req->stream || loop == NULL || !objfs_image_can_scatter(fs->img, &r->bp, PAGE_SIZE))
+		return false;
+	uint64_t roff = (req->blk0 + (uint64_t)i) << dn->rs_shift;
+	if (roff + r->bp.lsize > dn->size)
+		return false; /* the file ends inside it: pages past EOF need zeros */
+	uint64_t p0 = OFF_TO_IDX(roff), np = OFF_TO_IDX(r->bp.lsize);
+	uint64_t have0 = req->first - (uint64_t)req->nbehind;
+	if (p0 < have0 || p0 + np > req->first + (uint64_t)(req->count + req->nahead))
+		return false;
+	struct vm_page **pg = req->pages + (p0 - have0);
+	for (uint64_t k = 0; k < np; k++)
+		if (pg[k] == bogus_page)
+			return false;
+	if (arc_cached(fs->arc, key))
+		return false; /* copying from memory beats reading again */
+
+	struct dmu_sread *s = calloc(1, sizeof(*s) + np * sizeof(struct iovec));
+	if (s == NULL)
+		return false;
+	for (uint64_t k = 0; k < np; k++)
+		s->iov[k] = (struct iovec){.iov_base = vm_page_data(pg[k]), .iov_len = PAGE_SIZE};
+	s->r = r;
+	s->ar.bp = r->bp;
+	s->ar.objnum = dn->objnum;
+	s->ar.blkid = req->blk0 + (uint64_t)i;
+	s->ar.iov = s->iov;
+	s->ar.iovcnt = (int)np;
+	s->ar.done = dmu_sread_done;
+	counter_inc(&dmu_stats.records_direct);
+	objfs_image_read_async(fs->img, loop, &s->ar);
+	return true;
+}
+
 /*
  * Start every record read; the last completion (maybe on this thread)
  * finishes the request.  Sync: every read is done (or waited for, if
@@ -379,6 +482,7 @@ dmu_req_start(struct dmu_req *req, bool async)
 
 	vm_object_pip_add(req->obj, 1);
 	atomic_store(&req->pending, req->nrecs + 1);
+	req->stream = async && dmu_seq_note(req->np, req->blk0, req->nrecs);
 	for (int i = 0; i < req->nrecs; i++) {
 		struct dmu_rec *r = &req->recs[i];
 		if (objfs_bp_is_hole(&r->bp)) {
@@ -386,8 +490,10 @@ dmu_req_start(struct dmu_req *req, bool async)
 			dmu_rec_done(r, NULL, 0);
 			continue;
 		}
-		counter_inc(&dmu_stats.records_held);
 		struct arc_key key = dmu_key(fs, &r->bp);
+		if (async && dmu_rec_start_direct(req, i, &key))
+			continue;
+		counter_inc(&dmu_stats.records_held);
 		struct dmu_fill_arg fa = {
 		    .img = fs->img,
 		    .mem = arc_recmem(fs->arc),

@@ -54,6 +54,10 @@ void objfs_fs_rele(struct objfs_fs *fs);
 struct objfs_node {
 	struct objfs_fs *fs;   /* (c) referenced */
 	struct objfs_dnode dn; /* (c) */
+	/* Sequential detection (a hint, relaxed): the record after the last run, and how
+	 * many records in a row ended there. */
+	_Atomic uint64_t seq_next;
+	_Atomic uint32_t seq_run;
 };
 
 /* The objfs pager: PAGER_CAP_BOGUS, skips bogus_page slots. */
@@ -76,18 +80,21 @@ struct vm_object *dmu_object_create(struct objfs_fs *fs, const struct objfs_dnod
 				    const char *name, const struct pager_ops *ops);
 
 struct dmu_stats {
-	struct vms_counter reads;         /* getpages calls */
-	struct vms_counter async_reads;   /* of which getpages_async */
-	struct vms_counter records_held;  /* ARC records held for a run */
-	struct vms_counter holes;         /* hole records in a run (zero-filled) */
-	struct vms_counter pages_filled;  /* real requested pages filled */
-	struct vms_counter bogus_skipped; /* bogus_page slots skipped (rule 7) */
-	struct vms_counter eof_zeroed;    /* pages with bytes past EOF zeroed */
-	struct vms_counter rbehind;       /* optional pages read behind a run */
-	struct vms_counter rahead;        /* optional pages read ahead of a run */
-	struct vms_counter errors;        /* runs that failed (EIO) */
+	struct vms_counter reads;          /* getpages calls */
+	struct vms_counter async_reads;    /* of which getpages_async */
+	struct vms_counter records_held;   /* ARC records held for a run */
+	struct vms_counter records_direct; /* records read straight into a stream's pages */
+	struct vms_counter holes;          /* hole records in a run (zero-filled) */
+	struct vms_counter pages_filled;   /* real requested pages filled */
+	struct vms_counter bogus_skipped;  /* bogus_page slots skipped (rule 7) */
+	struct vms_counter eof_zeroed;     /* pages with bytes past EOF zeroed */
+	struct vms_counter rbehind;        /* optional pages read behind a run */
+	struct vms_counter rahead;         /* optional pages read ahead of a run */
+	struct vms_counter errors;         /* runs that failed (EIO) */
 };
 extern struct dmu_stats dmu_stats;
+/* Tunable objfs_stream_direct_after: see dmu.c, "streams bypass the ARC". */
+extern int64_t objfs_stream_direct_after;
 /* fn(arg, name, value, desc) for each dmu_stats counter (names: "dmu_reads", ...). */
 void dmu_stats_foreach(vms_stat_named_fn_t *fn, void *arg);
 

@@ -14,13 +14,33 @@
 #include <string.h>
 #include <xxhash.h>
 
-void
-objfs_cksum(const void *buf, size_t len, uint8_t out[OBJFS_CKSUM_LEN])
+static void
+cksum_put(XXH128_hash_t h, uint8_t out[OBJFS_CKSUM_LEN])
 {
-	XXH128_hash_t h = XXH3_128bits(buf, len);
 	uint64_t lo = htole64(h.low64), hi = htole64(h.high64);
 	memcpy(out, &lo, 8);
 	memcpy(out + 8, &hi, 8);
+}
+
+void
+objfs_cksum(const void *buf, size_t len, uint8_t out[OBJFS_CKSUM_LEN])
+{
+	cksum_put(XXH3_128bits(buf, len), out);
+}
+
+int
+objfs_cksum_iov(const struct iovec *iov, int iovcnt, uint8_t out[OBJFS_CKSUM_LEN])
+{
+	/* The state's layout is private to the library's version: it allocates it. */
+	XXH3_state_t *st = XXH3_createState();
+	if (st == NULL)
+		return -ENOMEM;
+	XXH3_128bits_reset(st);
+	for (int i = 0; i < iovcnt; i++)
+		XXH3_128bits_update(st, iov[i].iov_base, iov[i].iov_len);
+	cksum_put(XXH3_128bits_digest(st), out);
+	XXH3_freeState(st);
+	return 0;
 }
 
 bool

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define OBJFS_MAGIC    "VMSOBJFS"            /* 8 bytes, no NUL */
 #define OBJFS_UB_MAGIC 0x004255534a424f56ull /* "VOBJSUB\0" as a LE u64 */
@@ -250,6 +251,8 @@ objfs_dnode_data_btype(const struct objfs_dnode *dn)
 
 /* XXH3-128 of buf, in on-disk byte order. */
 void objfs_cksum(const void *buf, size_t len, uint8_t out[OBJFS_CKSUM_LEN]);
+/* The same checksum of the bytes of iov[0..iovcnt) taken in order; 0 or -ENOMEM. */
+int objfs_cksum_iov(const struct iovec *iov, int iovcnt, uint8_t out[OBJFS_CKSUM_LEN]);
 bool objfs_cksum_equal(const uint8_t a[OBJFS_CKSUM_LEN], const uint8_t b[OBJFS_CKSUM_LEN]);
 
 void objfs_bp_encode(const struct objfs_bp *bp, struct objfs_disk_bp *d);

@@ -244,6 +244,21 @@ objfs_image_finish_block(struct objfs_image *img, const struct objfs_bp *bp, uin
 	return 0;
 }
 
+int
+objfs_image_finish_scatter(struct objfs_image *img, const struct objfs_bp *bp, uint64_t objnum,
+			   uint64_t blkid, const struct iovec *iov, int iovcnt)
+{
+	uint8_t ck[OBJFS_CKSUM_LEN];
+
+	if (objfs_cksum_iov(iov, iovcnt, ck) != 0)
+		return -ENOMEM;
+	if (!objfs_cksum_equal(ck, bp->cksum))
+		return block_fail(img, &img->stats.cksum_errors, bp, objnum, blkid,
+				  "checksum mismatch");
+	counter_add(&img->stats.bytes_logical, bp->lsize);
+	return 0;
+}
+
 bool
 objfs_image_failpoint_hit(struct objfs_image *img)
 {

@@ -34,6 +34,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 
 struct objfs_image;
@@ -178,9 +179,17 @@ struct recmem;
 struct objfs_aread {
 	/* in */
 	struct objfs_bp bp;
-	uint64_t objnum;    /* for the log line */
-	uint64_t blkid;     /* for the log line */
-	void *buf;          /* bp.lsize bytes */
+	uint64_t objnum; /* for the log line */
+	uint64_t blkid;  /* for the log line */
+	void *buf;       /* bp.lsize bytes; or NULL and: */
+	/*
+	 * Scatter: the block is read into iov[0..iovcnt) (bp.lsize bytes in
+	 * all) and verified there, with no staging buffer and no copy.  Only
+	 * for a block objfs_image_can_scatter() accepts.  On an error the
+	 * pieces hold whatever was read: the caller must not use them.
+	 */
+	const struct iovec *iov;
+	int iovcnt;
 	struct recmem *mem; /* staging buffers come from here; NULL: aligned_alloc */
 	objfs_aread_done_t *done;
 	void *arg; /* for the caller */
@@ -188,13 +197,23 @@ struct objfs_aread {
 	struct io_req io_;
 	struct objfs_image *img_;
 	struct io_loop *loop_;
-	char *pbuf_;     /* what is read: buf, or a staging buffer */
-	uint64_t start_; /* image offset of pbuf_[0] */
-	uint32_t want_;  /* bytes of pbuf_ that must be read (the block ends there) */
-	uint32_t cap_;   /* size of pbuf_ */
-	uint32_t got_;   /* bytes of pbuf_ read so far */
-	bool direct_;    /* the read in flight went to the direct descriptor */
+	char *pbuf_;         /* what is read: buf, or a staging buffer */
+	uint64_t start_;     /* image offset of pbuf_[0] */
+	uint32_t want_;      /* bytes of pbuf_ that must be read (the block ends there) */
+	uint32_t cap_;       /* size of pbuf_ */
+	uint32_t got_;       /* bytes of pbuf_ read so far */
+	bool direct_;        /* the read in flight went to the direct descriptor */
+	struct iovec *tail_; /* scatter: the pieces from got_ on, as submitted */
 };
+
+/*
+ * Whether bp can be read by scatter into pieces of `piece` bytes each at
+ * addresses aligned to `piece`: an uncompressed, non-hole block whose size
+ * is a multiple of `piece`, placed so the direct descriptor (if any) can
+ * read it without staging.
+ */
+bool objfs_image_can_scatter(const struct objfs_image *img, const struct objfs_bp *bp,
+			     uint32_t piece);
 
 void objfs_image_read_async(struct objfs_image *img, struct io_loop *loop, struct objfs_aread *ar);
 

@@ -88,6 +88,9 @@ void objfs_image_path_of(struct objfs_image *img, uint64_t objnum, char *buf, si
 /* Verify a block's stored bytes and decode them into buf; logs and counts failures. */
 int objfs_image_finish_block(struct objfs_image *img, const struct objfs_bp *bp, uint64_t objnum,
 			     uint64_t blkid, const void *pbuf, void *buf);
+/* Verify an uncompressed block read into pieces, in place; logs and counts a mismatch. */
+int objfs_image_finish_scatter(struct objfs_image *img, const struct objfs_bp *bp, uint64_t objnum,
+			       uint64_t blkid, const struct iovec *iov, int iovcnt);
 /* Generic sanity of a bp given without context (the ARC's): bounds and sizes only. */
 const char *objfs_image_bp_sane(const struct objfs_image *img, const struct objfs_bp *bp);
 /* Is this block read the one the fail point fails?  Counts the read. */
