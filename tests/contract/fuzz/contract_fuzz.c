@@ -11,13 +11,16 @@
  *      coalesce (valid pages become bogus_page: one I/O, capable pagers
  *      only) or split (one I/O per invalid sub-run);
  *   3. random read-ahead, random completion timing (memory pager: sync,
- *      deferred, threaded), random injected I/O errors;
+ *      deferred, threaded), random injected I/O errors; objfs runs are
+ *      sometimes part of a stream, whose uncompressed records go straight
+ *      into the pages (dmu.c);
  *   4. check: iodone exactly once per I/O, every real page fully valid and
  *      byte-identical to the backing bytes, bogus slots left alone, the
  *      valid pages unchanged; after cleanup no page busy or wired.
  *
  *   contract_fuzz [--seconds N] [--iterations N] [--seed S] [--pager mem|hostfs|objfs|all]
  */
+#include "core/tunable.h"
 #include "core/util.h"
 #include "fs/hostfs/hostfs.h"
 #include "fs/objfs/dmu.h"
@@ -43,18 +46,25 @@
 enum kind { K_MEM, K_MEM_BOGUS, K_HOSTFS, K_OBJFS, K_NKINDS };
 static const char *const kind_names[] = {"mem", "mem-bogus", "hostfs", "objfs"};
 
-/* objfs: one image of a few files made at start; each iteration pages a fresh object. */
+/*
+ * objfs: two images of a few files made at start, one with small records
+ * (8 or 16 KiB: read through staging buffers) and one with 32 KiB records
+ * (stored aligned, so a stream reads them straight into pages); each
+ * iteration pages a fresh object.  Their ARC is a few records small, so
+ * records keep being read from the image.
+ */
 #define OBJFS_FILES 8
 static char objdir[] = "/tmp/vmsend-cfuzz-obj-XXXXXX";
-static char objimage[96];
-static struct objfs_fs *objfs;
+static char objimage[2][96];
+static struct objfs_fs *objfs[2];
+static struct arc *objarc;
 static uint8_t *objfs_data[OBJFS_FILES];
 static size_t objfs_size[OBJFS_FILES];
 
 static unsigned seed;
 static struct io_loop *loop;
 static char hostdir[] = "/tmp/vmsend-cfuzz-XXXXXX";
-static uint64_t stat_iter, stat_ios, stat_bogus, stat_errors, stat_rahead;
+static uint64_t stat_iter, stat_ios, stat_bogus, stat_errors, stat_rahead, stat_stream;
 
 static unsigned
 rnd(unsigned n)
@@ -84,9 +94,12 @@ static void
 objfs_setup(void)
 {
 	CHECK(mkdtemp(objdir) != NULL);
-	snprintf(objimage, sizeof(objimage), "%s.img", objdir);
+	struct arc_config cfg = {.size = 128 << 10, .name = "cfuzz"};
+	CHECK((objarc = arc_create(&cfg)) != NULL);
 	for (int f = 0; f < OBJFS_FILES; f++) {
-		size_t size = (size_t)rnd(MAXPAGES - 1) * PAGE_SIZE + 1 + rnd(PAGE_SIZE);
+		/* f0 is noise of the largest size: whole records a stream can skip the ARC for. */
+		size_t size = (size_t)(f == 0 ? MAXPAGES - 1 : rnd(MAXPAGES - 1)) * PAGE_SIZE + 1 +
+			      rnd(PAGE_SIZE);
 		uint8_t *d = malloc(size);
 		int style = f % 3; /* noise, text (compresses), zero runs (holes) */
 		for (size_t i = 0; i < size; i++)
@@ -101,19 +114,29 @@ objfs_setup(void)
 		objfs_data[f] = d;
 		objfs_size[f] = size;
 	}
-	struct objfs_mkimage_opts o;
-	objfs_mkimage_defaults(&o);
-	o.rs_shift = 13 + rnd(4); /* 8 KiB .. 64 KiB records: runs cross records */
-	struct objfs_mkimage_summary sum;
-	char err[256];
-	CHECK(objfs_mkimage(objdir, objimage, &o, &sum, err, sizeof(err)) == 0, "%s", err);
-	CHECK(objfs_fs_open(objimage, NULL, &objfs, err, sizeof(err)) == 0, "%s", err);
+	for (int i = 0; i < 2; i++) {
+		snprintf(objimage[i], sizeof(objimage[i]), "%s.%d.img", objdir, i);
+		struct objfs_mkimage_opts o;
+		objfs_mkimage_defaults(&o);
+		o.rs_shift =
+		    i == 0 ? 13 + rnd(2) : 15; /* records of 8, 16 or 32 KiB: runs cross them */
+		struct objfs_mkimage_summary sum;
+		char err[256];
+		CHECK(objfs_mkimage(objdir, objimage[i], &o, &sum, err, sizeof(err)) == 0, "%s",
+		      err);
+		CHECK(objfs_fs_open(objimage[i], objarc, &objfs[i], err, sizeof(err)) == 0, "%s",
+		      err);
+	}
 }
 
 static void
 objfs_teardown(void)
 {
-	objfs_fs_rele(objfs);
+	for (int i = 0; i < 2; i++) {
+		objfs_fs_rele(objfs[i]);
+		unlink(objimage[i]);
+	}
+	arc_destroy(objarc);
 	for (int f = 0; f < OBJFS_FILES; f++) {
 		char path[160];
 		snprintf(path, sizeof(path), "%s/f%d", objdir, f);
@@ -121,7 +144,19 @@ objfs_teardown(void)
 		free(objfs_data[f]);
 	}
 	rmdir(objdir);
-	unlink(objimage);
+}
+
+/* Fail the next block read of obj's image with EIO (the Nth-read fail point). */
+static void
+objfs_fail_next_read(struct vm_object *obj)
+{
+	struct objfs_node *np = obj->pager_priv;
+	struct objfs_image_stats *st = objfs_image_stats(np->fs->img);
+	char n[32];
+	snprintf(
+	    n, sizeof(n), "%llu",
+	    (unsigned long long)(counter_get(&st->blocks_read) + counter_get(&st->io_errors) + 1));
+	CHECK(vms_tunable_set("objfs_failpoint_read_nth", n) == 0);
 }
 
 static struct vm_object *
@@ -131,13 +166,14 @@ make_object(enum kind k, char *data, size_t *sizep, struct vnode **vpp)
 	size_t size = *sizep;
 	if (k == K_OBJFS) {
 		int f = (int)rnd(OBJFS_FILES);
+		struct objfs_fs *fs = objfs[rnd(2)];
 		char name[16];
 		snprintf(name, sizeof(name), "f%d", f);
 		struct objfs_dnode dn;
-		CHECK(objfs_image_lookup(objfs->img, name, &dn) == 0);
+		CHECK(objfs_image_lookup(fs->img, name, &dn) == 0);
 		memcpy(data, objfs_data[f], objfs_size[f]);
 		*sizep = objfs_size[f];
-		return dmu_object_create(objfs, &dn, name, NULL);
+		return dmu_object_create(fs, &dn, name, NULL);
 	}
 	if (k != K_HOSTFS)
 		return mempager_create(data, size, k == K_MEM_BOGUS ? PAGER_CAP_BOGUS : 0, "fuzz");
@@ -174,11 +210,13 @@ one_iteration(enum kind k)
 		mempager_set_readahead(obj, rnd(2));
 	}
 
+	/* An objfs stream: fewer pages cached by others (a stream's window is its own). */
+	bool stream = k == K_OBJFS && rnd(2);
 	/* Other users: cached valid pages, some wired, some shared-busied. */
 	struct vm_page *wired[MAXPAGES], *sbusy[MAXPAGES];
 	int nwired = 0, nsbusy = 0;
 	for (uint64_t p = 0; p < npages; p++) {
-		if (rnd(3) != 0)
+		if (rnd(stream ? 12 : 3) != 0)
 			continue;
 		struct vm_page *m = vm_page_grab(obj, p, 0);
 		memcpy(vm_page_data(m), data + p * PAGE_SIZE, MIN(PAGE_SIZE, size - p * PAGE_SIZE));
@@ -191,8 +229,12 @@ one_iteration(enum kind k)
 		}
 		vm_page_xunbusy(m);
 	}
-	/* The run: first and last pages invalid. */
-	uint64_t s = rnd((unsigned)npages), e;
+	/* The run: first and last pages invalid; a stream's covers whole records. */
+	uint64_t s = rnd((unsigned)npages), e, rec = 1;
+	if (stream) {
+		rec = OFF_TO_IDX(1ull << ((struct objfs_node *)obj->pager_priv)->dn.rs_shift);
+		s = rounddown2(s, rec);
+	}
 	struct vm_page *ma[MAXPAGES];
 	vm_object_lock(obj);
 	while (s < npages && vm_page_lookup(obj, s) != NULL)
@@ -200,7 +242,8 @@ one_iteration(enum kind k)
 	vm_object_unlock(obj);
 	if (s == npages)
 		goto out;
-	e = s + 1 + rnd((unsigned)(npages - s));
+	e = roundup2(s + 1 + rnd((unsigned)(npages - s)), rec); /* MIN() evaluates twice */
+	e = MIN(e, npages);
 	int n = vm_page_grab_pages(obj, s, VM_ALLOC_WIRED, ma, (int)(e - s));
 	CHECK(n == (int)(e - s));
 	while (n > 1 && vm_page_all_valid(ma[n - 1])) { /* trim valid pages off the end */
@@ -221,11 +264,14 @@ one_iteration(enum kind k)
 		}
 
 	bool coalesce = capable && rnd(2);
-	int fail = k != K_OBJFS && rnd(8) == 0; /* objfs faults: tests/fault/objfs_corrupt */
+	int fail = rnd(8) == 0;
 	if (fail && k == K_HOSTFS)
 		hostfs_fail_nth_read(1, -EIO);
+	else if (fail && k == K_OBJFS)
+		objfs_fail_next_read(obj);
 	else if (fail)
 		mempager_fail_nth(obj, 1, -EIO);
+	uint64_t direct0 = counter_get(&dmu_stats.records_direct);
 	struct io_rec recs[MAXPAGES];
 	int nrec = 0;
 	for (int i = 0; i < n;) {
@@ -250,7 +296,18 @@ one_iteration(enum kind k)
 		int rb = (int)rnd(4), ra = (j == n) ? (int)rnd(9) : 0;
 		struct vm_page *arr[MAXPAGES];
 		memcpy(arr, r->saved, sizeof(arr[0]) * r->count);
-		CHECK(pager_getpages_async(obj, arr, r->count, &rb, &ra, iodone, r) == PAGER_OK);
+		if (stream) {
+			/* As if the records before this run had just been read in a row. */
+			struct objfs_node *np = obj->pager_priv;
+			atomic_store(&np->seq_next, IDX_TO_OFF(s + (uint64_t)i) >> np->dn.rs_shift);
+			atomic_store(&np->seq_run, 1000);
+		}
+		int rv = pager_getpages_async(obj, arr, r->count, &rb, &ra, iodone, r);
+		CHECK(rv == PAGER_OK,
+		      "%s: getpages_async of %d pages from %llu of %llu/%llu (e %llu): %s",
+		      kind_names[k], r->count, (unsigned long long)(s + (uint64_t)i),
+		      (unsigned long long)vm_object_npages(obj), (unsigned long long)npages,
+		      (unsigned long long)e, pager_strerror(rv));
 		stat_rahead += ra;
 		stat_ios++;
 		i = j;
@@ -273,6 +330,10 @@ one_iteration(enum kind k)
 	}
 	if (fail && k == K_HOSTFS)
 		hostfs_fail_nth_read(0, -EIO); /* disarm if the run did not read */
+	if (fail && k == K_OBJFS)
+		CHECK(vms_tunable_set("objfs_failpoint_read_nth", "0") ==
+		      0); /* ARC hits: no read */
+	stat_stream += counter_get(&dmu_stats.records_direct) - direct0;
 	stat_errors += failed;
 	for (int i = 0; i < n; i++) {
 		struct vm_page *m = ma[i];
@@ -361,12 +422,16 @@ main(int argc, char **argv)
 	CHECK(vm_object_count() == 0, "objects leaked");
 	vm_fini();
 	printf("contract_fuzz: %llu iterations, %llu I/Os, %llu bogus slots, %llu read-ahead "
-	       "pages, %llu failed requests\n",
+	       "pages, %llu failed requests, %llu stream records past the ARC\n",
 	       (unsigned long long)stat_iter, (unsigned long long)stat_ios,
 	       (unsigned long long)stat_bogus, (unsigned long long)stat_rahead,
-	       (unsigned long long)stat_errors);
+	       (unsigned long long)stat_errors, (unsigned long long)stat_stream);
 	CHECK(stat_bogus > 0 || iterations == 0 || stat_iter < 50,
 	      "no bogus slot was ever exercised");
+	bool objfs_only = strcmp(which, "objfs") == 0;
+	CHECK(stat_stream > 0 || stat_iter < (objfs_only ? 50 : 200) ||
+		  (strcmp(which, "all") != 0 && !objfs_only),
+	      "no stream record was ever read past the ARC");
 	printf("%llu passed, 0 failed\n", (unsigned long long)stat_iter);
 	return 0;
 }
