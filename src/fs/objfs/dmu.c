@@ -27,12 +27,14 @@
  * ended; a run that starts there after objfs_stream_direct_after records
  * in a row is a stream (sendfile's read-ahead asks for one record after
  * the other), in the spirit of ZFS's dmu_zfetch.  A stream's record that
- * is stored uncompressed, lies whole inside the file, has every page in
- * this request (none bogus) and is not in the ARC already is read straight
- * into its pages and verified there (objfs_image_can_scatter); step 2 then
- * has nothing to copy for it.  So a one-pass stream costs no copy and no ARC
- * space, and cannot push out what other reads keep in the ARC.  Compressed
- * records still go through the ARC, which decompresses them.
+ * lies whole inside the file, has every page in this request (none bogus)
+ * and is not in the ARC already goes straight into its pages: when they are
+ * consecutive frames (the usual case, see vm.c) as one buffer, into which
+ * a compressed record is decompressed; otherwise, if it is stored
+ * uncompressed, by a scatter read verified in place
+ * (objfs_image_can_scatter).  Step 2 then has nothing to copy for it.  So
+ * a one-pass stream costs no copy and no ARC space, and cannot push out what
+ * other reads keep in the ARC.
  *
  * Failure is all or nothing: if any record fails (EIO after a checksum
  * mismatch, logged by the image side), no requested page is touched, the
@@ -392,25 +394,29 @@ dmu_req_create(struct vm_object *obj, struct vm_page **ma, int count, int *rbehi
 
 /* ---- streams: records straight into pages ---- */
 
-/* Note a run of nrecs records from blk0; true if it continues a stream. */
+/*
+ * Note a run of nrecs records from blk0; true if it continues a stream:
+ * at least objfs_stream_direct_after records ended right here, in a row.
+ * (One large request alone is no stream: a seek reads through the ARC.)
+ */
 static bool
 dmu_seq_note(struct objfs_node *np, uint64_t blk0, int nrecs)
 {
 	uint64_t next =
 	    atomic_exchange_explicit(&np->seq_next, blk0 + (uint64_t)nrecs, memory_order_relaxed);
-	uint32_t run = 0;
+	uint32_t prior = 0;
 	if (next == blk0 && blk0 != 0)
-		run = atomic_load_explicit(&np->seq_run, memory_order_relaxed);
-	run = MIN(run + (uint32_t)nrecs, UINT32_MAX / 2);
-	atomic_store_explicit(&np->seq_run, run, memory_order_relaxed);
+		prior = atomic_load_explicit(&np->seq_run, memory_order_relaxed);
+	atomic_store_explicit(&np->seq_run, MIN(prior + (uint32_t)nrecs, UINT32_MAX / 2),
+			      memory_order_relaxed);
 	int64_t after = objfs_stream_direct_after;
-	return after > 0 && run > (uint64_t)after;
+	return after > 0 && prior >= (uint64_t)after;
 }
 
 struct dmu_sread {
 	struct objfs_aread ar;
 	struct dmu_rec *r;
-	struct iovec iov[]; /* one per page of the record */
+	struct iovec iov[]; /* one per page of the record, for a scatter read */
 };
 
 static void
@@ -436,7 +442,8 @@ dmu_rec_start_direct(struct dmu_req *req, int i, const struct arc_key *key)
 	struct dmu_rec *r = &req->recs[i];
 	struct io_loop *loop = io_loop_current();
 
-	if (!req->stream || loop == NULL || !objfs_image_can_scatter(fs->img, &r->bp, PAGE_SIZE))
+	if (!req->stream || loop == NULL || objfs_bp_is_hole(&r->bp) ||
+	    r->bp.lsize % PAGE_SIZE != 0)
 		return false;
 	uint64_t roff = (req->blk0 + (uint64_t)i) << dn->rs_shift;
 	if (roff + r->bp.lsize > dn->size)
@@ -446,23 +453,36 @@ dmu_rec_start_direct(struct dmu_req *req, int i, const struct arc_key *key)
 	if (p0 < have0 || p0 + np > req->first + (uint64_t)(req->count + req->nahead))
 		return false;
 	struct vm_page **pg = req->pages + (p0 - have0);
-	for (uint64_t k = 0; k < np; k++)
+	char *base = vm_page_data(pg[0]);
+	bool contiguous = true;
+	for (uint64_t k = 0; k < np; k++) {
 		if (pg[k] == bogus_page)
 			return false;
+		contiguous &= (char *)vm_page_data(pg[k]) == base + k * PAGE_SIZE;
+	}
+	if (!contiguous && !objfs_image_can_scatter(fs->img, &r->bp, PAGE_SIZE))
+		return false;
 	if (arc_cached(fs->arc, key))
 		return false; /* copying from memory beats reading again */
 
-	struct dmu_sread *s = calloc(1, sizeof(*s) + np * sizeof(struct iovec));
+	size_t niov = contiguous ? 0 : np;
+	struct dmu_sread *s = calloc(1, sizeof(*s) + niov * sizeof(struct iovec));
 	if (s == NULL)
 		return false;
-	for (uint64_t k = 0; k < np; k++)
-		s->iov[k] = (struct iovec){.iov_base = vm_page_data(pg[k]), .iov_len = PAGE_SIZE};
+	if (contiguous) {
+		s->ar.buf = base;
+		s->ar.mem = arc_recmem(fs->arc); /* staging for a compressed record */
+	} else {
+		for (uint64_t k = 0; k < np; k++)
+			s->iov[k] =
+			    (struct iovec){.iov_base = vm_page_data(pg[k]), .iov_len = PAGE_SIZE};
+		s->ar.iov = s->iov;
+		s->ar.iovcnt = (int)np;
+	}
 	s->r = r;
 	s->ar.bp = r->bp;
 	s->ar.objnum = dn->objnum;
 	s->ar.blkid = req->blk0 + (uint64_t)i;
-	s->ar.iov = s->iov;
-	s->ar.iovcnt = (int)np;
 	s->ar.done = dmu_sread_done;
 	counter_inc(&dmu_stats.records_direct);
 	objfs_image_read_async(fs->img, loop, &s->ar);

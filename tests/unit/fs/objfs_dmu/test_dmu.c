@@ -14,6 +14,7 @@
 #include "vm/vm.h"
 
 #include "support/death.h"
+#include "support/mempager.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -553,15 +554,45 @@ stream_record(struct vm_object *obj, uint64_t rec, struct io_loop *loop)
 }
 
 /*
- * Records 0 and 1 start the stream; from record 2 on, the records stored
- * uncompressed (the even ones) go straight into their pages; the odd ones
- * (compressed) and the tail (it ends inside its record) go through the
- * ARC.  With objfs_stream_direct_after 0, everything does.
+ * Leave the head of the free list in every other frame, so that the pages a
+ * stream grabs next are not consecutive frames (vm.c hands frames out in
+ * free-list order): drain the free list into a junk object, free every
+ * other page of it.  Returns the junk object, holding the rest busy.
+ */
+static struct vm_object *
+scatter_free_frames(struct vm_page ***held, int *nheld)
+{
+	static char junk[4 << 20];
+	struct vm_object *obj = mempager_create(junk, sizeof(junk), 0, "junk");
+	struct vm_page **ma = calloc(sizeof(junk) / PAGE_SIZE, sizeof(*ma));
+	int n = vm_page_grab_pages(obj, 0, VM_ALLOC_NOWAIT, ma, (int)(sizeof(junk) / PAGE_SIZE));
+	cr_assert_gt(n, 2 * S_RECS * S_PAGES, "the cache is too small to drain usefully");
+	int kept = 0;
+	for (int i = 0; i < n; i++) {
+		if (i % 2 == 0)
+			vm_page_free(ma[i], false);
+		else
+			ma[kept++] = ma[i];
+	}
+	*held = ma;
+	*nheld = kept;
+	return obj;
+}
+
+/*
+ * Records 0 and 1 start the stream; from record 2 on, records go straight
+ * into their pages: all but the tail (it ends inside its record) when the
+ * pages are consecutive frames, only those stored uncompressed (the even
+ * ones) when they are not.  The rest go through the ARC, and with
+ * objfs_stream_direct_after 0, everything does.
  */
 static void
-stream_all(int64_t after, uint64_t want_direct)
+stream_all(int64_t after, uint64_t want_direct, bool scattered)
 {
 	stream_image_open();
+	struct vm_page **held = NULL;
+	int nheld = 0;
+	struct vm_object *junk = scattered ? scatter_free_frames(&held, &nheld) : NULL;
 	struct io_loop *loop;
 	cr_assert_eq(io_loop_create(&loop, 64, 0), 0);
 	int64_t saved = objfs_stream_direct_after;
@@ -576,26 +607,38 @@ stream_all(int64_t after, uint64_t want_direct)
 	cr_assert_eq(counter_get(&arc_stats(arc)->misses) - miss0, S_RECS - want_direct,
 		     "a record read straight into pages went through the ARC too");
 	vm_object_deallocate(obj);
+	if (junk != NULL) {
+		for (int i = 0; i < nheld; i++)
+			vm_page_free(held[i], false);
+		free(held);
+		vm_object_deallocate(junk);
+	}
 	objfs_stream_direct_after = saved;
 	io_loop_destroy(loop);
 	stream_image_close();
 }
 
-Test(dmu, a_stream_reads_uncompressed_records_past_the_arc)
+Test(dmu, a_stream_reads_records_straight_into_consecutive_pages)
 {
-	stream_all(2, 4); /* records 2, 4, 6, 8 */
+	stream_all(2, 8, false); /* records 2 to 9, compressed or not */
+}
+
+Test(dmu, a_stream_in_scattered_pages_reads_uncompressed_records_in_place)
+{
+	stream_all(2, 4, true); /* records 2, 4, 6, 8 */
 }
 
 Test(dmu, without_stream_detection_every_record_goes_through_the_arc)
 {
-	stream_all(0, 0);
+	stream_all(0, 0, false);
 }
 
-Test(dmu, a_streams_short_reads_are_resumed_across_pages)
+Test(dmu, a_streams_short_reads_are_resumed)
 {
 	extern int64_t objfs_failpoint_short_read;
 	objfs_failpoint_short_read = 5000; /* reads end inside a page, not at a piece's end */
-	stream_all(2, 4);
+	stream_all(2, 8, false);
+	stream_all(2, 4, true);
 	objfs_failpoint_short_read = 0;
 }
 
@@ -605,13 +648,13 @@ Test(dmu, a_streams_short_reads_are_resumed_across_pages)
  * nothing stays busy, and the stream's other records read fine.
  */
 static void
-stream_with_bad_record(bool inject)
+stream_with_bad_record(bool inject, uint64_t badrec)
 {
 	extern int64_t objfs_failpoint_read_nth;
 	stream_image_open();
 	if (!inject) {
 		char bad[128];
-		corrupt_copy(s_image, "s", 4, bad, sizeof(bad));
+		corrupt_copy(s_image, "s", badrec, bad, sizeof(bad));
 		objfs_fs_rele(fs);
 		arc_destroy(arc);
 		open_image(bad);
@@ -623,15 +666,18 @@ stream_with_bad_record(bool inject)
 	struct objfs_image_stats *st = objfs_image_stats(fs->img);
 	uint64_t cksum0 = counter_get(&st->cksum_errors), io0 = counter_get(&st->io_errors);
 	for (uint64_t rec = 0; rec < S_RECS; rec++) {
-		if (inject && rec == 4) /* fail the very next block read: all before it ended */
+		if (inject &&
+		    rec == badrec) /* fail the very next block read: all before it ended */
 			objfs_failpoint_read_nth = (int64_t)(counter_get(&st->blocks_read) +
 							     counter_get(&st->io_errors) + 1);
 		uint64_t direct0 = counter_get(&dmu_stats.records_direct);
 		int error = stream_record(obj, rec, loop);
-		cr_assert_eq(error, rec == 4 ? -EIO : 0, "record %llu", (unsigned long long)rec);
-		if (rec == 4)
+		cr_assert_eq(error, rec == badrec ? -EIO : 0, "record %llu",
+			     (unsigned long long)rec);
+		if (rec == badrec)
 			cr_assert_eq(counter_get(&dmu_stats.records_direct) - direct0, 1,
-				     "record 4 was not read straight into pages");
+				     "record %llu was not read straight into pages",
+				     (unsigned long long)badrec);
 	}
 	objfs_failpoint_read_nth = 0;
 	if (inject)
@@ -639,9 +685,9 @@ stream_with_bad_record(bool inject)
 	else
 		cr_assert_eq(counter_get(&st->cksum_errors) - cksum0, 1);
 	cr_assert(vm_quiescent(), "a failed stream record left a page busy or wired");
-	/* Nothing bad was kept: once an injected fault is gone, record 4 reads. */
+	/* Nothing bad was kept: once an injected fault is gone, the record reads. */
 	if (inject)
-		cr_assert_eq(stream_record(obj, 4, loop), 0);
+		cr_assert_eq(stream_record(obj, badrec, loop), 0);
 	vm_object_deallocate(obj);
 	io_loop_destroy(loop);
 	stream_image_close();
@@ -649,12 +695,17 @@ stream_with_bad_record(bool inject)
 
 Test(dmu, a_corrupt_record_in_a_stream_is_eio_for_its_run_alone)
 {
-	stream_with_bad_record(false);
+	stream_with_bad_record(false, 4); /* read in place */
+}
+
+Test(dmu, a_corrupt_compressed_record_in_a_stream_is_eio_for_its_run_alone)
+{
+	stream_with_bad_record(false, 5); /* decompressed into the pages */
 }
 
 Test(dmu, an_injected_disk_error_in_a_stream_is_eio_for_its_run_alone)
 {
-	stream_with_bad_record(true);
+	stream_with_bad_record(true, 4);
 }
 
 /* ---- the incident ---- */
