@@ -15,6 +15,7 @@ TLS (their *Tls subclasses), where DATA payloads are sealed into records
 from the same wired pages.
 """
 import base64
+import gzip
 import os
 import re
 import shutil
@@ -634,6 +635,53 @@ class Upgrade(unittest.TestCase):
         r = get(SRV.port, "/hello.txt", {"Upgrade": "h2c", "HTTP2-Settings": "!!",
                                          "Connection": "Upgrade, HTTP2-Settings"})
         self.assertEqual((r.status, r.body), (200, FILES["hello.txt"]))
+
+
+class ListingAndPrecompressed(unittest.TestCase):
+    """--listing and --precompressed answer h2 streams as they answer HTTP/1.1."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="vmsend-h2-feat-")
+        cls.text = b"the quick brown fox jumps over the lazy dog\n" * 200
+        cls.gz = gzip.compress(cls.text, mtime=0)
+        now = time.time()
+        for name, data, mtime in (("noindex/a.txt", b"a\n", now), ("noindex/b&c.txt", b"b\n", now),
+                                  ("app.js", cls.text, now - 100), ("app.js.gz", cls.gz, now - 50)):
+            path = os.path.join(cls.root, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(data)
+            os.utime(path, (mtime, mtime))
+        cls.srv = Server(cls.root, "--h2c", "--listing", "--precompressed")
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.srv.stop() == 0, cls.srv.log
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    def test_listing_and_variants_over_h2c(self):
+        c = H2(port=self.srv.port)
+        c.get(1, "/noindex/")
+        st = c.response(1)
+        self.assertEqual(status(st), 200)
+        self.assertTrue(st["headers"]["content-type"].startswith("text/html"))
+        page = bytes(st["data"])
+        self.assertIn(b"a.txt", page)
+        self.assertIn(b"b&amp;c.txt", page)  # names are escaped in the page
+        c.get(3, "/app.js", [("accept-encoding", "gzip")])
+        st = c.response(3)
+        self.assertEqual(status(st), 200)
+        self.assertEqual(st["headers"].get("content-encoding"), "gzip")
+        self.assertEqual(st["headers"].get("vary"), "Accept-Encoding")
+        self.assertIn("javascript", st["headers"]["content-type"])  # FILE's type, not FILE.gz's
+        self.assertEqual(bytes(st["data"]), self.gz)
+        c.get(5, "/app.js")
+        st = c.response(5)
+        self.assertEqual(status(st), 200)
+        self.assertNotIn("content-encoding", st["headers"])
+        self.assertEqual(bytes(st["data"]), self.text)
+        c.close()
 
 
 class RequestsTls(Requests):
