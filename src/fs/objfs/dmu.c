@@ -70,8 +70,8 @@
 struct dmu_stats dmu_stats;
 
 VMS_TUNABLE(objfs_stream_direct_after, "objfs_stream_direct_after", 2,
-	    "objfs records read in a row before a file's uncompressed records go straight "
-	    "into the page cache, not through the ARC (0: never)");
+	    "objfs records read in a row before a file's records go straight into the page "
+	    "cache, not through the ARC (0: never)");
 
 VMS_STAT_COUNTER(dmu_stats.reads, "dmu_reads", "objfs getpages calls");
 VMS_STAT_COUNTER(dmu_stats.async_reads, "dmu_async_reads", "of which getpages_async");

@@ -211,11 +211,6 @@ Test(vm, nobusy_valid_busies_only_pages_that_need_io)
 }
 
 /*
- * The page index keeps its chains short whatever the access pattern: a file
- * read at a power-of-two stride (every 8th page, every 4 GiB) must not pile
- * all its resident pages into one bucket, as an index by pindex bits would.
- */
-/*
  * A run grabbed at once sits in ascending frames even after the cache has
  * turned over (a stream reading through a full cache): one DMA segment, not
  * one per page.  With a LIFO free list each reclaim batch came back reversed.
@@ -241,6 +236,11 @@ Test(vm, reclaimed_pages_come_back_in_frame_order)
 	vm_object_deallocate(b);
 }
 
+/*
+ * The page index keeps its chains short whatever the access pattern: a file
+ * read at a power-of-two stride (every 8th page, every 4 GiB) must not pile
+ * all its resident pages into one bucket, as an index by pindex bits would.
+ */
 Test(vm, page_index_chains_stay_short_at_any_stride)
 {
 	const uint64_t strides[] = {1, 8, 64, 1u << 10, 1u << 20, 1ull << 30};

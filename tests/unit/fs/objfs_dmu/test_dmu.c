@@ -51,14 +51,27 @@ rnd(void)
 }
 
 static void
-write_file(const char *name, const uint8_t *buf, size_t len)
+write_file(const char *in, const char *name, const uint8_t *buf, size_t len)
 {
 	char path[160];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", in, name);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(write(fd, buf, len), (ssize_t)len);
 	close(fd);
+}
+
+/* mkimage of directory `from` into `to`, with records of 1 << rs_shift bytes. */
+static struct objfs_mkimage_summary
+make_image(const char *from, const char *to, unsigned rs_shift)
+{
+	struct objfs_mkimage_opts o;
+	objfs_mkimage_defaults(&o);
+	o.rs_shift = rs_shift;
+	struct objfs_mkimage_summary sum;
+	char err[256];
+	cr_assert_eq(objfs_mkimage(from, to, &o, &sum, err, sizeof(err)), 0, "mkimage: %s", err);
+	return sum;
 }
 
 static void
@@ -98,16 +111,11 @@ setup(void)
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(image, sizeof(image), "%s.img", dir);
 	make_contents();
-	write_file("data", data_bytes, DATA_SIZE);
-	write_file("sparse", sparse_bytes, SPARSE_SIZE);
-	write_file("empty", (const uint8_t *)"", 0);
+	write_file(dir, "data", data_bytes, DATA_SIZE);
+	write_file(dir, "sparse", sparse_bytes, SPARSE_SIZE);
+	write_file(dir, "empty", (const uint8_t *)"", 0);
 
-	struct objfs_mkimage_opts o;
-	objfs_mkimage_defaults(&o);
-	o.rs_shift = RS_SHIFT;
-	struct objfs_mkimage_summary sum;
-	char err[256];
-	cr_assert_eq(objfs_mkimage(dir, image, &o, &sum, err, sizeof(err)), 0, "mkimage: %s", err);
+	struct objfs_mkimage_summary sum = make_image(dir, image, RS_SHIFT);
 	cr_assert_gt(sum.holes, 0, "the sparse file must have holes in the image");
 	cr_assert_gt(sum.compressed, 0, "some records must be stored compressed");
 	open_image(image);
@@ -499,17 +507,10 @@ stream_image_open(void)
 	s_bytes = malloc(S_SIZE);
 	for (size_t i = 0; i < S_SIZE; i++)
 		s_bytes[i] = (i / S_RS) % 2 ? "the quick brown fox "[i % 20] : (uint8_t)rnd();
+	write_file(s_dir, "s", s_bytes, S_SIZE);
+	(void)make_image(s_dir, s_image, S_RS_SHIFT);
 	char path[160];
 	snprintf(path, sizeof(path), "%s/s", s_dir);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	cr_assert_eq(write(fd, s_bytes, S_SIZE), (ssize_t)S_SIZE);
-	close(fd);
-	struct objfs_mkimage_opts o;
-	objfs_mkimage_defaults(&o);
-	o.rs_shift = S_RS_SHIFT;
-	struct objfs_mkimage_summary sum;
-	char err[256];
-	cr_assert_eq(objfs_mkimage(s_dir, s_image, &o, &sum, err, sizeof(err)), 0, "%s", err);
 	unlink(path);
 	rmdir(s_dir);
 	objfs_fs_rele(fs);
