@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <lz4.h>
+#include <lz4hc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,8 +64,10 @@ struct mk {
 	/* writer */
 	int fd;
 	uint64_t pos;
-	char *cbuf; /* compression scratch */
-	char *rbuf; /* record scratch */
+	char *cbuf;  /* compression scratch */
+	char *hcbuf; /* LZ4HC output, kept only when smaller than cbuf's */
+	void *hc;    /* LZ4HC state (o->level > 0) */
+	char *rbuf;  /* record scratch */
 	/* progress */
 	uint64_t total, done;
 	int shown;
@@ -88,6 +91,7 @@ objfs_mkimage_defaults(struct objfs_mkimage_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->rs_shift = OBJFS_DEFAULT_RS_SHIFT;
 	o->compress = true;
+	o->level = OBJFS_MK_LEVEL_DEFAULT;
 }
 
 /* ---- scan ---- */
@@ -376,6 +380,14 @@ write_block(struct mk *m, const void *data, uint32_t lsize, uint8_t type, uint8_
 			bp->psize = (uint32_t)n;
 			bp->comp = OBJFS_COMP_LZ4;
 		}
+		int hn = n > 0 && m->hc != NULL
+			     ? LZ4_compress_HC_extStateHC(m->hc, data, m->hcbuf, (int)lsize, n - 1,
+							  m->o->level)
+			     : 0;
+		if (hn > 0) {
+			out = m->hcbuf;
+			bp->psize = (uint32_t)hn;
+		}
 	}
 	objfs_cksum(out, bp->psize, bp->cksum);
 	if (bp->psize >= OBJFS_ALIGN_MIN_PSIZE && m->pos % OBJFS_ALIGN != 0) {
@@ -650,6 +662,8 @@ objfs_mkimage(const char *dir, const char *image, const struct objfs_mkimage_opt
 	memset(sum, 0, sizeof(*sum));
 	if (o->rs_shift < OBJFS_MIN_RS_SHIFT || o->rs_shift > OBJFS_MAX_RS_SHIFT)
 		return mk_err(m, -EINVAL, "record size must be a power of two from 4K to 1M");
+	if (o->level < 0 || o->level > OBJFS_MK_LEVEL_MAX)
+		return mk_err(m, -EINVAL, "compression level must be 0 to %d", OBJFS_MK_LEVEL_MAX);
 
 	char *tmp = NULL;
 	int rc = 0;
@@ -672,7 +686,12 @@ objfs_mkimage(const char *dir, const char *image, const struct objfs_mkimage_opt
 	uint32_t maxblk = MAX(1u << o->rs_shift, MAX(OBJFS_IND_SIZE, 1u << OBJFS_META_RS_SHIFT));
 	m->cbuf = malloc(maxblk);
 	m->rbuf = malloc(maxblk);
-	if (m->cbuf == NULL || m->rbuf == NULL) {
+	if (o->compress && o->level > 0) {
+		m->hcbuf = malloc(maxblk);
+		m->hc = malloc((size_t)LZ4_sizeofStateHC());
+	}
+	if (m->cbuf == NULL || m->rbuf == NULL ||
+	    (o->compress && o->level > 0 && (m->hcbuf == NULL || m->hc == NULL))) {
 		rc = mk_err(m, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -697,6 +716,8 @@ out:
 	}
 	free(m->nodes);
 	free(m->cbuf);
+	free(m->hcbuf);
+	free(m->hc);
 	free(m->rbuf);
 	free(tmp);
 	return rc;

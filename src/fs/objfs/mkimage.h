@@ -12,12 +12,22 @@
 
 struct objfs_mkimage_opts {
 	unsigned
-	    rs_shift;   /* file record size, OBJFS_MIN_RS_SHIFT..OBJFS_MAX_RS_SHIFT; 0 = default */
-	bool compress;  /* try LZ4 on every block (default true via objfs_mkimage_defaults) */
-	FILE *progress; /* progress bar destination (a terminal), or NULL */
-	uint64_t guid;  /* 0 = random */
+	    rs_shift;  /* file record size, OBJFS_MIN_RS_SHIFT..OBJFS_MAX_RS_SHIFT; 0 = default */
+	bool compress; /* try LZ4 on every block (default true via objfs_mkimage_defaults) */
+	/*
+	 * 0: LZ4's fast compressor.  1..OBJFS_MK_LEVEL_MAX: LZ4HC at that level
+	 * for each block the fast one shrinks by 1/8 (the rest stay raw without
+	 * paying for HC).  Same LZ4 block format, so readers do not care; HC
+	 * output is smaller and decompresses faster, at a slower mkimage.
+	 */
+	int level;
+	FILE *progress;   /* progress bar destination (a terminal), or NULL */
+	uint64_t guid;    /* 0 = random */
 	bool precompress; /* add FILE.gz/.zst/.br for text-like files (mkimage_precompress.c) */
 };
+
+#define OBJFS_MK_LEVEL_DEFAULT 4 /* text: 2.66x at ~4.2 GB/s decompression, fast: 2.09x at ~3.0 */
+#define OBJFS_MK_LEVEL_MAX     12
 
 struct objfs_mkimage_summary {
 	uint64_t files, dirs, skipped;

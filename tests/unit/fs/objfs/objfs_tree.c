@@ -70,6 +70,10 @@ ttree_mkdir(struct ttree *t, const char *rel)
 	add(t, rel, true, 0);
 }
 
+static const char ttree_words[] =
+    "the     page    busy    wired,  valid.  pager   object  record  "
+    "stream: sendfilecache   of      arc     read    ahead   \n       ";
+
 void
 ttree_file(struct ttree *t, const char *rel, uint64_t size, char kind)
 {
@@ -93,6 +97,14 @@ ttree_file(struct ttree *t, const char *rel, uint64_t size, char kind)
 		case 'c':
 			for (size_t i = 0; i < n; i++)
 				buf[i] = "objfs compresses this line well\n"[(off + i) % 32];
+			break;
+		case 'w':
+			/* Each random 8 bytes picks one of 16 eight-byte words. */
+			for (size_t i = 0; i < n; i += 8) {
+				uint64_t r;
+				memcpy(&r, buf + i, n - i < 8 ? n - i : 8);
+				memcpy(buf + i, &ttree_words[(r % 16) * 8], n - i < 8 ? n - i : 8);
+			}
 			break;
 		case 's':
 			/* Islands of data every 8th 4 KiB chunk, zeros between. */

@@ -30,7 +30,8 @@ void ttree_init(struct ttree *t, uint64_t seed);
 /* Remove the host tree and free. */
 void ttree_fini(struct ttree *t);
 void ttree_mkdir(struct ttree *t, const char *rel);
-/* kind: 'z' zeros (sparse), 'r' random, 'c' compressible text, 's' sparse with data islands */
+/* kind: 'z' zeros (sparse), 'r' random, 'c' compressible text, 'w' words
+ * drawn at random (text LZ4HC packs tighter than LZ4), 's' sparse with data islands */
 void ttree_file(struct ttree *t, const char *rel, uint64_t size, char kind);
 /* The standard edge-case tree for record size rs, plus `extra` random files. */
 void ttree_standard(struct ttree *t, uint32_t rs, unsigned extra);

@@ -90,6 +90,7 @@ slurp(const char *path, size_t *len)
 Test(objfs_cli, mkimage_then_cat_every_file_byte_identical)
 {
 	ttree_standard(&tree, 4096, 25);
+	cr_assert_eq(run("mkimage", "--level", "0", tree.root, image), 0); /* LZ4's fast mode */
 	cr_assert_eq(run("mkimage", "--recordsize", "4K", tree.root, image), 0);
 	size_t len;
 	char *s = slurp(out, &len);
@@ -175,6 +176,12 @@ Test(objfs_cli, usage_and_open_errors)
 {
 	cr_expect_eq(run("mkimage", "--recordsize", "3000", tree.root, image), 2);
 	cr_expect_eq(run("mkimage", "--recordsize", "2M", tree.root, image), 2);
+	cr_expect_eq(run("mkimage", "--level", "4x", tree.root, image), 2);
+	cr_expect_eq(run("mkimage", "--level", "13", tree.root, image), 2);
+	size_t len;
+	char *s = slurp(errf, &len);
+	cr_expect(strstr(s, "--level 13: must be a number from 0 to 12") != NULL, "%s", s);
+	free(s);
 	cr_expect_eq(run("mkimage", "/nonexistent/dir", image, NULL, NULL), 1);
 	cr_expect_eq(access(image, F_OK), -1, "no image left behind");
 	cr_expect_eq(run("fsck", NULL, NULL, NULL, NULL), 2);
@@ -184,8 +191,7 @@ Test(objfs_cli, usage_and_open_errors)
 	cr_assert_eq(write(fd, "hello, this is not an image", 27), 27);
 	close(fd);
 	cr_expect_eq(run("objfs", "ls", image, NULL, NULL), 1);
-	size_t len;
-	char *s = slurp(errf, &len);
+	s = slurp(errf, &len);
 	cr_expect(strstr(s, "not an objfs image (bad magic") != NULL, "%s", s);
 	free(s);
 	cr_expect_eq(run("fsck", image, NULL, NULL, NULL), 1);

@@ -117,6 +117,42 @@ Test(objfs_mkimage, no_compress_stores_everything_raw)
 	ttree_expect_no_leaks();
 }
 
+static uint64_t
+stored_at_level(int level)
+{
+	struct objfs_mkimage_opts o;
+	struct objfs_mkimage_summary s;
+	char err[256];
+	objfs_mkimage_defaults(&o);
+	o.rs_shift = 16;
+	o.level = level;
+	cr_assert_eq(objfs_mkimage(tree.root, image, &o, &s, err, sizeof(err)), 0, "%s", err);
+	struct objfs_image *img;
+	cr_assert_eq(objfs_image_open(image, 0, &img, NULL, 0), 0);
+	ttree_verify(&tree, img);
+	objfs_image_close(img);
+	return s.stored_bytes;
+}
+
+Test(objfs_mkimage, higher_levels_pack_text_smaller_and_read_back_exact)
+{
+	ttree_file(&tree, "words.txt", 1 << 20, 'w');
+	ttree_file(&tree, "noise", 5 * 65536, 'r');
+	uint64_t fast = stored_at_level(0), hc = stored_at_level(OBJFS_MK_LEVEL_DEFAULT),
+		 max = stored_at_level(OBJFS_MK_LEVEL_MAX);
+	cr_expect_lt(hc * 10, fast * 9, "LZ4HC saves over a tenth: %lu vs %lu bytes", hc, fast);
+	cr_expect_leq(max, hc);
+	cr_expect_gt(max, 5 * 65536, "the noise stays raw at every level");
+	struct objfs_mkimage_opts o;
+	objfs_mkimage_defaults(&o);
+	o.level = OBJFS_MK_LEVEL_MAX + 1;
+	char err[256];
+	struct objfs_mkimage_summary s;
+	cr_expect_eq(objfs_mkimage(tree.root, image, &o, &s, err, sizeof(err)), -EINVAL);
+	cr_expect(strstr(err, "compression level") != NULL, "%s", err);
+	ttree_expect_no_leaks();
+}
+
 Test(objfs_mkimage, skips_symlinks_fifos_and_the_image_itself)
 {
 	ttree_file(&tree, "real", 100, 'r');
