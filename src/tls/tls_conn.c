@@ -435,6 +435,14 @@ tls_conn_read(struct tls_conn *tc, char *out, size_t cap)
 			return -EPROTO;
 		}
 		tc->ready = true;
+	} else if (tc->inoff == tc->inlen && !tc->eof && !SSL_has_pending(tc->ssl)) {
+		/*
+		 * No new ciphertext and nothing buffered: SSL_read could only say
+		 * "want read", and saying it costs a pass through OpenSSL's record
+		 * layer and an error-queue clear, once for every request the HTTP
+		 * layer drains.
+		 */
+		return 0;
 	}
 	size_t got = 0;
 	int r = SSL_read_ex(tc->ssl, out, cap, &got);
