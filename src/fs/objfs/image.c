@@ -267,6 +267,13 @@ objfs_image_failpoint_hit(struct objfs_image *img)
 	return nth > 0 && n == (uint64_t)nth;
 }
 
+void
+objfs_image_fail_next_read(struct objfs_image *img)
+{
+	objfs_failpoint_read_nth =
+	    (int64_t)atomic_load_explicit(&img->block_reads, memory_order_relaxed) + 1;
+}
+
 size_t
 objfs_image_failpoint_len(size_t len)
 {

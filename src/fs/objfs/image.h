@@ -97,6 +97,11 @@ const struct objfs_image_info *objfs_image_info(const struct objfs_image *img);
 int objfs_image_fd(const struct objfs_image *img);
 /* Live counters; read with counter_get(). */
 struct objfs_image_stats *objfs_image_stats(struct objfs_image *img);
+/*
+ * Testing: the next block read of `img` to start fails with EIO (sets the
+ * objfs_failpoint_read_nth tunable, which counts reads per image).
+ */
+void objfs_image_fail_next_read(struct objfs_image *img);
 
 /*
  * Read, verify and cache all metadata now (directories, dnodes, indirect

@@ -151,12 +151,7 @@ static void
 objfs_fail_next_read(struct vm_object *obj)
 {
 	struct objfs_node *np = obj->pager_priv;
-	struct objfs_image_stats *st = objfs_image_stats(np->fs->img);
-	char n[32];
-	snprintf(
-	    n, sizeof(n), "%llu",
-	    (unsigned long long)(counter_get(&st->blocks_read) + counter_get(&st->io_errors) + 1));
-	CHECK(vms_tunable_set("objfs_failpoint_read_nth", n) == 0);
+	objfs_image_fail_next_read(np->fs->img);
 }
 
 static struct vm_object *

@@ -150,13 +150,9 @@ Test(objfs_read_errors, short_reads_are_resumed)
 		cr_assert(memcmp(buf, want + b * 4096, c.ar.bp.lsize) == 0, "record %llu",
 			  (unsigned long long)b);
 	}
-	/* And an injected failure through io_uring is EIO, zeroed, counted: fail the
-	 * very next block read (every read so far either succeeded or failed). */
+	/* And an injected failure through io_uring is EIO, zeroed, counted. */
 	struct objfs_image_stats *st = objfs_image_stats(img);
-	uint64_t next = counter_get(&st->blocks_read) + counter_get(&st->io_errors) + 1;
-	char num[32];
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)next);
-	cr_assert_eq(vms_tunable_set("objfs_failpoint_read_nth", num), 0);
+	objfs_image_fail_next_read(img);
 	struct aread_ctx c = {0};
 	cr_assert_eq(objfs_image_bp(img, &dn, 1, &c.ar.bp), 0, "indirect cached: no read");
 	memset(buf, 0x5a, 4096);

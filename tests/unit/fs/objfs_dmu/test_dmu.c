@@ -667,10 +667,8 @@ stream_with_bad_record(bool inject, uint64_t badrec)
 	struct objfs_image_stats *st = objfs_image_stats(fs->img);
 	uint64_t cksum0 = counter_get(&st->cksum_errors), io0 = counter_get(&st->io_errors);
 	for (uint64_t rec = 0; rec < S_RECS; rec++) {
-		if (inject &&
-		    rec == badrec) /* fail the very next block read: all before it ended */
-			objfs_failpoint_read_nth = (int64_t)(counter_get(&st->blocks_read) +
-							     counter_get(&st->io_errors) + 1);
+		if (inject && rec == badrec)
+			objfs_image_fail_next_read(fs->img);
 		uint64_t direct0 = counter_get(&dmu_stats.records_direct);
 		int error = stream_record(obj, rec, loop);
 		cr_assert_eq(error, rec == badrec ? -EIO : 0, "record %llu",
