@@ -1,7 +1,7 @@
 /*
- * `vmsend mkimage [--recordsize SIZE] [--level N] [--no-compress] DIR IMAGE`: pack a
- * directory into an objfs image; a progress bar when stderr is a terminal,
- * a summary at the end.
+ * `vmsend mkimage [--recordsize SIZE] [--level N] [--threads N] [--no-compress]
+ * [--precompress] DIR IMAGE`: pack a directory into an objfs image; a
+ * progress bar when stderr is a terminal, a summary at the end.
  */
 #include "cli/commands.h"
 #include "core/tunable.h"
@@ -18,18 +18,35 @@ static void
 mkimage_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: vmsend mkimage [--recordsize SIZE] [--level N] [--no-compress] "
-		"[--precompress] DIR IMAGE\n"
+		"usage: vmsend mkimage [--recordsize SIZE] [--level N] [--threads N] "
+		"[--no-compress] [--precompress] DIR IMAGE\n"
 		"  --recordsize SIZE  file record size, a power of two from 4K to 1M "
 		"(default 128K)\n"
 		"  --level N          LZ4 effort: 0 is LZ4's fast mode, 1 to %d LZ4HC (default\n"
 		"                     %d); higher packs smaller and decompresses faster, but\n"
 		"                     builds slower\n"
+		"  --threads N        threads that compress, 1 to %d (default: one per CPU);\n"
+		"                     the image is the same whatever the number\n"
 		"  --no-compress      store every block uncompressed\n"
 		"  --precompress      also store FILE.gz, FILE.zst and FILE.br for text-like\n"
 		"                     files (html, css, js, json, svg, txt, ...; 256 B to 64 MiB)\n"
 		"                     that have none in DIR, for 'vmsend serve --precompressed'\n",
-		OBJFS_MK_LEVEL_MAX, OBJFS_MK_LEVEL_DEFAULT);
+		OBJFS_MK_LEVEL_MAX, OBJFS_MK_LEVEL_DEFAULT, OBJFS_MK_THREADS_MAX);
+}
+
+/* A whole decimal number in [lo, hi], or a message naming the flag. */
+static int
+mkimage_number(const char *flag, const char *arg, int lo, int hi, int *out)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+	if (end == arg || *end != '\0' || v < lo || v > hi) {
+		fprintf(stderr, "vmsend mkimage: %s %s: must be a number from %d to %d\n", flag,
+			arg, lo, hi);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
 }
 
 int
@@ -37,6 +54,7 @@ cmd_mkimage(int argc, char **argv)
 {
 	static const struct option lopts[] = {{"recordsize", required_argument, NULL, 'r'},
 					      {"level", required_argument, NULL, 'l'},
+					      {"threads", required_argument, NULL, 't'},
 					      {"no-compress", no_argument, NULL, 'n'},
 					      {"precompress", no_argument, NULL, 'p'},
 					      {"help", no_argument, NULL, 'h'},
@@ -45,7 +63,7 @@ cmd_mkimage(int argc, char **argv)
 	objfs_mkimage_defaults(&o);
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "r:l:nph", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "r:l:t:nph", lopts, NULL)) != -1) {
 		int64_t rs;
 		switch (c) {
 		case 'r':
@@ -59,17 +77,15 @@ cmd_mkimage(int argc, char **argv)
 			}
 			o.rs_shift = (unsigned)__builtin_ctzll((unsigned long long)rs);
 			break;
-		case 'l': {
-			char *end;
-			long lv = strtol(optarg, &end, 10);
-			if (end == optarg || *end != '\0' || lv < 0 || lv > OBJFS_MK_LEVEL_MAX) {
-				fprintf(stderr,
-					"vmsend mkimage: --level %s: must be a number from 0 to "
-					"%d\n",
-					optarg, OBJFS_MK_LEVEL_MAX);
+		case 'l':
+			if (mkimage_number("--level", optarg, 0, OBJFS_MK_LEVEL_MAX, &o.level) != 0)
 				return 2;
-			}
-			o.level = (int)lv;
+			break;
+		case 't': {
+			int t;
+			if (mkimage_number("--threads", optarg, 1, OBJFS_MK_THREADS_MAX, &t) != 0)
+				return 2;
+			o.threads = (unsigned)t;
 			break;
 		}
 		case 'n':

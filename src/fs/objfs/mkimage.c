@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <lz4.h>
 #include <lz4hc.h>
 #include <stdarg.h>
@@ -51,6 +52,18 @@ struct mk_node {
 	uint8_t variant;        /* enum objfs_precomp: made from the file at rel when written */
 };
 
+/* One block on its way to the image: its bytes, then what is stored. */
+struct mk_blk {
+	const char *data; /* logical bytes: rbuf, or the caller's */
+	uint32_t lsize;
+	bool hole;
+	char *rbuf, *cbuf, *hcbuf; /* read, LZ4 and LZ4HC scratch (maxblk each) */
+	const char *out;           /* what is stored: data, cbuf or hcbuf */
+	uint32_t psize;
+	uint8_t comp;
+	uint8_t cksum[OBJFS_CKSUM_LEN];
+};
+
 struct mk {
 	const struct objfs_mkimage_opts *o;
 	struct objfs_mkimage_summary *sum;
@@ -64,10 +77,10 @@ struct mk {
 	/* writer */
 	int fd;
 	uint64_t pos;
-	char *cbuf;  /* compression scratch */
-	char *hcbuf; /* LZ4HC output, kept only when smaller than cbuf's */
-	void *hc;    /* LZ4HC state (o->level > 0) */
-	char *rbuf;  /* record scratch */
+	struct mk_blk *blk; /* nblk slots: a batch of records packed at once */
+	unsigned nblk;
+	unsigned nthreads; /* packing threads, the caller's included */
+	void **hc;         /* LZ4HC state per packing thread (o->level > 0) */
 	/* progress */
 	uint64_t total, done;
 	int shown;
@@ -355,41 +368,52 @@ pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* Store one block (or make it a hole); fill *bp. */
+/* Compress (LZ4, then LZ4HC at o->level) and checksum one block; no I/O, so threads may. */
+static void
+blk_pack(const struct objfs_mkimage_opts *o, void *hc, struct mk_blk *bk)
+{
+	bk->out = bk->data;
+	bk->psize = bk->lsize;
+	bk->comp = OBJFS_COMP_OFF;
+	if (bk->hole)
+		return;
+	uint32_t lsize = bk->lsize, cap = lsize - lsize / 8;
+	if (o->compress && cap > 0) {
+		int n = LZ4_compress_default(bk->data, bk->cbuf, (int)lsize, (int)cap);
+		/* Kept only when it saves at least 1/8 (n <= cap). */
+		if (n > 0) {
+			bk->out = bk->cbuf;
+			bk->psize = (uint32_t)n;
+			bk->comp = OBJFS_COMP_LZ4;
+		}
+		int hn = n > 0 && hc != NULL
+			     ? LZ4_compress_HC_extStateHC(hc, bk->data, bk->hcbuf, (int)lsize,
+							  n - 1, o->level)
+			     : 0;
+		if (hn > 0) {
+			bk->out = bk->hcbuf;
+			bk->psize = (uint32_t)hn;
+		}
+	}
+	objfs_cksum(bk->out, bk->psize, bk->cksum);
+}
+
+/* Store a packed block at the end of the image (or make it a hole); fill *bp. */
 static int
-write_block(struct mk *m, const void *data, uint32_t lsize, uint8_t type, uint8_t level, bool hole,
-	    struct objfs_bp *bp)
+blk_write(struct mk *m, const struct mk_blk *bk, uint8_t type, uint8_t level, struct objfs_bp *bp)
 {
 	memset(bp, 0, sizeof(*bp));
-	bp->lsize = lsize;
+	bp->lsize = bk->lsize;
 	bp->type = type;
 	bp->level = level;
 	bp->birth = 1;
-	if (hole) {
+	if (bk->hole) {
 		bp->flags = OBJFS_BPF_HOLE;
 		return 0;
 	}
-	const void *out = data;
-	bp->psize = lsize;
-	uint32_t cap = lsize - lsize / 8;
-	if (m->o->compress && cap > 0) {
-		int n = LZ4_compress_default(data, m->cbuf, (int)lsize, (int)cap);
-		/* Kept only when it saves at least 1/8 (n <= cap). */
-		if (n > 0) {
-			out = m->cbuf;
-			bp->psize = (uint32_t)n;
-			bp->comp = OBJFS_COMP_LZ4;
-		}
-		int hn = n > 0 && m->hc != NULL
-			     ? LZ4_compress_HC_extStateHC(m->hc, data, m->hcbuf, (int)lsize, n - 1,
-							  m->o->level)
-			     : 0;
-		if (hn > 0) {
-			out = m->hcbuf;
-			bp->psize = (uint32_t)hn;
-		}
-	}
-	objfs_cksum(out, bp->psize, bp->cksum);
+	bp->psize = bk->psize;
+	bp->comp = bk->comp;
+	memcpy(bp->cksum, bk->cksum, sizeof(bp->cksum));
 	if (bp->psize >= OBJFS_ALIGN_MIN_PSIZE && m->pos % OBJFS_ALIGN != 0) {
 		static const char zeros[OBJFS_ALIGN];
 		uint32_t pad = OBJFS_ALIGN - (uint32_t)(m->pos % OBJFS_ALIGN);
@@ -400,7 +424,7 @@ write_block(struct mk *m, const void *data, uint32_t lsize, uint8_t type, uint8_
 		m->sum->pad_bytes += pad;
 	}
 	bp->offset = m->pos;
-	int rc = pwrite_full(m->fd, out, bp->psize, m->pos);
+	int rc = pwrite_full(m->fd, bk->out, bp->psize, m->pos);
 	if (rc != 0)
 		return mk_err(m, rc, "write failed: %s", strerror(-rc));
 	m->pos += bp->psize;
@@ -409,6 +433,59 @@ write_block(struct mk *m, const void *data, uint32_t lsize, uint8_t type, uint8_
 	else
 		m->sum->meta_bytes += bp->psize;
 	return 0;
+}
+
+/* Pack and store one block through slot 0. */
+static int
+write_block(struct mk *m, const void *data, uint32_t lsize, uint8_t type, uint8_t level, bool hole,
+	    struct objfs_bp *bp)
+{
+	struct mk_blk *bk = &m->blk[0];
+	bk->data = data;
+	bk->lsize = lsize;
+	bk->hole = hole;
+	blk_pack(m->o, m->hc[0], bk);
+	return blk_write(m, bk, type, level, bp);
+}
+
+/*
+ * Packing a batch on threads.  LZ4HC runs at tens of MB/s, so a batch of
+ * records is packed by nthreads threads (slot i by thread i % nthreads),
+ * then written in order by the caller: the image is the same byte for byte
+ * whatever the thread count.  Threads live for one batch: a batch is
+ * milliseconds of compression, starting a thread microseconds.
+ */
+struct mk_packer {
+	struct mk *m;
+	unsigned tid, n;
+	pthread_t thread;
+};
+
+static void *
+mk_packer_run(void *arg)
+{
+	struct mk_packer *pk = arg;
+	for (unsigned i = pk->tid; i < pk->n; i += pk->m->nthreads)
+		blk_pack(pk->m->o, pk->m->hc[pk->tid], &pk->m->blk[i]);
+	return NULL;
+}
+
+static void
+pack_batch(struct mk *m, unsigned n)
+{
+	struct mk_packer pk[OBJFS_MK_THREADS_MAX];
+	unsigned t = MIN(m->nthreads, n), started = 1;
+	for (unsigned i = 0; i < t; i++)
+		pk[i] = (struct mk_packer){.m = m, .tid = i, .n = n};
+	while (started < t &&
+	       pthread_create(&pk[started].thread, NULL, mk_packer_run, &pk[started]) == 0)
+		started++;
+	/* A thread that could not start: its slots are packed here (with its state). */
+	for (unsigned i = started; i < t; i++)
+		mk_packer_run(&pk[i]);
+	mk_packer_run(&pk[0]);
+	for (unsigned i = 1; i < started; i++)
+		pthread_join(pk[i].thread, NULL);
 }
 
 /* Build the indirect levels over bps[0..n) (overwritten); set dn->root, dn->nlevels. */
@@ -450,6 +527,37 @@ write_tree(struct mk *m, struct objfs_bp *bps, uint64_t n, struct objfs_dnode *d
 	return 0;
 }
 
+/* Record b of an object into slot bk: from mem, or read from fd unless SEEK_DATA finds a hole. */
+static int
+read_record(struct mk *m, const struct objfs_dnode *dn, uint64_t b, int fd, const char *mem,
+	    const char *what, uint64_t *next_data, struct mk_blk *bk)
+{
+	uint64_t off = b << dn->rs_shift;
+	bk->lsize = objfs_dnode_record_lsize(dn, b);
+	bk->data = mem ? mem + off : bk->rbuf;
+	if (mem == NULL && *next_data <= off) {
+		/* A sparse file's holes need not be read to be found all zero. */
+		off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+		*next_data = d >= 0 ? (uint64_t)d : errno == ENXIO ? UINT64_MAX : off;
+	}
+	if (mem == NULL && *next_data >= off + bk->lsize) {
+		bk->data = NULL;
+		bk->hole = true;
+		return 0;
+	}
+	for (size_t got = 0; mem == NULL && got < bk->lsize;) {
+		ssize_t r = pread(fd, bk->rbuf + got, bk->lsize - got, (off_t)(off + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return mk_err(m, r < 0 ? -errno : -EIO, "%s: %s", what,
+				      r < 0 ? strerror(errno) : "file shrank while being packed");
+		got += (size_t)r;
+	}
+	bk->hole = is_zero(bk->data, bk->lsize);
+	return 0;
+}
+
 /*
  * Write an object's records from fd (a file) or mem (a directory stream or
  * the dnode array), then its tree.  dn->size and dn->rs_shift are set.
@@ -464,46 +572,24 @@ write_object(struct mk *m, struct objfs_dnode *dn, int fd, const char *mem, cons
 		return mk_err(m, -ENOMEM, "out of memory");
 	int rc = 0;
 	uint64_t next_data = 0; /* files: no data before this offset (SEEK_DATA) */
-	for (uint64_t b = 0; rc == 0 && b < nrec; b++) {
-		uint32_t lsize = objfs_dnode_record_lsize(dn, b);
-		uint64_t off = b << dn->rs_shift;
-		const char *rec = mem ? mem + off : m->rbuf;
-		bool known_hole = false;
-		if (mem == NULL && next_data <= off) {
-			/* A sparse file's holes need not be read to be found all zero. */
-			off_t d = lseek(fd, (off_t)off, SEEK_DATA);
-			next_data = d >= 0 ? (uint64_t)d : errno == ENXIO ? UINT64_MAX : off;
-		}
-		if (mem == NULL && next_data >= off + lsize) {
-			known_hole = true;
-			rec = NULL;
-		} else if (mem == NULL) {
-			size_t got = 0;
-			while (got < lsize) {
-				ssize_t r =
-				    pread(fd, m->rbuf + got, lsize - got, (off_t)(off + got));
-				if (r < 0 && errno == EINTR)
-					continue;
-				if (r <= 0) {
-					rc = mk_err(m, r < 0 ? -errno : -EIO, "%s: %s", what,
-						    r < 0 ? strerror(errno)
-							  : "file shrank while being packed");
-					break;
-				}
-				got += (size_t)r;
+	for (uint64_t b0 = 0; rc == 0 && b0 < nrec; b0 += m->nblk) {
+		unsigned n = (unsigned)MIN(nrec - b0, m->nblk);
+		for (unsigned j = 0; rc == 0 && j < n; j++)
+			rc = read_record(m, dn, b0 + j, fd, mem, what, &next_data, &m->blk[j]);
+		if (rc != 0)
+			break;
+		pack_batch(m, n);
+		for (unsigned j = 0; rc == 0 && j < n; j++) {
+			struct objfs_bp *bp = &bps[b0 + j];
+			rc = blk_write(m, &m->blk[j], type, 0, bp);
+			if (type == OBJFS_BT_DATA) {
+				m->sum->records++;
+				m->sum->holes += m->blk[j].hole;
+				m->sum->hole_bytes += m->blk[j].hole ? bp->lsize : 0;
+				m->sum->compressed += bp->comp == OBJFS_COMP_LZ4;
+				m->done += bp->lsize;
+				progress(m);
 			}
-			if (rc != 0)
-				break;
-		}
-		bool hole = known_hole || is_zero(rec, lsize);
-		rc = write_block(m, rec, lsize, type, 0, hole, &bps[b]);
-		if (type == OBJFS_BT_DATA) {
-			m->sum->records++;
-			m->sum->holes += hole;
-			m->sum->hole_bytes += hole ? lsize : 0;
-			m->sum->compressed += bps[b].comp == OBJFS_COMP_LZ4;
-			m->done += lsize;
-			progress(m);
 		}
 	}
 	struct stat st;
@@ -644,6 +730,47 @@ write_all(struct mk *m, uint64_t guid)
 	return 0;
 }
 
+/* Packing threads and batch slots (o->threads; 0: one thread per online CPU). */
+static int
+mk_alloc(struct mk *m, uint32_t maxblk)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned t = m->o->threads ? m->o->threads : cpus > 0 ? (unsigned)cpus : 1;
+	m->nthreads = MIN(t, OBJFS_MK_THREADS_MAX);
+	m->nblk = m->nthreads == 1 ? 1 : 4 * m->nthreads;
+	bool hc = m->o->compress && m->o->level > 0;
+	m->blk = calloc(m->nblk, sizeof(*m->blk));
+	m->hc = calloc(m->nthreads, sizeof(*m->hc));
+	if (m->blk == NULL || m->hc == NULL)
+		return mk_err(m, -ENOMEM, "out of memory");
+	for (unsigned i = 0; i < m->nblk; i++) {
+		struct mk_blk *bk = &m->blk[i];
+		bk->rbuf = malloc(maxblk);
+		bk->cbuf = malloc(maxblk);
+		bk->hcbuf = hc ? malloc(maxblk) : NULL;
+		if (bk->rbuf == NULL || bk->cbuf == NULL || (hc && bk->hcbuf == NULL))
+			return mk_err(m, -ENOMEM, "out of memory");
+	}
+	for (unsigned i = 0; hc && i < m->nthreads; i++)
+		if ((m->hc[i] = malloc((size_t)LZ4_sizeofStateHC())) == NULL)
+			return mk_err(m, -ENOMEM, "out of memory");
+	return 0;
+}
+
+static void
+mk_free(struct mk *m)
+{
+	for (unsigned i = 0; m->blk != NULL && i < m->nblk; i++) {
+		free(m->blk[i].rbuf);
+		free(m->blk[i].cbuf);
+		free(m->blk[i].hcbuf);
+	}
+	for (unsigned i = 0; m->hc != NULL && i < m->nthreads; i++)
+		free(m->hc[i]);
+	free(m->blk);
+	free(m->hc);
+}
+
 int
 objfs_mkimage(const char *dir, const char *image, const struct objfs_mkimage_opts *o,
 	      struct objfs_mkimage_summary *sum, char *err, size_t errlen)
@@ -684,17 +811,8 @@ objfs_mkimage(const char *dir, const char *image, const struct objfs_mkimage_opt
 	m->img_dev = st.st_dev;
 	m->img_ino = st.st_ino;
 	uint32_t maxblk = MAX(1u << o->rs_shift, MAX(OBJFS_IND_SIZE, 1u << OBJFS_META_RS_SHIFT));
-	m->cbuf = malloc(maxblk);
-	m->rbuf = malloc(maxblk);
-	if (o->compress && o->level > 0) {
-		m->hcbuf = malloc(maxblk);
-		m->hc = malloc((size_t)LZ4_sizeofStateHC());
-	}
-	if (m->cbuf == NULL || m->rbuf == NULL ||
-	    (o->compress && o->level > 0 && (m->hcbuf == NULL || m->hc == NULL))) {
-		rc = mk_err(m, -ENOMEM, "out of memory");
+	if ((rc = mk_alloc(m, maxblk)) != 0)
 		goto out;
-	}
 	uint64_t guid = o->guid;
 	while (guid == 0 && getrandom(&guid, sizeof(guid), 0) != sizeof(guid))
 		;
@@ -715,10 +833,7 @@ out:
 		free(m->nodes[i].rel);
 	}
 	free(m->nodes);
-	free(m->cbuf);
-	free(m->hcbuf);
-	free(m->hc);
-	free(m->rbuf);
+	mk_free(m);
 	free(tmp);
 	return rc;
 }

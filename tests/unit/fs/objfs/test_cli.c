@@ -91,6 +91,7 @@ Test(objfs_cli, mkimage_then_cat_every_file_byte_identical)
 {
 	ttree_standard(&tree, 4096, 25);
 	cr_assert_eq(run("mkimage", "--level", "0", tree.root, image), 0); /* LZ4's fast mode */
+	cr_assert_eq(run("mkimage", "--threads", "3", tree.root, image), 0);
 	cr_assert_eq(run("mkimage", "--recordsize", "4K", tree.root, image), 0);
 	size_t len;
 	char *s = slurp(out, &len);
@@ -177,6 +178,7 @@ Test(objfs_cli, usage_and_open_errors)
 	cr_expect_eq(run("mkimage", "--recordsize", "3000", tree.root, image), 2);
 	cr_expect_eq(run("mkimage", "--recordsize", "2M", tree.root, image), 2);
 	cr_expect_eq(run("mkimage", "--level", "4x", tree.root, image), 2);
+	cr_expect_eq(run("mkimage", "--threads", "0", tree.root, image), 2);
 	cr_expect_eq(run("mkimage", "--level", "13", tree.root, image), 2);
 	size_t len;
 	char *s = slurp(errf, &len);

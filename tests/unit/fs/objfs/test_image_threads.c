@@ -4,6 +4,8 @@
  * byte-identical by every thread, synchronously and through each thread's
  * own io_uring loop.  A plain program (not Criterion) so that it also runs
  * under ThreadSanitizer (`make tsan`), which checks the caches' locking.
+ * The image itself is packed by NTHREADS mkimage threads, which TSan checks
+ * too.
  */
 #include "fs/objfs/image.h"
 #include "fs/objfs/mkimage.h"
@@ -151,6 +153,7 @@ main(void)
 	char err[256] = "";
 	objfs_mkimage_defaults(&o);
 	o.rs_shift = 12;
+	o.threads = NTHREADS;
 	CHECK(objfs_mkimage(root, image, &o, &s, err, sizeof(err)) == 0, "%s", err);
 	CHECK(objfs_image_open(image, 0, &img, err, sizeof(err)) == 0, "%s", err);
 

@@ -153,6 +153,56 @@ Test(objfs_mkimage, higher_levels_pack_text_smaller_and_read_back_exact)
 	ttree_expect_no_leaks();
 }
 
+/* The whole image file, malloc'd. */
+static char *
+slurp_image(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert(f != NULL, "%s", path);
+	cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+	*len = (size_t)ftell(f);
+	rewind(f);
+	char *b = malloc(*len ? *len : 1);
+	cr_assert_eq(fread(b, 1, *len, f), *len);
+	fclose(f);
+	return b;
+}
+
+Test(objfs_mkimage, threads_make_the_same_image_byte_for_byte)
+{
+	ttree_standard(&tree, 1 << 15, 12);
+	ttree_file(&tree, "words.txt", 77 * 32768 + 5, 'w');
+	ttree_file(&tree, "mixed", 40 * 32768, 's');
+	char *img[3];
+	size_t len[3];
+	const unsigned threads[3] = {1, 2, 3};
+	for (int i = 0; i < 3; i++) {
+		struct objfs_mkimage_opts o;
+		struct objfs_mkimage_summary s;
+		char err[256];
+		objfs_mkimage_defaults(&o);
+		o.rs_shift = 15;
+		o.guid = 42;
+		o.threads = threads[i];
+		cr_assert_eq(objfs_mkimage(tree.root, image, &o, &s, err, sizeof(err)), 0, "%s",
+			     err);
+		cr_assert_gt(s.compressed, 70);
+		img[i] = slurp_image(image, &len[i]);
+	}
+	struct objfs_image *oi;
+	cr_assert_eq(objfs_image_open(image, 0, &oi, NULL, 0), 0);
+	ttree_verify(&tree, oi);
+	objfs_image_close(oi);
+	for (int i = 1; i < 3; i++) {
+		cr_expect_eq(len[i], len[0]);
+		cr_expect(len[i] == len[0] && memcmp(img[i], img[0], len[0]) == 0,
+			  "%u threads made a different image from 1 thread", threads[i]);
+	}
+	for (int i = 0; i < 3; i++)
+		free(img[i]);
+	ttree_expect_no_leaks();
+}
+
 Test(objfs_mkimage, skips_symlinks_fifos_and_the_image_itself)
 {
 	ttree_file(&tree, "real", 100, 'r');
