@@ -182,12 +182,10 @@ ttree_standard(struct ttree *t, uint32_t rs, unsigned extra)
 }
 
 char *
-ttree_read(const struct ttree *t, const char *rel, size_t *len)
+ttree_slurp(const char *path, size_t *len)
 {
-	char p[8192];
-	snprintf(p, sizeof(p), "%s/%s", t->root, rel);
-	int fd = open(p, O_RDONLY);
-	cr_assert_geq(fd, 0);
+	int fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
 	struct stat st;
 	cr_assert_eq(fstat(fd, &st), 0);
 	char *b = malloc((size_t)st.st_size + 1);
@@ -199,8 +197,17 @@ ttree_read(const struct ttree *t, const char *rel, size_t *len)
 		got += (size_t)n;
 	}
 	close(fd);
+	b[got] = '\0';
 	*len = got;
 	return b;
+}
+
+char *
+ttree_read(const struct ttree *t, const char *rel, size_t *len)
+{
+	char p[8192];
+	snprintf(p, sizeof(p), "%s/%s", t->root, rel);
+	return ttree_slurp(p, len);
 }
 
 void

@@ -36,7 +36,9 @@ void ttree_file(struct ttree *t, const char *rel, uint64_t size, char kind);
 /* The standard edge-case tree for record size rs, plus `extra` random files. */
 void ttree_standard(struct ttree *t, uint32_t rs, unsigned extra);
 uint64_t ttree_rand(struct ttree *t);
-/* Host bytes of rel (malloc'd, *len set). */
+/* The bytes of the file at path, NUL-terminated (malloc'd, *len set without the NUL). */
+char *ttree_slurp(const char *path, size_t *len);
+/* Host bytes of rel, as ttree_slurp. */
 char *ttree_read(const struct ttree *t, const char *rel, size_t *len);
 /* Pack into `image` with record size rs; asserts success. */
 void ttree_pack(const struct ttree *t, const char *image, uint32_t rs);

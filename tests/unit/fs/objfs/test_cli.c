@@ -64,29 +64,6 @@ run(const char *a1, const char *a2, const char *a3, const char *a4, const char *
 	return WEXITSTATUS(st);
 }
 
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	cr_assert_not_null(f);
-	char *b = NULL;
-	size_t cap = 0, n = 0;
-	for (;;) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 4096;
-			b = realloc(b, cap + 1);
-		}
-		size_t r = fread(b + n, 1, cap - n, f);
-		if (r == 0)
-			break;
-		n += r;
-	}
-	fclose(f);
-	b[n] = '\0';
-	*len = n;
-	return b;
-}
-
 Test(objfs_cli, mkimage_then_cat_every_file_byte_identical)
 {
 	ttree_standard(&tree, 4096, 25);
@@ -94,13 +71,13 @@ Test(objfs_cli, mkimage_then_cat_every_file_byte_identical)
 	cr_assert_eq(run("mkimage", "--threads", "3", tree.root, image), 0);
 	cr_assert_eq(run("mkimage", "--recordsize", "4K", tree.root, image), 0);
 	size_t len;
-	char *s = slurp(out, &len);
+	char *s = ttree_slurp(out, &len);
 	cr_expect(strstr(s, " files, ") != NULL, "%s", s);
 	cr_expect(strstr(s, "compression ratio") != NULL, "%s", s);
 	cr_expect(strstr(s, "holes: ") != NULL, "%s", s);
 	cr_expect(strstr(s, "record size 4096") != NULL, "%s", s);
 	free(s);
-	s = slurp(errf, &len);
+	s = ttree_slurp(errf, &len);
 	cr_expect_eq(len, 0, "no progress bar when stderr is not a terminal: %s", s);
 	free(s);
 
@@ -111,23 +88,23 @@ Test(objfs_cli, mkimage_then_cat_every_file_byte_identical)
 			     tree.e[i].rel);
 		size_t wl, gl;
 		char *want = ttree_read(&tree, tree.e[i].rel, &wl);
-		char *got = slurp(out, &gl);
+		char *got = ttree_slurp(out, &gl);
 		cr_assert_eq(gl, wl, "%s: %zu bytes, want %zu", tree.e[i].rel, gl, wl);
 		cr_assert(memcmp(want, got, wl) == 0, "%s differs", tree.e[i].rel);
 		free(want);
 		free(got);
 	}
 	cr_expect_eq(run("objfs", "ls", image, "we ird", NULL), 0);
-	s = slurp(out, &len);
+	s = ttree_slurp(out, &len);
 	cr_expect(strstr(s, " .hidden\n") != NULL, "%s", s);
 	cr_expect(strstr(s, " -\n") != NULL, "%s", s);
 	free(s);
 	cr_expect_eq(run("objfs", "stat", image, "sparse", NULL), 0);
-	s = slurp(out, &len);
+	s = ttree_slurp(out, &len);
 	cr_expect(strstr(s, "size: 163857") != NULL, "%s", s);
 	free(s);
 	cr_expect_eq(run("fsck", image, NULL, NULL, NULL), 0);
-	s = slurp(out, &len);
+	s = ttree_slurp(out, &len);
 	cr_expect(strstr(s, "clean") != NULL, "%s", s);
 	free(s);
 }
@@ -153,7 +130,7 @@ Test(objfs_cli, damaged_image_fsck_and_cat)
 
 	cr_expect_eq(run("fsck", image, NULL, NULL, NULL), 1);
 	size_t len;
-	char *s = slurp(out, &len);
+	char *s = ttree_slurp(out, &len);
 	cr_expect(strstr(s, "DAMAGED /bad.bin: record 2 (offsets 8192..12287)") != NULL, "%s", s);
 	cr_expect(strstr(s, "1 problems") != NULL, "%s", s);
 	free(s);
@@ -162,12 +139,12 @@ Test(objfs_cli, damaged_image_fsck_and_cat)
 	cr_expect_eq(run("objfs", "cat", image, "bad.bin", NULL), 1);
 	size_t wl;
 	char *want = ttree_read(&tree, "bad.bin", &wl);
-	s = slurp(out, &len);
+	s = ttree_slurp(out, &len);
 	cr_expect_eq(len, 8192);
 	cr_expect(memcmp(want, s, len) == 0);
 	free(s);
 	free(want);
-	s = slurp(errf, &len);
+	s = ttree_slurp(errf, &len);
 	cr_expect(strstr(s, "Input/output error at file offset 8192") != NULL, "%s", s);
 	free(s);
 	cr_expect_eq(run("objfs", "cat", image, "ok.txt", NULL), 0);
@@ -181,7 +158,7 @@ Test(objfs_cli, usage_and_open_errors)
 	cr_expect_eq(run("mkimage", "--threads", "0", tree.root, image), 2);
 	cr_expect_eq(run("mkimage", "--level", "13", tree.root, image), 2);
 	size_t len;
-	char *s = slurp(errf, &len);
+	char *s = ttree_slurp(errf, &len);
 	cr_expect(strstr(s, "--level 13: must be a number from 0 to 12") != NULL, "%s", s);
 	free(s);
 	cr_expect_eq(run("mkimage", "/nonexistent/dir", image, NULL, NULL), 1);
@@ -193,11 +170,11 @@ Test(objfs_cli, usage_and_open_errors)
 	cr_assert_eq(write(fd, "hello, this is not an image", 27), 27);
 	close(fd);
 	cr_expect_eq(run("objfs", "ls", image, NULL, NULL), 1);
-	s = slurp(errf, &len);
+	s = ttree_slurp(errf, &len);
 	cr_expect(strstr(s, "not an objfs image (bad magic") != NULL, "%s", s);
 	free(s);
 	cr_expect_eq(run("fsck", image, NULL, NULL, NULL), 1);
-	s = slurp(out, &len);
+	s = ttree_slurp(out, &len);
 	cr_expect(strstr(s, "FATAL") != NULL && strstr(s, "bad magic") != NULL, "%s", s);
 	free(s);
 }
@@ -234,7 +211,7 @@ Test(objfs_cli, progress_bar_only_on_a_terminal)
 	cr_expect(strstr(tty, "100%") != NULL, "bar completes: %s", tty);
 	cr_expect(strchr(tty, '\r') != NULL, "bar redraws in place");
 	size_t len;
-	char *s = slurp(out, &len);
+	char *s = ttree_slurp(out, &len);
 	cr_expect(strstr(s, "1 files") != NULL, "summary on stdout: %s", s);
 	cr_expect(strstr(s, "[") == NULL, "no bar on stdout");
 	free(s);
@@ -254,7 +231,7 @@ Test(objfs_cli, torn_and_truncated_images_say_so)
 	close(fd);
 	cr_expect_eq(run("objfs", "info", image, NULL, NULL), 0);
 	size_t len;
-	char *s = slurp(out, &len);
+	char *s = ttree_slurp(out, &len);
 	cr_expect(strstr(s, "generation 3 in slot 2 (3 of 4 slots valid), fell back") != NULL, "%s",
 		  s);
 	cr_expect(strstr(s, "format: version 2") != NULL, "%s", s);
@@ -262,7 +239,7 @@ Test(objfs_cli, torn_and_truncated_images_say_so)
 	free(s);
 	cr_expect_eq(run("objfs", "cat", image, "f", NULL), 0, "the older root still reads");
 	cr_expect_eq(run("fsck", image, NULL, NULL, NULL), 1);
-	s = slurp(out, &len);
+	s = ttree_slurp(out, &len);
 	cr_expect(strstr(s, "uberblock slot 3") != NULL && strstr(s, "torn") != NULL, "%s", s);
 	free(s);
 
@@ -270,7 +247,7 @@ Test(objfs_cli, torn_and_truncated_images_say_so)
 	cr_assert_eq(stat(image, &st), 0);
 	cr_assert_eq(truncate(image, st.st_size / 2), 0);
 	cr_expect_eq(run("objfs", "cat", image, "f", NULL), 1);
-	s = slurp(errf, &len);
+	s = ttree_slurp(errf, &len);
 	cr_expect(strstr(s, "truncated image") != NULL && strstr(s, "copy it again") != NULL, "%s",
 		  s);
 	free(s);

@@ -153,21 +153,6 @@ Test(objfs_mkimage, higher_levels_pack_text_smaller_and_read_back_exact)
 	ttree_expect_no_leaks();
 }
 
-/* The whole image file, malloc'd. */
-static char *
-slurp_image(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	cr_assert(f != NULL, "%s", path);
-	cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-	*len = (size_t)ftell(f);
-	rewind(f);
-	char *b = malloc(*len ? *len : 1);
-	cr_assert_eq(fread(b, 1, *len, f), *len);
-	fclose(f);
-	return b;
-}
-
 Test(objfs_mkimage, threads_make_the_same_image_byte_for_byte)
 {
 	ttree_standard(&tree, 1 << 15, 12);
@@ -187,7 +172,7 @@ Test(objfs_mkimage, threads_make_the_same_image_byte_for_byte)
 		cr_assert_eq(objfs_mkimage(tree.root, image, &o, &s, err, sizeof(err)), 0, "%s",
 			     err);
 		cr_assert_gt(s.compressed, 70);
-		img[i] = slurp_image(image, &len[i]);
+		img[i] = ttree_slurp(image, &len[i]);
 	}
 	struct objfs_image *oi;
 	cr_assert_eq(objfs_image_open(image, 0, &oi, NULL, 0), 0);
