@@ -643,7 +643,7 @@ dir_stream(struct mk *m, uint32_t idx, uint64_t *size)
 }
 
 static int
-write_all(struct mk *m, uint64_t guid)
+write_all(struct mk *m, uint64_t guid, uint64_t now)
 {
 	uint64_t nobj = (uint64_t)m->n + 1;
 	struct objfs_disk_dnode *arr = calloc(nobj, sizeof(*arr));
@@ -684,10 +684,8 @@ write_all(struct mk *m, uint64_t guid)
 		}
 		objfs_dnode_encode(&dn, &arr[i + 1]);
 	}
-	struct objfs_uber u = {.version = OBJFS_VERSION,
-			       .guid = guid,
-			       .nobjects = nobj,
-			       .timestamp = (uint64_t)time(NULL)};
+	struct objfs_uber u = {
+	    .version = OBJFS_VERSION, .guid = guid, .nobjects = nobj, .timestamp = now};
 	if (rc == 0) {
 		u.meta.type = OBJFS_OT_META;
 		u.meta.rs_shift = OBJFS_META_RS_SHIFT;
@@ -718,7 +716,7 @@ write_all(struct mk *m, uint64_t guid)
 				 .uber_slots = OBJFS_UBER_SLOTS,
 				 .uber_size = OBJFS_UBER_SIZE,
 				 .data_start = OBJFS_DATA_START,
-				 .create_time = (uint64_t)time(NULL)};
+				 .create_time = now};
 	struct objfs_disk_header dh;
 	objfs_header_encode(&h, &dh);
 	rc = pwrite_full(m->fd, &dh, sizeof(dh), 0);
@@ -816,7 +814,8 @@ objfs_mkimage(const char *dir, const char *image, const struct objfs_mkimage_opt
 	uint64_t guid = o->guid;
 	while (guid == 0 && getrandom(&guid, sizeof(guid), 0) != sizeof(guid))
 		;
-	if ((rc = scan(m)) == 0 && (rc = write_all(m, guid)) == 0) {
+	if ((rc = scan(m)) == 0 &&
+	    (rc = write_all(m, guid, o->time ? o->time : (uint64_t)time(NULL))) == 0) {
 		if (rename(tmp, image) != 0)
 			rc = mk_err(m, -errno, "rename %s to %s: %s", tmp, image, strerror(errno));
 	}

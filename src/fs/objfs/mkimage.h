@@ -25,6 +25,7 @@ struct objfs_mkimage_opts {
 	unsigned threads;
 	FILE *progress;   /* progress bar destination (a terminal), or NULL */
 	uint64_t guid;    /* 0 = random */
+	uint64_t time;    /* creation time, seconds since the epoch; 0 = now */
 	bool precompress; /* add FILE.gz/.zst/.br for text-like files (mkimage_precompress.c) */
 };
 

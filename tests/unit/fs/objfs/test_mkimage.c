@@ -168,6 +168,7 @@ Test(objfs_mkimage, threads_make_the_same_image_byte_for_byte)
 		objfs_mkimage_defaults(&o);
 		o.rs_shift = 15;
 		o.guid = 42;
+		o.time = 1700000000; /* not now: a second may tick between the runs */
 		o.threads = threads[i];
 		cr_assert_eq(objfs_mkimage(tree.root, image, &o, &s, err, sizeof(err)), 0, "%s",
 			     err);
@@ -176,6 +177,7 @@ Test(objfs_mkimage, threads_make_the_same_image_byte_for_byte)
 	}
 	struct objfs_image *oi;
 	cr_assert_eq(objfs_image_open(image, 0, &oi, NULL, 0), 0);
+	cr_expect_eq(objfs_image_info(oi)->create_time, 1700000000);
 	ttree_verify(&tree, oi);
 	objfs_image_close(oi);
 	for (int i = 1; i < 3; i++) {
