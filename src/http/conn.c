@@ -43,6 +43,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,17 @@ static void http_conn_drain_shut(struct http_conn *c);
  */
 #define HTTP_SPARE_CONNS 64
 #define HTTP_SPARE_MEM   (16 * 1024)
+
+/*
+ * After a burst.  glibc keeps most of the heap a thousand connections freed
+ * (their buffers, OpenSSL's state, sealed records beyond tls_buffer_mem),
+ * because the free space is not at the top of its heaps: the TLS soak
+ * (tests/soak/run.sh --tls) ended 60 MiB above where it began.  So when a
+ * thread's connections fall to a quarter of the most it had since it last
+ * trimmed, and that was at least HTTP_TRIM_PEAK, malloc_trim() gives the free
+ * pages back: once per burst, never in a steady state.
+ */
+#define HTTP_TRIM_PEAK 64
 
 #define HTTP_DRAIN_MS      2000 /* lingering close: how long we read and discard */
 #define HTTP_DRAIN_TICK_MS 5    /* ... and how often we look for an empty send buffer */
@@ -159,6 +171,11 @@ http_conn_free(struct http_conn *c)
 		c->next->prev = c->prev;
 	th->nconns--;
 	atomic_fetch_sub(&http_stats.conns_open, 1);
+	if (th->nconns_peak >= HTTP_TRIM_PEAK && th->nconns <= th->nconns_peak / 4) {
+		malloc_trim(0);
+		counter_inc(&http_stats.heap_trims);
+		th->nconns_peak = th->nconns;
+	}
 	http_gen_rele(c->gen);
 	c->gen = NULL;
 	if (c->resp.memcap > HTTP_SPARE_MEM) { /* a listing or metrics page grew it: not kept */
@@ -802,6 +819,7 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 		th->conns->prev = c;
 	th->conns = c;
 	th->nconns++;
+	th->nconns_peak = MAX(th->nconns_peak, th->nconns);
 	atomic_fetch_add(&http_stats.conns_open, 1);
 	if (http_conn_timer_set(c, tls ? HTTP_T_HEADER : HTTP_T_IDLE) != 0)
 		return;

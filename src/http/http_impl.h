@@ -158,6 +158,7 @@ struct http_thread {
 	struct http_gen *gen;    /* (t) current settings; referenced */
 	struct http_conn *conns; /* (t) */
 	int nconns;              /* (t) */
+	int nconns_peak;         /* (t) most connections since the heap was last trimmed */
 	struct http_conn *spare; /* (t) freed connections kept with their buffers for reuse */
 	int nspare;              /* (t) */
 	bool stopping;           /* (t) */

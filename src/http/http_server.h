@@ -141,6 +141,7 @@ struct http_stats {
 	struct vms_counter parse_errors;   /* 4xx/5xx from the parser */
 	struct vms_counter sendfile_again; /* EAGAIN waits for the send buffer */
 	struct vms_counter tls_errors;     /* TLS handshakes or records that failed */
+	struct vms_counter heap_trims;     /* malloc_trim() after a burst of connections ended */
 	/* HTTP/2 (requests and parse_errors above count both protocols) */
 	struct vms_counter h2_connections; /* connections that became HTTP/2 */
 	struct vms_counter h2_requests;    /* streams answered */

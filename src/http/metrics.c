@@ -44,6 +44,8 @@ VMS_STAT_COUNTER(http_stats.not_modified, "http_not_modified", "304 responses");
 VMS_STAT_COUNTER(http_stats.parse_errors, "http_parse_errors", "requests refused by the parser");
 VMS_STAT_COUNTER(http_stats.bytes_body, "http_body_bytes", "response body bytes queued");
 VMS_STAT_COUNTER(http_stats.tls_errors, "tls_errors", "TLS handshakes or records that failed");
+VMS_STAT_COUNTER(http_stats.heap_trims, "heap_trims",
+		 "heap memory given back to the system after a burst of connections ended");
 VMS_STAT_COUNTER(http_stats.sendfile_again, "http_send_waits",
 		 "responses that waited for send-buffer space");
 
