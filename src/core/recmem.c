@@ -95,7 +95,6 @@ list_remove(struct recmem *m, uint32_t i, unsigned order)
 static void
 prefault(char *p, size_t len)
 {
-	(void)madvise(p, len, MADV_HUGEPAGE); /* best effort: fewer faults, fewer TLB misses */
 	if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
 		return;
 	for (size_t off = 0; off < len; off += PGSZ) /* kernels before 5.14 */
@@ -141,6 +140,8 @@ recmem_create(uint64_t bytes, bool prefault_it)
 		return NULL;
 	}
 	m->base = (char *)(((uintptr_t)m->map + CHUNK - 1) & ~(uintptr_t)(CHUNK - 1));
+	(void)madvise(m->base, len,
+		      MADV_HUGEPAGE); /* best effort: fewer faults, fewer TLB misses */
 	if (prefault_it)
 		prefault(m->base, len);
 	m->prefaulted = prefault_it;

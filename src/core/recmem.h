@@ -4,8 +4,10 @@
  * buffers (src/fs/objfs), and the TLS records the sealer encrypts into
  * (src/sendfile/sf_tls.c), as FreeBSD's ktls keeps its own buffer zone.
  *
- * One region per owner, mapped and pre-faulted when it is created, carved by a
- * binary buddy allocator into blocks of 4 KiB to 2 MiB, each aligned to its
+ * One region per owner, mapped when it is created (and pre-faulted then, or
+ * faulted in as it is first used: either way its pages are never given back,
+ * and a free block is reused most recently freed first), carved by a binary
+ * buddy allocator into blocks of 4 KiB to 2 MiB, each aligned to its
  * own size (so every block is an O_DIRECT target).  A request the region
  * cannot serve (too big, or the region is full: the ARC may overflow c while
  * everything is held, and c can grow at run time) falls back to

@@ -176,6 +176,12 @@ void sf_socket_abort(struct vms_socket *so, int error);
 /* Free a segment: unwire its pages (NOCACHE ones may be freed), drop the object. */
 void sf_seg_free(struct sf_seg *seg);
 /*
+ * Drop the first n bytes (0 < n < len) of a ready page segment that is not
+ * being sent (the TLS sealer took them): pages wholly before the new start
+ * are unwired.
+ */
+void sf_seg_drop_head(struct sf_seg *seg, uint32_t n);
+/*
  * Queue a copy of iov[0..cnt) (len bytes in all) as one segment of record
  * type `rtype`; no hiwat check here.  Returns 0 or -ENOMEM.
  */

@@ -7,9 +7,10 @@
  * appended is "unsealed": plaintext that must leave inside records.  A
  * segment still being read from disk is not ready, as on a plain socket.
  *
- * When the sender looks at the head of the queue (sf_sb_kick), every run
- * of ready unsealed segments up to the first not-ready one is sealed, in
- * queue order, so sequence numbers follow the byte order on the wire:
+ * When the sender looks at the head of the queue (sf_sb_kick), runs of
+ * ready unsealed segments are sealed, up to the first not-ready one and
+ * until one send's worth of ciphertext waits (SF_TLS_AHEAD), in queue
+ * order, so sequence numbers follow the byte order on the wire:
  *
  *   [hdr COPY][file PAGES][file PAGES|not ready][trl COPY]
  *   \_ one run: records of <= 16 KiB plaintext _/
@@ -80,8 +81,8 @@ VMS_TUNABLE(sf_ktls, "sf_ktls", 1,
 	    "userspace");
 
 VMS_TUNABLE(tls_buffer_mem, "tls_buffer_mem", 32 << 20,
-	    "bytes of pre-faulted memory the userspace TLS sealer encrypts records into "
-	    "(core/recmem.h); buffers beyond it come from malloc");
+	    "bytes of memory the userspace TLS sealer encrypts records into (core/recmem.h), "
+	    "faulted in as first used and kept; buffers beyond it come from malloc");
 
 struct sf_tls_stats sf_tls_stats;
 VMS_STAT_COUNTER(sf_tls_stats.records, "tls_records", "TLS records sealed in userspace");
@@ -96,11 +97,14 @@ VMS_STAT_COUNTER(sf_tls_stats.key_updates, "tls_key_updates",
 		 "TLS 1.3 transmit key changes queued (KeyUpdate answered)");
 
 /*
- * Sealed records go into buffers from one pre-faulted region, made at server
- * start (vms_ktls_probe) or else by the first socket that starts sealing:
+ * Sealed records go into buffers from one region, made at server start
+ * (vms_ktls_probe) or else by the first socket that starts sealing:
  * malloc'd ones of 64 KiB and more were faulted in afresh for most responses
  * (28,000 faults a second, half the server's time, at 64 KiB over 64
- * connections).  Set once; atomic for the metrics reader, which never makes it.
+ * connections).  The region is not pre-faulted: its pages fault in once, as
+ * the load first needs them, and stay, so a server that serves little TLS
+ * does not hold tls_buffer_mem (the soak's RSS bound counts on it).  Set
+ * once; atomic for the metrics reader, which never makes it.
  */
 static pthread_once_t sf_tls_mem_once = PTHREAD_ONCE_INIT;
 static _Atomic(struct recmem *) sf_tls_mem; /* NULL: no memory for it; malloc then */
@@ -109,7 +113,7 @@ static void
 sf_tls_mem_create(void)
 {
 	int64_t bytes = __atomic_load_n(&tls_buffer_mem, __ATOMIC_RELAXED);
-	atomic_store(&sf_tls_mem, recmem_create(bytes > 0 ? (uint64_t)bytes : 0, true));
+	atomic_store(&sf_tls_mem, recmem_create(bytes > 0 ? (uint64_t)bytes : 0, false));
 }
 
 void
@@ -132,12 +136,25 @@ VMS_STAT_GAUGE(sf_tls_mem_stat, 1, "tls_buffer_fallback_allocs",
 	       "sealed-record buffers that did not fit the region (malloc'd), ever");
 
 /*
- * A run takes segments until it holds this much plaintext (it may end one
- * segment past it, at most sf_max_chunk_pages): a head and the body after it
- * share records, as nginx's do.
+ * A run takes segments until it holds SF_TLS_RUN bytes of plaintext (a
+ * page segment that goes past it is cut, and its head sealed; a copy may
+ * end a run past it): a head and the body after it share records, as
+ * nginx's do.  SF_TLS_RUN is 128 bytes short of 64 KiB, so that its four
+ * records, with their headers and tags, fill the 64 KiB block they are
+ * sealed into (core/recmem.h rounds up to a power of two: 64 KiB of
+ * plaintext took a 128 KiB block).
  */
-#define SF_TLS_RUN (64u << 10)
-#define SF_TLS_TAG 16u
+#define SF_TLS_RUN ((64u << 10) - 128)
+/*
+ * Sealing stops once this much ciphertext waits unsent at the head of the
+ * queue: records are sealed as the sender needs them, not as soon as their
+ * pages are ready.  A peer that reads slowly then holds at most two sealed
+ * runs (the one being sent and the next), not the whole send buffer's worth
+ * on top of its pages: 1,000 such peers held 62 MiB of sealed records in
+ * the TLS soak.  A peer that keeps up gets a run per send, as before.
+ */
+#define SF_TLS_AHEAD VMS_TLS_MAX_PLAIN
+#define SF_TLS_TAG   16u
 
 struct sf_tls {
 	EVP_CIPHER_CTX *ctx; /* (l) key set, a nonce per record */
@@ -492,9 +509,13 @@ sf_tls_seal_record(struct sf_tls *t, uint8_t type, struct sf_src *src, uint32_t 
 	return 0;
 }
 
-/* Replace the run [first, end) of `total` plaintext bytes by one sealed segment. */
+/*
+ * Replace the run of `total` plaintext bytes, segments [first, end) and the
+ * first `cut` bytes of end (a page segment, then), by one sealed segment.
+ */
 static int
-sf_tls_seal_run(struct vms_socket *so, struct sf_seg *first, struct sf_seg *end, uint32_t total)
+sf_tls_seal_run(struct vms_socket *so, struct sf_seg *first, struct sf_seg *end, uint32_t total,
+		uint32_t cut)
 {
 	struct sf_tls *t = so->tls;
 	uint32_t nrec = howmany(total, VMS_TLS_MAX_PLAIN);
@@ -521,7 +542,7 @@ sf_tls_seal_run(struct vms_socket *so, struct sf_seg *first, struct sf_seg *end,
 		left -= plen;
 	}
 	VERIFY3U((uint32_t)(out - ct), ==, ctlen);
-	VERIFY(src.seg == end && src.off == 0);
+	VERIFY(src.seg == end && src.off == cut);
 	ns->kind = SEG_COPY;
 	ns->ready = true;
 	ns->sealed = true;
@@ -535,6 +556,8 @@ sf_tls_seal_run(struct vms_socket *so, struct sf_seg *first, struct sf_seg *end,
 		TAILQ_REMOVE(&so->sb, s, link);
 		sf_seg_free(s); /* unwires the pages: the ciphertext is all that is sent */
 	}
+	if (cut > 0)
+		sf_seg_drop_head(end, cut);
 	so->sb_cc += ctlen - total;
 	so->bytes_queued += ctlen - total;
 	counter_add(&sf_tls_stats.records, nrec);
@@ -582,9 +605,10 @@ sf_tls_seal(struct vms_socket *so)
 		}
 		return 0;
 	}
-	while (seg != NULL && seg->ready && seg->sealed)
-		seg = TAILQ_NEXT(seg, link);
-	while (seg != NULL && seg->ready && !seg->sealed) {
+	uint32_t ahead = 0; /* sealed bytes waiting to be sent */
+	for (; seg != NULL && seg->ready && seg->sealed; seg = TAILQ_NEXT(seg, link))
+		ahead += seg->len - (seg == TAILQ_FIRST(&so->sb) ? so->head_done : 0);
+	while (seg != NULL && seg->ready && !seg->sealed && ahead < SF_TLS_AHEAD) {
 		ASSERT(!seg->sending && !seg->swapping);
 		if (seg->kind == SEG_KEY) {
 			/* Everything before it is sealed: the next record is the new key's. */
@@ -598,17 +622,23 @@ sf_tls_seal(struct vms_socket *so)
 			continue;
 		}
 		struct sf_seg *end = seg;
-		uint32_t total = 0;
+		uint32_t total = 0, cut = 0;
 		while (end != NULL && end->ready && !end->sealed && end->kind != SEG_KEY &&
 		       end->rtype == seg->rtype && total < SF_TLS_RUN) {
+			if (end->kind == SEG_PAGES && total + end->len > SF_TLS_RUN) {
+				cut = SF_TLS_RUN - total;
+				total = SF_TLS_RUN;
+				break;
+			}
 			total += end->len;
 			end = TAILQ_NEXT(end, link);
 		}
-		int error = sf_tls_seal_run(so, seg, end, total);
+		int error = sf_tls_seal_run(so, seg, end, total, cut);
 		if (error != 0) {
 			counter_inc(&sf_tls_stats.seal_errors);
 			return error;
 		}
+		ahead += total;
 		seg = end;
 	}
 	return 0;

@@ -152,6 +152,15 @@ sf_socket_linger_check(struct vms_socket *so)
 	}
 }
 
+/* Unwire the first n pages of a page segment. */
+static void
+sf_seg_unwire(struct sf_seg *seg, int n)
+{
+	int freed = vm_page_unwire_many(seg->pages, n, seg->nocache);
+	if (seg->nocache)
+		counter_add(&sf_stats.nocache_frees, (uint64_t)freed);
+}
+
 void
 sf_seg_free(struct sf_seg *seg)
 {
@@ -164,14 +173,24 @@ sf_seg_free(struct sf_seg *seg)
 		free(seg->buf);
 	} else {
 		if (seg->pages != NULL) {
-			int freed = vm_page_unwire_many(seg->pages, seg->npages, seg->nocache);
-			if (seg->nocache)
-				counter_add(&sf_stats.nocache_frees, (uint64_t)freed);
+			sf_seg_unwire(seg, seg->npages);
 			free(seg->pages);
 		}
 		vm_object_deallocate(seg->obj);
 	}
 	free(seg);
+}
+
+void
+sf_seg_drop_head(struct sf_seg *seg, uint32_t n)
+{
+	VERIFY(seg->kind == SEG_PAGES && seg->ready && !seg->sending && n > 0 && n < seg->len);
+	int drop = (int)((sf_seg_pgoff(seg) + n) >> PAGE_SHIFT);
+	sf_seg_unwire(seg, drop);
+	memmove(seg->pages, seg->pages + drop, (size_t)(seg->npages - drop) * sizeof(*seg->pages));
+	seg->npages -= drop;
+	seg->offset += n;
+	seg->len -= n;
 }
 
 /* Post the notification task (callbacks run from it, on the loop). */

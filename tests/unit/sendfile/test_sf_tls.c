@@ -20,6 +20,7 @@
 #include <limits.h>
 #include <openssl/evp.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static void
 setup(void)
@@ -244,6 +245,57 @@ Test(sf_tls, records_without_the_buffer_region)
 	records_case(0x0304, VMS_TLS_AES_128_GCM);
 	sf_ktls = 1;
 	vms_tunables_reset();
+}
+
+/*
+ * A peer that stops reading holds about one send of sealed records, not the
+ * send buffer's worth: records are sealed as the sender needs them, and a
+ * run's four records fill their 64 KiB block.  Then every byte still comes
+ * through, and nothing stays wired or allocated.
+ */
+Test(sf_tls, a_stalled_peer_holds_two_sealed_blocks_at_most)
+{
+	sf_ktls = 0;
+	size_t size = 1 << 20;
+	uint8_t *data = sft_pattern(size, 57);
+	struct vm_object *obj = mempager_create(data, size, 0, "stalled");
+	sft_cache_pages(obj, 0, (int)(size / 4096)); /* every page ready at once */
+	int fds[2];
+	sft_tcp_pair(fds);
+	int small = 8192;
+	cr_assert_eq(setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+	cr_assert_eq(setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+	struct sft_sink *sink = sft_sink_start(fds[1], true);
+	struct vms_socket *so = sft_socket(fds[0], 2 << 20, NULL, NULL, NULL);
+	struct vms_tls_tx tx = tx_keys(0x0304, VMS_TLS_AES_128_GCM);
+	cr_assert_eq(vms_socket_tls_tx(so, &tx), 0);
+	int rc = vms_sendfile_object(so, obj, 0, 0, NULL, NULL, 0);
+	cr_assert_eq(rc, 0, "%d", rc);
+	for (int i = 0; i < 50; i++)
+		sft_run_once();
+	uint64_t held = stat_now("tls_buffer_used");
+	cr_assert_gt(vms_socket_sbcc(so), size / 2, "the peer's buffers took most of it: %zu",
+		     vms_socket_sbcc(so));
+	cr_assert_gt(held, 0);
+	cr_assert_leq(held, 2 * 65536, "%lu bytes of sealed records for a stalled peer", held);
+	sft_sink_resume(sink);
+	cr_assert_eq(vms_socket_flush(so), 0);
+	sft_close_all(so);
+	sft_sink_join(sink);
+	cr_assert(vm_quiescent(), "a page is busy or wired");
+	cr_assert_eq(stat_now("tls_buffer_used"), 0);
+	uint8_t *app = malloc(size + 64);
+	size_t applen;
+	struct rec recs[80];
+	int n = open_records(&tx, sink->buf, sink->len, app, &applen, recs, 80);
+	cr_assert_geq(n, (int)howmany(size, VMS_TLS_MAX_PLAIN));
+	cr_assert_eq(applen, size);
+	cr_assert_eq(memcmp(app, data, size), 0, "the body decrypts to the file");
+	free(app);
+	sft_sink_free(sink);
+	vm_object_deallocate(obj);
+	free(data);
+	sf_ktls = 1;
 }
 
 Test(sf_tls, userspace_when_forced)
