@@ -124,7 +124,6 @@ struct vms_socket {
 	/* the one send in flight */
 	struct io_req send_req;     /* (l) */
 	bool send_inflight;         /* (l) */
-	bool send_short;            /* (l) the last send took less than offered, or none was made */
 	uint32_t send_bytes;        /* (l) bytes in the send in flight */
 	struct msghdr msg;          /* (l) */
 	struct iovec iov[64];       /* (l) */

@@ -9,7 +9,7 @@
  *
  * When the sender looks at the head of the queue (sf_sb_kick), runs of
  * ready unsealed segments are sealed, up to the first not-ready one and
- * until one send's worth of ciphertext waits (SF_TLS_AHEAD_*), in queue
+ * until one send's worth of ciphertext waits (SF_TLS_AHEAD), in queue
  * order, so sequence numbers follow the byte order on the wire:
  *
  *   [hdr COPY][file PAGES][file PAGES|not ready][trl COPY]
@@ -148,18 +148,13 @@ VMS_STAT_GAUGE(sf_tls_mem_stat, 1, "tls_buffer_fallback_allocs",
 /*
  * Sealing stops once this much ciphertext waits unsent at the head of the
  * queue: records are sealed as the sender needs them, not as soon as their
- * pages are ready.  While the peer keeps up (the last send went whole), a
- * send carries up to SF_TLS_AHEAD_MAX, as many runs as a plain send of the
- * default send buffer; once a send comes back short, or before the first,
- * only SF_TLS_AHEAD_MIN, so a peer that reads slowly holds at most two
- * sealed runs (the one being sent and the next), not a send buffer's worth
- * of copies on top of its pages: 1,000 such peers held 62 MiB of sealed
- * records in the TLS soak.  A run per send for every peer cost 22% more
- * server CPU per GB on 256 MiB responses.
+ * pages are ready.  A peer that reads slowly then holds at most two sealed
+ * runs (the one being sent and the next), not the whole send buffer's worth
+ * on top of its pages: 1,000 such peers held 62 MiB of sealed records in
+ * the TLS soak.  A peer that keeps up gets a run per send, as before.
  */
-#define SF_TLS_AHEAD_MIN VMS_TLS_MAX_PLAIN
-#define SF_TLS_AHEAD_MAX (256u << 10)
-#define SF_TLS_TAG       16u
+#define SF_TLS_AHEAD VMS_TLS_MAX_PLAIN
+#define SF_TLS_TAG   16u
 
 struct sf_tls {
 	EVP_CIPHER_CTX *ctx; /* (l) key set, a nonce per record */
@@ -613,8 +608,7 @@ sf_tls_seal(struct vms_socket *so)
 	uint32_t ahead = 0; /* sealed bytes waiting to be sent */
 	for (; seg != NULL && seg->ready && seg->sealed; seg = TAILQ_NEXT(seg, link))
 		ahead += seg->len - (seg == TAILQ_FIRST(&so->sb) ? so->head_done : 0);
-	uint32_t limit = so->send_short ? SF_TLS_AHEAD_MIN : SF_TLS_AHEAD_MAX;
-	while (seg != NULL && seg->ready && !seg->sealed && ahead < limit) {
+	while (seg != NULL && seg->ready && !seg->sealed && ahead < SF_TLS_AHEAD) {
 		ASSERT(!seg->sending && !seg->swapping);
 		if (seg->kind == SEG_KEY) {
 			/* Everything before it is sealed: the next record is the new key's. */

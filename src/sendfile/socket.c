@@ -77,7 +77,6 @@ vms_socket_create(struct io_loop *loop, int fd, const struct vms_socket_params *
 	so->fd = fd;
 	so->is_socket = is_socket;
 	so->hiwat = (uint32_t)sf_sb_hiwat;
-	so->send_short = true;
 	if (params != NULL) {
 		so->blocking = params->blocking;
 		so->close_fd = params->close_fd;
@@ -459,7 +458,6 @@ static void
 sf_send_result(struct vms_socket *so, int res)
 {
 	so->send_inflight = false;
-	so->send_short = res < 0 || (uint32_t)res < so->send_bytes;
 	struct sf_seg *seg;
 	if (res >= 0) {
 		VERIFY3S(res, <=, so->send_bytes);
