@@ -140,8 +140,8 @@ recmem_create(uint64_t bytes, bool prefault_it)
 		return NULL;
 	}
 	m->base = (char *)(((uintptr_t)m->map + CHUNK - 1) & ~(uintptr_t)(CHUNK - 1));
-	(void)madvise(m->base, len,
-		      MADV_HUGEPAGE); /* best effort: fewer faults, fewer TLB misses */
+	/* Best effort: fewer faults, fewer TLB misses. */
+	(void)madvise(m->base, len, MADV_HUGEPAGE);
 	if (prefault_it)
 		prefault(m->base, len);
 	m->prefaulted = prefault_it;

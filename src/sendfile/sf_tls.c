@@ -9,8 +9,8 @@
  *
  * When the sender looks at the head of the queue (sf_sb_kick), runs of
  * ready unsealed segments are sealed, up to the first not-ready one and
- * until one send's worth of ciphertext waits (SF_TLS_AHEAD), in queue
- * order, so sequence numbers follow the byte order on the wire:
+ * until SF_TLS_AHEAD of ciphertext waits unsent, in queue order, so
+ * sequence numbers follow the byte order on the wire:
  *
  *   [hdr COPY][file PAGES][file PAGES|not ready][trl COPY]
  *   \_ one run: records of <= 16 KiB plaintext _/
@@ -151,7 +151,8 @@ VMS_STAT_GAUGE(sf_tls_mem_stat, 1, "tls_buffer_fallback_allocs",
  * pages are ready.  A peer that reads slowly then holds at most two sealed
  * runs (the one being sent and the next), not the whole send buffer's worth
  * on top of its pages: 1,000 such peers held 62 MiB of sealed records in
- * the TLS soak.  A peer that keeps up gets a run per send, as before.
+ * the TLS soak.  A peer that keeps up gets a run (64 KiB) per send:
+ * sealing up to 256 KiB ahead for it saved no CPU (docs/tls.md).
  */
 #define SF_TLS_AHEAD VMS_TLS_MAX_PLAIN
 #define SF_TLS_TAG   16u
