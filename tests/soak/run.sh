@@ -27,8 +27,8 @@
 #     sealer's record region (tls_buffer_mem, 32 MiB, kept once faulted in);
 #   * RSS peak <= the same, plus, with --tls, 48 KiB per connection for
 #     what TLS holds while it is open (OpenSSL's state, about 13 KiB by
-#     heaptrack, the 19 KiB ciphertext input buffer and a sealed run in
-#     flight; nginx's RSS grows by 44 KiB per connection in this soak);
+#     heaptrack, the input buffers and a sealed run in flight; nginx's
+#     RSS grows by 44 KiB per connection in this soak);
 #   * open fds back to within 16 of the count before, once the clients are
 #     gone (a leaked connection or file would stay).
 # Loopback only, bounded in time (every client has a deadline, the whole run
