@@ -118,6 +118,15 @@ class Https(unittest.TestCase):
                            for n in ("page.bin", "hello.txt", "medium.bin")))
             for n in ("page.bin", "hello.txt", "medium.bin"):
                 self.assertEqual(c.read_response().body, self.files[n])
+            # Records larger than the server's 4 KiB ciphertext buffer arrive
+            # in pieces: a 12 KB request head, then 200 requests in one write.
+            c.request("GET", "/hello.txt", {"X-Pad": "a" * 12000})
+            r = c.read_response()
+            self.assertEqual((r.status, r.body), (200, self.files["hello.txt"]))
+            c.send("".join("GET /hello.txt HTTP/1.1\r\nHost: t\r\nX-N: %d\r\n\r\n" % i
+                           for i in range(200)))
+            for _ in range(200):
+                self.assertEqual(c.read_response().body, self.files["hello.txt"])
             c.request("HEAD", "/big.bin")
             r = c.read_response(head_only=True)
             self.assertEqual(int(r.h("content-length")), len(self.files["big.bin"]))
