@@ -9,7 +9,7 @@
  *
  * When the sender looks at the head of the queue (sf_sb_kick), runs of
  * ready unsealed segments are sealed, up to the first not-ready one and
- * until SF_TLS_AHEAD of ciphertext waits unsent, in queue order, so
+ * until enough ciphertext waits unsent (SF_TLS_AHEAD_*), in queue order, so
  * sequence numbers follow the byte order on the wire:
  *
  *   [hdr COPY][file PAGES][file PAGES|not ready][trl COPY]
@@ -129,11 +129,13 @@ sf_tls_mem_stat(const struct vms_stat *st)
 	struct recmem *m = atomic_load(&sf_tls_mem);
 	if (m != NULL)
 		recmem_stats(m, &s);
-	return st->arg == 0 ? s.used_bytes : s.fallback_allocs;
+	return st->arg == 0 ? s.used_bytes : st->arg == 1 ? s.fallback_allocs : s.fallback_live;
 }
 VMS_STAT_GAUGE(sf_tls_mem_stat, 0, "tls_buffer_used", "bytes of sealed records in the region");
 VMS_STAT_GAUGE(sf_tls_mem_stat, 1, "tls_buffer_fallback_allocs",
 	       "sealed-record buffers that did not fit the region (malloc'd), ever");
+VMS_STAT_GAUGE(sf_tls_mem_stat, 2, "tls_buffer_fallback_live",
+	       "sealed-record buffers that did not fit the region, held now");
 
 /*
  * A run takes segments until it holds SF_TLS_RUN bytes of plaintext (a
@@ -147,15 +149,19 @@ VMS_STAT_GAUGE(sf_tls_mem_stat, 1, "tls_buffer_fallback_allocs",
 #define SF_TLS_RUN ((64u << 10) - 128)
 /*
  * Sealing stops once this much ciphertext waits unsent at the head of the
- * queue: records are sealed as the sender needs them, not as soon as their
- * pages are ready.  A peer that reads slowly then holds at most two sealed
- * runs (the one being sent and the next), not the whole send buffer's worth
- * on top of its pages: 1,000 such peers held 62 MiB of sealed records in
- * the TLS soak.  A peer that keeps up gets a run (64 KiB) per send:
- * sealing up to 256 KiB ahead for it saved no CPU (docs/tls.md).
+ * queue.  While the record region is less than half used, up to
+ * SF_TLS_AHEAD_MAX (a send buffer's worth, as a plain send carries): one
+ * run per send cost 14% more server CPU per byte on 256 MiB responses
+ * (15.8k against 13.9k ticks per 1,000, medians of 10 runs).  Once it is,
+ * or without a region, records are sealed as the sender needs them
+ * (SF_TLS_AHEAD_MIN), so a peer that reads slowly holds at most two sealed
+ * runs (the one being sent and the next), not a send buffer's worth of
+ * copies on top of its pages: 1,000 such peers held 62 MiB of sealed
+ * records in the TLS soak.
  */
-#define SF_TLS_AHEAD VMS_TLS_MAX_PLAIN
-#define SF_TLS_TAG   16u
+#define SF_TLS_AHEAD_MIN VMS_TLS_MAX_PLAIN
+#define SF_TLS_AHEAD_MAX (256u << 10)
+#define SF_TLS_TAG       16u
 
 struct sf_tls {
 	EVP_CIPHER_CTX *ctx; /* (l) key set, a nonce per record */
@@ -567,6 +573,17 @@ sf_tls_seal_run(struct vms_socket *so, struct sf_seg *first, struct sf_seg *end,
 	return 0;
 }
 
+/* How much ciphertext may wait unsent (see SF_TLS_AHEAD_MIN). */
+static uint32_t
+sf_tls_ahead(void)
+{
+	struct recmem *m = atomic_load(&sf_tls_mem);
+	struct recmem_stats st = {0};
+	if (m != NULL)
+		recmem_stats(m, &st);
+	return st.used_bytes < st.region_bytes / 2 ? SF_TLS_AHEAD_MAX : SF_TLS_AHEAD_MIN;
+}
+
 /* Switch to the keys of the SEG_KEY segment `seg` and drop it from the queue. */
 static int
 sf_tls_key_change(struct vms_socket *so, struct sf_seg *seg)
@@ -609,7 +626,7 @@ sf_tls_seal(struct vms_socket *so)
 	uint32_t ahead = 0; /* sealed bytes waiting to be sent */
 	for (; seg != NULL && seg->ready && seg->sealed; seg = TAILQ_NEXT(seg, link))
 		ahead += seg->len - (seg == TAILQ_FIRST(&so->sb) ? so->head_done : 0);
-	while (seg != NULL && seg->ready && !seg->sealed && ahead < SF_TLS_AHEAD) {
+	while (seg != NULL && seg->ready && !seg->sealed && ahead < sf_tls_ahead()) {
 		ASSERT(!seg->sending && !seg->swapping);
 		if (seg->kind == SEG_KEY) {
 			/* Everything before it is sealed: the next record is the new key's. */
