@@ -103,8 +103,8 @@ VMS_STAT_COUNTER(sf_tls_stats.key_updates, "tls_key_updates",
  * (28,000 faults a second, half the server's time, at 64 KiB over 64
  * connections).  The region is not pre-faulted: its pages fault in once, as
  * the load first needs them, and stay, so a server that serves little TLS
- * does not hold tls_buffer_mem (the soak's RSS bound counts on it).  Set
- * once; atomic for the metrics reader, which never makes it.
+ * does not hold tls_buffer_mem.  Set once; atomic for the metrics reader,
+ * which never makes it.
  */
 static pthread_once_t sf_tls_mem_once = PTHREAD_ONCE_INIT;
 static _Atomic(struct recmem *) sf_tls_mem; /* NULL: no memory for it; malloc then */
