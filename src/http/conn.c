@@ -36,6 +36,7 @@
 
 #include "core/assert.h"
 #include "core/log.h"
+#include "core/tunable.h"
 #include "core/util.h"
 #include "sendfile/sendfile.h"
 #include "tls/tls.h"
@@ -53,14 +54,32 @@
 static void http_conn_process(struct http_conn *c);
 static void http_conn_resp_done(struct http_conn *c);
 static void http_conn_drain_shut(struct http_conn *c);
+static void http_conn_inbuf_drop(struct http_conn *c);
 
 /*
- * Closed connections are kept per thread, with their input buffer (25 KiB)
- * and response memory, so a client that connects per request does not cost
- * three allocations and a fresh buffer each time.
+ * Closed connections are kept per thread, with their response memory, so a
+ * client that connects per request does not cost two allocations each time.
  */
 #define HTTP_SPARE_CONNS 64
 #define HTTP_SPARE_MEM   (16 * 1024)
+
+/*
+ * Input buffers (HTTP_INBUF, 25 KiB) are held only while bytes wait in them.
+ * A connection with none waiting posts its receive on the thread's ring of
+ * provided buffers (io_bufs), so that the kernel picks a buffer only when
+ * bytes arrive; they are copied into an input buffer at once, and the ring's
+ * buffer goes back.  An idle keep-alive connection then holds no input
+ * buffer, nor (over TLS) a ciphertext buffer: over TLS that was 25 + 4 KiB
+ * of every idle connection, nearly all of it resident, because the heap
+ * hands those buffers pages the handshake had touched.  Freed input buffers
+ * wait on a per-thread list (up to HTTP_SPARE_INBUFS) for the next request.
+ */
+#define HTTP_SPARE_INBUFS 64
+#define HTTP_RING_BUFSZ   4096 /* a TLS connection's empty ciphertext buffer takes it whole */
+VMS_TUNABLE(http_recv_ring, "http_recv_ring", 128,
+	    "receive buffers (4 KiB) in each HTTP thread's ring, rounded down to a power of two "
+	    "(at most 32768); 0: none, every connection keeps its input buffers while idle");
+_Static_assert(HTTP_RING_BUFSZ <= HTTP_INBUF, "a ring buffer fits an empty input buffer");
 
 /*
  * After a burst.  glibc keeps most of the heap a thousand connections freed
@@ -163,6 +182,8 @@ http_conn_free(struct http_conn *c)
 		c->tls = NULL;
 	}
 	vms_socket_close(c->so, c->close_how);
+	c->inlen = 0; /* unread input dies with the connection */
+	http_conn_inbuf_drop(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -199,35 +220,62 @@ http_conn_free(struct http_conn *c)
 		return;
 	}
 	free(c->resp.mem);
-	free(c->in);
 	free(c);
 }
 
-/* A zeroed connection with its input buffer: a spare one if the thread has any. */
+/* A zeroed connection: a spare one if the thread has any. */
 static struct http_conn *
 http_conn_alloc(struct http_thread *th)
 {
 	struct http_conn *c = th->spare;
-	if (c != NULL) {
-		th->spare = c->next;
-		th->nspare--;
-		char *in = c->in, *mem = c->resp.mem;
-		size_t memcap = c->resp.memcap;
-		memset(c, 0, sizeof(*c));
-		c->in = in;
-		c->resp.mem = mem;
-		c->resp.memcap = memcap;
-		return c;
-	}
-	c = calloc(1, sizeof(*c));
-	char *in = malloc(HTTP_INBUF);
-	if (c == NULL || in == NULL) {
-		free(c);
-		free(in);
-		return NULL;
-	}
-	c->in = in;
+	if (c == NULL)
+		return calloc(1, sizeof(*c));
+	th->spare = c->next;
+	th->nspare--;
+	char *mem = c->resp.mem;
+	size_t memcap = c->resp.memcap;
+	memset(c, 0, sizeof(*c));
+	c->resp.mem = mem;
+	c->resp.memcap = memcap;
 	return c;
+}
+
+/* Give c's input buffer up (it must hold nothing): to the thread's spares, or free it. */
+static void
+http_conn_inbuf_drop(struct http_conn *c)
+{
+	struct http_thread *th = c->th;
+	ASSERT3U(c->inlen, ==, 0);
+	if (c->in == NULL)
+		return;
+	if (th->nspare_in < HTTP_SPARE_INBUFS && !th->stopping) {
+		*(char **)(void *)c->in = th->spare_in;
+		th->spare_in = c->in;
+		th->nspare_in++;
+	} else {
+		free(c->in);
+	}
+	c->in = NULL;
+	c->parsed_len = 0;
+	atomic_fetch_sub_explicit(&http_stats.inbufs, 1, memory_order_relaxed);
+}
+
+/* Make sure c has an input buffer.  0 or -ENOMEM. */
+static int
+http_conn_inbuf(struct http_conn *c)
+{
+	struct http_thread *th = c->th;
+	if (c->in != NULL)
+		return 0;
+	if (th->spare_in != NULL) {
+		c->in = th->spare_in;
+		th->spare_in = *(char **)(void *)c->in;
+		th->nspare_in--;
+	} else if ((c->in = malloc(HTTP_INBUF)) == NULL) {
+		return -ENOMEM;
+	}
+	atomic_fetch_add_explicit(&http_stats.inbufs, 1, memory_order_relaxed);
+	return 0;
 }
 
 void
@@ -237,10 +285,15 @@ http_conn_free_spares(struct http_thread *th)
 		struct http_conn *c = th->spare;
 		th->spare = c->next;
 		free(c->resp.mem);
-		free(c->in);
 		free(c);
 	}
 	th->nspare = 0;
+	while (th->spare_in != NULL) {
+		char *in = th->spare_in;
+		th->spare_in = *(char **)(void *)in;
+		free(in);
+	}
+	th->nspare_in = 0;
 }
 
 void
@@ -319,11 +372,47 @@ http_conn_recv_input(struct http_conn *c, int res)
 	http_conn_process(c);
 }
 
+/*
+ * A receive into the thread's ring took a buffer: copy its bytes to where a
+ * receive of c's own would have put them.  Returns res, or -ENOMEM (then the
+ * connection ends as if the receive had failed).
+ */
+static int
+http_conn_take(struct http_conn *c, const char *buf, int res)
+{
+	if (res <= 0 || c->draining)
+		return res; /* discarded when draining */
+	char *p;
+	size_t cap;
+	if (c->tls != NULL) {
+		if (tls_conn_inbuf(c->tls, &p, &cap) != 0)
+			return -ENOMEM;
+	} else {
+		if (http_conn_inbuf(c) != 0)
+			return -ENOMEM;
+		p = c->in + c->inlen;
+		cap = HTTP_INBUF - c->inlen;
+	}
+	/* The ring's receive was posted only with those buffers empty. */
+	ASSERT3U((size_t)res, <=, cap);
+	memcpy(p, buf, (size_t)res);
+	return res;
+}
+
 static void
 http_conn_recv_done(struct io_req *req, int res, uint32_t flags)
 {
 	struct http_conn *c = container_of(req, struct http_conn, recv_req);
 	c->recv_busy = false;
+	const char *buf = c->th->rbufs != NULL ? io_bufs_get(c->th->rbufs, flags) : NULL;
+	if (buf != NULL) {
+		if (!c->closing && (res = http_conn_take(c, buf, res)) == -ENOMEM)
+			LOG_DEBUG("http", "%s: no memory for input: connection closed", c->peer);
+		io_bufs_put(c->th->rbufs, flags);
+	} else if (res == -ENOBUFS) {
+		counter_inc(&http_stats.ring_empty);
+		c->ring_empty = true;
+	}
 	if (c->closing) {
 		if (c->depth == 0)
 			http_conn_free(c);
@@ -339,15 +428,64 @@ http_conn_want_recv(struct http_conn *c)
 {
 	if (c->closing || c->recv_busy || c->eof)
 		return;
-	char *p = c->in + c->inlen;
-	size_t cap = HTTP_INBUF - c->inlen;
-	if (c->tls != NULL && !c->draining)
-		tls_conn_inbuf(c->tls, &p, &cap);
+	struct http_thread *th = c->th;
+	bool own = c->ring_empty;
+	c->ring_empty = false;
+	/* HTTP/2 keeps its buffer: nghttp2's sessions hold far more than it anyway. */
+	if (th->rbufs != NULL && !own && c->h2 == NULL && c->inlen == 0 &&
+	    (c->tls == NULL || c->draining || tls_conn_inbuf_release(c->tls))) {
+		http_conn_inbuf_drop(c);
+		io_prep_recv_bufs(io_sqe(th->loop, &c->recv_req), th->rbufs, c->fd);
+		c->recv_busy = true;
+		return;
+	}
+	char *p;
+	size_t cap;
+	int rc = 0;
+	if (c->tls != NULL && !c->draining) {
+		rc = tls_conn_inbuf(c->tls, &p, &cap);
+	} else if ((rc = http_conn_inbuf(c)) == 0) {
+		p = c->in + c->inlen;
+		cap = HTTP_INBUF - c->inlen;
+	}
+	if (rc != 0) {
+		LOG_DEBUG("http", "%s: no memory for input: connection closed", c->peer);
+		http_conn_close(c, VMS_CLOSE_ABORT);
+		return;
+	}
 	if (cap == 0)
 		return;
-	struct io_uring_sqe *sqe = io_sqe(c->th->loop, &c->recv_req);
+	struct io_uring_sqe *sqe = io_sqe(th->loop, &c->recv_req);
 	io_uring_prep_recv(sqe, c->fd, p, cap, 0);
 	c->recv_busy = true;
+}
+
+void
+http_conn_thread_start(struct http_thread *th)
+{
+	static atomic_bool logged;
+	int64_t n = MIN(http_recv_ring, 32768);
+	th->rbufs = NULL;
+	if (n <= 0)
+		return;
+	while (n & (n - 1))
+		n &= n - 1; /* the highest power of two in it */
+	int rc = io_bufs_create(th->loop, (unsigned)n, HTTP_RING_BUFSZ, &th->rbufs);
+	if (rc != 0) {
+		th->rbufs = NULL;
+		if (!atomic_exchange(&logged, true))
+			LOG_INFO("http",
+				 "no io_uring buffer ring (%s): every connection keeps its "
+				 "input buffers while idle",
+				 strerror(-rc));
+	}
+}
+
+void
+http_conn_thread_stop(struct http_thread *th)
+{
+	io_bufs_destroy(th->rbufs);
+	th->rbufs = NULL;
 }
 
 /*
@@ -469,7 +607,14 @@ http_conn_resp_done(struct http_conn *c)
 void
 http_conn_tls_fill(struct http_conn *c)
 {
-	while (c->inlen < HTTP_INBUF && !c->eof) {
+	while (!c->eof && tls_conn_has_input(c->tls)) {
+		if (http_conn_inbuf(c) != 0) {
+			LOG_DEBUG("http", "%s: no memory for input: connection closed", c->peer);
+			c->eof = true;
+			return;
+		}
+		if (c->inlen == HTTP_INBUF)
+			return;
 		int n = tls_conn_read(c->tls, c->in + c->inlen, HTTP_INBUF - c->inlen);
 		if (n > 0) {
 			c->inlen += (size_t)n;
@@ -809,7 +954,6 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 		if (c->so == NULL)
 			close(fd);
 		free(c->resp.mem);
-		free(c->in);
 		free(c);
 		return;
 	}

@@ -108,10 +108,11 @@ struct http_conn {
 	struct tls_conn *tls;   /* (t) TLS transport under HTTP (NULL: plain TCP) */
 	char peer[64];          /* (c) address for the log */
 
-	char *in;                /* (t) HTTP_INBUF bytes */
+	char *in;                /* (t) HTTP_INBUF bytes, or NULL while nothing waits in it */
 	size_t inlen;            /* (t) */
 	size_t parsed_len;       /* (t) inlen when the parser last said "incomplete" (0: none) */
 	bool recv_busy;          /* (t) a recv is in flight */
+	bool ring_empty;         /* (t) the ring had no buffer: the next recv uses c's own */
 	bool eof;                /* (t) the peer closed its side (or recv failed) */
 	bool closing;            /* (t) close requested; freed once the recv is back */
 	unsigned depth;          /* (t) callbacks running on c: it is freed at the last leave */
@@ -161,6 +162,9 @@ struct http_thread {
 	int nconns_peak;         /* (t) most connections since the heap was last trimmed */
 	struct http_conn *spare; /* (t) freed connections kept with their buffers for reuse */
 	int nspare;              /* (t) */
+	char *spare_in;          /* (t) input buffers kept for reuse, linked through their start */
+	int nspare_in;           /* (t) */
+	struct io_bufs *rbufs;   /* (t) receive buffers for connections holding no input, or NULL */
 	bool stopping;           /* (t) */
 	bool done;               /* (t) leave the loop */
 	uint64_t stop_deadline;  /* (t) grace end */
@@ -215,7 +219,10 @@ void http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *s
 			bool tls);
 /* Graceful stop: idle connections close, busy ones close after their response. */
 void http_conn_stop_all(struct http_thread *th, bool abort);
-/* Free the connections kept for reuse (the thread is leaving). */
+/* The thread's ring of receive buffers: after its loop is made, and before it is destroyed. */
+void http_conn_thread_start(struct http_thread *th);
+void http_conn_thread_stop(struct http_thread *th);
+/* Free the connections and input buffers kept for reuse (the thread is leaving). */
 void http_conn_free_spares(struct http_thread *th);
 /* Close now (VMS_CLOSE_ABORT) or after the queue is sent (VMS_CLOSE_LINGER); idempotent. */
 void http_conn_close(struct http_conn *c, int how);
@@ -228,11 +235,16 @@ void http_conn_close(struct http_conn *c, int how);
 void http_conn_timer_lost(struct http_conn *c, int error);
 /* Lingering close: send what is queued, FIN, read and discard until EOF or 2 s. */
 void http_conn_drain(struct http_conn *c);
-/* Post a recv into c->in if none is in flight and there is room. */
+/*
+ * Post a recv if none is in flight and there is room: into the thread's
+ * ring when c holds no input (c->in is then given up), else into c->in (or,
+ * over TLS, the ciphertext buffer).  Out of memory: c is closed.
+ */
 void http_conn_want_recv(struct http_conn *c);
 /*
  * TLS: decrypt what fits into c->in (running the handshake first); a failed
- * handshake or record, or the peer's close, sets c->eof.
+ * handshake or record, or the peer's close, sets c->eof (so does no memory
+ * for c->in).
  */
 void http_conn_tls_fill(struct http_conn *c);
 

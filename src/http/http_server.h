@@ -142,6 +142,7 @@ struct http_stats {
 	struct vms_counter sendfile_again; /* EAGAIN waits for the send buffer */
 	struct vms_counter tls_errors;     /* TLS handshakes or records that failed */
 	struct vms_counter heap_trims;     /* malloc_trim() after a burst of connections ended */
+	struct vms_counter ring_empty;     /* receives that found the thread's buffer ring empty */
 	/* HTTP/2 (requests and parse_errors above count both protocols) */
 	struct vms_counter h2_connections; /* connections that became HTTP/2 */
 	struct vms_counter h2_requests;    /* streams answered */
@@ -150,6 +151,7 @@ struct http_stats {
 	struct vms_counter h2_holds;       /* DATA deferred until its pages were read */
 	struct vms_counter h2_data_frames; /* DATA frames sent from file pages */
 	_Atomic int64_t conns_open;        /* (a) */
+	_Atomic int64_t inbufs;            /* (a) connections' input buffers allocated now */
 	/* request head parsed -> response fully queued, cumulative buckets in ms */
 	struct vms_counter latency[HTTP_LATENCY_BUCKETS + 1];
 	struct vms_counter latency_sum_us;

@@ -263,6 +263,9 @@ http_thread_main(void *arg)
 	th->stop_timer.fn = http_thread_grace_end;
 	th->reload_task.fn = http_thread_reload_task;
 	int rc = io_loop_create(&th->loop, 1024, vm_initialized() ? IO_LOOP_ARENA : 0);
+	if (rc == 0)
+		http_conn_thread_start(
+		    th); /* before the start returns: its allocation is not a request's */
 	th->start_rc = rc;
 	pthread_mutex_lock(&srv->start_mu);
 	srv->started++;
@@ -293,6 +296,7 @@ http_thread_main(void *arg)
 			close(th->lis[i].fd);
 			th->lis[i].fd = -1;
 		}
+	http_conn_thread_stop(th);
 	io_loop_destroy(th->loop);
 	http_conn_free_spares(th);
 	return NULL;

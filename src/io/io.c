@@ -54,12 +54,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 VMS_TUNABLE(io_disable, "io_disable", 0,
 	    "io_uring ops to treat as missing (1 msg_ring, 2 send_zc, 4 fixed buffers, "
-	    "8 read_fixed, 16 readv); for testing fallbacks");
+	    "8 read_fixed, 16 readv, 32 provided-buffer rings); for testing fallbacks");
 
 #define IO_FIXED_SPAN  (1ull << 30) /* the kernel refuses a fixed buffer over 1 GiB */
 #define IO_CQE_BATCH   64
@@ -854,4 +855,96 @@ io_fixed_index(const struct io_loop *loop, const void *addr, size_t len)
 	if (off / IO_FIXED_SPAN != (off + len - 1) / IO_FIXED_SPAN)
 		return -1;
 	return (int)(off / IO_FIXED_SPAN);
+}
+
+/* ---- provided-buffer rings ---- */
+
+struct io_bufs {
+	struct io_loop *loop;
+	struct io_uring_buf_ring *br; /* (l) `count` entries, then the buffers */
+	char *mem;                    /* (c) count * size bytes, page-aligned */
+	size_t maplen;                /* (c) */
+	unsigned count, size;         /* (c) count is a power of two */
+};
+
+#define IO_BUFS_GROUP 0 /* one ring per loop */
+
+int
+io_bufs_create(struct io_loop *loop, unsigned count, unsigned size, struct io_bufs **out)
+{
+	ASSERT(count > 0 && count <= 32768 && (count & (count - 1)) == 0);
+	if (io_disable & IO_DISABLE_BUF_RING)
+		return -EOPNOTSUPP;
+	struct io_bufs *b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return -ENOMEM;
+	size_t ringlen = roundup2((size_t)count * sizeof(struct io_uring_buf), (size_t)4096);
+	b->maplen = ringlen + (size_t)count * size;
+	/* Untouched until used: a buffer costs memory once a receive has filled it. */
+	void *map =
+	    mmap(NULL, b->maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED) {
+		free(b);
+		return -ENOMEM;
+	}
+	b->loop = loop;
+	b->br = map;
+	b->mem = (char *)map + ringlen;
+	b->count = count;
+	b->size = size;
+	struct io_uring_buf_reg reg = {
+	    .ring_addr = (uint64_t)(uintptr_t)map, .ring_entries = count, .bgid = IO_BUFS_GROUP};
+	int rv = io_uring_register_buf_ring(&loop->ring, &reg, 0);
+	if (rv < 0) {
+		munmap(map, b->maplen);
+		free(b);
+		return rv == -EINVAL ? -EOPNOTSUPP : rv;
+	}
+	io_uring_buf_ring_init(b->br);
+	for (unsigned i = 0; i < count; i++)
+		io_uring_buf_ring_add(b->br, b->mem + (size_t)i * size, size, (unsigned short)i,
+				      io_uring_buf_ring_mask(count), (int)i);
+	io_uring_buf_ring_advance(b->br, (int)count);
+	*out = b;
+	return 0;
+}
+
+void
+io_bufs_destroy(struct io_bufs *b)
+{
+	if (b == NULL)
+		return;
+	(void)io_uring_unregister_buf_ring(&b->loop->ring, IO_BUFS_GROUP);
+	munmap(b->br, b->maplen);
+	free(b);
+}
+
+void
+io_prep_recv_bufs(struct io_uring_sqe *sqe, struct io_bufs *b, int fd)
+{
+	io_uring_prep_recv(sqe, fd, NULL, b->size, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = IO_BUFS_GROUP;
+}
+
+const char *
+io_bufs_get(const struct io_bufs *b, uint32_t cqe_flags)
+{
+	if (!(cqe_flags & IORING_CQE_F_BUFFER))
+		return NULL;
+	unsigned bid = cqe_flags >> IORING_CQE_BUFFER_SHIFT;
+	ASSERT3U(bid, <, b->count);
+	return b->mem + (size_t)bid * b->size;
+}
+
+void
+io_bufs_put(struct io_bufs *b, uint32_t cqe_flags)
+{
+	if (!(cqe_flags & IORING_CQE_F_BUFFER))
+		return;
+	ASSERT3S(b->loop->owner, ==, (int)vms_tid());
+	unsigned short bid = (unsigned short)(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
+	io_uring_buf_ring_add(b->br, b->mem + (size_t)bid * b->size, b->size, bid,
+			      io_uring_buf_ring_mask(b->count), 0);
+	io_uring_buf_ring_advance(b->br, 1);
 }

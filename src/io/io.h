@@ -71,6 +71,7 @@ struct io_features {
 #define IO_DISABLE_FIXED_BUFFERS 0x4
 #define IO_DISABLE_READ_FIXED    0x8
 #define IO_DISABLE_READV         0x10
+#define IO_DISABLE_BUF_RING      0x20
 extern int64_t io_disable;
 
 /* Counters (core/stats.h), for /metrics and tests. */
@@ -151,6 +152,29 @@ int io_fixed_index(const struct io_loop *loop, const void *addr, size_t len);
 struct io_loop *io_loop_private(void);
 /* Destroy the calling thread's private ring now (before vm_fini(), in tests). */
 void io_loop_private_destroy(void);
+/*
+ * A ring of provided receive buffers (IORING_REGISTER_PBUF_RING), for
+ * receives that should hold no memory while they wait: a receive prepared
+ * with io_prep_recv_bufs() takes a buffer only when bytes arrive, and its
+ * completion names the buffer in its flags.  The caller copies the bytes out
+ * at once and hands the buffer back (io_bufs_put); -ENOBUFS means the ring
+ * was empty, and the caller receives into memory of its own instead.
+ *
+ * One ring per loop, used on the loop's thread only.  io_bufs_create()
+ * returns -EOPNOTSUPP where the kernel has no buffer rings (or io_disable has
+ * IO_DISABLE_BUF_RING), -ENOMEM, or the error of the registration.  Destroy
+ * it before its loop, after the last receive that names it has completed.
+ */
+struct io_bufs;
+int io_bufs_create(struct io_loop *loop, unsigned count, unsigned size, struct io_bufs **out);
+void io_bufs_destroy(struct io_bufs *b);
+/* A recv on fd into whichever buffer of b is free when bytes arrive. */
+void io_prep_recv_bufs(struct io_uring_sqe *sqe, struct io_bufs *b, int fd);
+/* The buffer a completion took (its flags say IORING_CQE_F_BUFFER), or NULL. */
+const char *io_bufs_get(const struct io_bufs *b, uint32_t cqe_flags);
+/* Give the buffer a completion took back to the ring (no-op without one). */
+void io_bufs_put(struct io_bufs *b, uint32_t cqe_flags);
+
 /* Wait on `loop` until `*flag` (helper for blocking callers of async APIs). */
 #define io_wait_flag(loop, flag) io_loop_run_until((loop), (flag))
 

@@ -65,8 +65,18 @@ void tls_server_set_alpn(struct tls_server *srv, const unsigned char *protos, si
 /* A server-side connection over `so` (which must not have queued anything).  0, -ENOMEM. */
 int tls_conn_new(struct tls_server *srv, struct vms_socket *so, struct tls_conn **out);
 void tls_conn_free(struct tls_conn *tc);
-/* Where the next recv of ciphertext goes (cap 0: full, read plaintext first). */
-void tls_conn_inbuf(struct tls_conn *tc, char **p, size_t *cap);
+/*
+ * Where the next recv of ciphertext goes (cap 0: full, read plaintext
+ * first).  0, or -ENOMEM when there was no buffer and none could be made.
+ */
+int tls_conn_inbuf(struct tls_conn *tc, char **p, size_t *cap);
+/*
+ * No ciphertext waits unread: free the input buffer (tls_conn_inbuf makes a
+ * new one) and return true.  Not while a recv into it is in flight.
+ */
+bool tls_conn_inbuf_release(struct tls_conn *tc);
+/* tls_conn_read() may make progress: ciphertext, buffered plaintext, EOF or a handshake to run. */
+bool tls_conn_has_input(const struct tls_conn *tc);
 /* n bytes of ciphertext arrived there; n == 0: the peer closed TCP. */
 void tls_conn_received(struct tls_conn *tc, size_t n);
 

@@ -45,6 +45,7 @@
 
 #include "core/assert.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "sendfile/sendfile.h"
 
 #include <errno.h>
@@ -347,10 +348,9 @@ tls_conn_new(struct tls_server *srv, struct vms_socket *so, struct tls_conn **ou
 	if (tc == NULL)
 		return -ENOMEM;
 	tc->so = so;
-	tc->in = malloc(TLS_INBUF);
 	tc->ssl = SSL_new(srv->ctx[0]);
 	tc->bio = BIO_new(tls_bio_method);
-	if (tc->in == NULL || tc->ssl == NULL || tc->bio == NULL) {
+	if (tc->ssl == NULL || tc->bio == NULL) {
 		BIO_free(tc->bio);
 		tls_conn_free(tc);
 		ERR_clear_error();
@@ -371,14 +371,33 @@ tls_conn_free(struct tls_conn *tc)
 	if (tc == NULL)
 		return;
 	SSL_free(tc->ssl);
-	free(tc->in);
+	tc->inoff = tc->inlen; /* unread input dies with the connection */
+	tls_conn_inbuf_release(tc);
 	explicit_bzero(tc->secret, sizeof(tc->secret));
 	free(tc);
 }
 
-void
+static _Atomic int64_t tls_inbufs; /* (a) ciphertext buffers allocated now */
+
+static uint64_t
+tls_stat_inbufs(const struct vms_stat *st)
+{
+	(void)st;
+	int64_t v = atomic_load_explicit(&tls_inbufs, memory_order_relaxed);
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+VMS_STAT_GAUGE(tls_stat_inbufs, 0, "tls_input_buffers",
+	       "TLS connections' ciphertext buffers now (one with nothing unread holds none)");
+
+int
 tls_conn_inbuf(struct tls_conn *tc, char **p, size_t *cap)
 {
+	if (tc->in == NULL) {
+		if ((tc->in = malloc(TLS_INBUF)) == NULL)
+			return -ENOMEM;
+		atomic_fetch_add_explicit(&tls_inbufs, 1, memory_order_relaxed);
+	}
 	if (tc->inoff > 0) {
 		memmove(tc->in, tc->in + tc->inoff, tc->inlen - tc->inoff);
 		tc->inlen -= tc->inoff;
@@ -386,6 +405,27 @@ tls_conn_inbuf(struct tls_conn *tc, char **p, size_t *cap)
 	}
 	*p = tc->in + tc->inlen;
 	*cap = TLS_INBUF - tc->inlen;
+	return 0;
+}
+
+bool
+tls_conn_inbuf_release(struct tls_conn *tc)
+{
+	if (tc->inoff < tc->inlen)
+		return false;
+	if (tc->in != NULL) {
+		free(tc->in);
+		tc->in = NULL;
+		atomic_fetch_sub_explicit(&tls_inbufs, 1, memory_order_relaxed);
+	}
+	tc->inoff = tc->inlen = 0;
+	return true;
+}
+
+bool
+tls_conn_has_input(const struct tls_conn *tc)
+{
+	return !tc->ready || tc->inoff < tc->inlen || tc->eof || SSL_has_pending(tc->ssl);
 }
 
 void
@@ -435,7 +475,7 @@ tls_conn_read(struct tls_conn *tc, char *out, size_t cap)
 			return -EPROTO;
 		}
 		tc->ready = true;
-	} else if (tc->inoff == tc->inlen && !tc->eof && !SSL_has_pending(tc->ssl)) {
+	} else if (!tls_conn_has_input(tc)) {
 		/*
 		 * No new ciphertext and nothing buffered: SSL_read could only say
 		 * "want read", and saying it costs a pass through OpenSSL's record

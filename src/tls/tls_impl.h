@@ -30,8 +30,10 @@ struct tls_server {
 /*
  * Ciphertext input.  OpenSSL takes a record in as many pieces as come (it
  * keeps a partial record in its own buffer), and requests are small, so
- * this need not hold a whole record: every open connection keeps it, and a
- * whole record's 19 KiB was 19 MiB over 1,000 connections.
+ * this need not hold a whole record: a whole record's 19 KiB was 19 MiB
+ * over 1,000 connections.  It is allocated when ciphertext arrives and
+ * freed when all of it was read (tls_conn_inbuf_release), so an idle
+ * connection holds none.
  */
 #define TLS_INBUF 4096
 
@@ -39,7 +41,7 @@ struct tls_conn {
 	SSL *ssl;              /* (l) */
 	BIO *bio;              /* (l) ours: reads inbuf, writes to the vms_socket */
 	struct vms_socket *so; /* (l) */
-	char *in;              /* (l) TLS_INBUF bytes of ciphertext */
+	char *in;              /* (l) TLS_INBUF bytes of ciphertext, or NULL */
 	size_t inoff, inlen;   /* (l) unread bytes are in[inoff, inlen) */
 	bool eof;              /* (l) TCP EOF */
 	bool ready;            /* (l) handshake done */

@@ -522,10 +522,85 @@ class Connections(unittest.TestCase):
         self.assertEqual(sha(get(P(), "/medium.bin").body), sha(FILES["medium.bin"]))
 
 
-def metric(name):
-    body = get(P(), "/.vmsend/metrics").body.decode()
+def metric(name, port=None):
+    body = get(port or P(), "/.vmsend/metrics").body.decode()
     m = re.search(r"^%s (\d+)" % re.escape(name), body, re.M)
     return int(m.group(1)) if m else -1
+
+
+def hello_on(conns):
+    """One keep-alive GET /hello.txt on each connection, all sent before any is read."""
+    for c in conns:
+        c.request("GET", "/hello.txt")
+    for c in conns:
+        r = c.read_response()
+        if (r.status, r.body) != (200, b"hello, world\n"):
+            raise AssertionError("GET /hello.txt: %d %r" % (r.status, r.body[:80]))
+
+
+class InputBuffers(unittest.TestCase):
+    """A connection waiting for a request holds no input buffer: its receive
+    waits on the thread's ring of provided buffers (http_recv_ring)."""
+
+    def test_idle_connections_hold_no_input_buffer(self):
+        conns = [Conn(P()) for _ in range(40)]
+        try:
+            hello_on(conns)
+            # Only the metrics request's own connection holds one while it is answered.
+            self.assertLessEqual(metric("vmsend_http_input_buffers"), 1)
+            hello_on(conns)  # and each serves its next request
+            # A head in two pieces: the first comes through the ring, the rest
+            # into the connection's own buffer, which it holds until then.
+            conns[0].send("GET /hel")
+            time.sleep(0.2)
+            self.assertEqual(metric("vmsend_http_input_buffers"), 2)
+            conns[0].send("lo.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual(conns[0].read_response().body, b"hello, world\n")
+            # Heads larger than a ring buffer (4 KiB), pipelined: several receives.
+            big = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n" % ("p" * 12000)
+            conns[1].send(big + big)
+            self.assertEqual(conns[1].read_response().body, b"hello, world\n")
+            self.assertEqual(conns[1].read_response().body, b"hello, world\n")
+            self.assertLessEqual(metric("vmsend_http_input_buffers"), 1)
+        finally:
+            for c in conns:
+                c.close()
+
+    def test_an_empty_ring_falls_back_to_the_connections_buffer(self):
+        # One buffer per thread: requests arriving together find it taken.
+        srv = Server(ROOT, "--set", "http_recv_ring=1")
+        try:
+            for _ in range(50):
+                conns = [Conn(srv.port) for _ in range(32)]
+                try:
+                    hello_on(conns)
+                finally:
+                    for c in conns:
+                        c.close()
+                if metric("vmsend_http_recv_ring_empty_total", srv.port) > 0:
+                    break
+            self.assertGreater(metric("vmsend_http_recv_ring_empty_total", srv.port), 0,
+                               "50 rounds of 32 requests at once never found the ring empty")
+            self.assertEqual(srv.stop(), 0, srv.log)
+        finally:
+            srv.stop()
+
+    def test_without_a_ring_connections_keep_their_buffers(self):
+        # io_disable=32: no provided-buffer rings (as on a kernel without them).
+        for flags in (("--set", "http_recv_ring=0"), ("--set", "io_disable=32")):
+            srv = Server(ROOT, *flags)
+            try:
+                conns = [Conn(srv.port) for _ in range(20)]
+                try:
+                    hello_on(conns)
+                    self.assertGreaterEqual(metric("vmsend_http_input_buffers", srv.port), 20)
+                    hello_on(conns)
+                finally:
+                    for c in conns:
+                        c.close()
+                self.assertEqual(srv.stop(), 0, srv.log)
+            finally:
+                srv.stop()
 
 
 class Observability(unittest.TestCase):

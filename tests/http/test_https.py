@@ -132,6 +132,24 @@ class Https(unittest.TestCase):
             self.assertEqual(int(r.h("content-length")), len(self.files["big.bin"]))
             c.close()
 
+    def test_idle_connections_hold_no_buffers(self):
+        # An idle TLS connection holds neither an input buffer nor a
+        # ciphertext buffer: its receive waits on the thread's buffer ring.
+        for v in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            conns = [TConn(self.tport, client_ctx(self.cert, v)) for _ in range(20)]
+            try:
+                for _ in range(2):
+                    for c in conns:
+                        c.request("GET", "/hello.txt")
+                    for c in conns:
+                        self.assertEqual(c.read_response().body, self.files["hello.txt"])
+                    m = metrics(self.port)  # over plain HTTP: holds no TLS buffer
+                    self.assertEqual(m["vmsend_tls_input_buffers"], 0, v)
+                    self.assertLessEqual(m["vmsend_http_input_buffers"], 1, v)
+            finally:
+                for c in conns:
+                    c.close()
+
     def test_session_resumption(self):
         """A second connection with the first one's session resumes it (tickets), and the
         resumed connection serves byte-exact bodies."""

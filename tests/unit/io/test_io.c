@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 struct nop_req {
@@ -356,6 +357,101 @@ Test(io, fixed_buffers_can_be_disabled)
 	cr_assert_eq(io_fixed_index(loop, vm_arena_base(), PAGE_SIZE), -1);
 	io_loop_destroy(loop);
 	vm_fini();
+}
+
+/* ---- provided-buffer rings ---- */
+
+struct bufs_req {
+	struct io_req req;
+	int res;
+	uint32_t flags;
+	int calls;
+};
+
+static void
+bufs_done(struct io_req *req, int res, uint32_t flags)
+{
+	struct bufs_req *r = (struct bufs_req *)req;
+
+	r->res = res;
+	r->flags = flags;
+	r->calls++;
+}
+
+Test(io, ring_receives_take_a_buffer_only_when_bytes_arrive)
+{
+	struct io_loop *loop;
+	struct io_bufs *b;
+	int sv[3][2];
+	struct bufs_req r[3];
+
+	cr_assert_eq(io_loop_create(&loop, 8, 0), 0);
+	cr_assert_eq(io_bufs_create(loop, 2, 64, &b), 0);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]), 0);
+		r[i] = (struct bufs_req){.req.done = bufs_done};
+		io_prep_recv_bufs(io_sqe(loop, &r[i].req), b, sv[i][0]);
+	}
+	/* Three receives wait on a ring of two: waiting takes none. */
+	for (int k = 0; k < 5; k++)
+		cr_assert_geq(io_loop_run_once(loop, false, 0), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(r[i].calls, 0, "receive %d completed (%d) with nothing sent", i,
+			     r[i].res);
+
+	const char *msg[3] = {"zero", "one!", "two?"};
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(write(sv[i][1], msg[i], 4), 4);
+	while (r[0].calls + r[1].calls + r[2].calls < 3)
+		cr_assert_geq(io_loop_run_once(loop, true, 0), 0);
+	/* Two got a buffer each; the ring was empty for the third. */
+	int empty = -1, got = 0;
+	const char *first = NULL;
+	for (int i = 0; i < 3; i++) {
+		if (r[i].res == -ENOBUFS) {
+			cr_assert_null(io_bufs_get(b, r[i].flags));
+			empty = i;
+			continue;
+		}
+		cr_assert_eq(r[i].res, 4, "receive %d: %d", i, r[i].res);
+		const char *p = io_bufs_get(b, r[i].flags);
+		cr_assert_not_null(p);
+		cr_assert_neq(p, first, "two receives got the same buffer");
+		first = p;
+		cr_assert_eq(memcmp(p, msg[i], 4), 0);
+		got++;
+	}
+	cr_assert_eq(got, 2);
+	cr_assert_geq(empty, 0);
+	/* Given back, a buffer takes the bytes the third receive left in its socket. */
+	for (int i = 0; i < 3; i++)
+		io_bufs_put(b, r[i].flags);
+	r[empty] = (struct bufs_req){.req.done = bufs_done};
+	io_prep_recv_bufs(io_sqe(loop, &r[empty].req), b, sv[empty][0]);
+	while (r[empty].calls == 0)
+		cr_assert_geq(io_loop_run_once(loop, true, 0), 0);
+	cr_assert_eq(r[empty].res, 4);
+	cr_assert_eq(memcmp(io_bufs_get(b, r[empty].flags), msg[empty], 4), 0);
+	io_bufs_put(b, r[empty].flags);
+
+	io_bufs_destroy(b);
+	io_loop_destroy(loop);
+	for (int i = 0; i < 3; i++) {
+		close(sv[i][0]);
+		close(sv[i][1]);
+	}
+}
+
+Test(io, ring_buffers_can_be_disabled)
+{
+	struct io_loop *loop;
+	struct io_bufs *b = NULL;
+
+	cr_assert_eq(vms_tunable_set("io_disable", "32"), 0);
+	cr_assert_eq(io_loop_create(&loop, 8, 0), 0);
+	cr_assert_eq(io_bufs_create(loop, 4, 64, &b), -EOPNOTSUPP);
+	cr_assert_null(b);
+	io_loop_destroy(loop);
 }
 
 static struct io_loop *sig_loop;
