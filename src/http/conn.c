@@ -393,8 +393,8 @@ http_conn_take(struct http_conn *c, const char *buf, int res)
 		p = c->in + c->inlen;
 		cap = HTTP_INBUF - c->inlen;
 	}
-	/* The ring's receive was posted only with those buffers empty. */
-	ASSERT3U((size_t)res, <=, cap);
+	/* The ring's receive was posted only with those buffers empty, and they hold a ring buffer. */
+	VERIFY3U((size_t)res, <=, cap);
 	memcpy(p, buf, (size_t)res);
 	return res;
 }
@@ -431,8 +431,7 @@ http_conn_want_recv(struct http_conn *c)
 	struct http_thread *th = c->th;
 	bool own = c->ring_empty;
 	c->ring_empty = false;
-	/* HTTP/2 keeps its buffer: nghttp2's sessions hold far more than it anyway. */
-	if (th->rbufs != NULL && !own && c->h2 == NULL && c->inlen == 0 &&
+	if (th->rbufs != NULL && !own && c->inlen == 0 &&
 	    (c->tls == NULL || c->draining || tls_conn_inbuf_release(c->tls))) {
 		http_conn_inbuf_drop(c);
 		io_prep_recv_bufs(io_sqe(th->loop, &c->recv_req), th->rbufs, c->fd);

@@ -368,6 +368,23 @@ class Requests(Transport, unittest.TestCase):
         self.assertEqual(sha(bytes(c.response(1)["data"])), sha(FILES["big.bin"]))
         c.close()
 
+    def test_idle_connections_hold_no_input_buffer(self):
+        # Between requests an HTTP/2 connection's receive waits on the
+        # thread's buffer ring, like HTTP/1.1's: it holds no input buffer.
+        conns = [self.h2() for _ in range(10)]
+        try:
+            for c in conns:
+                c.get(1, "/hello.txt")
+            for c in conns:
+                self.assertEqual(bytes(c.response(1)["data"]), FILES["hello.txt"])
+            self.assertLessEqual(metric("vmsend_http_input_buffers"), 1)
+            for c in conns:
+                c.get(3, "/hello.txt")
+                self.assertEqual(bytes(c.response(3)["data"]), FILES["hello.txt"])
+        finally:
+            for c in conns:
+                c.close()
+
     def test_access_log_and_metrics_say_http2(self):
         a = metric('vmsend_http_protocol_requests_total{protocol="HTTP/2"}')
         c = self.h2()
