@@ -1,14 +1,18 @@
 /*
  * `vmsend mkimage [--recordsize SIZE] [--level N] [--threads N] [--no-compress]
- * [--precompress] DIR IMAGE`: pack a directory into an objfs image; a
- * progress bar when stderr is a terminal, a summary at the end.
+ * [--precompress] [--guid HEX] [--time SECONDS] DIR IMAGE`: pack a directory
+ * into an objfs image; a progress bar when stderr is a terminal, a summary
+ * at the end.  With --guid and --time (or SOURCE_DATE_EPOCH) the image
+ * depends only on the tree: the same tree gives the same bytes.
  */
 #include "cli/commands.h"
 #include "core/tunable.h"
 #include "fs/objfs/format.h"
 #include "fs/objfs/mkimage.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +23,8 @@ mkimage_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vmsend mkimage [--recordsize SIZE] [--level N] [--threads N] "
-		"[--no-compress] [--precompress] DIR IMAGE\n"
+		"[--no-compress] [--precompress]\n"
+		"                      [--guid HEX] [--time SECONDS] DIR IMAGE\n"
 		"  --recordsize SIZE  file record size, a power of two from 4K to 1M "
 		"(default 128K)\n"
 		"  --level N          LZ4 effort: 0 is LZ4's fast mode, 1 to %d LZ4HC (default\n"
@@ -30,7 +35,11 @@ mkimage_usage(FILE *f)
 		"  --no-compress      store every block uncompressed\n"
 		"  --precompress      also store FILE.gz, FILE.zst and FILE.br for text-like\n"
 		"                     files (html, css, js, json, svg, txt, ...; 256 B to 64 MiB)\n"
-		"                     that have none in DIR, for 'vmsend serve --precompressed'\n",
+		"                     that have none in DIR, for 'vmsend serve --precompressed'\n"
+		"  --guid HEX         the image's id, 1 to 16 hex digits, not 0 (default: random)\n"
+		"  --time SECONDS     creation time, seconds since 1970 (default:\n"
+		"                     $SOURCE_DATE_EPOCH if set, else now); with --guid the\n"
+		"                     same tree always packs to the same bytes\n",
 		OBJFS_MK_LEVEL_MAX, OBJFS_MK_LEVEL_DEFAULT, OBJFS_MK_THREADS_MAX);
 }
 
@@ -49,6 +58,22 @@ mkimage_number(const char *flag, const char *arg, int lo, int hi, int *out)
 	return 0;
 }
 
+/* A whole number in `base`, from 1 to max, or a message naming where it came from. */
+static int
+mkimage_u64(const char *what, const char *arg, int base, uint64_t max, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(arg, &end, base);
+	if (end == arg || *end != '\0' || arg[0] == '-' || errno != 0 || v == 0 || v > max) {
+		fprintf(stderr, "vmsend mkimage: %s %s: must be a %s number from 1 to %llu\n", what,
+			arg, base == 16 ? "hexadecimal" : "decimal", (unsigned long long)max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 int
 cmd_mkimage(int argc, char **argv)
 {
@@ -57,10 +82,16 @@ cmd_mkimage(int argc, char **argv)
 					      {"threads", required_argument, NULL, 't'},
 					      {"no-compress", no_argument, NULL, 'n'},
 					      {"precompress", no_argument, NULL, 'p'},
+					      {"guid", required_argument, NULL, 'g'},
+					      {"time", required_argument, NULL, 'T'},
 					      {"help", no_argument, NULL, 'h'},
 					      {NULL, 0, NULL, 0}};
 	struct objfs_mkimage_opts o;
 	objfs_mkimage_defaults(&o);
+	const char *epoch = getenv("SOURCE_DATE_EPOCH");
+	if (epoch != NULL && *epoch != '\0' &&
+	    mkimage_u64("SOURCE_DATE_EPOCH", epoch, 10, INT64_MAX, &o.time) != 0)
+		return 2;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "r:l:t:nph", lopts, NULL)) != -1) {
@@ -93,6 +124,14 @@ cmd_mkimage(int argc, char **argv)
 			break;
 		case 'p':
 			o.precompress = true;
+			break;
+		case 'g':
+			if (mkimage_u64("--guid", optarg, 16, UINT64_MAX, &o.guid) != 0)
+				return 2;
+			break;
+		case 'T':
+			if (mkimage_u64("--time", optarg, 10, INT64_MAX, &o.time) != 0)
+				return 2;
 			break;
 		case 'h':
 			mkimage_usage(stdout);

@@ -109,6 +109,53 @@ Test(objfs_cli, mkimage_then_cat_every_file_byte_identical)
 	free(s);
 }
 
+Test(objfs_cli, guid_and_time_make_an_image_reproducible)
+{
+	char image2[320];
+	snprintf(image2, sizeof(image2), "%s.2.img", tree.root);
+	ttree_standard(&tree, 4096, 26);
+	/* The time from SOURCE_DATE_EPOCH, as reproducible builds set it. */
+	cr_assert_eq(setenv("SOURCE_DATE_EPOCH", "1700000000", 1), 0);
+	cr_assert_eq(run("mkimage", "--guid", "0123456789abcdef", tree.root, image), 0);
+	cr_assert_eq(unsetenv("SOURCE_DATE_EPOCH"), 0);
+	cr_assert_eq(
+	    run("mkimage", "--time=1700000000", "--guid=123456789ABCDEF", tree.root, image2), 0);
+	size_t la, lb;
+	char *a = ttree_slurp(image, &la), *b = ttree_slurp(image2, &lb);
+	cr_assert_eq(la, lb);
+	cr_assert(memcmp(a, b, la) == 0, "the same tree, guid and time made different images");
+	free(a);
+	free(b);
+	cr_assert_eq(run("objfs", "info", image2, NULL, NULL), 0);
+	size_t len;
+	char *s = ttree_slurp(out, &len);
+	cr_expect(strstr(s, "guid: 0123456789abcdef") != NULL, "%s", s);
+	cr_expect(strstr(s, "created: 2023-11-14") != NULL, "%s", s);
+	free(s);
+	/* Without them, two packs differ (a random guid). */
+	cr_assert_eq(run("mkimage", tree.root, image2, NULL, NULL), 0);
+	a = ttree_slurp(image, &la);
+	b = ttree_slurp(image2, &lb);
+	cr_assert(la != lb || memcmp(a, b, la) != 0);
+	free(a);
+	free(b);
+	unlink(image2);
+
+	cr_expect_eq(run("mkimage", "--guid", "0", tree.root, image), 2);
+	cr_expect_eq(run("mkimage", "--guid", "12345678901234567", tree.root, image), 2);
+	cr_expect_eq(run("mkimage", "--guid", "xyz", tree.root, image), 2);
+	cr_expect_eq(run("mkimage", "--time", "-5", tree.root, image), 2);
+	s = ttree_slurp(errf, &len);
+	cr_expect(strstr(s, "--time -5: must be a decimal number") != NULL, "%s", s);
+	free(s);
+	cr_assert_eq(setenv("SOURCE_DATE_EPOCH", "yesterday", 1), 0);
+	cr_expect_eq(run("mkimage", tree.root, image, NULL, NULL), 2);
+	cr_assert_eq(unsetenv("SOURCE_DATE_EPOCH"), 0);
+	s = ttree_slurp(errf, &len);
+	cr_expect(strstr(s, "SOURCE_DATE_EPOCH yesterday") != NULL, "%s", s);
+	free(s);
+}
+
 Test(objfs_cli, damaged_image_fsck_and_cat)
 {
 	ttree_file(&tree, "ok.txt", 3000, 'c');
