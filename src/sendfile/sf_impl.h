@@ -33,6 +33,9 @@ enum sf_seg_kind { SEG_COPY = 1, SEG_PAGES = 2, SEG_KEY = 3 };
  * segment is freed.  Segments leave the queue from the head only, when the
  * kernel completed all their bytes, or all at once when the socket aborts.
  */
+/* Pages a segment holds without allocating its page array (a 4 KiB file's response). */
+#define SF_SEG_INLINE 2
+
 struct sf_seg {
 	TAILQ_ENTRY(sf_seg) link; /* (l) */
 	uint8_t kind;             /* (c) enum sf_seg_kind */
@@ -49,8 +52,9 @@ struct sf_seg {
 	uint64_t offset;          /* (l) SEG_PAGES: file offset of the first byte */
 	int npages;               /* (l) pages covering [offset, offset + len) */
 	int ra;                   /* (l) read-ahead pages past the last one (last chunk only) */
-	struct vm_page **pages;   /* (s) wired pages once grabbed */
-	uint64_t zc_tag;          /* (l) held until zero-copy sends up to this one are notified */
+	struct vm_page **pages;   /* (s) wired pages once grabbed: `inl` or allocated */
+	struct vm_page *inl[SF_SEG_INLINE]; /* (s) a small segment's pages: no allocation */
+	uint64_t zc_tag; /* (l) held until zero-copy sends up to this one are notified */
 };
 
 /*

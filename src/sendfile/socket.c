@@ -174,7 +174,8 @@ sf_seg_free(struct sf_seg *seg)
 	} else {
 		if (seg->pages != NULL) {
 			sf_seg_unwire(seg, seg->npages);
-			free(seg->pages);
+			if (seg->pages != seg->inl)
+				free(seg->pages);
 		}
 		vm_object_deallocate(seg->obj);
 	}

@@ -256,6 +256,36 @@ enum sf_swapin_rv {
 	SWAPIN_PART,    /* a head of seg is in hand, the tail was split off pending */
 };
 
+/* Room for seg's page pointers: in the segment when they fit, else allocated (or NULL). */
+static struct vm_page **
+sf_seg_pagevec(struct sf_seg *seg)
+{
+	if (seg->npages <= SF_SEG_INLINE)
+		return seg->inl;
+	return calloc((size_t)seg->npages, sizeof(struct vm_page *));
+}
+
+static void
+sf_seg_pagevec_free(struct sf_seg *seg, struct vm_page **pa)
+{
+	if (pa != seg->inl)
+		free(pa);
+}
+
+/*
+ * Give back n pages a grab returned, unused: valid ones come unbusied,
+ * invalid ones xbusied by us (they stay cached, invalid, for a later read).
+ */
+static void
+sf_pages_release(struct vm_page **pa, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (!vm_page_all_valid(pa[i]))
+			vm_page_xunbusy(pa[i]);
+		vm_page_unwire(pa[i]);
+	}
+}
+
 /*
  * Swap in one pending segment.  With a synchronous pager error the socket
  * may be aborted and seg freed before this returns: the caller must not
@@ -266,38 +296,45 @@ sf_swapin_seg(struct vms_socket *so, struct sf_seg *seg)
 {
 	struct vm_object *obj = seg->obj;
 	uint64_t pindex0 = OFF_TO_IDX(seg->offset);
-	/* Everything this may need, before any page is held (the tail only if the grab stalls). */
-	struct vm_page **pa = calloc(seg->npages, sizeof(*pa));
-	struct sf_io *sfio = calloc(1, sizeof(*sfio));
-	struct sf_seg *tail = calloc(1, sizeof(*tail));
-	if (pa == NULL || sfio == NULL || tail == NULL) {
-		/* Out of memory: like an empty free list, try again from the retry timer. */
-		free(pa);
-		free(sfio);
-		free(tail);
-		return SWAPIN_NOTHING;
-	}
+	struct vm_page **pa = sf_seg_pagevec(seg);
+	if (pa == NULL)
+		return SWAPIN_NOTHING; /* out of memory: like an empty free list, the retry timer */
 	/* Valid pages come back wired but unbusied: nothing to wait for, nothing to release. */
 	int n = vm_page_grab_pages(obj, pindex0,
 				   VM_ALLOC_WIRED | VM_ALLOC_NOWAIT | VM_ALLOC_NOBUSY_VALID, pa,
 				   seg->npages);
 	bool stalled = n < seg->npages;
+	if (stalled && sf_page_busy(obj, pindex0 + n))
+		counter_inc(&sf_stats.busy_waits);
+	int valid = 0;
+	for (int i = 0; i < n; i++)
+		valid += vm_page_all_valid(pa[i]);
+	/*
+	 * What else this needs: the tail if the grab stalled, the request if a
+	 * page must be read.  A hot segment needs neither, and allocates nothing.
+	 */
+	struct sf_seg *tail = stalled && n > 0 ? calloc(1, sizeof(*tail)) : NULL;
+	struct sf_io *sfio = valid < n ? calloc(1, sizeof(*sfio)) : NULL;
+	if (n == 0 || (stalled && tail == NULL) || (valid < n && sfio == NULL)) {
+		sf_pages_release(pa, n);
+		sf_seg_pagevec_free(seg, pa);
+		free(tail);
+		free(sfio);
+		return SWAPIN_NOTHING;
+	}
 	if (stalled) {
-		if (sf_page_busy(obj, pindex0 + n))
-			counter_inc(&sf_stats.busy_waits);
-		if (n == 0) {
-			free(pa);
-			free(sfio);
-			free(tail);
-			return SWAPIN_NOTHING;
-		}
 		sf_seg_split(seg, n, tail);
 		TAILQ_INSERT_AFTER(&so->sb, seg, tail, link);
 		so->pending = tail;
-	} else {
-		free(tail);
 	}
 	seg->pages = pa;
+	counter_add(&sf_stats.pages_valid, (uint64_t)valid);
+	if (sfio == NULL) {
+		/* Every page is valid: ready now, as an I/O request finishing here would make it. */
+		ASSERT3S(so->error, ==, 0);
+		sf_sb_ready(so, seg);
+		return stalled ? SWAPIN_PART : SWAPIN_DONE;
+	}
 	seg->swapping = true;
 
 	sfio->task.fn = sf_io_finish_task;
@@ -306,11 +343,7 @@ sf_swapin_seg(struct vms_socket *so, struct sf_seg *seg)
 	atomic_init(&sfio->nios, 1);
 	sf_socket_ref(so);
 
-	n = seg->npages;
 	/* Valid pages came back unbusied; the others are xbusied by us. */
-	for (int i = 0; i < n; i++)
-		if (vm_page_all_valid(pa[i]))
-			counter_inc(&sf_stats.pages_valid);
 	bool coalesce = sf_swapin_policy == SF_POLICY_COALESCE &&
 			((obj->pager->caps & PAGER_CAP_BOGUS) != 0 || SF_COALESCE_IGNORES_CAPS);
 	for (int i = 0; i < n;) {
@@ -379,7 +412,7 @@ sf_swapin_pump(struct vms_socket *so)
 uint32_t
 sf_swapin_nodiskio(struct sf_seg *seg)
 {
-	struct vm_page **pa = calloc(seg->npages, sizeof(*pa));
+	struct vm_page **pa = sf_seg_pagevec(seg);
 	if (pa == NULL)
 		return 0; /* out of memory: nothing queued, as if nothing were cached */
 	int n = vm_page_grab_pages(seg->obj, OFF_TO_IDX(seg->offset),
@@ -397,7 +430,7 @@ sf_swapin_nodiskio(struct sf_seg *seg)
 	}
 	counter_add(&sf_stats.pages_valid, (uint64_t)k);
 	if (k == 0) {
-		free(pa);
+		sf_seg_pagevec_free(seg, pa);
 		return 0;
 	}
 	seg->pages = pa;
