@@ -17,6 +17,7 @@
 struct nop_req {
 	struct io_req req;
 	int res;
+	uint32_t flags;
 	int calls;
 };
 
@@ -26,6 +27,7 @@ nop_done(struct io_req *req, int res, uint32_t flags)
 	struct nop_req *r = (struct nop_req *)req;
 
 	r->res = res;
+	r->flags = flags;
 	r->calls++;
 }
 
@@ -361,35 +363,18 @@ Test(io, fixed_buffers_can_be_disabled)
 
 /* ---- provided-buffer rings ---- */
 
-struct bufs_req {
-	struct io_req req;
-	int res;
-	uint32_t flags;
-	int calls;
-};
-
-static void
-bufs_done(struct io_req *req, int res, uint32_t flags)
-{
-	struct bufs_req *r = (struct bufs_req *)req;
-
-	r->res = res;
-	r->flags = flags;
-	r->calls++;
-}
-
 Test(io, ring_receives_take_a_buffer_only_when_bytes_arrive)
 {
 	struct io_loop *loop;
 	struct io_bufs *b;
 	int sv[3][2];
-	struct bufs_req r[3];
+	struct nop_req r[3];
 
 	cr_assert_eq(io_loop_create(&loop, 8, 0), 0);
 	cr_assert_eq(io_bufs_create(loop, 2, 64, &b), 0);
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]), 0);
-		r[i] = (struct bufs_req){.req.done = bufs_done};
+		r[i] = (struct nop_req){.req.done = nop_done};
 		io_prep_recv_bufs(io_sqe(loop, &r[i].req), b, sv[i][0]);
 	}
 	/* Three receives wait on a ring of two: waiting takes none. */
@@ -426,7 +411,7 @@ Test(io, ring_receives_take_a_buffer_only_when_bytes_arrive)
 	/* Given back, a buffer takes the bytes the third receive left in its socket. */
 	for (int i = 0; i < 3; i++)
 		io_bufs_put(b, r[i].flags);
-	r[empty] = (struct bufs_req){.req.done = bufs_done};
+	r[empty] = (struct nop_req){.req.done = nop_done};
 	io_prep_recv_bufs(io_sqe(loop, &r[empty].req), b, sv[empty][0]);
 	while (r[empty].calls == 0)
 		cr_assert_geq(io_loop_run_once(loop, true, 0), 0);
