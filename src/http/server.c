@@ -263,9 +263,9 @@ http_thread_main(void *arg)
 	th->stop_timer.fn = http_thread_grace_end;
 	th->reload_task.fn = http_thread_reload_task;
 	int rc = io_loop_create(&th->loop, 1024, vm_initialized() ? IO_LOOP_ARENA : 0);
+	/* Before the start returns, so that its allocation is not counted as a request's. */
 	if (rc == 0)
-		http_conn_thread_start(
-		    th); /* before the start returns: its allocation is not a request's */
+		http_conn_thread_start(th);
 	th->start_rc = rc;
 	pthread_mutex_lock(&srv->start_mu);
 	srv->started++;
