@@ -403,7 +403,7 @@ static void
 http_conn_recv_done(struct io_req *req, int res, uint32_t flags)
 {
 	struct http_conn *c = container_of(req, struct http_conn, recv_req);
-	c->recv_busy = false;
+	c->recv_busy = c->recv_ring = false;
 	const char *buf = c->th->rbufs != NULL ? io_bufs_get(c->th->rbufs, flags) : NULL;
 	if (buf != NULL) {
 		if (!c->closing && (res = http_conn_take(c, buf, res)) == -ENOMEM)
@@ -426,6 +426,12 @@ http_conn_recv_done(struct io_req *req, int res, uint32_t flags)
 void
 http_conn_want_recv(struct http_conn *c)
 {
+	/*
+	 * Bytes the ring's receive did not bring (OpenSSL's buffered plaintext,
+	 * over TLS) were all consumed: the receive will bring the next ones.
+	 */
+	if (c->recv_ring && c->inlen == 0)
+		http_conn_inbuf_drop(c);
 	if (c->closing || c->recv_busy || c->eof)
 		return;
 	struct http_thread *th = c->th;
@@ -435,7 +441,7 @@ http_conn_want_recv(struct http_conn *c)
 	    (c->tls == NULL || c->draining || tls_conn_inbuf_release(c->tls))) {
 		http_conn_inbuf_drop(c);
 		io_prep_recv_bufs(io_sqe(th->loop, &c->recv_req), th->rbufs, c->fd);
-		c->recv_busy = true;
+		c->recv_busy = c->recv_ring = true;
 		return;
 	}
 	char *p;

@@ -112,6 +112,7 @@ struct http_conn {
 	size_t inlen;            /* (t) */
 	size_t parsed_len;       /* (t) inlen when the parser last said "incomplete" (0: none) */
 	bool recv_busy;          /* (t) a recv is in flight */
+	bool recv_ring;          /* (t) the recv in flight is on the thread's ring */
 	bool ring_empty;         /* (t) the ring had no buffer: the next recv uses c's own */
 	bool eof;                /* (t) the peer closed its side (or recv failed) */
 	bool closing;            /* (t) close requested; freed once the recv is back */
