@@ -119,3 +119,10 @@ vms_stats_count(void)
 	const struct vms_stat **v;
 	return stats_get(&v);
 }
+
+uint64_t
+vms_stat_read_level(const struct vms_stat *st)
+{
+	int64_t v = atomic_load_explicit((_Atomic int64_t *)st->arg, memory_order_relaxed);
+	return v > 0 ? (uint64_t)v : 0;
+}

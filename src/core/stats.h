@@ -94,6 +94,10 @@ struct vms_stat {
 			 .read = readfn, .arg = (uintptr_t)(farg))
 #define VMS_STAT_GAUGE(readfn, farg, sname, description)                                           \
 	VMS_STAT_READ(VMS_STAT_GAUGE, readfn, farg, sname, NULL, description)
+/* A gauge of an _Atomic int64_t level (a variable with static storage); below 0 reads as 0. */
+uint64_t vms_stat_read_level(const struct vms_stat *st);
+#define VMS_STAT_LEVEL(level, sname, description)                                                  \
+	VMS_STAT_GAUGE(vms_stat_read_level, &(level), sname, description)
 
 typedef void vms_stat_fn_t(void *arg, const struct vms_stat *st, uint64_t value);
 

@@ -477,7 +477,6 @@ http_conn_thread_start(struct http_thread *th)
 		n &= n - 1; /* the highest power of two in it */
 	int rc = io_bufs_create(th->loop, (unsigned)n, HTTP_RING_BUFSZ, &th->rbufs);
 	if (rc != 0) {
-		th->rbufs = NULL;
 		if (!atomic_exchange(&logged, true))
 			LOG_INFO("http",
 				 "no io_uring buffer ring (%s): every connection keeps its "

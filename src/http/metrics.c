@@ -49,23 +49,8 @@ VMS_STAT_COUNTER(http_stats.heap_trims, "heap_trims",
 VMS_STAT_COUNTER(http_stats.sendfile_again, "http_send_waits",
 		 "responses that waited for send-buffer space");
 
-static uint64_t
-http_stat_conns_open(const struct vms_stat *st)
-{
-	int64_t v = atomic_load_explicit(&http_stats.conns_open, memory_order_relaxed);
-	return v > 0 ? (uint64_t)v : 0;
-}
-
-VMS_STAT_GAUGE(http_stat_conns_open, 0, "http_connections_open", "connections open now");
-
-static uint64_t
-http_stat_inbufs(const struct vms_stat *st)
-{
-	int64_t v = atomic_load_explicit(&http_stats.inbufs, memory_order_relaxed);
-	return v > 0 ? (uint64_t)v : 0;
-}
-
-VMS_STAT_GAUGE(http_stat_inbufs, 0, "http_input_buffers",
+VMS_STAT_LEVEL(http_stats.conns_open, "http_connections_open", "connections open now");
+VMS_STAT_LEVEL(http_stats.inbufs, "http_input_buffers",
 	       "connections' input buffers now (a connection waiting for a request holds none)");
 VMS_STAT_COUNTER(http_stats.ring_empty, "http_recv_ring_empty",
 		 "receives that found the thread's ring of buffers empty and used their own");

@@ -378,16 +378,7 @@ tls_conn_free(struct tls_conn *tc)
 }
 
 static _Atomic int64_t tls_inbufs; /* (a) ciphertext buffers allocated now */
-
-static uint64_t
-tls_stat_inbufs(const struct vms_stat *st)
-{
-	(void)st;
-	int64_t v = atomic_load_explicit(&tls_inbufs, memory_order_relaxed);
-	return v > 0 ? (uint64_t)v : 0;
-}
-
-VMS_STAT_GAUGE(tls_stat_inbufs, 0, "tls_input_buffers",
+VMS_STAT_LEVEL(tls_inbufs, "tls_input_buffers",
 	       "TLS connections' ciphertext buffers now (one with nothing unread holds none)");
 
 int

@@ -15,11 +15,4 @@ VMS_STAT_COUNTER(vfs_stats.fd_pressure, "vfs_fd_pressure",
 		 "EMFILE/ENFILE: half the name cache dropped, lookup retried");
 VMS_STAT_COUNTER(vfs_stats.vnodes_made, "vfs_vnodes_made", "vnodes created");
 
-static uint64_t
-vfs_stat_vnodes_live(const struct vms_stat *st)
-{
-	int64_t v = atomic_load_explicit(&vfs_stats.vnodes_live, memory_order_relaxed);
-	return v > 0 ? (uint64_t)v : 0;
-}
-
-VMS_STAT_GAUGE(vfs_stat_vnodes_live, 0, "vfs_vnodes_live", "vnodes not yet freed");
+VMS_STAT_LEVEL(vfs_stats.vnodes_live, "vfs_vnodes_live", "vnodes not yet freed");
