@@ -198,11 +198,9 @@ sf_ra_start(struct vms_socket *so, struct vm_object *obj, uint64_t pindex, int n
 		sf_ra_unreserve(n);
 		return 0;
 	}
-	int got = 0;
-	while (got < n && (r->ma[got] = vm_page_grab_optional(obj, pindex + got)) != NULL) {
-		vm_page_xbusy_claim(r->ma[got]); /* ours until we hand them to the pager */
-		got++;
-	}
+	int got = vm_page_grab_optional_run(obj, pindex, 1, r->ma, n);
+	for (int i = 0; i < got; i++)
+		vm_page_xbusy_claim(r->ma[i]); /* ours until we hand them to the pager */
 	sf_ra_unreserve(n - got);
 	if (got == 0) {
 		free(r);

@@ -317,36 +317,44 @@ vm_reclaim(int target)
 	return freed;
 }
 
-static struct vm_page *
-freeq_pop(void)
+/*
+ * Up to n free pages, each xbusied by the caller and in no object: one round
+ * of the free-list lock for the lot, reclaiming when the list runs short.
+ * Returns how many it got (fewer once reclaim finds nothing); never sleeps.
+ */
+static int
+page_alloc_run(struct vm_page **ma, int n)
 {
-	pthread_mutex_lock(&vm.lock);
-	struct vm_page *m = TAILQ_FIRST(&vm.freeq);
-	if (m != NULL) {
-		TAILQ_REMOVE(&vm.freeq, m, plinks);
-		vm.nfree--;
-		m->queue = PQ_NONE;
-		/* A free page is referenced by nobody: take its busy outright. */
-		VERIFY3U(atomic_load(&m->busy_lock), ==, 0);
-		atomic_store_explicit(&m->busy_lock, VPB_XBUSY, memory_order_relaxed);
+	int got = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&vm.lock);
+		struct vm_page *m;
+		while (got < n && (m = TAILQ_FIRST(&vm.freeq)) != NULL) {
+			TAILQ_REMOVE(&vm.freeq, m, plinks);
+			vm.nfree--;
+			m->queue = PQ_NONE;
+			/* A free page is referenced by nobody: take its busy outright. */
+			VERIFY3U(atomic_load(&m->busy_lock), ==, 0);
+			atomic_store_explicit(&m->busy_lock, VPB_XBUSY, memory_order_relaxed);
+			ma[got++] = m;
+		}
+		pthread_mutex_unlock(&vm.lock);
+		if (got == n || vm_reclaim(MAX((int)vm_reclaim_batch, n - got)) == 0)
+			break;
 	}
-	pthread_mutex_unlock(&vm.lock);
-	return m;
+	pid_t tid = vms_tid();
+	for (int i = 0; i < got; i++)
+		atomic_store_explicit(&ma[i]->busy_owner, tid, memory_order_relaxed);
+	return got;
 }
 
 /* A free, xbusied page in no object, or NULL if reclaim found nothing either. */
 static struct vm_page *
 page_alloc(void)
 {
-	for (;;) {
-		struct vm_page *m = freeq_pop();
-		if (m != NULL) {
-			atomic_store_explicit(&m->busy_owner, vms_tid(), memory_order_relaxed);
-			return m;
-		}
-		if (vm_reclaim((int)vm_reclaim_batch) == 0)
-			return NULL;
-	}
+	struct vm_page *m;
+	return page_alloc_run(&m, 1) == 1 ? m : NULL;
 }
 
 /*
@@ -465,13 +473,16 @@ grab_cannot_fit(const struct vm_object *obj, int count)
 	return true;
 }
 
+/* Newly resident pages join the tail of the new queue, in one lock round. */
 static void
-cacheq_insert(struct vm_page *m)
+cacheq_insert_run(struct vm_page **ma, int n)
 {
 	pthread_mutex_lock(&vm.lock);
-	m->queue = PQ_CACHE;
-	TAILQ_INSERT_TAIL(&vm.newq, m, plinks);
-	vm.nnew++;
+	for (int i = 0; i < n; i++) {
+		ma[i]->queue = PQ_CACHE;
+		TAILQ_INSERT_TAIL(&vm.newq, ma[i], plinks);
+	}
+	vm.nnew += (uint64_t)n;
 	pthread_mutex_unlock(&vm.lock);
 }
 
@@ -586,7 +597,7 @@ vm_page_grab_pages(struct vm_object *obj, uint64_t pindex, int flags, struct vm_
 		m = fresh;
 		fresh = NULL;
 		vm_page_insert(m, obj, pindex + i);
-		cacheq_insert(m);
+		cacheq_insert_run(&m, 1);
 		counter_inc(&vm_stats.misses);
 		if (flags & VM_ALLOC_SBUSY)
 			vm_page_busy_downgrade(m);
@@ -607,24 +618,60 @@ vm_page_grab(struct vm_object *obj, uint64_t pindex, int flags)
 	return vm_page_grab_pages(obj, pindex, flags, &m, 1) == 1 ? m : NULL;
 }
 
+int
+vm_page_grab_optional_run(struct vm_object *obj, uint64_t pindex, int step, struct vm_page **ma,
+			  int n)
+{
+	struct vm_page *fresh[VM_OPTIONAL_BATCH];
+	int got = 0;
+
+	KASSERT(step == 1 || step == -1, ("vm_page_grab_optional_run: step %d", step));
+	KASSERT(step == 1 || (uint64_t)n <= pindex + 1,
+		("vm_page_grab_optional_run: %d pages down from %ju", n, (uintmax_t)pindex));
+#define RUN_INDEX(i) (step > 0 ? pindex + (uint64_t)(i) : pindex - (uint64_t)(i))
+	while (got < n) {
+		int want = MIN(n - got, VM_OPTIONAL_BATCH), absent = 0;
+
+		/* Look first, so that a resident page costs no allocation. */
+		vm_object_lock(obj);
+		while (absent < want && vm_page_lookup(obj, RUN_INDEX(got + absent)) == NULL)
+			absent++;
+		vm_object_unlock(obj);
+		if (absent == 0)
+			break;
+		/* Never allocate or reclaim with the object locked. */
+		int nfresh = page_alloc_run(fresh, absent), ins = 0;
+		vm_object_lock(obj);
+		KASSERT(!atomic_load(&obj->dead),
+			("vm_page_grab_optional_run: object %p is dead", (void *)obj));
+		/* The lock was dropped: stop where another grab got in first. */
+		while (ins < nfresh && vm_page_lookup(obj, RUN_INDEX(got + ins)) == NULL) {
+			vm_page_insert(fresh[ins], obj, RUN_INDEX(got + ins));
+			ins++;
+		}
+		cacheq_insert_run(fresh, ins);
+		vm_object_unlock(obj);
+		for (int i = 0; i < ins; i++) {
+			/* The busy goes with the pager's I/O, which may finish elsewhere. */
+			atomic_store_explicit(&fresh[i]->busy_owner, 0, memory_order_relaxed);
+			ma[got + i] = fresh[i];
+		}
+		counter_add(&vm_stats.misses, (uint64_t)ins);
+		for (int i = ins; i < nfresh; i++)
+			vm_page_free_toq(fresh[i]);
+		got += ins;
+		if (ins < absent || absent < want)
+			break; /* a page got in first, none was free, or the run met a resident one */
+	}
+#undef RUN_INDEX
+	return got;
+}
+
 struct vm_page *
 vm_page_grab_optional(struct vm_object *obj, uint64_t pindex)
 {
-	vm_object_lock(obj);
-	bool resident = vm_page_lookup(obj, pindex) != NULL;
-	vm_object_unlock(obj);
-	if (resident)
-		return NULL;
-	struct vm_page *m = vm_page_grab(obj, pindex, VM_ALLOC_NOWAIT);
-	if (m == NULL)
-		return NULL;
-	if (!vm_page_none_valid(m) || vm_page_wired(m) != 0) {
-		/* Made resident between the look and the grab: not ours. */
-		vm_page_xunbusy(m);
-		return NULL;
-	}
-	atomic_store_explicit(&m->busy_owner, 0, memory_order_relaxed);
-	return m;
+	struct vm_page *m;
+	return vm_page_grab_optional_run(obj, pindex, 1, &m, 1) == 1 ? m : NULL;
 }
 
 void

@@ -137,6 +137,18 @@ struct vm_page *vm_page_grab(struct vm_object *obj, uint64_t pindex, int flags);
 struct vm_page *vm_page_grab_optional(struct vm_object *obj, uint64_t pindex);
 
 /*
+ * The same for a run: optional pages at pindex, pindex + step, ... (step 1
+ * or -1; a run down must not pass page 0), into ma[0..n), stopping at the
+ * first resident page or when no page is free even after reclaim.  Returns
+ * how many it grabbed, each as vm_page_grab_optional() returns it.  It takes
+ * the object and free-list locks twice per VM_OPTIONAL_BATCH pages rather
+ * than five times per page: read-ahead grabs most of a cold stream's pages.
+ */
+#define VM_OPTIONAL_BATCH 64
+int vm_page_grab_optional_run(struct vm_object *obj, uint64_t pindex, int step, struct vm_page **ma,
+			      int n);
+
+/*
  * Free a page: it must be exclusively busied by the caller and unwired.  It
  * leaves its object (locked or not by the caller: pass `locked`) and goes to
  * the free list.

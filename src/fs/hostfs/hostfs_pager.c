@@ -236,20 +236,10 @@ hostfs_io_build(struct vm_object *obj, struct vm_page **ma, int count, int *rbeh
 			ab = 0;
 		want_b = MIN(MIN(*rbehind, budget - want_a), ab);
 	}
-	for (nb = 0; nb < want_b; nb++) {
-		struct vm_page *m = vm_page_grab_optional(obj, pindex0 - 1 - (uint64_t)nb);
-
-		if (m == NULL)
-			break;
-		behind[nb] = m;
-	}
-	for (na = 0; na < want_a; na++) {
-		struct vm_page *m = vm_page_grab_optional(obj, pindex0 + (uint64_t)count + na);
-
-		if (m == NULL)
-			break;
-		ahead[na] = m;
-	}
+	if (want_b > 0)
+		nb = vm_page_grab_optional_run(obj, pindex0 - 1, -1, behind, want_b);
+	if (want_a > 0)
+		na = vm_page_grab_optional_run(obj, pindex0 + (uint64_t)count, 1, ahead, want_a);
 	io = hostfs_io_alloc(nb + count + na);
 	if (io == NULL) {
 		for (int i = 0; i < nb; i++)

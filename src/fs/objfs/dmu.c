@@ -369,9 +369,7 @@ dmu_req_create(struct vm_object *obj, struct vm_page **ma, int count, int *rbehi
 	}
 
 	/* Behind: walk down from the run, then turn into ascending order. */
-	int nb = 0;
-	while (nb < maxb && (req->pages[nb] = vm_page_grab_optional(obj, first - 1 - nb)) != NULL)
-		nb++;
+	int nb = maxb > 0 ? vm_page_grab_optional_run(obj, first - 1, -1, req->pages, maxb) : 0;
 	for (int i = 0; i < nb / 2; i++) {
 		struct vm_page *t = req->pages[i];
 		req->pages[i] = req->pages[nb - 1 - i];
@@ -379,10 +377,9 @@ dmu_req_create(struct vm_object *obj, struct vm_page **ma, int count, int *rbehi
 	}
 	req->nbehind = nb;
 	memcpy(req->pages + nb, ma, (size_t)count * sizeof(*ma));
-	int na = 0;
-	while (na < maxa && (req->pages[nb + count + na] =
-				 vm_page_grab_optional(obj, first + count + na)) != NULL)
-		na++;
+	int na = maxa > 0 ? vm_page_grab_optional_run(obj, first + count, 1,
+						      req->pages + nb + count, maxa)
+			  : 0;
 	req->nahead = na;
 	if (rbehind != NULL)
 		*rbehind = nb;

@@ -275,14 +275,10 @@ rfs_io_build(struct vm_object *obj, struct vm_page **ma, int count, int *rbehind
 		io->pages[i] = m;
 		io->nbehind++;
 	}
-	for (int i = io->req + count; i < io->nslots && io->nahead < want_a; i++) {
-		struct vm_page *m = vm_page_grab_optional(obj, ostart + ws + (uint64_t)i);
-
-		if (m == NULL)
-			break;
-		io->pages[i] = m;
-		io->nahead++;
-	}
+	int ahead = MIN(want_a, io->nslots - (io->req + count));
+	if (ahead > 0)
+		io->nahead = vm_page_grab_optional_run(obj, p0 + (uint64_t)count, 1,
+						       io->pages + io->req + count, ahead);
 	/* Rule 7: a bogus slot (and any slot without a page of ours) reads into the sink. */
 	for (int i = 0; i < io->nslots; i++)
 		if (io->pages[i] == NULL || io->pages[i] == bogus_page)

@@ -260,3 +260,89 @@ Test(vm, page_index_chains_stay_short_at_any_stride)
 		vm_object_deallocate(obj);
 	}
 }
+
+static void
+finish_all(struct vm_page **ma, int n)
+{
+	for (int i = 0; i < n; i++)
+		vm_page_readahead_finish(ma[i]); /* invalid: freed */
+}
+
+Test(vm, optional_run_stops_at_a_resident_page_either_way)
+{
+	struct vm_object *obj = mempager_create(data, sizeof(data), 0, "o");
+	struct vm_page *r = vm_page_grab(obj, 10, 0);
+	vm_page_xunbusy(r);
+	struct vm_page *up[16], *down[16];
+	cr_assert_eq(vm_page_grab_optional_run(obj, 4, 1, up, 16), 6);
+	cr_assert_eq(vm_page_grab_optional_run(obj, 15, -1, down, 16), 5);
+	cr_assert_eq(vm_page_grab_optional_run(obj, 10, 1, up + 6, 4), 0, "resident: nothing");
+	for (int i = 0; i < 6; i++) {
+		cr_assert_eq(up[i]->object, obj);
+		cr_assert_eq(up[i]->pindex, 4 + i);
+		cr_assert(vm_page_xbusied(up[i]) && vm_page_none_valid(up[i]));
+		cr_assert_eq(vm_page_wired(up[i]), 0);
+	}
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(down[i]->pindex, 15 - i);
+	cr_assert_eq(counter_get(&vm_stats.misses), 1 + 6 + 5);
+	finish_all(up, 6);
+	finish_all(down, 5);
+	vm_object_lock(obj);
+	cr_assert_null(vm_page_lookup(obj, 4));
+	cr_assert_eq(obj->resident_count, 1);
+	vm_object_unlock(obj);
+	vm_object_deallocate(obj);
+}
+
+Test(vm, optional_run_takes_only_what_reclaim_can_free)
+{
+	struct vm_object *obj = mempager_create(data, sizeof(data), 0, "o");
+	struct vm_object *other = mempager_create(data, sizeof(data), 0, "other");
+	struct vm_page *held[20], *ra[20];
+	cr_assert_eq(vm_page_grab_pages(other, 0, 0, held, 20), 20); /* busy: not reclaimable */
+	struct vm_counts c;
+	vm_counts(&c);
+	int left = (int)c.total - 20;
+	cr_assert_eq(vm_page_grab_optional_run(obj, 0, 1, ra, 20), left);
+	vm_counts(&c);
+	cr_assert_eq(c.free, 0);
+	finish_all(ra, left);
+	unbusy_all(held, 20);
+	/* Now reclaim can take the other object's pages, and the run is whole. */
+	cr_assert_eq(vm_page_grab_optional_run(obj, 0, 1, ra, 20), 20);
+	finish_all(ra, 20);
+	vm_object_deallocate(other);
+	vm_object_deallocate(obj);
+}
+
+/* A cache big enough for runs of several VM_OPTIONAL_BATCH pages. */
+#define BIG_PAGES 512
+static char big[BIG_PAGES * 4096];
+
+static void
+setup_big(void)
+{
+	cr_assert_eq(vm_init(BIG_PAGES * PAGE_SIZE), 0);
+}
+
+TestSuite(vm_run, .init = setup_big, .fini = teardown);
+
+Test(vm_run, optional_runs_span_batches)
+{
+	struct vm_object *obj = mempager_create(big, sizeof(big), 0, "o");
+	struct vm_page *r = vm_page_grab(obj, 3 * VM_OPTIONAL_BATCH - 7, 0);
+	vm_page_xunbusy(r);
+	struct vm_page *ma[4 * VM_OPTIONAL_BATCH];
+	int n = vm_page_grab_optional_run(obj, 0, 1, ma, 4 * VM_OPTIONAL_BATCH);
+	cr_assert_eq(n, 3 * VM_OPTIONAL_BATCH - 7);
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(ma[i]->pindex, (uint64_t)i);
+	finish_all(ma, n);
+	n = vm_page_grab_optional_run(obj, 4 * VM_OPTIONAL_BATCH, -1, ma, 4 * VM_OPTIONAL_BATCH);
+	cr_assert_eq(n, VM_OPTIONAL_BATCH + 7, "down to the resident page");
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(ma[i]->pindex, (uint64_t)(4 * VM_OPTIONAL_BATCH - i));
+	finish_all(ma, n);
+	vm_object_deallocate(obj);
+}
