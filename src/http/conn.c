@@ -55,13 +55,10 @@ static void http_conn_process(struct http_conn *c);
 static void http_conn_resp_done(struct http_conn *c);
 static void http_conn_drain_shut(struct http_conn *c);
 static void http_conn_inbuf_drop(struct http_conn *c);
+static void http_conn_respmem_drop(struct http_conn *c);
 
-/*
- * Closed connections are kept per thread, with their response memory, so a
- * client that connects per request does not cost two allocations each time.
- */
+/* Closed connections are kept per thread, so a client that connects per request costs no allocation. */
 #define HTTP_SPARE_CONNS 64
-#define HTTP_SPARE_MEM   (16 * 1024)
 
 /*
  * Input buffers (HTTP_INBUF, 25 KiB) are held only while bytes wait in them.
@@ -72,10 +69,14 @@ static void http_conn_inbuf_drop(struct http_conn *c);
  * buffer, nor (over TLS) a ciphertext buffer: over TLS that was 25 + 4 KiB
  * of every idle connection, nearly all of it resident, because the heap
  * hands those buffers pages the handshake had touched.  Freed input buffers
- * wait on a per-thread list (up to HTTP_SPARE_INBUFS) for the next request.
+ * wait on a per-thread stash (up to HTTP_STASH_MAX) for the next request.
+ *
+ * The same goes for a response's buffer (heads, generated bodies): it is
+ * given up once the response is queued (the socket copied those bytes), so
+ * an idle connection holds neither.
  */
-#define HTTP_SPARE_INBUFS 64
-#define HTTP_RING_BUFSZ   4096 /* a TLS connection's empty ciphertext buffer takes it whole */
+#define HTTP_STASH_MAX  64
+#define HTTP_RING_BUFSZ 4096 /* a TLS connection's empty ciphertext buffer takes it whole */
 VMS_TUNABLE(http_recv_ring, "http_recv_ring", 128,
 	    "receive buffers (4 KiB) in each HTTP thread's ring, rounded down to a power of two "
 	    "(at most 32768); 0: none, every connection keeps its input buffers while idle");
@@ -208,18 +209,13 @@ http_conn_free(struct http_conn *c)
 	}
 	http_gen_rele(c->gen);
 	c->gen = NULL;
-	if (c->resp.memcap > HTTP_SPARE_MEM) { /* a listing or metrics page grew it: not kept */
-		free(c->resp.mem);
-		c->resp.mem = NULL;
-		c->resp.memcap = 0;
-	}
+	http_conn_respmem_drop(c);
 	if (th->nspare < HTTP_SPARE_CONNS && !th->stopping) {
 		c->next = th->spare;
 		th->spare = c;
 		th->nspare++;
 		return;
 	}
-	free(c->resp.mem);
 	free(c);
 }
 
@@ -232,29 +228,50 @@ http_conn_alloc(struct http_thread *th)
 		return calloc(1, sizeof(*c));
 	th->spare = c->next;
 	th->nspare--;
-	char *mem = c->resp.mem;
-	size_t memcap = c->resp.memcap;
 	memset(c, 0, sizeof(*c));
-	c->resp.mem = mem;
-	c->resp.memcap = memcap;
 	return c;
 }
 
-/* Give c's input buffer up (it must hold nothing): to the thread's spares, or free it. */
+static char *
+http_stash_get(struct http_stash *s)
+{
+	char *buf = s->head;
+	if (buf != NULL) {
+		s->head = *(char **)(void *)buf;
+		s->n--;
+	}
+	return buf;
+}
+
+/* Keep buf for reuse, or free it when the stash is full or the thread stops. */
+static void
+http_stash_put(struct http_thread *th, struct http_stash *s, char *buf)
+{
+	if (s->n >= HTTP_STASH_MAX || th->stopping) {
+		free(buf);
+		return;
+	}
+	*(char **)(void *)buf = s->head;
+	s->head = buf;
+	s->n++;
+}
+
+static void
+http_stash_free(struct http_stash *s)
+{
+	char *buf;
+	while ((buf = http_stash_get(s)) != NULL)
+		free(buf);
+}
+
+/* Give c's input buffer up (it must hold nothing): to the thread's stash, or free it. */
 static void
 http_conn_inbuf_drop(struct http_conn *c)
 {
-	struct http_thread *th = c->th;
 	ASSERT3U(c->inlen, ==, 0);
 	if (c->in == NULL)
 		return;
-	if (th->nspare_in < HTTP_SPARE_INBUFS && !th->stopping) {
-		*(char **)(void *)c->in = th->spare_in;
-		th->spare_in = c->in;
-		th->nspare_in++;
-	} else {
-		free(c->in);
-	}
+	http_stash_put(c->th, &c->th->spare_in, c->in);
 	c->in = NULL;
 	c->parsed_len = 0;
 	atomic_fetch_sub_explicit(&http_stats.inbufs, 1, memory_order_relaxed);
@@ -264,16 +281,11 @@ http_conn_inbuf_drop(struct http_conn *c)
 static int
 http_conn_inbuf(struct http_conn *c)
 {
-	struct http_thread *th = c->th;
 	if (c->in != NULL)
 		return 0;
-	if (th->spare_in != NULL) {
-		c->in = th->spare_in;
-		th->spare_in = *(char **)(void *)c->in;
-		th->nspare_in--;
-	} else if ((c->in = malloc(HTTP_INBUF)) == NULL) {
+	if ((c->in = http_stash_get(&c->th->spare_in)) == NULL &&
+	    (c->in = malloc(HTTP_INBUF)) == NULL)
 		return -ENOMEM;
-	}
 	atomic_fetch_add_explicit(&http_stats.inbufs, 1, memory_order_relaxed);
 	return 0;
 }
@@ -284,16 +296,40 @@ http_conn_free_spares(struct http_thread *th)
 	while (th->spare != NULL) {
 		struct http_conn *c = th->spare;
 		th->spare = c->next;
-		free(c->resp.mem);
 		free(c);
 	}
 	th->nspare = 0;
-	while (th->spare_in != NULL) {
-		char *in = th->spare_in;
-		th->spare_in = *(char **)(void *)in;
-		free(in);
+	http_stash_free(&th->spare_in);
+	http_stash_free(&th->spare_mem);
+}
+
+/* Give c's response buffer up (its response is queued): to the thread's stash, or free it. */
+static void
+http_conn_respmem_drop(struct http_conn *c)
+{
+	struct http_resp *r = &c->resp;
+	if (r->mem == NULL || r->memcap != HTTP_RESP_MEM) {
+		http_resp_free_mem(r); /* a listing or metrics page grew it */
+		return;
 	}
-	th->nspare_in = 0;
+	http_stash_put(c->th, &c->th->spare_mem, r->mem);
+	atomic_fetch_sub_explicit(&http_stats.respbufs, 1, memory_order_relaxed);
+	r->mem = NULL;
+	r->memcap = r->memlen = 0;
+}
+
+/* Start c's next response: timed from now, with a buffer from the stash if it has one. */
+static void
+http_conn_resp_start(struct http_conn *c)
+{
+	struct http_resp *r = &c->resp;
+	http_resp_reset(r);
+	r->t0_ns = vms_now_ns();
+	c->resp_busy = true;
+	if (r->mem == NULL && (r->mem = http_stash_get(&c->th->spare_mem)) != NULL) {
+		r->memcap = HTTP_RESP_MEM;
+		atomic_fetch_add_explicit(&http_stats.respbufs, 1, memory_order_relaxed);
+	}
 }
 
 void
@@ -602,6 +638,7 @@ http_conn_resp_done(struct http_conn *c)
 	counter_add(&http_stats.bytes_body, r->body);
 	http_stats_response(r->status, r->body, r->t0_ns);
 	http_log_finish(c, r);
+	http_conn_respmem_drop(c);
 }
 
 /*
@@ -758,9 +795,7 @@ http_conn_process(struct http_conn *c)
 			if (up <= 0)
 				return;
 		}
-		http_resp_reset(&c->resp);
-		c->resp.t0_ns = vms_now_ns();
-		c->resp_busy = true;
+		http_conn_resp_start(c);
 		c->nreq++;
 		counter_inc(&http_stats.requests);
 		/*
@@ -861,9 +896,7 @@ http_conn_timer_run(struct http_conn *c)
 			break;
 		}
 		/* Too slow to send a head: 408 and close (RFC 9110 15.5.9). */
-		http_resp_reset(&c->resp);
-		c->resp.t0_ns = vms_now_ns();
-		c->resp_busy = true;
+		http_conn_resp_start(c);
 		http_log_prepare(c, &c->resp, NULL);
 		http_resp_simple(c, &c->resp, 408, true, NULL);
 		c->inlen = 0;
@@ -957,7 +990,6 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 		LOG_WARN("http", "cannot create a socket for a new connection: %s", strerror(-rc));
 		if (c->so == NULL)
 			close(fd);
-		free(c->resp.mem);
 		free(c);
 		return;
 	}

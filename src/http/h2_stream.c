@@ -464,7 +464,7 @@ h2_stream_free(struct h2_stream *st)
 		nghttp2_rcbuf_decref(st->rc[i]);
 	if (st->resp.vp != NULL)
 		vnode_rele(st->resp.vp);
-	free(st->resp.mem);
+	http_resp_free_mem(&st->resp);
 	free(st->head);
 	free(st);
 }

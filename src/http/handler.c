@@ -44,11 +44,22 @@ http_resp_reset(struct http_resp *r)
 	r->nomem = false;
 }
 
+void
+http_resp_free_mem(struct http_resp *r)
+{
+	if (r->mem == NULL)
+		return;
+	free(r->mem);
+	atomic_fetch_sub_explicit(&http_stats.respbufs, 1, memory_order_relaxed);
+	r->mem = NULL;
+	r->memcap = r->memlen = 0;
+}
+
 long
 http_resp_alloc(struct http_resp *r, size_t n)
 {
 	if (r->memlen + n > r->memcap) {
-		size_t cap = r->memcap ? r->memcap : 4096;
+		size_t cap = r->memcap ? r->memcap : HTTP_RESP_MEM;
 		while (cap < r->memlen + n)
 			cap *= 2;
 		char *m = realloc(r->mem, cap);
@@ -56,6 +67,8 @@ http_resp_alloc(struct http_resp *r, size_t n)
 			r->nomem = true;
 			return -1;
 		}
+		if (r->mem == NULL)
+			atomic_fetch_add_explicit(&http_stats.respbufs, 1, memory_order_relaxed);
 		r->mem = m;
 		r->memcap = cap;
 	}

@@ -92,6 +92,15 @@ struct http_resp {
 	size_t loglen;
 };
 
+/* A response's first buffer; buffers of this size are reused, larger ones freed. */
+#define HTTP_RESP_MEM 4096
+
+/* Buffers kept per thread for reuse: a list linked through their first bytes. */
+struct http_stash {
+	char *head;
+	int n;
+};
+
 enum http_timer_kind { HTTP_T_NONE, HTTP_T_IDLE, HTTP_T_HEADER, HTTP_T_SEND, HTTP_T_DRAIN };
 
 #define HTTP_INBUF (HTTP_MAX_REQUEST_LINE + HTTP_MAX_HEADER_BYTES + 1024)
@@ -156,19 +165,19 @@ struct http_thread {
 	struct io_loop *loop;
 	/* Twice the addresses: a reload's new listeners arm while dropped ones retire. */
 	struct http_listener lis[2 * HTTP_LISTEN_ALL];
-	int nlis;                /* (t) slots in use or retiring are below this */
-	struct http_gen *gen;    /* (t) current settings; referenced */
-	struct http_conn *conns; /* (t) */
-	int nconns;              /* (t) */
-	int nconns_peak;         /* (t) most connections since the heap was last trimmed */
-	struct http_conn *spare; /* (t) freed connections kept with their buffers for reuse */
-	int nspare;              /* (t) */
-	char *spare_in;          /* (t) input buffers kept for reuse, linked through their start */
-	int nspare_in;           /* (t) */
-	struct io_bufs *rbufs;   /* (t) receive buffers for connections holding no input, or NULL */
-	bool stopping;           /* (t) */
-	bool done;               /* (t) leave the loop */
-	uint64_t stop_deadline;  /* (t) grace end */
+	int nlis;                    /* (t) slots in use or retiring are below this */
+	struct http_gen *gen;        /* (t) current settings; referenced */
+	struct http_conn *conns;     /* (t) */
+	int nconns;                  /* (t) */
+	int nconns_peak;             /* (t) most connections since the heap was last trimmed */
+	struct http_conn *spare;     /* (t) freed connections kept with their buffers for reuse */
+	int nspare;                  /* (t) */
+	struct http_stash spare_in;  /* (t) input buffers (HTTP_INBUF) kept for reuse */
+	struct http_stash spare_mem; /* (t) response buffers (HTTP_RESP_MEM) kept for reuse */
+	struct io_bufs *rbufs;  /* (t) receive buffers for connections holding no input, or NULL */
+	bool stopping;          /* (t) */
+	bool done;              /* (t) leave the loop */
+	uint64_t stop_deadline; /* (t) grace end */
 	struct io_task stop_task;
 	struct io_timer stop_timer;
 	struct io_task reload_task;
@@ -263,6 +272,8 @@ void http_resp_simple(struct http_conn *c, struct http_resp *r, int status, bool
 void http_resp_reset(struct http_resp *r);
 /* Reserve n bytes of copied data in r->mem; returns the offset or -1. */
 long http_resp_alloc(struct http_resp *r, size_t n);
+/* Free r's buffer (not one from a stash): r holds none afterwards. */
+void http_resp_free_mem(struct http_resp *r);
 void http_resp_add_copy(struct http_resp *r, const char *p, size_t n);
 
 /*

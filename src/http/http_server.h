@@ -152,6 +152,7 @@ struct http_stats {
 	struct vms_counter h2_data_frames; /* DATA frames sent from file pages */
 	_Atomic int64_t conns_open;        /* (a) */
 	_Atomic int64_t inbufs;            /* (a) connections' input buffers allocated now */
+	_Atomic int64_t respbufs;          /* (a) response buffers held by responses now */
 	/* request head parsed -> response fully queued, cumulative buckets in ms */
 	struct vms_counter latency[HTTP_LATENCY_BUCKETS + 1];
 	struct vms_counter latency_sum_us;

@@ -52,6 +52,9 @@ VMS_STAT_COUNTER(http_stats.sendfile_again, "http_send_waits",
 VMS_STAT_LEVEL(http_stats.conns_open, "http_connections_open", "connections open now");
 VMS_STAT_LEVEL(http_stats.inbufs, "http_input_buffers",
 	       "connections' input buffers now (a connection waiting for a request holds none)");
+VMS_STAT_LEVEL(http_stats.respbufs, "http_response_buffers",
+	       "response buffers (heads, generated bodies) held now: only responses being queued "
+	       "hold one");
 VMS_STAT_COUNTER(http_stats.ring_empty, "http_recv_ring_empty",
 		 "receives that found the thread's ring of buffers empty and used their own");
 

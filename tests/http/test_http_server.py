@@ -577,6 +577,30 @@ class InputBuffers(unittest.TestCase):
             for c in conns:
                 c.close()
 
+    def test_only_responses_being_queued_hold_a_response_buffer(self):
+        # The metrics response holds one while it is built (so does a response
+        # an earlier test left waiting on a client that does not read, until
+        # the send timeout ends it).
+        base = settled("vmsend_http_response_buffers", 1)
+        conns = [Conn(P(), rcvbuf=4096) for _ in range(40)]
+        try:
+            # Each response was queued before the client read it.
+            hello_on(conns)
+            self.assertLessEqual(metric("vmsend_http_response_buffers"), base)
+            # 8 MiB the client does not read stays queued, buffer and all...
+            conns[0].request("GET", "/big.bin")
+            deadline = time.time() + 10
+            while metric("vmsend_http_response_buffers") <= base and time.time() < deadline:
+                time.sleep(0.05)
+            self.assertGreater(metric("vmsend_http_response_buffers"), base)
+            # ...until it is read whole; then the next requests reuse buffers.
+            self.assertEqual(sha(conns[0].read_response().body), sha(FILES["big.bin"]))
+            hello_on(conns)
+            self.assertLessEqual(metric("vmsend_http_response_buffers"), base)
+        finally:
+            for c in conns:
+                c.close()
+
     def test_an_empty_ring_falls_back_to_the_connections_buffer(self):
         # One buffer per thread: requests arriving together find it taken.
         srv = Server(ROOT, "--set", "http_recv_ring=1")
