@@ -23,7 +23,7 @@ static const struct vms_command commands[] = {
     {"stat", cmd_stat, "live counters of a running server (requests/s, hit ratios, I/O)"},
     {"tunables", cmd_tunables, "list every tunable with its value and description"},
     {"cachesim", cmd_cachesim,
-     "replay synthetic traces through the ARC, LRU and SIEVE; print hit ratios"},
+     "replay synthetic traces through the ARC, LRU, SIEVE and the optimum; print hit ratios"},
 #ifdef VMSEND_HAVE_RADOS
     {"rados", cmd_rados,
      "write and inspect a dataset in a Ceph pool: put, fsck, ls, stat, cat, gc"},

@@ -290,6 +290,101 @@ sim_sieve(const struct sim_trace *t, uint32_t cap)
 	return hits;
 }
 
+/*
+ * Belady's MIN.  next[i] is when keys[i] is read again (SIZE_MAX: never);
+ * the cache is a max-heap on each resident key's next use.  On a miss with
+ * the cache full, the key used furthest ahead goes, and that may be the one
+ * just read (it is then not cached at all).
+ */
+struct opt_heap {
+	uint32_t *slot; /* heap of keys */
+	uint32_t *pos;  /* by key: its slot, NIL when not resident */
+	size_t *when;   /* by key: its next use */
+	uint32_t n;
+};
+
+static void
+opt_swap(struct opt_heap *h, uint32_t a, uint32_t b)
+{
+	uint32_t ka = h->slot[a], kb = h->slot[b];
+	h->slot[a] = kb;
+	h->slot[b] = ka;
+	h->pos[kb] = a;
+	h->pos[ka] = b;
+}
+
+static void
+opt_up(struct opt_heap *h, uint32_t i)
+{
+	while (i > 0 && h->when[h->slot[(i - 1) / 2]] < h->when[h->slot[i]]) {
+		opt_swap(h, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void
+opt_down(struct opt_heap *h, uint32_t i)
+{
+	for (;;) {
+		uint32_t big = i, l = 2 * i + 1, r = l + 1;
+		if (l < h->n && h->when[h->slot[l]] > h->when[h->slot[big]])
+			big = l;
+		if (r < h->n && h->when[h->slot[r]] > h->when[h->slot[big]])
+			big = r;
+		if (big == i)
+			return;
+		opt_swap(h, i, big);
+		i = big;
+	}
+}
+
+static uint64_t
+sim_opt(const struct sim_trace *t, uint32_t cap)
+{
+	struct opt_heap h = {
+	    .slot = malloc((size_t)cap * sizeof(uint32_t)),
+	    .pos = malloc((size_t)t->nkeys * sizeof(uint32_t)),
+	    .when = malloc((size_t)t->nkeys * sizeof(size_t)),
+	};
+	size_t *next = malloc(t->len * sizeof(size_t));
+	uint64_t hits = 0;
+	if (h.slot == NULL || h.pos == NULL || h.when == NULL || next == NULL)
+		goto out;
+	for (uint32_t k = 0; k < t->nkeys; k++) {
+		h.pos[k] = NIL;
+		h.when[k] = SIZE_MAX; /* here: the key's next read, scanning backwards */
+	}
+	for (size_t i = t->len; i-- > 0;) {
+		next[i] = h.when[t->keys[i]];
+		h.when[t->keys[i]] = i;
+	}
+	for (size_t i = 0; i < t->len; i++) {
+		uint32_t k = t->keys[i];
+		if (h.pos[k] != NIL) {
+			hits++;
+			h.when[k] = next[i]; /* later than before: towards the top */
+			opt_up(&h, h.pos[k]);
+		} else if (h.n < cap) {
+			h.when[k] = next[i];
+			h.slot[h.n] = k;
+			h.pos[k] = h.n++;
+			opt_up(&h, h.pos[k]);
+		} else if (h.when[h.slot[0]] > next[i]) {
+			h.pos[h.slot[0]] = NIL;
+			h.when[k] = next[i];
+			h.slot[0] = k;
+			h.pos[k] = 0;
+			opt_down(&h, 0);
+		}
+	}
+out:
+	free(next);
+	free(h.slot);
+	free(h.pos);
+	free(h.when);
+	return hits;
+}
+
 /* ---- the real ARC ---- */
 
 static int
@@ -336,6 +431,8 @@ sim_run(enum sim_policy policy, const struct sim_trace *t, uint32_t records)
 		return sim_sieve(t, records);
 	case SIM_ARC:
 		return sim_arc(t, records);
+	case SIM_OPT:
+		return sim_opt(t, records);
 	default:
 		return 0;
 	}
@@ -344,6 +441,6 @@ sim_run(enum sim_policy policy, const struct sim_trace *t, uint32_t records)
 const char *
 sim_policy_name(enum sim_policy policy)
 {
-	static const char *const names[] = {"LRU", "SIEVE", "ARC"};
+	static const char *const names[] = {"LRU", "SIEVE", "ARC", "OPT"};
 	return policy < SIM_NPOLICIES ? names[policy] : "?";
 }

@@ -1,7 +1,7 @@
 /*
  * The cache simulator behind `vmsend cachesim`: synthetic traces replayed
- * through the real ARC (arc.c, in no-data mode), a plain LRU and SIEVE, to
- * compare hit ratios at several cache sizes.
+ * through the real ARC (arc.c, in no-data mode), a plain LRU, SIEVE and the
+ * offline optimum, to compare hit ratios at several cache sizes.
  *
  * A trace is an array of record numbers; every record has the same size,
  * so a cache of N records is an ARC with c = N * ARC_SIM_RECORD bytes.
@@ -14,7 +14,11 @@
 
 #define ARC_SIM_RECORD 4096u
 
-enum sim_policy { SIM_LRU = 0, SIM_SIEVE, SIM_ARC, SIM_NPOLICIES };
+/*
+ * SIM_OPT is Belady's MIN, which knows the future: no policy hits more, so
+ * OPT/LRU bounds what any policy can gain over LRU on a trace.
+ */
+enum sim_policy { SIM_LRU = 0, SIM_SIEVE, SIM_ARC, SIM_OPT, SIM_NPOLICIES };
 
 struct sim_trace {
 	char name[48];

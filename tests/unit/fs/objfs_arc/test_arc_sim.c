@@ -95,3 +95,41 @@ Test(cachesim, arc_beats_lru_on_zipf_and_scans_widen_the_gap)
 	sim_trace_free(&plain);
 	sim_trace_free(&scan);
 }
+
+Test(cachesim, opt_evicts_the_record_used_furthest_ahead)
+{
+	/*
+	 * Capacity 2: 3 and 4 are never read again, so OPT does not keep them
+	 * and every later read of 1 and 2 hits.  LRU evicts each just before
+	 * it is needed.
+	 */
+	const uint32_t k[] = {1, 2, 3, 1, 2, 4, 1, 2};
+	struct sim_trace t;
+	keys(&t, k, sizeof(k) / sizeof(k[0]), 5);
+	cr_assert_eq(sim_run(SIM_OPT, &t, 2), 4);
+	cr_assert_eq(sim_run(SIM_LRU, &t, 2), 0);
+	sim_trace_free(&t);
+}
+
+Test(cachesim, no_policy_beats_opt)
+{
+	struct sim_trace t;
+	cr_assert_eq(sim_trace_zipf_scan(&t, 2000, 0.8, 40000, 5000, 600, 3), 0);
+	for (uint32_t cap = 50; cap <= 800; cap *= 2) {
+		uint64_t opt = sim_run(SIM_OPT, &t, cap);
+		for (int p = 0; p < SIM_OPT; p++)
+			cr_assert_leq(sim_run((enum sim_policy)p, &t, cap), opt, "%s at %u",
+				      sim_policy_name((enum sim_policy)p), cap);
+	}
+	/* With room for every record only first reads miss. */
+	uint8_t *seen = calloc(t.nkeys, 1);
+	uint64_t first = 0;
+	for (size_t i = 0; i < t.len; i++)
+		if (!seen[t.keys[i]]) {
+			seen[t.keys[i]] = 1;
+			first++;
+		}
+	free(seen);
+	cr_assert_eq(sim_run(SIM_OPT, &t, t.nkeys), t.len - first);
+	sim_trace_free(&t);
+}
