@@ -186,40 +186,65 @@ vm_page_free_wakeup(void)
 	}
 }
 
-void
-vm_page_free_toq(struct vm_page *m)
+/* Free up to VM_FREE_BATCH pages (as vm_page_free_toq) with one round of the queue lock. */
+#define VM_FREE_BATCH 64
+static void
+free_toq_run(struct vm_page **ma, int n)
 {
-	KASSERT(m->object == NULL, ("vm_page_free_toq: page %p still in an object", (void *)m));
-	KASSERT(vm_page_wired(m) == 0, ("vm_page_free_toq: page %p wired", (void *)m));
-	vm_page_assert_xbusied(m);
-	__atomic_store_n(&m->valid, 0, __ATOMIC_RELAXED);
-	m->dirty = 0;
-	atomic_store_explicit(&m->aflags, 0, memory_order_relaxed);
-	atomic_store_explicit(&m->busy_owner, 0, memory_order_relaxed);
-	pthread_mutex_lock(&vm.lock);
-	if (m->queue == PQ_CACHE) {
-		TAILQ_REMOVE(&vm.newq, m, plinks);
-		vm.nnew--;
-	} else if (m->queue == PQ_MAIN) {
-		TAILQ_REMOVE(&vm.mainq, m, plinks);
-		vm.nmain--;
+	uint64_t waiters = 0; /* bit i: ma[i] had busy sleepers */
+
+	KASSERT(n <= VM_FREE_BATCH, ("free_toq_run: %d pages", n));
+	if (n == 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		struct vm_page *m = ma[i];
+		KASSERT(m->object == NULL,
+			("vm_page_free_toq: page %p still in an object", (void *)m));
+		KASSERT(vm_page_wired(m) == 0, ("vm_page_free_toq: page %p wired", (void *)m));
+		vm_page_assert_xbusied(m);
+		__atomic_store_n(&m->valid, 0, __ATOMIC_RELAXED);
+		m->dirty = 0;
+		atomic_store_explicit(&m->aflags, 0, memory_order_relaxed);
+		atomic_store_explicit(&m->busy_owner, 0, memory_order_relaxed);
 	}
-	/*
-	 * Unbusy under the queue lock, once the page is off the cache queue
-	 * (where reclaim try-busies pages) and before it is on the free list
-	 * (where freeq_pop() takes its busy outright).  Sleepers on its old
-	 * identity are woken below and look their page up again.
-	 */
-	uint32_t x = atomic_exchange_explicit(&m->busy_lock, VPB_UNBUSIED, memory_order_release);
-	m->queue = PQ_FREE;
-	TAILQ_INSERT_TAIL(&vm.freeq, m, plinks); /* FIFO: see the top */
-	vm.nfree++;
+	pthread_mutex_lock(&vm.lock);
+	for (int i = 0; i < n; i++) {
+		struct vm_page *m = ma[i];
+		if (m->queue == PQ_CACHE) {
+			TAILQ_REMOVE(&vm.newq, m, plinks);
+			vm.nnew--;
+		} else if (m->queue == PQ_MAIN) {
+			TAILQ_REMOVE(&vm.mainq, m, plinks);
+			vm.nmain--;
+		}
+		/*
+		 * Unbusy under the queue lock, once the page is off the cache
+		 * queue (where reclaim try-busies pages) and before it is on the
+		 * free list (where page_alloc_run() takes its busy outright).
+		 * Sleepers on its old identity are woken below and look their
+		 * page up again.
+		 */
+		uint32_t x =
+		    atomic_exchange_explicit(&m->busy_lock, VPB_UNBUSIED, memory_order_release);
+		if (x & VPB_WAITERS)
+			waiters |= 1ull << i;
+		m->queue = PQ_FREE;
+		TAILQ_INSERT_TAIL(&vm.freeq, m, plinks); /* FIFO: see the top */
+	}
+	vm.nfree += (uint64_t)n;
 	if (vm.free_waiters > 0)
 		pthread_cond_broadcast(&vm.free_cv);
 	pthread_mutex_unlock(&vm.lock);
-	counter_inc(&vm_stats.frees);
-	if (x & VPB_WAITERS)
-		vm_page_busy_wake(m);
+	counter_add(&vm_stats.frees, (uint64_t)n);
+	for (int i = 0; waiters != 0; i++, waiters >>= 1)
+		if (waiters & 1)
+			vm_page_busy_wake(ma[i]);
+}
+
+void
+vm_page_free_toq(struct vm_page *m)
+{
+	free_toq_run(&m, 1);
 }
 
 bool
@@ -254,64 +279,110 @@ vm_page_free(struct vm_page *m, bool locked)
 	}
 }
 
+/*
+ * Free the victims reclaim chose: each xbusied by reclaim, unwired when
+ * chosen, still on its queue.  A run of one object's pages is freed under
+ * one try-lock of it.  Pages whose object is contended, or that were wired
+ * meanwhile, are given back unbusied; *passed_new counts those from the
+ * new queue.  Returns how many were freed.
+ */
+static int
+reclaim_free(struct vm_page **vic, const bool *from_new, int n, uint64_t *passed_new)
+{
+	struct vm_page *freed[VM_FREE_BATCH];
+	int nfreed = 0;
+
+	for (int i = 0; i < n;) {
+		/* xbusy pins the identity, and a resident page pins its object. */
+		struct vm_object *obj = vic[i]->object;
+		int end = i;
+		while (end < n && vic[end]->object == obj)
+			end++;
+		bool locked = vm_object_trylock(obj), destroy = false;
+		for (; i < end; i++) {
+			if (locked && vm_page_wired(vic[i]) == 0) {
+				vm_page_remove(vic[i]);
+				freed[nfreed++] = vic[i];
+			} else {
+				vm_page_xunbusy(vic[i]);
+				*passed_new += from_new[i];
+			}
+		}
+		if (locked) {
+			destroy = atomic_load(&obj->dead) && obj->resident_count == 0;
+			vm_object_unlock(obj);
+		}
+		if (destroy)
+			vm_object_destroy(obj);
+	}
+	free_toq_run(freed, nfreed);
+	counter_add(&vm_stats.reclaims, (uint64_t)nfreed);
+	return nfreed;
+}
+
 int
 vm_reclaim(int target)
 {
-	int freed = 0;
+	struct vm_page *vic[VM_FREE_BATCH];
+	bool vic_new[VM_FREE_BATCH];
+	int freed = 0, nvic = 0;
+	uint64_t chosen_new = 0, chosen_main = 0; /* victims still counted on their queue */
 
 	pthread_mutex_lock(&vm.lock);
 	/* Two laps at most: the first may only clear reference bits and promote. */
 	uint64_t scan = 2 * (vm.nnew + vm.nmain) + 1, new_passed = 0;
-	while (freed < target && scan-- > 0) {
-		uint64_t pct = (uint64_t)MIN(MAX(vm_new_pct, 1), 100);
-		/* A new queue of busy or wired pages must not hide evictable main ones. */
-		bool from_new = vm.nnew > 0 && new_passed < vm.nnew &&
-				(vm.nmain == 0 || vm.nnew * 100 > (vm.nnew + vm.nmain) * pct);
-		struct vm_pglist *q = from_new ? &vm.newq : &vm.mainq;
-		struct vm_page *m = TAILQ_FIRST(q);
-		if (m == NULL)
-			break;
-		bool referenced = atomic_fetch_and_explicit(&m->aflags, (uint8_t)~PGA_REFERENCED,
-							    memory_order_relaxed) &
-				  PGA_REFERENCED;
-		TAILQ_REMOVE(q, m, plinks);
-		if (from_new && referenced) {
-			/* Used again while new: it has earned the main queue. */
-			vm.nnew--;
-			m->queue = PQ_MAIN;
-			TAILQ_INSERT_TAIL(&vm.mainq, m, plinks);
-			vm.nmain++;
-			counter_inc(&vm_stats.promotions);
-			continue;
-		}
-		TAILQ_INSERT_TAIL(q, m, plinks);
-		if (referenced)
-			continue; /* main: a second chance */
-		if (vm_page_wired(m) != 0 || !vm_page_tryxbusy(m)) {
-			new_passed += from_new;
-			continue;
-		}
-		/* xbusy pins the identity, and a resident page pins its object. */
-		struct vm_object *obj = m->object;
-		pthread_mutex_unlock(&vm.lock);
-		bool destroy = false, done = false;
-		if (vm_object_trylock(obj)) {
-			if (vm_page_wired(m) == 0) {
-				destroy = vm_page_free_locked(m);
-				done = true;
+	while (freed < target) {
+		struct vm_page *m = NULL;
+		bool from_new = false;
+		if (scan > 0) {
+			scan--;
+			uint64_t pct = (uint64_t)MIN(MAX(vm_new_pct, 1), 100);
+			uint64_t nnew = vm.nnew - chosen_new, nmain = vm.nmain - chosen_main;
+			/* A new queue of busy or wired pages must not hide evictable main ones. */
+			from_new = nnew > 0 && new_passed < nnew &&
+				   (nmain == 0 || nnew * 100 > (nnew + nmain) * pct);
+			struct vm_pglist *q = from_new ? &vm.newq : &vm.mainq;
+			m = TAILQ_FIRST(q);
+			if (m != NULL) {
+				bool referenced =
+				    atomic_fetch_and_explicit(&m->aflags, (uint8_t)~PGA_REFERENCED,
+							      memory_order_relaxed) &
+				    PGA_REFERENCED;
+				TAILQ_REMOVE(q, m, plinks);
+				if (from_new && referenced) {
+					/* Used again while new: it has earned the main queue. */
+					vm.nnew--;
+					m->queue = PQ_MAIN;
+					TAILQ_INSERT_TAIL(&vm.mainq, m, plinks);
+					vm.nmain++;
+					counter_inc(&vm_stats.promotions);
+					continue;
+				}
+				TAILQ_INSERT_TAIL(q, m, plinks);
+				if (referenced)
+					continue; /* main: a second chance */
+				if (vm_page_wired(m) != 0 || !vm_page_tryxbusy(m)) {
+					new_passed += from_new;
+					continue;
+				}
+				vic[nvic] = m;
+				vic_new[nvic++] = from_new;
+				*(from_new ? &chosen_new : &chosen_main) += 1;
 			}
-			vm_object_unlock(obj);
 		}
-		if (done) {
-			freed++;
-			counter_inc(&vm_stats.reclaims);
-			if (destroy)
-				vm_object_destroy(obj);
-		} else {
-			vm_page_xunbusy(m);
-			new_passed += from_new;
+		/* Free the victims once there are enough, or when the scan is over. */
+		bool over = m == NULL;
+		if (!over && nvic < MIN(target - freed, VM_FREE_BATCH))
+			continue;
+		if (nvic > 0) {
+			pthread_mutex_unlock(&vm.lock);
+			freed += reclaim_free(vic, vic_new, nvic, &new_passed);
+			nvic = 0;
+			chosen_new = chosen_main = 0;
+			pthread_mutex_lock(&vm.lock);
 		}
-		pthread_mutex_lock(&vm.lock);
+		if (over)
+			break;
 	}
 	pthread_mutex_unlock(&vm.lock);
 	return freed;

@@ -126,6 +126,37 @@ Test(vm, reclaim_never_takes_busy_or_wired_pages)
 	vm_object_deallocate(obj);
 }
 
+Test(vm, reclaim_frees_a_batch_and_skips_a_contended_object)
+{
+	/* Pages of two objects, interleaved on the new queue. */
+	struct vm_object *a = mempager_create(data, sizeof(data), 0, "a");
+	struct vm_object *b = mempager_create(data, sizeof(data), 0, "b");
+	for (uint64_t p = 0; p < 8; p++) {
+		vm_page_xunbusy(vm_page_grab(a, p, 0));
+		vm_page_xunbusy(vm_page_grab(b, p, 0));
+	}
+	vm_object_lock(a); /* reclaim only try-locks: a's pages are passed over */
+	cr_assert_eq(vm_reclaim(16), 8);
+	vm_object_unlock(a);
+	cr_assert_eq(a->resident_count, 8);
+	cr_assert_eq(b->resident_count, 0);
+	for (uint64_t p = 0; p < 8; p++) {
+		vm_object_lock(a);
+		struct vm_page *m = vm_page_lookup(a, p);
+		vm_object_unlock(a);
+		cr_assert_not_null(m);
+		cr_assert_not(vm_page_busied(m),
+			      "a page reclaim passed over is given back unbusied");
+	}
+	cr_assert_eq(vm_reclaim(16), 8);
+	cr_assert_eq(a->resident_count, 0);
+	struct vm_counts c;
+	vm_counts(&c);
+	cr_assert_eq(c.free, c.total);
+	vm_object_deallocate(a);
+	vm_object_deallocate(b);
+}
+
 Test(vm, dead_object_pages_freed_once_unwired)
 {
 	struct vm_object *obj = mempager_create(data, sizeof(data), 0, "o");
