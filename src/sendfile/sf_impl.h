@@ -47,7 +47,7 @@ struct sf_seg {
 	bool pooled;              /* (c) SEG_COPY: buf is the sealer's (sf_tls_buf_free) */
 	uint8_t rtype;            /* (c) TLS record content type (23 unless a control record) */
 	uint32_t len;             /* (l) bytes (shrinks only when a pending segment splits) */
-	char *buf;                /* (c) SEG_COPY: the copy; SEG_KEY: the keys; owned */
+	char *buf;                /* (c) SEG_COPY: the copy (after seg, or pooled); SEG_KEY: keys */
 	struct vm_object *obj;    /* (c) SEG_PAGES: referenced */
 	uint64_t offset;          /* (l) SEG_PAGES: file offset of the first byte */
 	int npages;               /* (l) pages covering [offset, offset + len) */

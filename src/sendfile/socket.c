@@ -167,7 +167,7 @@ sf_seg_free(struct sf_seg *seg)
 	if (seg->kind == SEG_COPY && seg->pooled) {
 		sf_tls_buf_free(seg->buf);
 	} else if (seg->kind == SEG_COPY) {
-		free(seg->buf);
+		VERIFY(seg->buf == (char *)(seg + 1)); /* sf_queue_copy's: freed with seg */
 	} else if (seg->kind == SEG_KEY) {
 		explicit_bzero(seg->buf, sizeof(struct vms_tls_tx));
 		free(seg->buf);
@@ -591,13 +591,12 @@ vms_socket_write(struct vms_socket *so, const void *buf, size_t len, size_t *que
 int
 sf_queue_copy(struct vms_socket *so, const struct iovec *iov, int cnt, size_t len, uint8_t rtype)
 {
-	struct sf_seg *seg = calloc(1, sizeof(*seg));
-	char *buf = malloc(len);
-	if (seg == NULL || buf == NULL) {
-		free(seg);
-		free(buf);
+	/* One allocation: the copy follows the segment. */
+	struct sf_seg *seg = malloc(sizeof(*seg) + len);
+	if (seg == NULL)
 		return -ENOMEM;
-	}
+	memset(seg, 0, sizeof(*seg));
+	char *buf = (char *)(seg + 1);
 	size_t off = 0;
 	for (int i = 0; i < cnt; i++) {
 		if (iov[i].iov_len > 0)
