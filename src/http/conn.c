@@ -55,7 +55,7 @@ static void http_conn_process(struct http_conn *c);
 static void http_conn_resp_done(struct http_conn *c);
 static void http_conn_drain_shut(struct http_conn *c);
 static void http_conn_inbuf_drop(struct http_conn *c);
-static void http_conn_respmem_drop(struct http_conn *c);
+static void http_conn_resp_put(struct http_conn *c);
 
 /* Closed connections are kept per thread, so a client that connects per request costs no allocation. */
 #define HTTP_SPARE_CONNS 64
@@ -71,9 +71,10 @@ static void http_conn_respmem_drop(struct http_conn *c);
  * hands those buffers pages the handshake had touched.  Freed input buffers
  * wait on a per-thread stash (up to HTTP_STASH_MAX) for the next request.
  *
- * The same goes for a response's buffer (heads, generated bodies): it is
- * given up once the response is queued (the socket copied those bytes), so
- * an idle connection holds neither.
+ * The same goes for the response (2 KiB: its pieces and access-log line)
+ * and its buffer (4 KiB: heads, generated bodies): they go back to a
+ * per-thread list once the response is queued (the socket copied those
+ * bytes), so an idle connection holds none of them.
  */
 #define HTTP_STASH_MAX  64
 #define HTTP_RING_BUFSZ 4096 /* a TLS connection's empty ciphertext buffer takes it whole */
@@ -112,8 +113,8 @@ http_conn_timer_lost(struct http_conn *c, int error)
 			 c->peer, strerror(-error),
 			 (unsigned long long)counter_get(&http_stats.conn_timer_errors));
 	c->tkind = HTTP_T_NONE;
-	bool idle = !c->resp_busy && c->h2 == NULL;
-	if (c->resp_busy)
+	bool idle = c->resp == NULL && c->h2 == NULL;
+	if (c->resp != NULL)
 		http_conn_resp_done(c);
 	http_conn_close(c, idle ? VMS_CLOSE_LINGER : VMS_CLOSE_ABORT);
 }
@@ -172,10 +173,8 @@ http_conn_free(struct http_conn *c)
 	io_timer_cancel(th->loop, &c->timer);
 	if (c->h2)
 		h2_conn_free(c);
-	if (c->resp.vp) {
-		vnode_rele(c->resp.vp);
-		c->resp.vp = NULL;
-	}
+	if (c->resp != NULL)
+		http_conn_resp_put(c);
 	if (c->tls != NULL) {
 		if (c->close_how == VMS_CLOSE_LINGER)
 			tls_conn_shutdown(c->tls);
@@ -209,7 +208,6 @@ http_conn_free(struct http_conn *c)
 	}
 	http_gen_rele(c->gen);
 	c->gen = NULL;
-	http_conn_respmem_drop(c);
 	if (th->nspare < HTTP_SPARE_CONNS && !th->stopping) {
 		c->next = th->spare;
 		th->spare = c;
@@ -300,36 +298,64 @@ http_conn_free_spares(struct http_thread *th)
 	}
 	th->nspare = 0;
 	http_stash_free(&th->spare_in);
-	http_stash_free(&th->spare_mem);
+	while (th->spare_resp != NULL) {
+		struct http_resp *r = th->spare_resp;
+		th->spare_resp = r->spare_next;
+		free(r->mem); /* not counted while spare */
+		free(r);
+	}
+	th->nspare_resp = 0;
 }
 
-/* Give c's response buffer up (its response is queued): to the thread's stash, or free it. */
+/*
+ * Take c's response away (queued, or abandoned with the connection): to the
+ * thread's spares with its first buffer, or freed.
+ */
 static void
-http_conn_respmem_drop(struct http_conn *c)
+http_conn_resp_put(struct http_conn *c)
 {
-	struct http_resp *r = &c->resp;
-	if (r->mem == NULL || r->memcap != HTTP_RESP_MEM) {
-		http_resp_free_mem(r); /* a listing or metrics page grew it */
+	struct http_thread *th = c->th;
+	struct http_resp *r = c->resp;
+	c->resp = NULL;
+	if (r->vp != NULL) {
+		vnode_rele(r->vp);
+		r->vp = NULL;
+	}
+	if (r->memcap != HTTP_RESP_MEM)
+		http_resp_free_mem(r); /* none yet, or a listing or metrics page grew it */
+	if (th->nspare_resp >= HTTP_STASH_MAX || th->stopping) {
+		http_resp_free_mem(r);
+		free(r);
 		return;
 	}
-	http_stash_put(c->th, &c->th->spare_mem, r->mem);
-	atomic_fetch_sub_explicit(&http_stats.respbufs, 1, memory_order_relaxed);
-	r->mem = NULL;
-	r->memcap = r->memlen = 0;
+	if (r->mem != NULL) /* a spare's buffer is not held by a response */
+		atomic_fetch_sub_explicit(&http_stats.respbufs, 1, memory_order_relaxed);
+	r->spare_next = th->spare_resp;
+	th->spare_resp = r;
+	th->nspare_resp++;
 }
 
-/* Start c's next response: timed from now, with a buffer from the stash if it has one. */
-static void
+/* Start c's next response, timed from now: a spare one if the thread has any.  0 or -ENOMEM. */
+static int
 http_conn_resp_start(struct http_conn *c)
 {
-	struct http_resp *r = &c->resp;
+	struct http_thread *th = c->th;
+	struct http_resp *r = th->spare_resp;
+	if (r != NULL) {
+		th->spare_resp = r->spare_next;
+		th->nspare_resp--;
+		if (r->mem != NULL)
+			atomic_fetch_add_explicit(&http_stats.respbufs, 1, memory_order_relaxed);
+	} else if ((r = malloc(sizeof(*r))) != NULL) {
+		r->mem = NULL;
+		r->memcap = 0;
+	} else {
+		return -ENOMEM;
+	}
 	http_resp_reset(r);
 	r->t0_ns = vms_now_ns();
-	c->resp_busy = true;
-	if (r->mem == NULL && (r->mem = http_stash_get(&c->th->spare_mem)) != NULL) {
-		r->memcap = HTTP_RESP_MEM;
-		atomic_fetch_add_explicit(&http_stats.respbufs, 1, memory_order_relaxed);
-	}
+	c->resp = r;
+	return 0;
 }
 
 void
@@ -571,7 +597,7 @@ http_conn_drain(struct http_conn *c)
 static int
 http_conn_push(struct http_conn *c)
 {
-	struct http_resp *r = &c->resp;
+	struct http_resp *r = c->resp;
 	while (r->cur < r->npieces) {
 		struct http_piece *p = &r->pieces[r->cur];
 		int rc;
@@ -633,12 +659,11 @@ http_conn_push(struct http_conn *c)
 static void
 http_conn_resp_done(struct http_conn *c)
 {
-	struct http_resp *r = &c->resp;
-	c->resp_busy = false;
+	struct http_resp *r = c->resp;
 	counter_add(&http_stats.bytes_body, r->body);
 	http_stats_response(r->status, r->body, r->t0_ns);
 	http_log_finish(c, r);
-	http_conn_respmem_drop(c);
+	http_conn_resp_put(c);
 }
 
 /*
@@ -677,7 +702,7 @@ http_conn_process(struct http_conn *c)
 	struct http_request req;
 
 	while (!c->closing && !c->draining) {
-		if (c->resp_busy && c->resp.nomem && c->resp.cur == 0 && c->resp.done == 0) {
+		if (c->resp != NULL && c->resp->nomem && c->resp->cur == 0 && c->resp->done == 0) {
 			/*
 			 * Building the response ran out of memory: its head or part of
 			 * its body is missing, and sending the rest would be wrong
@@ -685,12 +710,12 @@ http_conn_process(struct http_conn *c)
 			 */
 			LOG_DEBUG("http", "%s: no memory for the response: connection closed",
 				  c->peer);
-			c->resp.status = 500;
+			c->resp->status = 500;
 			http_conn_resp_done(c);
 			http_conn_close(c, VMS_CLOSE_ABORT);
 			return;
 		}
-		if (c->resp_busy) {
+		if (c->resp != NULL) {
 			int rc = http_conn_push(c);
 			if (rc == -EAGAIN) {
 				counter_inc(&http_stats.sendfile_again);
@@ -709,8 +734,9 @@ http_conn_process(struct http_conn *c)
 				http_conn_close(c, VMS_CLOSE_ABORT);
 				return;
 			}
+			bool close = c->resp->close;
 			http_conn_resp_done(c);
-			if (c->resp.close || c->th->stopping) {
+			if (close || c->th->stopping) {
 				http_conn_drain(c);
 				return;
 			}
@@ -795,7 +821,10 @@ http_conn_process(struct http_conn *c)
 			if (up <= 0)
 				return;
 		}
-		http_conn_resp_start(c);
+		if (http_conn_resp_start(c) != 0) {
+			http_conn_close(c, VMS_CLOSE_ABORT); /* no memory even to say so */
+			return;
+		}
 		c->nreq++;
 		counter_inc(&http_stats.requests);
 		/*
@@ -805,19 +834,19 @@ http_conn_process(struct http_conn *c)
 		 * clock read each time.
 		 */
 		if (c->tkind == HTTP_T_IDLE)
-			c->idle_from = c->resp.t0_ns;
+			c->idle_from = c->resp->t0_ns;
 		else
 			(void)http_conn_timer_set(c, HTTP_T_NONE); /* cancels: never fails */
 		if (n < 0) {
 			/* After a malformed head we cannot find the next one: answer and close. */
 			counter_inc(&http_stats.parse_errors);
-			http_log_prepare(c, &c->resp, NULL);
-			http_resp_simple(c, &c->resp, -n, true, NULL);
+			http_log_prepare(c, c->resp, NULL);
+			http_resp_simple(c, c->resp, -n, true, NULL);
 			c->inlen = 0;
 			continue;
 		}
-		http_log_prepare(c, &c->resp, &req);
-		http_handle(c, &c->resp, &req);
+		http_log_prepare(c, c->resp, &req);
+		http_handle(c, c->resp, &req);
 		memmove(c->in, c->in + n, c->inlen - (size_t)n);
 		c->inlen -= (size_t)n;
 	}
@@ -850,7 +879,7 @@ http_conn_error_run(struct http_conn *c, int error)
 	LOG_DEBUG("http", "%s: socket error: %s", c->peer, strerror(-error));
 	if (error == -ETIMEDOUT) /* TCP_USER_TIMEOUT: the peer stopped reading */
 		counter_inc(&http_stats.conn_timeouts);
-	if (c->resp_busy)
+	if (c->resp != NULL)
 		http_conn_resp_done(c);
 	http_conn_close(c, VMS_CLOSE_ABORT);
 }
@@ -896,9 +925,12 @@ http_conn_timer_run(struct http_conn *c)
 			break;
 		}
 		/* Too slow to send a head: 408 and close (RFC 9110 15.5.9). */
-		http_conn_resp_start(c);
-		http_log_prepare(c, &c->resp, NULL);
-		http_resp_simple(c, &c->resp, 408, true, NULL);
+		if (http_conn_resp_start(c) != 0) {
+			http_conn_close(c, VMS_CLOSE_ABORT);
+			break;
+		}
+		http_log_prepare(c, c->resp, NULL);
+		http_resp_simple(c, c->resp, 408, true, NULL);
 		c->inlen = 0;
 		c->parsed_len = 0;
 		http_conn_process(c);
@@ -912,7 +944,7 @@ http_conn_timer_run(struct http_conn *c)
 		}
 		counter_inc(&http_stats.conn_timeouts);
 		LOG_DEBUG("http", "%s: send timeout, aborting", c->peer);
-		if (c->resp_busy)
+		if (c->resp != NULL)
 			http_conn_resp_done(c);
 		http_conn_close(c, VMS_CLOSE_ABORT);
 		break;
@@ -1033,10 +1065,10 @@ http_conn_stop_all(struct http_thread *th, bool abort)
 			continue;
 		}
 		if (abort) {
-			if (c->resp_busy)
+			if (c->resp != NULL)
 				http_conn_resp_done(c);
 			http_conn_close(c, VMS_CLOSE_ABORT);
-		} else if (!c->resp_busy && !c->head_started && !c->draining) {
+		} else if (c->resp == NULL && !c->head_started && !c->draining) {
 			http_conn_close(c, VMS_CLOSE_LINGER);
 		}
 		/* Busy ones close after their response (http_conn_process checks stopping). */

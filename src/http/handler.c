@@ -42,6 +42,7 @@ http_resp_reset(struct http_resp *r)
 	r->head_only = false;
 	r->http10 = false;
 	r->nomem = false;
+	r->always = NULL;
 }
 
 void

@@ -90,6 +90,7 @@ struct http_resp {
 	    *always; /* a header line every head of this connection carries (HSTS), or NULL */
 	char logline[1024]; /* access-log prefix filled at request time */
 	size_t loglen;
+	struct http_resp *spare_next; /* (t) on the thread's list of spare responses */
 };
 
 /* A response's first buffer; buffers of this size are reused, larger ones freed. */
@@ -130,9 +131,8 @@ struct http_conn {
 	bool shut_wr;            /* (t) our FIN is sent */
 	uint64_t drain_deadline; /* (t) end of the lingering close */
 	int close_how;           /* (t) VMS_CLOSE_* for the final close */
-	bool resp_busy;          /* (t) resp holds a response not yet fully queued */
 	bool head_started;       /* (t) bytes of the next request have arrived */
-	struct http_resp resp;
+	struct http_resp *resp;  /* (t) the response being queued; NULL between responses */
 
 	struct io_timer timer; /* (t) */
 	enum http_timer_kind tkind;
@@ -165,15 +165,16 @@ struct http_thread {
 	struct io_loop *loop;
 	/* Twice the addresses: a reload's new listeners arm while dropped ones retire. */
 	struct http_listener lis[2 * HTTP_LISTEN_ALL];
-	int nlis;                    /* (t) slots in use or retiring are below this */
-	struct http_gen *gen;        /* (t) current settings; referenced */
-	struct http_conn *conns;     /* (t) */
-	int nconns;                  /* (t) */
-	int nconns_peak;             /* (t) most connections since the heap was last trimmed */
-	struct http_conn *spare;     /* (t) freed connections kept with their buffers for reuse */
-	int nspare;                  /* (t) */
-	struct http_stash spare_in;  /* (t) input buffers (HTTP_INBUF) kept for reuse */
-	struct http_stash spare_mem; /* (t) response buffers (HTTP_RESP_MEM) kept for reuse */
+	int nlis;                     /* (t) slots in use or retiring are below this */
+	struct http_gen *gen;         /* (t) current settings; referenced */
+	struct http_conn *conns;      /* (t) */
+	int nconns;                   /* (t) */
+	int nconns_peak;              /* (t) most connections since the heap was last trimmed */
+	struct http_conn *spare;      /* (t) freed connections kept with their buffers for reuse */
+	int nspare;                   /* (t) */
+	struct http_stash spare_in;   /* (t) input buffers (HTTP_INBUF) kept for reuse */
+	struct http_resp *spare_resp; /* (t) responses kept for reuse, each with its first buffer */
+	int nspare_resp;              /* (t) */
 	struct io_bufs *rbufs;  /* (t) receive buffers for connections holding no input, or NULL */
 	bool stopping;          /* (t) */
 	bool done;              /* (t) leave the loop */
