@@ -170,7 +170,7 @@ struct http_thread {
 	struct http_conn *conns;      /* (t) */
 	int nconns;                   /* (t) */
 	int nconns_peak;              /* (t) most connections since the heap was last trimmed */
-	struct http_conn *spare;      /* (t) freed connections kept with their buffers for reuse */
+	struct http_conn *spare;      /* (t) freed connections kept for reuse */
 	int nspare;                   /* (t) */
 	struct http_stash spare_in;   /* (t) input buffers (HTTP_INBUF) kept for reuse */
 	struct http_resp *spare_resp; /* (t) responses kept for reuse, each with its first buffer */
