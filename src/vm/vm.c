@@ -11,7 +11,10 @@
  * A page is on exactly one queue: PQ_FREE (no object), or, in an object
  * (maybe busy or wired), the new queue (PQ_CACHE) or the main queue
  * (PQ_MAIN).  Reclaim only ever try-locks objects, so it may run while its
- * caller holds one, and never takes a busy or wired page.
+ * caller holds one, and never takes a busy or wired page.  It frees its
+ * victims in batches, as read-ahead grabs its pages in runs: a cold stream
+ * moves every page through both, and lock rounds per page were a fifth of
+ * the server's CPU there.
  *
  * Scan resistance (2Q / S3-FIFO style).  A media server streams files far
  * bigger than the cache once, while a small hot set is read again and
