@@ -435,6 +435,22 @@ http_conn_recv_input(struct http_conn *c, int res)
 }
 
 /*
+ * Where a receive of c's own goes: the TLS ciphertext buffer, or c's input
+ * buffer (draining discards into it).  0, or -ENOMEM.
+ */
+static int
+http_conn_recv_space(struct http_conn *c, char **p, size_t *cap)
+{
+	if (c->tls != NULL && !c->draining)
+		return tls_conn_inbuf(c->tls, p, cap);
+	if (http_conn_inbuf(c) != 0)
+		return -ENOMEM;
+	*p = c->in + c->inlen;
+	*cap = HTTP_INBUF - c->inlen;
+	return 0;
+}
+
+/*
  * A receive into the thread's ring took a buffer: copy its bytes to where a
  * receive of c's own would have put them.  Returns res, or -ENOMEM (then the
  * connection ends as if the receive had failed).
@@ -446,15 +462,8 @@ http_conn_take(struct http_conn *c, const char *buf, int res)
 		return res; /* discarded when draining */
 	char *p;
 	size_t cap;
-	if (c->tls != NULL) {
-		if (tls_conn_inbuf(c->tls, &p, &cap) != 0)
-			return -ENOMEM;
-	} else {
-		if (http_conn_inbuf(c) != 0)
-			return -ENOMEM;
-		p = c->in + c->inlen;
-		cap = HTTP_INBUF - c->inlen;
-	}
+	if (http_conn_recv_space(c, &p, &cap) != 0)
+		return -ENOMEM;
 	/* The ring's receive was posted only with those buffers empty, and they hold a ring buffer. */
 	VERIFY3U((size_t)res, <=, cap);
 	memcpy(p, buf, (size_t)res);
@@ -508,14 +517,7 @@ http_conn_want_recv(struct http_conn *c)
 	}
 	char *p;
 	size_t cap;
-	int rc = 0;
-	if (c->tls != NULL && !c->draining) {
-		rc = tls_conn_inbuf(c->tls, &p, &cap);
-	} else if ((rc = http_conn_inbuf(c)) == 0) {
-		p = c->in + c->inlen;
-		cap = HTTP_INBUF - c->inlen;
-	}
-	if (rc != 0) {
+	if (http_conn_recv_space(c, &p, &cap) != 0) {
 		LOG_DEBUG("http", "%s: no memory for input: connection closed", c->peer);
 		http_conn_close(c, VMS_CLOSE_ABORT);
 		return;

@@ -76,6 +76,7 @@ VMS_TUNABLE(sf_ra_inflight_max, "sf_ra_inflight_max", 0,
 	    "read-ahead pages in flight across all streams (0: an eighth of the page cache)");
 
 static _Atomic int64_t sf_ra_inflight; /* pages in read-ahead I/O now */
+VMS_STAT_LEVEL(sf_ra_inflight, "sf_ra_inflight_pages", "pages in read-ahead I/O now");
 
 /* One read-ahead I/O. */
 struct sf_ra_io {

@@ -49,15 +49,7 @@ VMS_STAT_COUNTER(sf_stats.ra_throttled, "sf_ra_throttled",
 
 _Atomic int64_t sf_ios_inflight;
 
-static uint64_t
-sf_stat_ra_inflight(const struct vms_stat *st)
-{
-	int64_t v = sf_ra_inflight_pages();
-	return v > 0 ? (uint64_t)v : 0;
-}
-
 VMS_STAT_LEVEL(sf_ios_inflight, "sf_ios_inflight", "swapin pager I/Os started and not yet done");
-VMS_STAT_GAUGE(sf_stat_ra_inflight, 0, "sf_ra_inflight_pages", "pages in read-ahead I/O now");
 
 static void
 sf_stats_print_one(void *arg, const char *name, uint64_t value, const char *desc)

@@ -422,12 +422,7 @@ sf_swapin_nodiskio(struct sf_seg *seg)
 	int k = 0;
 	while (k < n && vm_page_all_valid(pa[k]))
 		k++;
-	/* Valid pages came back unbusied, the others xbusied by us; keep only [0, k). */
-	for (int i = k; i < n; i++) {
-		if (!vm_page_all_valid(pa[i]))
-			vm_page_xunbusy(pa[i]);
-		vm_page_unwire(pa[i]);
-	}
+	sf_pages_release(pa + k, n - k); /* keep only [0, k) */
 	counter_add(&sf_stats.pages_valid, (uint64_t)k);
 	if (k == 0) {
 		sf_seg_pagevec_free(seg, pa);

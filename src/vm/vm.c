@@ -698,6 +698,7 @@ vm_page_grab_optional_run(struct vm_object *obj, uint64_t pindex, int step, stru
 {
 	struct vm_page *fresh[VM_OPTIONAL_BATCH];
 	int got = 0;
+	_Static_assert(VM_OPTIONAL_BATCH <= VM_FREE_BATCH, "unused fresh pages go back in one run");
 
 	KASSERT(step == 1 || step == -1, ("vm_page_grab_optional_run: step %d", step));
 	KASSERT(step == 1 || (uint64_t)n <= pindex + 1,
@@ -731,8 +732,7 @@ vm_page_grab_optional_run(struct vm_object *obj, uint64_t pindex, int step, stru
 			ma[got + i] = fresh[i];
 		}
 		counter_add(&vm_stats.misses, (uint64_t)ins);
-		for (int i = ins; i < nfresh; i++)
-			vm_page_free_toq(fresh[i]);
+		free_toq_run(fresh + ins, nfresh - ins);
 		got += ins;
 		if (ins < absent || absent < want)
 			break; /* a page got in first, none was free, or the run met a resident one */
