@@ -129,8 +129,7 @@ struct vms_socket {
 	struct io_req send_req;     /* (l) */
 	bool send_inflight;         /* (l) */
 	uint32_t send_bytes;        /* (l) bytes in the send in flight */
-	struct msghdr msg;          /* (l) */
-	struct iovec iov[64];       /* (l) */
+	struct sf_send *snd;        /* (l) its gather list (socket.c); NULL when none */
 	struct io_timer retry;      /* (l) swapin retry after a busy page or no memory */
 	bool retry_armed;           /* (l) */
 	struct io_task notify_task; /* (l) runs the callbacks on the loop */
@@ -143,7 +142,6 @@ struct vms_socket {
 	uint64_t partial;           /* (l) */
 	struct sf_ra ra;            /* (l) read-ahead state of the stream */
 	struct sf_tls *tls;         /* (l) TLS transmit state (sf_tls.c), NULL when off */
-	char cmsg[32];              /* (l) kernel TLS: record type of a control record */
 };
 
 /*
@@ -217,6 +215,8 @@ void sf_tls_buf_free(void *buf);
 /* swapin.c */
 /* Start swapin of pending segments in order until one cannot proceed now. */
 void sf_swapin_pump(struct vms_socket *so);
+/* Try the stalled swapin, then the send, again after sf_retry_us (the socket's retry timer). */
+void sf_retry_arm(struct vms_socket *so);
 /*
  * SF_NODISKIO: grab what is resident and valid of `seg` without waiting.
  * Returns the number of bytes of seg that are ready (pages wired, segment

@@ -25,17 +25,41 @@
 #include "sendfile/sf_impl.h"
 
 #include "core/assert.h"
+#include "core/tunable.h"
 #include "core/util.h"
 #include "vm/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 /* Most bytes one sendmsg carries; more would only delay unwiring. */
 #define SF_SEND_MAX (1u << 20)
+
+/*
+ * The gather list of a send.  A socket holds one only from building a send
+ * to its completion, so an idle connection carries no iovec array; spares
+ * wait on a short list of the thread's own (freed when the thread ends).
+ */
+struct sf_send {
+	struct sf_send *next; /* on the thread's spare list */
+	struct msghdr msg;    /* its msg_iov is iov */
+	struct iovec iov[64]; /* ready bytes, adjacent ones merged */
+	char cmsg[32];        /* kernel TLS: record type of a control record */
+};
+VMS_TUNABLE(sf_send_spares, "sf_send_spares", 64,
+	    "gather lists (1.1 KiB each) a thread keeps for its next sends; 0: malloc every time");
+
+static _Thread_local struct sf_send *sf_send_spare;
+static _Thread_local int sf_send_nspare;
+static pthread_key_t sf_send_key; /* its destructor frees the thread's spares */
+static pthread_once_t sf_send_once = PTHREAD_ONCE_INIT;
+static _Atomic int64_t sf_send_held; /* (a) */
+VMS_STAT_LEVEL(sf_send_held, "sf_send_lists",
+	       "gather lists held by sends being built or in flight now (idle sockets hold none)");
 
 static _Atomic uint64_t sf_socket_live;
 
@@ -48,6 +72,60 @@ uint64_t
 vms_socket_count(void)
 {
 	return atomic_load(&sf_socket_live);
+}
+
+static void
+sf_send_spares_free(void *unused)
+{
+	(void)unused;
+	struct sf_send *sd;
+	while ((sd = sf_send_spare) != NULL) {
+		sf_send_spare = sd->next;
+		free(sd);
+	}
+	sf_send_nspare = 0;
+}
+
+static void
+sf_send_key_init(void)
+{
+	VERIFY0(pthread_key_create(&sf_send_key, sf_send_spares_free));
+}
+
+/* A gather list for so's next send: a spare, or malloc'd; NULL when out of memory. */
+static struct sf_send *
+sf_send_get(void)
+{
+	struct sf_send *sd = sf_send_spare;
+	if (sd != NULL) {
+		sf_send_spare = sd->next;
+		sf_send_nspare--;
+	} else if ((sd = malloc(sizeof(*sd))) == NULL) {
+		return NULL;
+	}
+	atomic_fetch_add_explicit(&sf_send_held, 1, memory_order_relaxed);
+	return sd;
+}
+
+static void
+sf_send_put(struct sf_send *sd)
+{
+	atomic_fetch_sub_explicit(&sf_send_held, 1, memory_order_relaxed);
+	if (sf_send_nspare >= sf_send_spares) {
+		free(sd);
+		return;
+	}
+	if (sf_send_nspare == 0) {
+		/* The thread's first spare (again): its exit must free the list. */
+		VERIFY0(pthread_once(&sf_send_once, sf_send_key_init));
+		if (pthread_setspecific(sf_send_key, &sf_send_spare) != 0) {
+			free(sd);
+			return;
+		}
+	}
+	sd->next = sf_send_spare;
+	sf_send_spare = sd;
+	sf_send_nspare++;
 }
 
 int
@@ -131,7 +209,7 @@ sf_socket_rele(struct vms_socket *so)
 		return;
 	VERIFY(TAILQ_EMPTY(&so->sb));
 	VERIFY(TAILQ_EMPTY(&so->zc_held) && TAILQ_EMPTY(&so->zc_pending));
-	VERIFY(!so->send_inflight);
+	VERIFY(!so->send_inflight && so->snd == NULL);
 	sf_ra_reset(&so->ra);
 	sf_tls_free(so->tls);
 	if (so->close_fd)
@@ -270,7 +348,7 @@ sf_sb_ready(struct vms_socket *so, struct sf_seg *seg)
  * fit.
  */
 static bool
-sf_seg_iov(struct vms_socket *so, const struct sf_seg *seg, uint32_t off, int *n, uint32_t *total)
+sf_seg_iov(struct sf_send *sd, const struct sf_seg *seg, uint32_t off, int *n, uint32_t *total)
 {
 	while (off < seg->len) {
 		char *addr;
@@ -285,13 +363,14 @@ sf_seg_iov(struct vms_socket *so, const struct sf_seg *seg, uint32_t off, int *n
 			chunk = MIN(PAGE_SIZE - po, seg->len - off);
 		}
 		chunk = MIN(chunk, SF_SEND_MAX - *total);
-		if (*n > 0 && (char *)so->iov[*n - 1].iov_base + so->iov[*n - 1].iov_len == addr) {
-			so->iov[*n - 1].iov_len += chunk;
+		struct iovec *last = *n > 0 ? &sd->iov[*n - 1] : NULL;
+		if (last != NULL && (char *)last->iov_base + last->iov_len == addr) {
+			last->iov_len += chunk;
 		} else {
-			if (*n == (int)nitems(so->iov))
+			if (*n == (int)nitems(sd->iov))
 				return false;
-			so->iov[*n].iov_base = addr;
-			so->iov[*n].iov_len = chunk;
+			sd->iov[*n].iov_base = addr;
+			sd->iov[*n].iov_len = chunk;
 			(*n)++;
 		}
 		*total += chunk;
@@ -327,10 +406,17 @@ sf_sb_kick(struct vms_socket *so)
 			return;
 		}
 	}
+	struct sf_seg *seg = TAILQ_FIRST(&so->sb);
+	if (seg == NULL || !seg->ready || !seg->sealed)
+		return;
+	struct sf_send *sd = sf_send_get();
+	if (sd == NULL) {
+		sf_retry_arm(so); /* its timer kicks again */
+		return;
+	}
 	int n = 0;
 	uint32_t total = 0, off = so->head_done;
 	uint8_t ctl = 0; /* kernel TLS: this send is one control record */
-	struct sf_seg *seg;
 	TAILQ_FOREACH(seg, &so->sb, link)
 	{
 		if (!seg->ready || !seg->sealed)
@@ -341,25 +427,27 @@ sf_sb_kick(struct vms_socket *so)
 			ctl = seg->rtype;
 		}
 		seg->sending = true;
-		bool all = sf_seg_iov(so, seg, off, &n, &total);
+		bool all = sf_seg_iov(sd, seg, off, &n, &total);
 		off = 0;
 		if (!all || total >= SF_SEND_MAX || ctl != 0)
 			break;
 	}
-	if (n == 0)
+	if (n == 0) {
+		sf_send_put(sd);
 		return;
-	memset(&so->msg, 0, sizeof(so->msg));
-	so->msg.msg_iov = so->iov;
-	so->msg.msg_iovlen = n;
+	}
+	memset(&sd->msg, 0, sizeof(sd->msg));
+	sd->msg.msg_iov = sd->iov;
+	sd->msg.msg_iovlen = n;
 	if (ctl != 0) {
 		/* Kernel TLS: the record type travels as SOL_TLS/TLS_SET_RECORD_TYPE. */
-		struct cmsghdr *cm = (struct cmsghdr *)so->cmsg;
+		struct cmsghdr *cm = (struct cmsghdr *)sd->cmsg;
 		cm->cmsg_level = 282; /* SOL_TLS */
 		cm->cmsg_type = 1;    /* TLS_SET_RECORD_TYPE */
 		cm->cmsg_len = CMSG_LEN(1);
 		*CMSG_DATA(cm) = ctl;
-		so->msg.msg_control = so->cmsg;
-		so->msg.msg_controllen = CMSG_SPACE(1);
+		sd->msg.msg_control = sd->cmsg;
+		sd->msg.msg_controllen = CMSG_SPACE(1);
 	}
 	struct sf_zc *zc = NULL;
 	if (so->use_zc && total >= (uint64_t)sf_zc_min && ctl == 0)
@@ -371,16 +459,17 @@ sf_sb_kick(struct vms_socket *so)
 		TAILQ_INSERT_TAIL(&so->zc_pending, zc, link);
 		sf_socket_ref(so); /* until the notification */
 		struct io_uring_sqe *sqe = io_sqe(so->loop, &zc->req);
-		io_uring_prep_sendmsg_zc(sqe, so->fd, &so->msg, MSG_NOSIGNAL);
+		io_uring_prep_sendmsg_zc(sqe, so->fd, &sd->msg, MSG_NOSIGNAL);
 		so->zc_sends++;
 		counter_inc(&sf_stats.sends_zc);
 	} else {
 		struct io_uring_sqe *sqe = io_sqe(so->loop, &so->send_req);
 		if (so->is_socket)
-			io_uring_prep_sendmsg(sqe, so->fd, &so->msg, MSG_NOSIGNAL);
+			io_uring_prep_sendmsg(sqe, so->fd, &sd->msg, MSG_NOSIGNAL);
 		else
-			io_uring_prep_writev(sqe, so->fd, so->iov, (unsigned)n, (uint64_t)-1);
+			io_uring_prep_writev(sqe, so->fd, sd->iov, (unsigned)n, (uint64_t)-1);
 	}
+	so->snd = sd;
 	so->send_inflight = true;
 	so->send_bytes = total;
 	so->sends++;
@@ -459,6 +548,8 @@ static void
 sf_send_result(struct vms_socket *so, int res)
 {
 	so->send_inflight = false;
+	sf_send_put(so->snd);
+	so->snd = NULL;
 	struct sf_seg *seg;
 	if (res >= 0) {
 		VERIFY3S(res, <=, so->send_bytes);

@@ -217,12 +217,14 @@ sf_retry_timer(struct io_timer *t)
 {
 	struct vms_socket *so = container_of(t, struct vms_socket, retry);
 	so->retry_armed = false;
-	if (so->error == 0)
+	if (so->error == 0) {
 		sf_swapin_pump(so);
+		sf_sb_kick(so); /* a send that found no memory for its gather list */
+	}
 	sf_socket_rele(so);
 }
 
-static void
+void
 sf_retry_arm(struct vms_socket *so)
 {
 	if (so->retry_armed)

@@ -601,6 +601,28 @@ class InputBuffers(unittest.TestCase):
             for c in conns:
                 c.close()
 
+    def test_only_sends_in_flight_hold_a_gather_list(self):
+        # A socket takes its msghdr and iovec array when it starts a send and
+        # gives them back when the send completes (vmsend_sf_send_lists).
+        base = settled("vmsend_sf_send_lists", 0)
+        conns = [Conn(P(), rcvbuf=4096) for _ in range(40)]
+        try:
+            hello_on(conns)
+            self.assertLessEqual(settled("vmsend_sf_send_lists", base), base)
+            # A send to a client that does not read stays in flight...
+            conns[0].request("GET", "/big.bin")
+            deadline = time.time() + 10
+            while metric("vmsend_sf_send_lists") <= base and time.time() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(metric("vmsend_sf_send_lists"), base + 1)
+            # ...and gives its list back once the client has read everything.
+            self.assertEqual(sha(conns[0].read_response().body), sha(FILES["big.bin"]))
+            hello_on(conns)
+            self.assertLessEqual(settled("vmsend_sf_send_lists", base), base)
+        finally:
+            for c in conns:
+                c.close()
+
     def test_an_empty_ring_falls_back_to_the_connections_buffer(self):
         # One buffer per thread: requests arriving together find it taken.
         srv = Server(ROOT, "--set", "http_recv_ring=1")
