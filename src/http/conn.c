@@ -1013,6 +1013,7 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 	struct vms_socket_params p = {
 	    .hiwat = cfg->sb_hiwat,
 	    .close_fd = true,
+	    .nonblocking_socket = true, /* accepted with SOCK_NONBLOCK */
 	    .on_lowat = http_conn_on_lowat,
 	    .on_error = http_conn_on_error,
 	    .arg = c,

@@ -210,7 +210,8 @@ http_accept_arm(struct http_listener *l)
 		return;
 	l->addrlen = sizeof(l->addr);
 	struct io_uring_sqe *sqe = io_sqe(l->th->loop, &l->req);
-	io_uring_prep_accept(sqe, l->fd, (struct sockaddr *)&l->addr, &l->addrlen, SOCK_CLOEXEC);
+	io_uring_prep_accept(sqe, l->fd, (struct sockaddr *)&l->addr, &l->addrlen,
+			     SOCK_CLOEXEC | SOCK_NONBLOCK);
 	l->busy = true;
 }
 

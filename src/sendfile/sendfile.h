@@ -82,6 +82,8 @@ struct vms_socket_params {
 	uint32_t lowat;               /* low-water mark; 0: hiwat / 4 */
 	bool blocking;                /* calls wait (running the loop) instead of EAGAIN */
 	bool close_fd;                /* the socket closes fd when it is finally freed */
+	bool nonblocking_socket;      /* fd is known to be a non-blocking stream socket
+				       * (accept4 SOCK_NONBLOCK): no syscalls to check */
 	vms_socket_lowat_t *on_lowat; /* optional */
 	vms_socket_error_t *on_error; /* optional */
 	void *arg;                    /* passed to the callbacks */

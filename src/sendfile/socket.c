@@ -134,9 +134,10 @@ vms_socket_create(struct io_loop *loop, int fd, const struct vms_socket_params *
 {
 	if (loop == NULL || fd < 0)
 		return -EINVAL;
+	bool known = params != NULL && params->nonblocking_socket;
 	int type;
 	socklen_t tl = sizeof(type);
-	bool is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0;
+	bool is_socket = known || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0;
 	if (!is_socket && errno != ENOTSOCK)
 		return -errno;
 	/*
@@ -144,7 +145,7 @@ vms_socket_create(struct io_loop *loop, int fd, const struct vms_socket_params *
 	 * worker).  A pipe or file (vmsend cat's stdout) is left alone: its
 	 * status flags are shared with whoever else holds it, a shell for one.
 	 */
-	if (is_socket) {
+	if (is_socket && !known) {
 		int fl = fcntl(fd, F_GETFL);
 		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 			return -errno;

@@ -614,7 +614,8 @@ class InputBuffers(unittest.TestCase):
             deadline = time.time() + 10
             while metric("vmsend_sf_send_lists") <= base and time.time() < deadline:
                 time.sleep(0.05)
-            self.assertEqual(metric("vmsend_sf_send_lists"), base + 1)
+            # (At least: the send of an earlier metrics response may not be reaped yet.)
+            self.assertGreaterEqual(metric("vmsend_sf_send_lists"), base + 1)
             # ...and gives its list back once the client has read everything.
             self.assertEqual(sha(conns[0].read_response().body), sha(FILES["big.bin"]))
             hello_on(conns)
