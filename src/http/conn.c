@@ -55,6 +55,7 @@ static void http_conn_process(struct http_conn *c);
 static void http_conn_resp_done(struct http_conn *c);
 static void http_conn_drain_shut(struct http_conn *c);
 static void http_conn_inbuf_drop(struct http_conn *c);
+static void http_conn_abort(struct http_conn *c);
 static void http_conn_resp_put(struct http_conn *c);
 
 /* Closed connections are kept per thread, so a client that connects per request costs no allocation. */
@@ -113,10 +114,10 @@ http_conn_timer_lost(struct http_conn *c, int error)
 			 c->peer, strerror(-error),
 			 (unsigned long long)counter_get(&http_stats.conn_timer_errors));
 	c->tkind = HTTP_T_NONE;
-	bool idle = c->resp == NULL && c->h2 == NULL;
-	if (c->resp != NULL)
-		http_conn_resp_done(c);
-	http_conn_close(c, idle ? VMS_CLOSE_LINGER : VMS_CLOSE_ABORT);
+	if (c->resp == NULL && c->h2 == NULL)
+		http_conn_close(c, VMS_CLOSE_LINGER);
+	else
+		http_conn_abort(c);
 }
 
 /* 0, or the error of io_timer_arm(): the connection is then closed (do not touch it). */
@@ -377,6 +378,15 @@ http_conn_close(struct http_conn *c, int how)
 	}
 	if (c->depth == 0)
 		http_conn_free(c);
+}
+
+/* Close now; a response in progress is finished first (counted and logged as it stands). */
+static void
+http_conn_abort(struct http_conn *c)
+{
+	if (c->resp != NULL)
+		http_conn_resp_done(c);
+	http_conn_close(c, VMS_CLOSE_ABORT);
 }
 
 /*
@@ -713,8 +723,7 @@ http_conn_process(struct http_conn *c)
 			LOG_DEBUG("http", "%s: no memory for the response: connection closed",
 				  c->peer);
 			c->resp->status = 500;
-			http_conn_resp_done(c);
-			http_conn_close(c, VMS_CLOSE_ABORT);
+			http_conn_abort(c);
 			return;
 		}
 		if (c->resp != NULL) {
@@ -732,8 +741,7 @@ http_conn_process(struct http_conn *c)
 				if (rc ==
 				    -ETIMEDOUT) /* TCP_USER_TIMEOUT: the peer stopped reading */
 					counter_inc(&http_stats.conn_timeouts);
-				http_conn_resp_done(c);
-				http_conn_close(c, VMS_CLOSE_ABORT);
+				http_conn_abort(c);
 				return;
 			}
 			bool close = c->resp->close;
@@ -881,9 +889,7 @@ http_conn_error_run(struct http_conn *c, int error)
 	LOG_DEBUG("http", "%s: socket error: %s", c->peer, strerror(-error));
 	if (error == -ETIMEDOUT) /* TCP_USER_TIMEOUT: the peer stopped reading */
 		counter_inc(&http_stats.conn_timeouts);
-	if (c->resp != NULL)
-		http_conn_resp_done(c);
-	http_conn_close(c, VMS_CLOSE_ABORT);
+	http_conn_abort(c);
 }
 
 static void
@@ -946,9 +952,7 @@ http_conn_timer_run(struct http_conn *c)
 		}
 		counter_inc(&http_stats.conn_timeouts);
 		LOG_DEBUG("http", "%s: send timeout, aborting", c->peer);
-		if (c->resp != NULL)
-			http_conn_resp_done(c);
-		http_conn_close(c, VMS_CLOSE_ABORT);
+		http_conn_abort(c);
 		break;
 	}
 	case HTTP_T_DRAIN: {
@@ -1068,9 +1072,7 @@ http_conn_stop_all(struct http_thread *th, bool abort)
 			continue;
 		}
 		if (abort) {
-			if (c->resp != NULL)
-				http_conn_resp_done(c);
-			http_conn_close(c, VMS_CLOSE_ABORT);
+			http_conn_abort(c);
 		} else if (c->resp == NULL && !c->head_started && !c->draining) {
 			http_conn_close(c, VMS_CLOSE_LINGER);
 		}
