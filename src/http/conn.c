@@ -209,58 +209,19 @@ http_conn_free(struct http_conn *c)
 	}
 	http_gen_rele(c->gen);
 	c->gen = NULL;
-	if (th->nspare < HTTP_SPARE_CONNS && !th->stopping) {
-		c->next = th->spare;
-		th->spare = c;
-		th->nspare++;
-		return;
-	}
-	free(c);
+	if (th->stopping || !vms_stash_put(&th->spare, c, HTTP_SPARE_CONNS))
+		free(c);
 }
 
 /* A zeroed connection: a spare one if the thread has any. */
 static struct http_conn *
 http_conn_alloc(struct http_thread *th)
 {
-	struct http_conn *c = th->spare;
+	struct http_conn *c = vms_stash_get(&th->spare);
 	if (c == NULL)
 		return calloc(1, sizeof(*c));
-	th->spare = c->next;
-	th->nspare--;
 	memset(c, 0, sizeof(*c));
 	return c;
-}
-
-static char *
-http_stash_get(struct http_stash *s)
-{
-	char *buf = s->head;
-	if (buf != NULL) {
-		s->head = *(char **)(void *)buf;
-		s->n--;
-	}
-	return buf;
-}
-
-/* Keep buf for reuse, or free it when the stash is full or the thread stops. */
-static void
-http_stash_put(struct http_thread *th, struct http_stash *s, char *buf)
-{
-	if (s->n >= HTTP_STASH_MAX || th->stopping) {
-		free(buf);
-		return;
-	}
-	*(char **)(void *)buf = s->head;
-	s->head = buf;
-	s->n++;
-}
-
-static void
-http_stash_free(struct http_stash *s)
-{
-	char *buf;
-	while ((buf = http_stash_get(s)) != NULL)
-		free(buf);
 }
 
 /* Give c's input buffer up (it must hold nothing): to the thread's stash, or free it. */
@@ -270,7 +231,8 @@ http_conn_inbuf_drop(struct http_conn *c)
 	ASSERT3U(c->inlen, ==, 0);
 	if (c->in == NULL)
 		return;
-	http_stash_put(c->th, &c->th->spare_in, c->in);
+	if (c->th->stopping || !vms_stash_put(&c->th->spare_in, c->in, HTTP_STASH_MAX))
+		free(c->in);
 	c->in = NULL;
 	c->parsed_len = 0;
 	atomic_fetch_sub_explicit(&http_stats.inbufs, 1, memory_order_relaxed);
@@ -282,7 +244,7 @@ http_conn_inbuf(struct http_conn *c)
 {
 	if (c->in != NULL)
 		return 0;
-	if ((c->in = http_stash_get(&c->th->spare_in)) == NULL &&
+	if ((c->in = vms_stash_get(&c->th->spare_in)) == NULL &&
 	    (c->in = malloc(HTTP_INBUF)) == NULL)
 		return -ENOMEM;
 	atomic_fetch_add_explicit(&http_stats.inbufs, 1, memory_order_relaxed);
@@ -292,20 +254,13 @@ http_conn_inbuf(struct http_conn *c)
 void
 http_conn_free_spares(struct http_thread *th)
 {
-	while (th->spare != NULL) {
-		struct http_conn *c = th->spare;
-		th->spare = c->next;
-		free(c);
-	}
-	th->nspare = 0;
-	http_stash_free(&th->spare_in);
-	while (th->spare_resp != NULL) {
-		struct http_resp *r = th->spare_resp;
-		th->spare_resp = r->spare_next;
+	vms_stash_free(&th->spare);
+	vms_stash_free(&th->spare_in);
+	struct http_resp *r;
+	while ((r = vms_stash_get(&th->spare_resp)) != NULL) {
 		free(r->mem); /* not counted while spare */
 		free(r);
 	}
-	th->nspare_resp = 0;
 }
 
 /*
@@ -324,16 +279,13 @@ http_conn_resp_put(struct http_conn *c)
 	}
 	if (r->memcap != HTTP_RESP_MEM)
 		http_resp_free_mem(r); /* none yet, or a listing or metrics page grew it */
-	if (th->nspare_resp >= HTTP_STASH_MAX || th->stopping) {
+	if (th->stopping || !vms_stash_put(&th->spare_resp, r, HTTP_STASH_MAX)) {
 		http_resp_free_mem(r);
 		free(r);
 		return;
 	}
 	if (r->mem != NULL) /* a spare's buffer is not held by a response */
 		atomic_fetch_sub_explicit(&http_stats.respbufs, 1, memory_order_relaxed);
-	r->spare_next = th->spare_resp;
-	th->spare_resp = r;
-	th->nspare_resp++;
 }
 
 /* Start c's next response, timed from now: a spare one if the thread has any.  0 or -ENOMEM. */
@@ -341,10 +293,8 @@ static int
 http_conn_resp_start(struct http_conn *c)
 {
 	struct http_thread *th = c->th;
-	struct http_resp *r = th->spare_resp;
+	struct http_resp *r = vms_stash_get(&th->spare_resp);
 	if (r != NULL) {
-		th->spare_resp = r->spare_next;
-		th->nspare_resp--;
 		if (r->mem != NULL)
 			atomic_fetch_add_explicit(&http_stats.respbufs, 1, memory_order_relaxed);
 	} else if ((r = malloc(sizeof(*r))) != NULL) {
@@ -353,7 +303,7 @@ http_conn_resp_start(struct http_conn *c)
 	} else {
 		return -ENOMEM;
 	}
-	http_resp_reset(r);
+	http_resp_reset(r); /* also every field the stash's link overwrote */
 	r->t0_ns = vms_now_ns();
 	c->resp = r;
 	return 0;

@@ -10,6 +10,7 @@
 #ifndef VMSEND_HTTP_IMPL_H
 #define VMSEND_HTTP_IMPL_H
 
+#include "core/stash.h"
 #include "http/http_proto.h"
 #include "http/http_server.h"
 #include "io/io.h"
@@ -90,17 +91,10 @@ struct http_resp {
 	    *always; /* a header line every head of this connection carries (HSTS), or NULL */
 	char logline[1024]; /* access-log prefix filled at request time */
 	size_t loglen;
-	struct http_resp *spare_next; /* (t) on the thread's list of spare responses */
 };
 
 /* A response's first buffer; buffers of this size are reused, larger ones freed. */
 #define HTTP_RESP_MEM 4096
-
-/* Buffers kept per thread for reuse: a list linked through their first bytes. */
-struct http_stash {
-	char *head;
-	int n;
-};
 
 enum http_timer_kind { HTTP_T_NONE, HTTP_T_IDLE, HTTP_T_HEADER, HTTP_T_SEND, HTTP_T_DRAIN };
 
@@ -165,16 +159,14 @@ struct http_thread {
 	struct io_loop *loop;
 	/* Twice the addresses: a reload's new listeners arm while dropped ones retire. */
 	struct http_listener lis[2 * HTTP_LISTEN_ALL];
-	int nlis;                     /* (t) slots in use or retiring are below this */
-	struct http_gen *gen;         /* (t) current settings; referenced */
-	struct http_conn *conns;      /* (t) */
-	int nconns;                   /* (t) */
-	int nconns_peak;              /* (t) most connections since the heap was last trimmed */
-	struct http_conn *spare;      /* (t) freed connections kept for reuse */
-	int nspare;                   /* (t) */
-	struct http_stash spare_in;   /* (t) input buffers (HTTP_INBUF) kept for reuse */
-	struct http_resp *spare_resp; /* (t) responses kept for reuse, each with its first buffer */
-	int nspare_resp;              /* (t) */
+	int nlis;                    /* (t) slots in use or retiring are below this */
+	struct http_gen *gen;        /* (t) current settings; referenced */
+	struct http_conn *conns;     /* (t) */
+	int nconns;                  /* (t) */
+	int nconns_peak;             /* (t) most connections since the heap was last trimmed */
+	struct vms_stash spare;      /* (t) freed connections kept for reuse */
+	struct vms_stash spare_in;   /* (t) input buffers (HTTP_INBUF) kept for reuse */
+	struct vms_stash spare_resp; /* (t) responses kept for reuse, each with its first buffer */
 	struct io_bufs *rbufs;  /* (t) receive buffers for connections holding no input, or NULL */
 	bool stopping;          /* (t) */
 	bool done;              /* (t) leave the loop */
@@ -273,7 +265,7 @@ void http_resp_simple(struct http_conn *c, struct http_resp *r, int status, bool
 void http_resp_reset(struct http_resp *r);
 /* Reserve n bytes of copied data in r->mem; returns the offset or -1. */
 long http_resp_alloc(struct http_resp *r, size_t n);
-/* Free r's buffer (not one from a stash): r holds none afterwards. */
+/* Free r's buffer: r holds none afterwards. */
 void http_resp_free_mem(struct http_resp *r);
 void http_resp_add_copy(struct http_resp *r, const char *p, size_t n);
 

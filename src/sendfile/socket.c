@@ -25,6 +25,7 @@
 #include "sendfile/sf_impl.h"
 
 #include "core/assert.h"
+#include "core/stash.h"
 #include "core/tunable.h"
 #include "core/util.h"
 #include "vm/vm.h"
@@ -45,16 +46,14 @@
  * wait on a short list of the thread's own (freed when the thread ends).
  */
 struct sf_send {
-	struct sf_send *next; /* on the thread's spare list */
-	struct msghdr msg;    /* its msg_iov is iov */
+	struct msghdr msg;    /* its msg_iov is iov (its first word links it while spare) */
 	struct iovec iov[64]; /* ready bytes, adjacent ones merged */
 	char cmsg[32];        /* kernel TLS: record type of a control record */
 };
 VMS_TUNABLE(sf_send_spares, "sf_send_spares", 64,
 	    "gather lists (1.1 KiB each) a thread keeps for its next sends; 0: malloc every time");
 
-static _Thread_local struct sf_send *sf_send_spare;
-static _Thread_local int sf_send_nspare;
+static _Thread_local struct vms_stash sf_send_spare;
 static pthread_key_t sf_send_key; /* its destructor frees the thread's spares */
 static pthread_once_t sf_send_once = PTHREAD_ONCE_INIT;
 static _Atomic int64_t sf_send_held; /* (a) */
@@ -78,12 +77,7 @@ static void
 sf_send_spares_free(void *unused)
 {
 	(void)unused;
-	struct sf_send *sd;
-	while ((sd = sf_send_spare) != NULL) {
-		sf_send_spare = sd->next;
-		free(sd);
-	}
-	sf_send_nspare = 0;
+	vms_stash_free(&sf_send_spare);
 }
 
 static void
@@ -96,13 +90,9 @@ sf_send_key_init(void)
 static struct sf_send *
 sf_send_get(void)
 {
-	struct sf_send *sd = sf_send_spare;
-	if (sd != NULL) {
-		sf_send_spare = sd->next;
-		sf_send_nspare--;
-	} else if ((sd = malloc(sizeof(*sd))) == NULL) {
+	struct sf_send *sd = vms_stash_get(&sf_send_spare);
+	if (sd == NULL && (sd = malloc(sizeof(*sd))) == NULL)
 		return NULL;
-	}
 	atomic_fetch_add_explicit(&sf_send_held, 1, memory_order_relaxed);
 	return sd;
 }
@@ -111,21 +101,16 @@ static void
 sf_send_put(struct sf_send *sd)
 {
 	atomic_fetch_sub_explicit(&sf_send_held, 1, memory_order_relaxed);
-	if (sf_send_nspare >= sf_send_spares) {
-		free(sd);
-		return;
-	}
-	if (sf_send_nspare == 0) {
-		/* The thread's first spare (again): its exit must free the list. */
+	if (sf_send_spare.n == 0 && sf_send_spares > 0) {
+		/* The thread's first spare (again): its exit must free the stash. */
 		VERIFY0(pthread_once(&sf_send_once, sf_send_key_init));
 		if (pthread_setspecific(sf_send_key, &sf_send_spare) != 0) {
 			free(sd);
 			return;
 		}
 	}
-	sd->next = sf_send_spare;
-	sf_send_spare = sd;
-	sf_send_nspare++;
+	if (!vms_stash_put(&sf_send_spare, sd, sf_send_spares))
+		free(sd);
 }
 
 int
