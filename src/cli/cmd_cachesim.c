@@ -2,10 +2,11 @@
  * `vmsend cachesim`: replay synthetic traces through the real ARC, a plain
  * LRU, SIEVE and Belady's offline optimum (OPT), and print hit ratios per
  * trace and cache size with the ARC/LRU ratio.  OPT/LRU is the most any
- * policy could gain over LRU on the same trace.  The traces: Zipf at several skews (a media library's
- * popularity), Zipf interrupted by one-time scans (a crawler or a backup
- * passing through), and loops slightly larger than the cache (LRU's worst
- * case).  Everything is seeded, so two runs print the same numbers.
+ * policy could gain over LRU on the same trace.  The traces: Zipf at
+ * several skews (a media library's popularity), Zipf interrupted by
+ * one-time scans (a crawler or a backup passing through), and loops
+ * slightly larger than the cache (LRU's worst case).  Everything is
+ * seeded, so two runs print the same numbers.
  */
 #include "cli/commands.h"
 #include "fs/objfs/arc_sim.h"
@@ -40,7 +41,9 @@ struct ratio_range {
 
 static struct ratio_range all_rows = {1e9, 0, 0, 0}, scan_rows = {1e9, 0, 0, 0},
 			  scan_opt = {1e9, 0, 0, 0};
-static unsigned opt_short; /* scan rows where not even OPT/LRU reaches 1.3 */
+/* ARC/LRU wanted on every zipf+scan row (the bench's cachesim target). */
+#define SCAN_TARGET 1.3
+static unsigned opt_short; /* scan rows where not even OPT/LRU reaches SCAN_TARGET */
 
 static void
 ratio_note(struct ratio_range *r, double v)
@@ -72,7 +75,7 @@ print_row(const char *trace, uint32_t size, size_t len, const uint64_t hits[SIM_
 		ratio_note(&scan_rows, r);
 		double o = (double)hits[SIM_OPT] / (double)hits[SIM_LRU];
 		ratio_note(&scan_opt, o);
-		opt_short += o < 1.3;
+		opt_short += o < SCAN_TARGET;
 	}
 	if (r < *min_ratio)
 		*min_ratio = r;
@@ -215,12 +218,12 @@ cmd_cachesim(int argc, char **argv)
 	       "where neither hits)\n",
 	       all_rows.min >= 1.0 ? "met" : "NOT met", all_rows.min, all_rows.rows,
 	       all_rows.undefined);
-	printf("         ARC/LRU >= 1.3 on zipf+scan:    %s (%.3f to %.3f over %u rows)\n",
-	       scan_rows.min >= 1.3 ? "met" : "NOT met on every row", scan_rows.min, scan_rows.max,
-	       scan_rows.rows);
+	printf("         ARC/LRU >= %.1f on zipf+scan:    %s (%.3f to %.3f over %u rows)\n",
+	       SCAN_TARGET, scan_rows.min >= SCAN_TARGET ? "met" : "NOT met on every row",
+	       scan_rows.min, scan_rows.max, scan_rows.rows);
 	printf("         OPT/LRU on those rows, the most any policy reaches: %.3f to %.3f; "
-	       "below 1.3 on %u of them\n",
-	       scan_opt.min, scan_opt.max, opt_short);
+	       "below %.1f on %u of them\n",
+	       scan_opt.min, scan_opt.max, SCAN_TARGET, opt_short);
 	return 0;
 nomem:
 	fprintf(stderr, "vmsend cachesim: out of memory building a trace\n");
