@@ -63,4 +63,12 @@ struct tls_conn {
  */
 void tls_conn_keylog(const SSL *ssl, const char *line);
 
+/*
+ * Session-ticket callback of every server context (tls_ticket.c): tickets are
+ * sealed under a process-wide key that changes every tls_ticket_rotate
+ * seconds and is kept for three of them, across reloads.
+ */
+int tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
+		  EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc);
+
 #endif

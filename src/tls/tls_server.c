@@ -3,10 +3,11 @@
  *
  * Every context gets the same policy: TLS 1.2 and 1.3 only, AEAD ciphers
  * only (AES-GCM, ChaCha20-Poly1305) with ECDHE, stateless session tickets
- * (resumption), no renegotiation, no compression, no chain building (the
- * chain sent is the certificate file's), and SSL_OP_ENABLE_KTLS so
- * that OpenSSL offers the transmit keys to our BIO (tls_conn.c); a keylog
- * callback that keeps the traffic secret for KeyUpdate (and writes no log).  The
+ * (resumption) under keys that rotate and survive reloads (tls_ticket.c),
+ * no renegotiation, no compression, no chain building (the chain sent is
+ * the certificate file's), and SSL_OP_ENABLE_KTLS so that OpenSSL offers
+ * the transmit keys to our BIO (tls_conn.c); a keylog callback that keeps
+ * the traffic secret for KeyUpdate (and writes no log).  The
  * first context is the default (a client without SNI, or with a name no
  * certificate has); the servername callback moves a connection to the
  * context whose certificate matches the name.
@@ -146,6 +147,7 @@ tls_ctx_load(struct tls_server *srv, int i, const struct tls_cert_spec *cs, char
 		LOG_WARN("tls", "warning: certificate %s is not valid yet", cs->cert);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, srv);
 	SSL_CTX_set_keylog_callback(ctx, tls_conn_keylog);
+	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb);
 	if (i == 0) {
 		SSL_CTX_set_tlsext_servername_callback(ctx, tls_servername);
 		SSL_CTX_set_tlsext_servername_arg(ctx, srv);

@@ -261,7 +261,7 @@ vm_page_free_locked(struct vm_page *m)
 		VM_PAGE_PANIC(m, "vm_page_free: page %p is wired", (void *)m);
 	vm_page_remove(m);
 	vm_page_free_toq(m);
-	return atomic_load(&obj->dead) && obj->resident_count == 0;
+	return vm_object_done(obj);
 }
 
 void
@@ -312,7 +312,7 @@ reclaim_free(struct vm_page **vic, const bool *from_new, int n, uint64_t *passed
 			}
 		}
 		if (locked) {
-			destroy = atomic_load(&obj->dead) && obj->resident_count == 0;
+			destroy = vm_object_done(obj);
 			vm_object_unlock(obj);
 		}
 		if (destroy)

@@ -24,5 +24,11 @@ void vm_page_busy_wake(struct vm_page *m);
 void vm_wired_add(int64_t delta);
 /* Free the object struct (dead, no pages, unlocked). */
 void vm_object_destroy(struct vm_object *obj);
+/* Dead and empty (object locked): the caller destroys it once it has unlocked it. */
+static inline bool
+vm_object_done(struct vm_object *obj)
+{
+	return atomic_load(&obj->dead) && obj->resident_count == 0;
+}
 
 #endif

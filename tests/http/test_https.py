@@ -11,6 +11,7 @@ import os
 import re
 import resource
 import select
+import signal
 import shutil
 import socket
 import ssl
@@ -412,6 +413,71 @@ class Https(unittest.TestCase):
         self.assertEqual(m["vmsend_vm_pages_busy"], 0)
         self.assertGreater(m["vmsend_tls_page_bytes_total"], 20 << 20)
         self.assertEqual(sockets(self.srv.proc.pid), self.fds0)
+
+
+class Tickets(unittest.TestCase):
+    """Session-ticket keys are the process's, not a context's: a reload keeps them, a
+    ticket under the previous key still resumes (and is renewed), and one older than
+    three rotations does not.  tls_ticket_rotate=2 s: the sleeps below are lower bounds
+    on the keys' age, and each resume has 1.9 s of slack before its key would be gone."""
+
+    ROTATE = 2
+
+    def test_reload_rotation_and_expiry(self):
+        d = tempfile.mkdtemp(prefix="vmsend-tickets-")
+        try:
+            cert, key = make_cert(d, "main", "localhost")
+            root = os.path.join(d, "site")
+            os.makedirs(root)
+            files = make_site(root)
+            srv = Server(root, "--listen-tls", "127.0.0.1:0", "--tls-cert", cert,
+                         "--tls-key", key, "--set", "tls_ticket_rotate=%d" % self.ROTATE)
+            try:
+                self.check(srv, cert, files)
+            finally:
+                self.assertEqual(srv.stop(), 0, srv.log[-4000:])
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def session(self, tport, ctx, sess=None, files=None):
+        c = TConn(tport, ctx, session=sess)
+        reused = c.s.session_reused
+        c.request("GET", "/hello.txt")  # a TLS 1.3 ticket arrives after the handshake
+        self.assertEqual(c.read_response().body, files["hello.txt"])
+        new = c.s.session
+        c.close()
+        self.assertTrue(new is not None and new.has_ticket)
+        return reused, new
+
+    def check(self, srv, cert, files):
+        port, tport = srv.ports
+        versions = (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2)
+        ctxs = {v: client_ctx(cert, v) for v in versions}
+        sess = {v: self.session(tport, ctxs[v], files=files)[1] for v in versions}
+        # A reload makes new TLS contexts; the tickets from before it still resume.
+        srv.proc.send_signal(signal.SIGHUP)
+        srv.wait_log("vmsend: reloaded")
+        for v in versions:
+            reused, _ = self.session(tport, ctxs[v], sess[v], files)
+            self.assertTrue(reused, v)
+        # One rotation later the key is the previous one: resumed, and a new ticket.
+        m0 = metrics(port)
+        time.sleep(self.ROTATE + 0.1)
+        for v in versions:
+            reused, sess[v] = self.session(tport, ctxs[v], sess[v], files)
+            self.assertTrue(reused, v)
+        m1 = metrics(port)
+        self.assertGreaterEqual(m1["vmsend_tls_tickets_renewed_total"] - m0["vmsend_tls_tickets_renewed_total"],
+                                len(versions))
+        self.assertGreater(m1["vmsend_tls_ticket_keys_total"], m0["vmsend_tls_ticket_keys_total"])
+        # Three rotations later its key is gone: a full handshake, counted.
+        time.sleep(3 * self.ROTATE + 0.1)
+        for v in versions:
+            reused, _ = self.session(tport, ctxs[v], sess[v], files)
+            self.assertFalse(reused, v)
+        m2 = metrics(port)
+        self.assertGreaterEqual(m2["vmsend_tls_tickets_unknown_total"] - m1["vmsend_tls_tickets_unknown_total"],
+                                len(versions))
 
 
 class Options(unittest.TestCase):

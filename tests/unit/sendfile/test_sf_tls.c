@@ -273,7 +273,7 @@ stalled_peer(const char *held)
 	for (int i = 0; i < 50; i++)
 		sft_run_once();
 	uint64_t n = stat_now(held);
-	cr_assert_gt(vms_socket_sbcc(so), size / 2, "the peer's buffers took most of it: %zu",
+	cr_assert_gt(vms_socket_sbcc(so), size / 2, "the peer's buffers took most of it: %u",
 		     vms_socket_sbcc(so));
 	sft_sink_resume(sink);
 	cr_assert_eq(vms_socket_flush(so), 0);
