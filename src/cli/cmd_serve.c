@@ -126,7 +126,7 @@ serve_reload_warn(const struct serve_opts *old, const struct serve_opts *nw)
 		LOG_WARN("serve", "reload: --user changes on restart only");
 }
 
-/* The --tls-cert/--tls-key pairs into o->cfg.tls (none: NULL), ALPN per --no-h2.  0, or -errno with err set. */
+/* The --tls-cert/--tls-key pairs and --tls-ticket-key files into o->cfg.tls (none: NULL), ALPN per --no-h2.  0, or -errno with err set. */
 static int
 serve_tls_load(struct serve_opts *o, char *err, size_t errlen)
 {
@@ -137,6 +137,11 @@ serve_tls_load(struct serve_opts *o, char *err, size_t errlen)
 	for (int i = 0; i < o->ntls_cert; i++)
 		certs[i] = (struct tls_cert_spec){o->tls_cert[i], o->tls_key[i]};
 	int rc = tls_server_new(certs, o->ntls_cert, err, errlen, &o->cfg.tls);
+	if (rc == 0 && (rc = tls_server_set_ticket_keys(o->cfg.tls, o->tls_ticket_key,
+							o->ntls_ticket_key, err, errlen)) != 0) {
+		tls_server_free(o->cfg.tls);
+		o->cfg.tls = NULL;
+	}
 	if (rc == 0 && !o->no_h2) /* server preference: h2 when the client offers it */
 		tls_server_set_alpn(o->cfg.tls, (const unsigned char *)HTTP_ALPN_H2,
 				    sizeof(HTTP_ALPN_H2) - 1);

@@ -31,6 +31,8 @@ struct serve_opts {
 	bool check_config;
 	const char *tls_cert[16], *tls_key[16]; /* --tls-cert / --tls-key pairs, in order */
 	int ntls_cert, ntls_key;
+	const char *tls_ticket_key[4]; /* --tls-ticket-key files, the sealing one first */
+	int ntls_ticket_key;
 	bool no_h2;   /* --no-h2: TLS listeners offer ALPN http/1.1 only */
 	char **owned; /* strings the options point into */
 	int nowned, capowned;

@@ -76,6 +76,10 @@ serve_usage(FILE *f)
 	    "                         others are chosen by SNI against their names\n"
 	    "                         (read again on SIGHUP: new connections get them)\n"
 	    "                         ALPN offers h2 (HTTP/2, preferred) and http/1.1\n"
+	    "  --tls-ticket-key FILE  session-ticket key shared with other servers (80\n"
+	    "                         random bytes: openssl rand 80); repeatable, up to 4:\n"
+	    "                         the first seals new tickets, all open them (default:\n"
+	    "                         the process's own keys, rotated hourly)\n"
 	    "  --no-h2                TLS listeners offer http/1.1 only\n"
 	    "  --hsts SECONDS         send Strict-Transport-Security: max-age=SECONDS\n"
 	    "  --https-redirect       plain listeners answer 301 to https:// (first TLS port)\n"
@@ -411,6 +415,11 @@ serve_flags(struct serve_opts *o, int argc, const char **argv, char *err, size_t
 			if (*k == 16)
 				return serve_err(err, errlen, "at most 16 %s", a);
 			(cert ? o->tls_cert : o->tls_key)[(*k)++] = v;
+		} else if (strcmp(a, "--tls-ticket-key") == 0) {
+			NEED_VALUE();
+			if (o->ntls_ticket_key == 4)
+				return serve_err(err, errlen, "at most 4 --tls-ticket-key");
+			o->tls_ticket_key[o->ntls_ticket_key++] = v;
 		} else if (strcmp(a, "--hsts") == 0) {
 			NEED_VALUE();
 			char *end;
@@ -529,6 +538,9 @@ serve_flags(struct serve_opts *o, int argc, const char **argv, char *err, size_t
 		return serve_err(err, errlen, "--tls-cert and --tls-key come in pairs");
 	if (cfg->nlisten_tls > 0 && o->ntls_cert == 0)
 		return serve_err(err, errlen, "--listen-tls needs --tls-cert FILE --tls-key FILE");
+	if (o->ntls_ticket_key > 0 && o->ntls_cert == 0)
+		return serve_err(err, errlen,
+				 "--tls-ticket-key needs --tls-cert FILE --tls-key FILE");
 	if ((cfg->https_redirect || cfg->hsts_max_age) && cfg->nlisten_tls == 0)
 		return serve_err(err, errlen, "--https-redirect and --hsts need --listen-tls");
 	return 0;

@@ -56,6 +56,18 @@ int tls_server_new(const struct tls_cert_spec *certs, int n, char *err, size_t e
 void tls_server_ref(struct tls_server *srv);
 void tls_server_free(struct tls_server *srv);
 /*
+ * Session-ticket keys shared with other servers (a fleet behind one name
+ * resumes anywhere): each file holds 80 random bytes (`openssl rand 80`);
+ * the first seals new tickets, every one opens them, so a key is rotated by
+ * putting a new file first, reloading everywhere, and dropping the old one
+ * a ticket lifetime later.  Without files the keys are the process's own
+ * and rotate by themselves (tls_ticket_rotate).  Call before any
+ * connection.  0, or a negative errno with `err` naming the file.  A file
+ * other users may read is logged as a warning.
+ */
+int tls_server_set_ticket_keys(struct tls_server *srv, const char *const *files, int n, char *err,
+			       size_t errlen);
+/*
  * ALPN protocols the server accepts, in its order of preference, in wire
  * format ("\x02h2\x08http/1.1"); default "\x08http/1.1".  Call before any
  * connection.  `protos` must outlive the server.

@@ -9,7 +9,16 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define TLS_MAX_CERTS 16
+#define TLS_MAX_CERTS    16
+#define TLS_TICKET_FILES 4
+
+/* A session-ticket key (tls_ticket.c); a --tls-ticket-key file holds name, aes, hmac in this order. */
+struct tls_ticket_key {
+	int64_t epoch; /* the ring's: the period it seals in, -1: none; a file's: 0 */
+	unsigned char name[16];
+	unsigned char aes[32];
+	unsigned char hmac[32];
+};
 
 struct tls_server {
 	_Atomic uint32_t refs;       /* (a) the creator and each HTTP generation */
@@ -18,6 +27,9 @@ struct tls_server {
 	X509 *certs[TLS_MAX_CERTS];  /* (c) owned by ctx[i] */
 	const unsigned char *alpn;   /* (c) wire format */
 	size_t alpn_len;             /* (c) */
+	/* (c) --tls-ticket-key files: [0] seals, all open; none: the process's rotating ring */
+	struct tls_ticket_key tickets[TLS_TICKET_FILES];
+	int ntickets; /* (c) */
 };
 
 /*
@@ -64,9 +76,10 @@ struct tls_conn {
 void tls_conn_keylog(const SSL *ssl, const char *line);
 
 /*
- * Session-ticket callback of every server context (tls_ticket.c): tickets are
- * sealed under a process-wide key that changes every tls_ticket_rotate
- * seconds and is kept for three of them, across reloads.
+ * Session-ticket callback of every server context (tls_ticket.c), whose app
+ * data is the tls_server: tickets are sealed under the server's first
+ * --tls-ticket-key, or else under a process-wide key that changes every
+ * tls_ticket_rotate seconds and is kept for three of them, across reloads.
  */
 int tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
 		  EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc);

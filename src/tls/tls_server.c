@@ -148,6 +148,7 @@ tls_ctx_load(struct tls_server *srv, int i, const struct tls_cert_spec *cs, char
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, srv);
 	SSL_CTX_set_keylog_callback(ctx, tls_conn_keylog);
 	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb);
+	SSL_CTX_set_app_data(ctx, srv); /* for tls_ticket_cb */
 	if (i == 0) {
 		SSL_CTX_set_tlsext_servername_callback(ctx, tls_servername);
 		SSL_CTX_set_tlsext_servername_arg(ctx, srv);

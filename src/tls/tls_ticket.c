@@ -1,5 +1,6 @@
 /*
- * Session-ticket keys: one ring for the whole process, rotated by the clock.
+ * Session-ticket keys: one ring for the whole process, rotated by the clock,
+ * or the operator's --tls-ticket-key files, shared across a fleet.
  *
  * OpenSSL's own ticket keys are made at random with each SSL_CTX and never
  * change.  That has two costs an operator sees: a reload (SIGHUP makes new
@@ -23,6 +24,11 @@
  * after that, so the process no longer holds anything that opens it.  The
  * ring outlives every tls_server, so reloads keep it.
  *
+ * With --tls-ticket-key files (tls_server_set_ticket_keys) the keys are the
+ * server's instead: the first seals, all open (an older one renews), and
+ * the operator rotates them by reordering the files and reloading, on every
+ * machine that shares them.  The clock is not involved.
+ *
  * Cipher and MAC are OpenSSL's defaults for tickets: AES-256-CBC, then
  * HMAC-SHA256 over the ciphertext (OpenSSL does the framing and checks the
  * MAC before it decrypts).  A mutex guards the ring: it is taken once per
@@ -31,27 +37,26 @@
  */
 #include "tls/tls_impl.h"
 
+#include "core/log.h"
 #include "core/stats.h"
 #include "core/tunable.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/core_names.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 VMS_TUNABLE(tls_ticket_rotate, "tls_ticket_rotate", 3600,
 	    "seconds between TLS session-ticket keys; a ticket is accepted for 3 of these "
 	    "(the process keeps the keys across reloads)");
 
 #define TLS_TICKET_KEYS 3
-
-struct tls_ticket_key {
-	int64_t epoch; /* -1: never made */
-	unsigned char name[16];
-	unsigned char aes[32];
-	unsigned char hmac[32];
-};
 
 static pthread_mutex_t tls_ticket_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tls_ticket_key tls_ticket_ring[TLS_TICKET_KEYS] = {
@@ -115,7 +120,7 @@ tls_ticket_current(int64_t now)
 
 /* The key a ticket names, if it is still in the ring (lock held). */
 static struct tls_ticket_key *
-tls_ticket_find(const unsigned char name[16], int64_t now)
+tls_ticket_find(const unsigned char *name)
 {
 	for (int i = 0; i < TLS_TICKET_KEYS; i++) {
 		struct tls_ticket_key *k = &tls_ticket_ring[i];
@@ -136,49 +141,120 @@ tls_ticket_mac_key(EVP_MAC_CTX *hctx, const struct tls_ticket_key *k)
 }
 
 /*
+ * Copy out the key for a new ticket (enc) or the one `name` names, from the
+ * process's ring.  *older: not the key that seals now.  false: none.
+ */
+static bool
+tls_ticket_ring_pick(const unsigned char *name, bool enc, struct tls_ticket_key *out, bool *older)
+{
+	int64_t now = tls_ticket_epoch();
+	pthread_mutex_lock(&tls_ticket_lock);
+	tls_ticket_sweep(now);
+	struct tls_ticket_key *k = enc ? tls_ticket_current(now) : tls_ticket_find(name);
+	if (k != NULL) {
+		*out = *k; /* the crypto runs unlocked */
+		*older = k->epoch != now;
+	}
+	pthread_mutex_unlock(&tls_ticket_lock);
+	return k != NULL;
+}
+
+/* The same from the server's --tls-ticket-key files (constant: no lock). */
+static bool
+tls_ticket_file_pick(const struct tls_server *srv, const unsigned char *name, bool enc,
+		     struct tls_ticket_key *out, bool *older)
+{
+	for (int i = 0; i < srv->ntickets; i++) {
+		if (enc || memcmp(srv->tickets[i].name, name, sizeof(out->name)) == 0) {
+			*out = srv->tickets[i];
+			*older = i > 0;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
  * OpenSSL's ticket callback (SSL_CTX_set_tlsext_ticket_key_evp_cb).  enc: give
  * the name, IV and keys for a new ticket (1; -1 on error).  !enc: find the
- * named key (0: unknown, full handshake; 1: current; 2: older, renew).
+ * named key (0: unknown, full handshake; 1: the sealing key; 2: an older
+ * one, send a new ticket).
  */
 int
 tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
 	      EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
 {
-	(void)ssl;
+	const struct tls_server *srv = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	pthread_once(&tls_ticket_once, tls_ticket_fetch);
-	if (tls_ticket_aes == NULL)
+	if (tls_ticket_aes == NULL || srv == NULL)
 		return -1;
-	int64_t now = tls_ticket_epoch();
 	struct tls_ticket_key key;
-	int rc = 1;
-	pthread_mutex_lock(&tls_ticket_lock);
-	tls_ticket_sweep(now);
-	struct tls_ticket_key *k = enc ? tls_ticket_current(now) : tls_ticket_find(name, now);
-	if (k != NULL)
-		key = *k; /* the crypto below runs unlocked */
-	pthread_mutex_unlock(&tls_ticket_lock);
-	if (k == NULL) {
+	bool older = false;
+	bool found = srv->ntickets > 0 ? tls_ticket_file_pick(srv, name, enc, &key, &older)
+				       : tls_ticket_ring_pick(name, enc, &key, &older);
+	if (!found) {
 		if (enc)
 			return -1;
 		counter_inc(&tls_tickets_unknown);
 		return 0;
 	}
-	int ivlen = EVP_CIPHER_get_iv_length(tls_ticket_aes);
+	int rc = 1;
 	if (enc) {
 		memcpy(name, key.name, sizeof(key.name));
-		if (RAND_bytes(iv, ivlen) != 1 ||
+		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(tls_ticket_aes)) != 1 ||
 		    EVP_EncryptInit_ex2(cctx, tls_ticket_aes, key.aes, iv, NULL) != 1)
 			rc = -1;
-	} else {
-		if (EVP_DecryptInit_ex2(cctx, tls_ticket_aes, key.aes, iv, NULL) != 1)
-			rc = -1;
-		else if (key.epoch != now) {
-			rc = 2;
-			counter_inc(&tls_tickets_renewed);
-		}
+	} else if (EVP_DecryptInit_ex2(cctx, tls_ticket_aes, key.aes, iv, NULL) != 1) {
+		rc = -1;
+	} else if (older) {
+		rc = 2;
+		counter_inc(&tls_tickets_renewed);
 	}
 	if (rc > 0 && tls_ticket_mac_key(hctx, &key) != 0)
 		rc = -1;
 	OPENSSL_cleanse(&key, sizeof(key));
 	return rc;
+}
+
+int
+tls_server_set_ticket_keys(struct tls_server *srv, const char *const *files, int n, char *err,
+			   size_t errlen)
+{
+	if (n > TLS_TICKET_FILES) {
+		snprintf(err, errlen, "at most %d --tls-ticket-key", TLS_TICKET_FILES);
+		return -EINVAL;
+	}
+	for (int i = 0; i < n; i++) {
+		struct tls_ticket_key *k = &srv->tickets[i];
+		unsigned char buf[sizeof(k->name) + sizeof(k->aes) + sizeof(k->hmac) + 1];
+		int fd = open(files[i], O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		ssize_t got = fd < 0 ? -1 : read(fd, buf, sizeof(buf));
+		int e = errno;
+		if (fd >= 0 && fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
+			LOG_WARN("tls", "warning: --tls-ticket-key %s is readable by other users",
+				 files[i]);
+		if (fd >= 0)
+			close(fd);
+		if (got < 0) {
+			snprintf(err, errlen, "cannot read --tls-ticket-key %s: %s", files[i],
+				 strerror(e));
+			return -e;
+		}
+		if ((size_t)got != sizeof(buf) - 1) {
+			OPENSSL_cleanse(buf, sizeof(buf));
+			snprintf(err, errlen,
+				 "--tls-ticket-key %s: want exactly %zu bytes (make one with "
+				 "'openssl rand %zu'), found %s",
+				 files[i], sizeof(buf) - 1, sizeof(buf) - 1,
+				 (size_t)got == sizeof(buf) ? "more" : "fewer");
+			return -EINVAL;
+		}
+		memcpy(k->name, buf, sizeof(k->name));
+		memcpy(k->aes, buf + sizeof(k->name), sizeof(k->aes));
+		memcpy(k->hmac, buf + sizeof(k->name) + sizeof(k->aes), sizeof(k->hmac));
+		OPENSSL_cleanse(buf, sizeof(buf));
+	}
+	srv->ntickets = n;
+	return 0;
 }

@@ -480,6 +480,80 @@ class Tickets(unittest.TestCase):
                                 len(versions))
 
 
+    def test_shared_key_files(self):
+        """--tls-ticket-key: servers that share a key file resume each other's tickets (a
+        fleet); a server with its own keys does not; a reload that puts a new file first
+        renews tickets under the old one, and a reload without the old file refuses them."""
+        d = tempfile.mkdtemp(prefix="vmsend-ticketfiles-")
+        servers = []
+        try:
+            cert, key = make_cert(d, "main", "localhost")
+            root = os.path.join(d, "site")
+            os.makedirs(root)
+            files = make_site(root)
+            k1, k2 = os.path.join(d, "k1.key"), os.path.join(d, "k2.key")
+            for k in (k1, k2):
+                with open(k, "wb") as f:
+                    f.write(os.urandom(80))
+                os.chmod(k, 0o600)
+            cfg = os.path.join(d, "b.conf")
+            with open(cfg, "w") as f:
+                f.write("tls-ticket-key %s\n" % k1)
+            tls = ("--listen-tls", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key)
+            a = Server(root, *tls, "--tls-ticket-key", k1)
+            servers.append(a)
+            b = Server(root, *tls, "--config", cfg)
+            servers.append(b)
+            own = Server(root, *tls)
+            servers.append(own)
+            for v in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+                ctx = client_ctx(cert, v)
+                _, sess = self.session(a.ports[1], ctx, files=files)
+                self.assertTrue(self.session(b.ports[1], ctx, sess, files)[0], v)
+                self.assertFalse(self.session(own.ports[1], ctx, sess, files)[0], v)
+            ctx = client_ctx(cert, ssl.TLSVersion.TLSv1_2)
+            _, sess = self.session(a.ports[1], ctx, files=files)
+            for n, text in ((1, "tls-ticket-key %s\ntls-ticket-key %s\n" % (k2, k1)),
+                            (2, "tls-ticket-key %s\n" % k2)):
+                with open(cfg, "w") as f:
+                    f.write(text)
+                b.proc.send_signal(signal.SIGHUP)
+                b.wait_log("vmsend: reloaded", n)
+                m0 = metrics(b.port)
+                reused, _ = self.session(b.ports[1], ctx, sess, files)
+                m1 = metrics(b.port)
+                if n == 1:  # k1 opens it, k2 seals the new one
+                    self.assertTrue(reused)
+                    self.assertEqual(m1["vmsend_tls_tickets_renewed_total"] -
+                                     m0["vmsend_tls_tickets_renewed_total"], 1)
+                else:
+                    self.assertFalse(reused)
+                    self.assertEqual(m1["vmsend_tls_tickets_unknown_total"] -
+                                     m0["vmsend_tls_tickets_unknown_total"], 1)
+            self.assertNotIn("readable by other users", b.log)
+            # Bad files: the name and the reason, at start and on reload (refused whole).
+            short = os.path.join(d, "short.key")
+            with open(short, "wb") as f:
+                f.write(os.urandom(48))
+            bad = Server(root, *tls, "--tls-ticket-key", short, expect_fail=True)
+            self.assertNotEqual(bad.proc.returncode, 0)
+            self.assertIn("--tls-ticket-key %s: want exactly 80 bytes" % short, bad.log)
+            with open(cfg, "w") as f:
+                f.write("tls-ticket-key %s\n" % os.path.join(d, "missing.key"))
+            b.proc.send_signal(signal.SIGHUP)
+            b.wait_log("reload refused")
+            self.assertIn("cannot read --tls-ticket-key %s: No such file or directory"
+                          % os.path.join(d, "missing.key"), b.log)
+            os.chmod(k2, 0o644)
+            loose = Server(root, *tls, "--tls-ticket-key", k2)
+            servers.append(loose)
+            self.assertIn("warning: --tls-ticket-key %s is readable by other users" % k2,
+                          loose.log)
+        finally:
+            for srv in servers:
+                self.assertEqual(srv.stop(), 0, srv.log[-4000:])
+            shutil.rmtree(d, ignore_errors=True)
+
 class Options(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
