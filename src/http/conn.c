@@ -820,7 +820,12 @@ http_conn_on_lowat(struct vms_socket *so, void *arg)
 	if (c->closing)
 		return;
 	http_conn_enter(c);
-	if (c->draining)
+	int rc = c->tls != NULL && !c->draining ? tls_conn_check_key(c->tls) : 0;
+	if (rc != 0) {
+		counter_inc(&http_stats.tls_errors);
+		LOG_DEBUG("http", "%s: TLS: %s", c->peer, tls_conn_error(c->tls));
+		http_conn_abort(c);
+	} else if (c->draining)
 		http_conn_drain_shut(c);
 	else if (c->h2)
 		h2_conn_on_lowat(c);

@@ -295,6 +295,13 @@ int vms_socket_tls_rekey(struct vms_socket *so, const struct vms_tls_tx *tx);
 /* true once vms_socket_tls_tx() succeeded. */
 bool vms_socket_tls_on(const struct vms_socket *so);
 /*
+ * Records sealed so far under the newest transmit key (its sequence number):
+ * what the key has worn.  0 while a key change is queued (the newest key
+ * sealed nothing yet), and under kernel TLS, whose records the engine does
+ * not see.
+ */
+uint64_t vms_socket_tls_records(const struct vms_socket *so);
+/*
  * Queue a copy of `len` bytes: with TLS on, as records of content type
  * `type` (20..23: alert, handshake, ...); before it, as raw bytes (the
  * handshake library's own records).  Queued even past hiwat: handshake and

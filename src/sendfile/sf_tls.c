@@ -173,6 +173,7 @@ struct sf_tls {
 	uint8_t iv[12];      /* (l) the current key's */
 	uint64_t seq;        /* (l) next record's sequence number */
 	uint64_t nonce;      /* (l) TLS 1.2 AES-GCM: next explicit nonce */
+	uint32_t rekeys;     /* (l) key changes queued, not yet reached by sealing */
 };
 
 bool
@@ -185,6 +186,15 @@ bool
 vms_socket_tls_on(const struct vms_socket *so)
 {
 	return so->tls != NULL;
+}
+
+uint64_t
+vms_socket_tls_records(const struct vms_socket *so)
+{
+	const struct sf_tls *t = so->tls;
+	if (t == NULL || t->kernel || t->rekeys > 0)
+		return 0;
+	return t->seq;
 }
 
 void
@@ -397,6 +407,7 @@ vms_socket_tls_rekey(struct vms_socket *so, const struct vms_tls_tx *tx)
 	seg->kind = SEG_KEY;
 	seg->ready = true;
 	sf_sb_append(so, seg);
+	so->tls->rekeys++;
 	counter_inc(&sf_tls_stats.key_updates);
 	sf_sb_kick(so);
 	return 0;
@@ -605,6 +616,7 @@ sf_tls_key_change(struct vms_socket *so, struct sf_seg *seg)
 	}
 	TAILQ_REMOVE(&so->sb, seg, link);
 	sf_seg_free(seg);
+	t->rekeys--;
 	return 0;
 }
 

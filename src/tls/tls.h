@@ -27,6 +27,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct vms_socket;
 struct tls_server;
@@ -101,6 +102,15 @@ void tls_conn_received(struct tls_conn *tc, size_t n);
  * closed without close_notify) / -ENOMEM.
  */
 int tls_conn_read(struct tls_conn *tc, char *out, size_t cap);
+/*
+ * TLS 1.3: once the transmit key has sealed tls_key_update_records records,
+ * queue a KeyUpdate of ours and change to the next key behind it (a key's
+ * wear limit, RFC 8446 5.5).  tls_conn_read() checks after every read; call
+ * it too when the send buffer drains, so a long response without requests
+ * is covered.  0, or a negative errno: the connection is broken.
+ */
+int tls_conn_check_key(struct tls_conn *tc);
+extern int64_t tls_key_update_records;          /* tunable; 0: never on our own */
 bool tls_conn_ready(const struct tls_conn *tc); /* the handshake is done */
 /* The ALPN protocol agreed ("http/1.1", "h2"), or NULL (none: HTTP/1.1). */
 const char *tls_conn_alpn(const struct tls_conn *tc);

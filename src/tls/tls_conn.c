@@ -34,6 +34,11 @@
  *   a limit             TLS_MAX_KEY_UPDATES answers in a row without
  *                       application data from the peer, then the
  *                       connection ends (each answer grows the queue);
+ *   a worn key          after tls_key_update_records records under one key
+ *                       (tls_conn_check_key, from tls_conn_read and from
+ *                       the HTTP layer whenever the send buffer drains) we
+ *                       send KeyUpdate(update_not_requested) ourselves, the
+ *                       same way; these do not count towards the limit;
  *   the next keys       RFC 8446 7.2: secret' = HKDF-Expand-Label(secret,
  *                       "traffic upd", "", Hash.length), then "key" / "iv"
  *                       from secret', sequence numbers from 0.  The first
@@ -46,6 +51,7 @@
 #include "core/assert.h"
 #include "core/log.h"
 #include "core/stats.h"
+#include "core/tunable.h"
 #include "sendfile/sendfile.h"
 
 #include <errno.h>
@@ -67,6 +73,10 @@
 
 static BIO_METHOD *tls_bio_method;
 static pthread_once_t tls_bio_once = PTHREAD_ONCE_INIT;
+
+VMS_TUNABLE(tls_key_update_records, "tls_key_update_records", 1 << 24,
+	    "TLS 1.3: records one transmit key seals before the server changes it with a "
+	    "KeyUpdate (AES-GCM should seal at most 2^24.5, RFC 8446 5.5); 0: only when asked");
 
 /* HKDF, fetched once for the process (a fetch per call is a provider lookup per handshake). */
 static EVP_KDF *tls_hkdf;
@@ -181,7 +191,7 @@ tls_bio_write(BIO *b, const char *data, int len)
 		snprintf(tc->why, sizeof(tc->why), "KeyUpdate not at the end of its record");
 		return -1;
 	}
-	if (ku > 0 && ++tc->key_updates > TLS_MAX_KEY_UPDATES) {
+	if (ku > 0 && !tc->own_update && ++tc->key_updates > TLS_MAX_KEY_UPDATES) {
 		snprintf(tc->why, sizeof(tc->why), "more than %d KeyUpdates asked for without data",
 			 TLS_MAX_KEY_UPDATES);
 		return -1;
@@ -492,7 +502,24 @@ tls_conn_read(struct tls_conn *tc, char *out, size_t cap)
 	if (r != 1)
 		return tls_conn_fail(tc, e);
 	tc->key_updates = 0;
-	return (int)got;
+	int w = tls_conn_check_key(tc);
+	return w != 0 ? w : (int)got;
+}
+
+int
+tls_conn_check_key(struct tls_conn *tc)
+{
+	int64_t lim = __atomic_load_n(&tls_key_update_records, __ATOMIC_RELAXED);
+	if (lim <= 0 || !tc->ready || !tc->tls13 || tc->shut || tc->secret_len == 0 ||
+	    vms_socket_tls_records(tc->so) < (uint64_t)lim)
+		return 0;
+	/* Written through our BIO, which queues the record, then the next keys. */
+	tc->own_update = true;
+	int k = SSL_key_update(tc->ssl, SSL_KEY_UPDATE_NOT_REQUESTED);
+	if (k == 1)
+		k = SSL_do_handshake(tc->ssl);
+	tc->own_update = false;
+	return k == 1 ? 0 : tls_conn_fail(tc, SSL_get_error(tc->ssl, k));
 }
 
 bool

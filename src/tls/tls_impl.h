@@ -63,7 +63,8 @@ struct tls_conn {
 	bool tls13;            /* (l) TLS 1.3 keys were handed over: a KeyUpdate changes them */
 	int cipher;            /* (l) VMS_TLS_* of the keys handed over */
 	size_t secret_len;     /* (l) bytes of `secret`; 0: unknown, no KeyUpdate possible */
-	unsigned key_updates;  /* (l) our KeyUpdates since the peer last sent data */
+	unsigned key_updates;  /* (l) KeyUpdates we answered since the peer last sent data */
+	bool own_update; /* (l) the KeyUpdate being written is ours (worn key), not an answer */
 	uint8_t secret[EVP_MAX_MD_SIZE]; /* (l) TLS 1.3: our application traffic secret now */
 	char why[120];                   /* (l) last failure */
 };

@@ -24,6 +24,9 @@
  *     by the client's message callback);
  *   - 32 KeyUpdates in a row without a request are answered, the 33rd ends
  *     the connection (each answer grows the server's send queue);
+ *   - a worn key (tls_key_update_records): the server's own KeyUpdates
+ *     during downloads, unasked; more than 32 in one response do not end
+ *     the connection (they are not answers); none with the limit off;
  *   - HTTP/2 (ALPN h2, libnghttp2's client session): on one connection a
  *     cold file of several reads, a large one and two small ones in flight
  *     at once, and KeyUpdates (requested, not requested, two in a row) while
@@ -64,8 +67,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define COLD_SIZE (160 * 1024 + 123)   /* fits the send buffer: queued whole, not ready */
-#define BIG_SIZE  (1024 * 1024 + 4321) /* more than the send buffer */
+#define COLD_SIZE (160 * 1024 + 123)      /* fits the send buffer: queued whole, not ready */
+#define BIG_SIZE  (1024 * 1024 + 4321)    /* more than the send buffer */
+#define HUGE_SIZE (12 * 1024 * 1024 + 77) /* more than 32 send buffers (48 at 256 KiB) */
 /* More than one HTTP/2 hold (H2_HOLD_BYTES, 256 KiB): read in several goes. */
 #define H2_COLD_SIZE (3 * 256 * 1024 + 4567)
 #define HOT_SIZE     (1000 + 7)
@@ -78,8 +82,8 @@ static const char *const ciphers[NCIPHERS] = {"TLS_AES_128_GCM_SHA256", "TLS_AES
 static struct test_tls tls;
 static struct http_server *srv;
 static int port;
-static struct vm_object *cold[NCIPHERS], *big;
-static unsigned char *cold_data[NCIPHERS], *big_data;
+static struct vm_object *cold[NCIPHERS], *big, *huge;
+static unsigned char *cold_data[NCIPHERS], *big_data, *huge_data;
 static struct vm_object *h2cold[NCIPHERS], *hot[NHOT];
 static unsigned char *h2cold_data[NCIPHERS], *hot_data[NHOT];
 static char h2cold_path[NCIPHERS][16], hot_path[NHOT][16];
@@ -133,6 +137,7 @@ setup(void)
 				     &h2cold_data[i]);
 	}
 	big = file_add("big.bin", BIG_SIZE, 99, false, &big_data);
+	huge = file_add("huge.bin", HUGE_SIZE, 98, false, &huge_data);
 	for (int i = 0; i < NHOT; i++) {
 		/* Synchronous: read before getpages returns, never waited for. */
 		snprintf(hot_path[i], sizeof(hot_path[i]), "/hot%d.bin", i);
@@ -169,6 +174,7 @@ teardown(void)
 		file_drop(h2cold[i], h2cold_data[i]);
 	}
 	file_drop(big, big_data);
+	file_drop(huge, huge_data);
 	for (int i = 0; i < NHOT; i++)
 		file_drop(hot[i], hot_data[i]);
 }
@@ -515,6 +521,49 @@ h2_check_batch(struct test_h2_stream *st, int nst, bool alive, const char *what)
 	for (int i = 0; i < nst; i++)
 		test_h2_check(&st[i], true, what);
 	test_h2_streams_free(st, nst);
+}
+
+/*
+ * A worn key (tls_key_update_records): the server sends KeyUpdates of its
+ * own, unasked, once a key sealed that many records; every body stays
+ * byte-exact and the connection goes on.  With a limit of 1 a single long
+ * response gets more of them than the 32 answers a client may ask for
+ * without a request: ours are not answers, so the connection lives.
+ */
+Test(https_keyupdate, server_changes_a_worn_key)
+{
+	int64_t saved = tls_key_update_records;
+	for (int i = 0; i < NCIPHERS; i++) {
+		tls_key_update_records = 16;
+		struct client c;
+		client_connect(&c, ciphers[i], NULL);
+		uint64_t base = server_key_changes();
+		for (int r = 0; r < 3; r++)
+			client_get(&c, "/big.bin", big_data, BIG_SIZE, BIG_SIZE, 0, 0);
+		client_get(&c, hot_path[0], hot_data[0], HOT_SIZE, HOT_SIZE, 0, 0);
+		/* Each download is 65 records: worn at least once, and no key changed before 16. */
+		int records = 3 * (int)(BIG_SIZE / VMS_TLS_MAX_PLAIN + 2) + 1;
+		cr_assert_geq(c.server_updates, 3, "%s: %d KeyUpdates from the server", ciphers[i],
+			      c.server_updates);
+		cr_assert_leq(c.server_updates, records / 16 + 1, "%s: %d KeyUpdates", ciphers[i],
+			      c.server_updates);
+		cr_assert_geq(server_key_changes() - base, (uint64_t)c.server_updates);
+
+		tls_key_update_records = 1;
+		c.server_updates = 0;
+		client_get(&c, "/huge.bin", huge_data, HUGE_SIZE, HUGE_SIZE, 0, 0);
+		cr_assert_gt(c.server_updates, 32, "%s: %d KeyUpdates in one response", ciphers[i],
+			     c.server_updates);
+		tls_key_update_records = 0; /* off: the next response changes nothing */
+		c.server_updates = 0;
+		client_get(&c, "/big.bin", big_data, BIG_SIZE, BIG_SIZE, 0, 0);
+		client_get(&c, hot_path[1], hot_data[1], 2 * HOT_SIZE, 2 * HOT_SIZE, 0, 0);
+		cr_assert_leq(c.server_updates, 1, "%s: %d KeyUpdates with the limit off",
+			      ciphers[i],
+			      c.server_updates); /* one may have been queued before it was off */
+		client_close(&c);
+	}
+	tls_key_update_records = saved;
 }
 
 Test(https_keyupdate, h2_streams_across_key_updates)
