@@ -17,7 +17,7 @@
  *   open       accepted, renewed (a new ticket under key[e] is sent)
  *
  * An epoch is tls_ticket_rotate seconds of CLOCK_MONOTONIC (clock steps do
- * not move it).  A key is made, at random, by the first handshake of its
+ * not move it).  A key is made, at random, by the first ticket sealed in its
  * epoch, in slot epoch % TLS_TICKET_KEYS.  A ticket is good for at most
  * TLS_TICKET_KEYS epochs (3 hours by default, beyond OpenSSL's 2-hour ticket
  * lifetime); then its key is wiped, by the first ticket sealed or opened
