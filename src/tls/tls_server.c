@@ -205,5 +205,6 @@ tls_server_free(struct tls_server *srv)
 		return;
 	for (int i = 0; i < srv->n; i++)
 		SSL_CTX_free(srv->ctx[i]);
+	OPENSSL_cleanse(srv->tickets, sizeof(srv->tickets));
 	free(srv);
 }

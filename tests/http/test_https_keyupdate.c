@@ -532,9 +532,9 @@ h2_check_batch(struct test_h2_stream *st, int nst, bool alive, const char *what)
  */
 Test(https_keyupdate, server_changes_a_worn_key)
 {
-	int64_t saved = tls_key_update_records;
+	int64_t saved = __atomic_load_n(&tls_key_update_records, __ATOMIC_RELAXED);
 	for (int i = 0; i < NCIPHERS; i++) {
-		tls_key_update_records = 16;
+		__atomic_store_n(&tls_key_update_records, 16, __ATOMIC_RELAXED);
 		struct client c;
 		client_connect(&c, ciphers[i], NULL);
 		uint64_t base = server_key_changes();
@@ -549,12 +549,13 @@ Test(https_keyupdate, server_changes_a_worn_key)
 			      c.server_updates);
 		cr_assert_geq(server_key_changes() - base, (uint64_t)c.server_updates);
 
-		tls_key_update_records = 1;
+		__atomic_store_n(&tls_key_update_records, 1, __ATOMIC_RELAXED);
 		c.server_updates = 0;
 		client_get(&c, "/huge.bin", huge_data, HUGE_SIZE, HUGE_SIZE, 0, 0);
 		cr_assert_gt(c.server_updates, 32, "%s: %d KeyUpdates in one response", ciphers[i],
 			     c.server_updates);
-		tls_key_update_records = 0; /* off: the next response changes nothing */
+		/* Off: the next response changes nothing. */
+		__atomic_store_n(&tls_key_update_records, 0, __ATOMIC_RELAXED);
 		c.server_updates = 0;
 		client_get(&c, "/big.bin", big_data, BIG_SIZE, BIG_SIZE, 0, 0);
 		client_get(&c, hot_path[1], hot_data[1], 2 * HOT_SIZE, 2 * HOT_SIZE, 0, 0);
@@ -563,7 +564,7 @@ Test(https_keyupdate, server_changes_a_worn_key)
 			      c.server_updates); /* one may have been queued before it was off */
 		client_close(&c);
 	}
-	tls_key_update_records = saved;
+	__atomic_store_n(&tls_key_update_records, saved, __ATOMIC_RELAXED);
 }
 
 Test(https_keyupdate, h2_streams_across_key_updates)
