@@ -7,6 +7,7 @@
 #define VMSEND_CLI_SERVE_H
 
 #include "http/http_server.h"
+#include "tls/tls.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,7 +32,8 @@ struct serve_opts {
 	bool check_config;
 	const char *tls_cert[16], *tls_key[16]; /* --tls-cert / --tls-key pairs, in order */
 	int ntls_cert, ntls_key;
-	const char *tls_ticket_key[4]; /* --tls-ticket-key files, the sealing one first */
+	const char *
+	    tls_ticket_key[TLS_MAX_TICKET_KEYS]; /* --tls-ticket-key files, the sealing one first */
 	int ntls_ticket_key;
 	bool no_h2;   /* --no-h2: TLS listeners offer ALPN http/1.1 only */
 	char **owned; /* strings the options point into */

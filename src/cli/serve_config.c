@@ -417,8 +417,9 @@ serve_flags(struct serve_opts *o, int argc, const char **argv, char *err, size_t
 			(cert ? o->tls_cert : o->tls_key)[(*k)++] = v;
 		} else if (strcmp(a, "--tls-ticket-key") == 0) {
 			NEED_VALUE();
-			if (o->ntls_ticket_key == 4)
-				return serve_err(err, errlen, "at most 4 --tls-ticket-key");
+			if (o->ntls_ticket_key == TLS_MAX_TICKET_KEYS)
+				return serve_err(err, errlen, "at most %d --tls-ticket-key",
+						 TLS_MAX_TICKET_KEYS);
 			o->tls_ticket_key[o->ntls_ticket_key++] = v;
 		} else if (strcmp(a, "--hsts") == 0) {
 			NEED_VALUE();

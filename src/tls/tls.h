@@ -66,6 +66,7 @@ void tls_server_free(struct tls_server *srv);
  * connection.  0, or a negative errno with `err` naming the file.  A file
  * other users may read is logged as a warning.
  */
+#define TLS_MAX_TICKET_KEYS 4
 int tls_server_set_ticket_keys(struct tls_server *srv, const char *const *files, int n, char *err,
 			       size_t errlen);
 /*

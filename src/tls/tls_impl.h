@@ -9,8 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define TLS_MAX_CERTS    16
-#define TLS_TICKET_FILES 4
+#define TLS_MAX_CERTS 16
 
 /* A session-ticket key (tls_ticket.c); a --tls-ticket-key file holds name, aes, hmac in this order. */
 struct tls_ticket_key {
@@ -28,7 +27,7 @@ struct tls_server {
 	const unsigned char *alpn;   /* (c) wire format */
 	size_t alpn_len;             /* (c) */
 	/* (c) --tls-ticket-key files: [0] seals, all open; none: the process's rotating ring */
-	struct tls_ticket_key tickets[TLS_TICKET_FILES];
+	struct tls_ticket_key tickets[TLS_MAX_TICKET_KEYS];
 	int ntickets; /* (c) */
 };
 

@@ -220,8 +220,8 @@ int
 tls_server_set_ticket_keys(struct tls_server *srv, const char *const *files, int n, char *err,
 			   size_t errlen)
 {
-	if (n > TLS_TICKET_FILES) {
-		snprintf(err, errlen, "at most %d --tls-ticket-key", TLS_TICKET_FILES);
+	if (n > TLS_MAX_TICKET_KEYS) {
+		snprintf(err, errlen, "at most %d --tls-ticket-key", TLS_MAX_TICKET_KEYS);
 		return -EINVAL;
 	}
 	for (int i = 0; i < n; i++) {
