@@ -461,6 +461,22 @@ tls_conn_fail(struct tls_conn *tc, int e)
 	return ERR_GET_REASON(err) == ERR_R_MALLOC_FAILURE ? -ENOMEM : -EPROTO;
 }
 
+/*
+ * Send a KeyUpdate of `type` now: an answer to the peer's (own false) or ours
+ * for a worn key.  Written through our BIO, which queues the record, then
+ * the next keys.  1, or tls_conn_fail()'s result.
+ */
+static int
+tls_conn_key_update(struct tls_conn *tc, int type, bool own)
+{
+	tc->own_update = own;
+	int k = SSL_key_update(tc->ssl, type);
+	if (k == 1)
+		k = SSL_do_handshake(tc->ssl);
+	tc->own_update = false;
+	return k == 1 ? 1 : tls_conn_fail(tc, SSL_get_error(tc->ssl, k));
+}
+
 int
 tls_conn_read(struct tls_conn *tc, char *out, size_t cap)
 {
@@ -493,11 +509,9 @@ tls_conn_read(struct tls_conn *tc, char *out, size_t cap)
 	int type = SSL_get_key_update_type(tc->ssl);
 	if (type != SSL_KEY_UPDATE_NONE) {
 		/* The peer asked for our KeyUpdate: send it now (see the top of the file). */
-		int k = SSL_key_update(tc->ssl, type);
-		if (k == 1)
-			k = SSL_do_handshake(tc->ssl);
+		int k = tls_conn_key_update(tc, type, false);
 		if (k != 1)
-			return tls_conn_fail(tc, SSL_get_error(tc->ssl, k));
+			return k;
 	}
 	if (r != 1)
 		return tls_conn_fail(tc, e);
@@ -513,13 +527,8 @@ tls_conn_check_key(struct tls_conn *tc)
 	if (lim <= 0 || !tc->ready || !tc->tls13 || tc->shut || tc->secret_len == 0 ||
 	    vms_socket_tls_records(tc->so) < (uint64_t)lim)
 		return 0;
-	/* Written through our BIO, which queues the record, then the next keys. */
-	tc->own_update = true;
-	int k = SSL_key_update(tc->ssl, SSL_KEY_UPDATE_NOT_REQUESTED);
-	if (k == 1)
-		k = SSL_do_handshake(tc->ssl);
-	tc->own_update = false;
-	return k == 1 ? 0 : tls_conn_fail(tc, SSL_get_error(tc->ssl, k));
+	int k = tls_conn_key_update(tc, SSL_KEY_UPDATE_NOT_REQUESTED, true);
+	return k == 1 ? 0 : k;
 }
 
 bool
