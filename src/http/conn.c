@@ -193,6 +193,8 @@ http_conn_free(struct http_conn *c)
 		c->next->prev = c->prev;
 	th->nconns--;
 	atomic_fetch_sub(&http_stats.conns_open, 1);
+	if (atomic_load(&th->aside))
+		http_thread_balance(th);
 	if (th->nconns_peak >= HTTP_TRIM_PEAK && th->nconns <= th->nconns_peak / 4) {
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 		/*

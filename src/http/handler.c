@@ -529,7 +529,7 @@ http_serve_metrics(struct http_conn *c, struct http_resp *r)
 		http_resp_simple(c, r, 500, false, NULL);
 		return;
 	}
-	size_t blen = http_metrics_render(r->mem + off, cap);
+	size_t blen = http_metrics_render(r->mem + off, cap, c->th->srv);
 	r->memlen = (size_t)off + blen;
 	struct http_hdrbuf hb;
 	http_head_begin(r, &hb, 200, 0);

@@ -162,7 +162,7 @@ struct http_thread {
 	int nlis;                    /* (t) slots in use or retiring are below this */
 	struct http_gen *gen;        /* (t) current settings; referenced */
 	struct http_conn *conns;     /* (t) */
-	int nconns;                  /* (t) */
+	atomic_int nconns;           /* (t) written; read by every thread to balance accepts */
 	int nconns_peak;             /* (t) most connections since the heap was last trimmed */
 	struct vms_stash spare;      /* (t) freed connections kept for reuse */
 	struct vms_stash spare_in;   /* (t) input buffers (HTTP_INBUF) kept for reuse */
@@ -174,7 +174,10 @@ struct http_thread {
 	struct io_task stop_task;
 	struct io_timer stop_timer;
 	struct io_task reload_task;
-	int start_rc; /* (c) after the start handshake */
+	atomic_bool aside;         /* (a) not accepting: holds more connections than another */
+	atomic_bool nudged;        /* (a) nudge_task is posted */
+	struct io_task nudge_task; /* another thread asks it to accept again */
+	int start_rc;              /* (c) after the start handshake */
 };
 
 /* A listening address: one socket, and a dup of it for each thread. */
@@ -200,6 +203,7 @@ struct http_server {
 	int reload_acks;             /* (start_mu) threads that applied the posted reload */
 	struct http_reload *pending; /* the reload the threads are applying */
 	atomic_bool posts_done;      /* (a) every stop task was posted: loops may be destroyed */
+	atomic_int nudging;          /* (a) threads posting a nudge now: loops stay until 0 */
 };
 
 /* The settings a connection runs with. */
@@ -214,6 +218,8 @@ int http_addrs_bind(struct http_server *srv, const struct http_server_config *cf
 		    struct http_addr *out, int *nout);
 void http_addr_close(struct http_addr *a, int nthreads);
 void http_listener_arm(struct http_thread *th, const struct http_addr *a);
+/* server.c, for conn.c: a connection closed; a thread that stood aside may accept again. */
+void http_thread_balance(struct http_thread *th);
 /* reload.c: the reload task run on each thread */
 void http_thread_reload_task(struct io_task *task);
 

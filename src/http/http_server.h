@@ -140,9 +140,10 @@ struct http_stats {
 	struct vms_counter not_modified;   /* 304 responses */
 	struct vms_counter parse_errors;   /* 4xx/5xx from the parser */
 	struct vms_counter sendfile_again; /* EAGAIN waits for the send buffer */
-	struct vms_counter tls_errors;     /* TLS handshakes or records that failed */
-	struct vms_counter heap_trims;     /* malloc_trim() after a burst of connections ended */
-	struct vms_counter ring_empty;     /* receives that found the thread's buffer ring empty */
+	struct vms_counter accept_asides; /* a thread stopped accepting: it held more connections */
+	struct vms_counter tls_errors;    /* TLS handshakes or records that failed */
+	struct vms_counter heap_trims;    /* malloc_trim() after a burst of connections ended */
+	struct vms_counter ring_empty;    /* receives that found the thread's buffer ring empty */
 	/* HTTP/2 (requests and parse_errors above count both protocols) */
 	struct vms_counter h2_connections; /* connections that became HTTP/2 */
 	struct vms_counter h2_requests;    /* streams answered */
@@ -160,8 +161,12 @@ struct http_stats {
 extern struct http_stats http_stats;
 extern const double http_latency_bounds_ms[HTTP_LATENCY_BUCKETS];
 
-/* Write the Prometheus text page into buf; returns its length (truncated at cap). */
+/*
+ * Write the Prometheus text page into buf; returns its length (truncated at
+ * cap).  With a server, the page also has the connections each of its
+ * threads holds.
+ */
 #define HTTP_METRICS_CAP (64 * 1024) /* the buffer /.vmsend/metrics renders into */
-size_t http_metrics_render(char *buf, size_t cap);
+size_t http_metrics_render(char *buf, size_t cap, const struct http_server *srv);
 
 #endif

@@ -7,7 +7,8 @@
  * (counters) or vmsend_<name> (gauges).  Names keep their subsystem prefix
  * so a reader can find the code that moves them.  This file knows no other
  * subsystem; it adds only the request latency histogram, which is not a
- * counter.
+ * counter, and the connections each thread holds, which the registry cannot
+ * name (the number of threads is known only at start).
  *
  * Latency is measured from "request head parsed" to "response fully queued
  * on the socket": the time the server spent deciding and queueing, which a
@@ -46,6 +47,8 @@ VMS_STAT_COUNTER(http_stats.bytes_body, "http_body_bytes", "response body bytes 
 VMS_STAT_COUNTER(http_stats.tls_errors, "tls_errors", "TLS handshakes or records that failed");
 VMS_STAT_COUNTER(http_stats.heap_trims, "heap_trims",
 		 "heap memory given back to the system after a burst of connections ended");
+VMS_STAT_COUNTER(http_stats.accept_asides, "http_accept_asides",
+		 "times a thread stopped accepting because it held more connections than another");
 VMS_STAT_COUNTER(http_stats.sendfile_again, "http_send_waits",
 		 "responses that waited for send-buffer space");
 
@@ -144,12 +147,20 @@ http_m_stat(void *arg, const struct vms_stat *st, uint64_t value)
 }
 
 size_t
-http_metrics_render(char *buf, size_t cap)
+http_metrics_render(char *buf, size_t cap, const struct http_server *srv)
 {
 	struct http_mbuf mb = {buf, 0, cap}, *m = &mb;
 	struct http_mwalk w = {m, NULL};
 
 	vms_stats_foreach(NULL, http_m_stat, &w);
+
+	if (srv != NULL) {
+		http_m_put(m, "# HELP vmsend_http_thread_connections connections open on each "
+			      "event-loop thread\n# TYPE vmsend_http_thread_connections gauge\n");
+		for (int t = 0; t < srv->nthreads; t++)
+			http_m_put(m, "vmsend_http_thread_connections{thread=\"%d\"} %d\n", t,
+				   atomic_load(&srv->threads[t].nconns));
+	}
 
 	http_m_put(m, "# HELP vmsend_http_request_duration_seconds head parsed to response queued\n"
 		      "# TYPE vmsend_http_request_duration_seconds histogram\n");

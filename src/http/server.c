@@ -16,6 +16,15 @@
  * one-thread processes did 2,042..2,673.  A shared socket also cannot be
  * joined silently by a second server on the same port.
  *
+ * A shared socket alone does not spread a burst: io_uring tries an accept
+ * the moment it is submitted, so the thread that wakes for the first
+ * connection of a burst takes every one already queued.  Four connections
+ * opened together by one client landed on one of two threads in 4 of 6
+ * runs, and a 4-stream download then ran on one core.  So the threads
+ * balance by connections held (http_thread_balance): a thread holding more
+ * than one over the fewest stands aside (arms no accept), and connections
+ * wait in the shared backlog for a thread holding fewer.
+ *
  * Stopping is posted to every loop: listeners shut down, idle connections
  * close, busy ones close after their response; after the grace period the
  * rest are aborted.  A loop leaves when it has no connection left and every
@@ -32,6 +41,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -200,7 +210,7 @@ http_accept_done(struct io_req *req, int res, uint32_t flags)
 			last = now;
 		}
 	}
-	http_accept_arm(l);
+	http_thread_balance(th);
 }
 
 static void
@@ -213,6 +223,72 @@ http_accept_arm(struct http_listener *l)
 	io_uring_prep_accept(sqe, l->fd, (struct sockaddr *)&l->addr, &l->addrlen,
 			     SOCK_CLOEXEC | SOCK_NONBLOCK);
 	l->busy = true;
+}
+
+/*
+ * Accept balancing.  A thread accepts only while it holds at most
+ * HTTP_ACCEPT_SLACK more connections than the thread holding the fewest;
+ * otherwise it stands aside until a connection of its own closes or another
+ * thread nudges it.  The thread deciding marks itself aside first and then
+ * reads every other thread (sequentially consistent atomics), and nudges any
+ * thread aside that may accept again.  So of two threads deciding at once,
+ * the later one sees the earlier one's mark, and some thread holding the
+ * fewest connections always accepts or has a nudge on its way: the backlog
+ * never waits for nothing.  With one address, and no connection closing,
+ * the threads' counts stay within HTTP_ACCEPT_SLACK + 1 of each other.
+ *
+ * The slack is 1, not 0: with 0, a thread holding one connection in its
+ * handshake stood aside for an idle one in 28% of accepts of short TLS
+ * connections (openssl s_time), each a cross-thread nudge and wake-up; with 1
+ * it was 5%, and 4 long downloads still split 2 and 2 in every run.
+ */
+#define HTTP_ACCEPT_SLACK 1
+
+static void
+http_thread_nudge(struct http_thread *o)
+{
+	struct http_server *srv = o->srv;
+	/* No nudge once the stop tasks are out: a loop may be gone (see the thread's exit). */
+	atomic_fetch_add(&srv->nudging, 1);
+	if (!atomic_load(&srv->posts_done) && !atomic_exchange(&o->nudged, true))
+		io_loop_post(o->loop, &o->nudge_task);
+	atomic_fetch_sub(&srv->nudging, 1);
+}
+
+void
+http_thread_balance(struct http_thread *th)
+{
+	struct http_server *srv = th->srv;
+	if (srv->nthreads > 1) {
+		bool was_aside = atomic_exchange(&th->aside, true);
+		int fewest = INT_MAX;
+		for (int t = 0; t < srv->nthreads; t++)
+			fewest = MIN(fewest, atomic_load(&srv->threads[t].nconns));
+		for (int t = 0; t < srv->nthreads; t++) {
+			struct http_thread *o = &srv->threads[t];
+			if (o != th && atomic_load(&o->aside) &&
+			    atomic_load(&o->nconns) <= fewest + HTTP_ACCEPT_SLACK)
+				http_thread_nudge(o);
+		}
+		if (atomic_load(&th->nconns) > fewest + HTTP_ACCEPT_SLACK) {
+			if (!was_aside)
+				counter_inc(&http_stats.accept_asides);
+			return;
+		}
+		atomic_store(&th->aside, false);
+	}
+	for (int i = 0; i < th->nlis; i++)
+		if (!th->lis[i].busy)
+			http_accept_arm(&th->lis[i]);
+}
+
+static void
+http_thread_nudge_task(struct io_task *task)
+{
+	struct http_thread *th = container_of(task, struct http_thread, nudge_task);
+	atomic_store(&th->nudged, false);
+	if (atomic_load(&th->aside))
+		http_thread_balance(th);
 }
 
 static void
@@ -263,6 +339,7 @@ http_thread_main(void *arg)
 	th->stop_task.fn = http_thread_stop_task;
 	th->stop_timer.fn = http_thread_grace_end;
 	th->reload_task.fn = http_thread_reload_task;
+	th->nudge_task.fn = http_thread_nudge_task;
 	int rc = io_loop_create(&th->loop, 1024, vm_initialized() ? IO_LOOP_ARENA : 0);
 	/* Before the start returns, so that its allocation is not counted as a request's. */
 	if (rc == 0)
@@ -290,7 +367,7 @@ http_thread_main(void *arg)
 	 * io_loop_post() may still be waking this loop (writing its eventfd)
 	 * after our stop task ran: wait until the stopper's posts returned.
 	 */
-	while (!atomic_load(&srv->posts_done))
+	while (!atomic_load(&srv->posts_done) || atomic_load(&srv->nudging) > 0)
 		usleep(1000);
 	for (int i = 0; i < th->nlis; i++)
 		if (th->lis[i].fd >= 0) {
@@ -465,7 +542,7 @@ http_listener_arm(struct http_thread *th, const struct http_addr *a)
 	l->req.done = http_accept_done;
 	if (slot >= th->nlis)
 		th->nlis = slot + 1;
-	if (th->loop != NULL)
+	if (th->loop != NULL && !atomic_load(&th->aside))
 		http_accept_arm(l);
 }
 

@@ -52,7 +52,7 @@ Test(metrics, every_registered_stat_is_on_the_page)
 {
 	cr_assert_eq(vm_init(4 << 20), 0);
 	char *page = malloc(HTTP_METRICS_CAP + 1);
-	size_t n = http_metrics_render(page, HTTP_METRICS_CAP);
+	size_t n = http_metrics_render(page, HTTP_METRICS_CAP, NULL);
 	cr_assert_lt(n, HTTP_METRICS_CAP - 1, "the page filled its buffer: stats were cut off");
 	page[n] = '\0';
 	struct reg_check x = {page, 0};
