@@ -262,8 +262,10 @@ http_thread_balance(struct http_thread *th)
 	if (srv->nthreads > 1) {
 		bool was_aside = atomic_exchange(&th->aside, true);
 		int fewest = INT_MAX;
-		for (int t = 0; t < srv->nthreads; t++)
-			fewest = MIN(fewest, atomic_load(&srv->threads[t].nconns));
+		for (int t = 0; t < srv->nthreads; t++) {
+			int held = atomic_load(&srv->threads[t].nconns);
+			fewest = MIN(fewest, held);
+		}
 		for (int t = 0; t < srv->nthreads; t++) {
 			struct http_thread *o = &srv->threads[t];
 			if (o != th && atomic_load(&o->aside) &&
