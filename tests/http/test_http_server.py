@@ -9,6 +9,7 @@ that a busy port is refused, and the main one is stopped with SIGTERM at the
 end to check a graceful exit.
 """
 import os
+import random
 import re
 import shutil
 import socket
@@ -419,6 +420,49 @@ class Connections(unittest.TestCase):
                 for s in socks:
                     s.close()
                 srv.stop()
+
+    def test_balancing_never_strands_a_connection(self):
+        """Connections that open, wait and close at random over 4 threads, which makes threads
+        stand aside and come back (nudged, or by their own closes) all the time: every request
+        is answered (a thread left aside with nobody accepting would strand the backlog and
+        time these out).  Prints its seed; VMSEND_TEST_SEED replays it."""
+        seed = int(os.environ.get("VMSEND_TEST_SEED", random.randrange(1 << 32)))
+        print("balancing churn seed %d" % seed, file=sys.stderr)
+        srv = Server(ROOT, threads=4)
+        errors = []
+
+        def client(k):
+            rnd = random.Random(seed + k)
+            held = []
+            try:
+                for _ in range(60):
+                    c = Conn(srv.port, timeout=10)
+                    c.request("GET", "/hello.txt")
+                    r = c.read_response()
+                    if r.status != 200 or r.body != FILES["hello.txt"]:
+                        errors.append("client %d: %d" % (k, r.status))
+                    held.append(c)
+                    while held and (len(held) > 6 or rnd.random() < 0.5):
+                        held.pop(rnd.randrange(len(held))).close()
+                    if rnd.random() < 0.2:
+                        time.sleep(rnd.random() / 100)
+            except Exception as e:  # a timeout here is the failure this test is for
+                errors.append("client %d: %r" % (k, e))
+            finally:
+                for c in held:
+                    c.close()
+
+        try:
+            clients = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+            for t in clients:
+                t.start()
+            for t in clients:
+                t.join()
+            self.assertEqual(errors, [], "seed %d" % seed)
+            self.assertGreater(metric("vmsend_http_accept_asides_total", srv.port), 0,
+                               "the churn never made a thread stand aside (seed %d)" % seed)
+        finally:
+            srv.stop()
 
     def test_pipelining_in_order(self):
         names = ["hello.txt", "medium.bin", "nope", "one.bin", "page.bin", "sub/index.html",
