@@ -425,7 +425,8 @@ class Connections(unittest.TestCase):
         """Connections that open, wait and close at random over 4 threads, which makes threads
         stand aside and come back (nudged, or by their own closes) all the time: every request
         is answered (a thread left aside with nobody accepting would strand the backlog and
-        time these out).  Prints its seed; VMSEND_STRESS_SEED replays it (make test-repeat sets it)."""
+        time these out).  Prints its seed; VMSEND_STRESS_SEED (set by make test-repeat)
+        replays it."""
         seed = int(os.environ.get("VMSEND_STRESS_SEED", random.randrange(1 << 32)))
         print("balancing churn seed %d" % seed, file=sys.stderr)
         srv = Server(ROOT, threads=4)
