@@ -238,7 +238,7 @@ http_accept_arm(struct http_listener *l)
  * the threads' counts stay within HTTP_ACCEPT_SLACK + 1 of each other.
  *
  * The slack is 1, not 0: with 0, a thread holding one connection in its
- * handshake stood aside for an idle one in 28% of accepts of short TLS
+ * handshake stood aside for an idle one in 26% of accepts of short TLS
  * connections (openssl s_time), each a cross-thread nudge and wake-up; with 1
  * it was 5%, and 4 long downloads still split 2 and 2 in every run.
  */
