@@ -266,14 +266,25 @@ rfs_io_build(struct vm_object *obj, struct vm_page **ma, int count, int *rbehind
 		}
 		io->pages[io->req + i] = m;
 	}
-	/* Optional pages: grabbed without sleeping, stopping at the first resident one. */
-	for (int i = io->req - 1; i >= 0 && io->nbehind < want_b; i--) {
-		struct vm_page *m = vm_page_grab_optional(obj, ostart + ws + (uint64_t)i);
+	/*
+	 * Optional pages: grabbed without sleeping, stopping at the first
+	 * resident one.  Behind, the run goes down from p0 - 1 into the slots
+	 * just before ma[], then is turned into pindex order.
+	 */
+	int behind = MIN(want_b, io->req);
+	if (behind > 0) {
+		struct vm_page **b = io->pages + io->req - behind;
+		int nb = vm_page_grab_optional_run(obj, p0 - 1, -1, b, behind);
 
-		if (m == NULL)
-			break;
-		io->pages[i] = m;
-		io->nbehind++;
+		for (int i = 0; i < nb / 2; i++) {
+			struct vm_page *m = b[i];
+			b[i] = b[nb - 1 - i];
+			b[nb - 1 - i] = m;
+		}
+		memmove(b + (behind - nb), b, (size_t)nb * sizeof(*b));
+		for (int i = 0; i < behind - nb; i++)
+			b[i] = NULL;
+		io->nbehind = nb;
 	}
 	int ahead = MIN(want_a, io->nslots - (io->req + count));
 	if (ahead > 0)
