@@ -96,68 +96,49 @@ page_state(struct vm_object *obj, uint64_t p)
 	return st;
 }
 
-/* getpages of page p alone, offering rb behind and ra ahead; they come back as read. */
-static void
-read_page(struct vm_object *obj, uint64_t p, int *rb, int *ra)
-{
-	struct vm_page *m = vm_page_grab(obj, p, 0);
-	cr_assert_not_null(m);
-	cr_assert_eq(pager_getpages(obj, &m, 1, rb, ra), PAGER_OK, "page %llu",
-		     (unsigned long long)p);
-	vm_page_xunbusy(m);
-	cr_assert_eq(page_state(obj, p), 2, "page %llu", (unsigned long long)p);
-}
-
 Test(rados_pager, optional_pages_stay_in_the_object_and_stop_at_a_resident_page)
 {
+	/*
+	 * Each case caches page `resident` first (-1: none), then reads page p
+	 * offering want_b pages behind and want_a ahead: got_b and got_a come
+	 * back, pages p - got_b .. p + got_a have the file's bytes, and page
+	 * `absent` is not in the cache.
+	 */
+	static const struct {
+		int resident, p, want_b, want_a, got_b, got_a, absent;
+		const char *what;
+	} cases[] = {
+	    {-1, 5, 0, 0, 0, 0, 4, "none asked: the chunk's other pages go to the sink only"},
+	    {-1, 10, 8, 0, 2, 0, 7, "behind stays in its chunk (8-11)"},
+	    {1, 3, 8, 0, 1, 0, 0, "behind stops at resident page 1 (rule 9)"},
+	    {13, 14, 8, 0, 0, 0, 12, "behind: nothing past resident page 13"},
+	    {-1, 15, 0, 8, 0, 0, 16, "ahead stops where object 0 ends"},
+	    {-1, 17, 0, 8, 0, 8, 26, "ahead: 18-25; the rest of chunk 24-27 goes to the sink"},
+	};
 	struct vnode *vp;
 	struct vm_object *obj = setup(&vp);
 	uint64_t behind0 = counter_get(&radosfs_stats.rbehind_pages);
-	int rb, ra;
 
-	/* No optional pages asked: the chunk's other pages are read into the sink only. */
-	read_page(obj, 5, NULL, NULL);
-	cr_assert_eq(page_state(obj, 4), 0);
-	cr_assert_eq(page_state(obj, 6), 0);
-
-	/* Behind page 10 offering 8: the rest of its chunk (8, 9), nothing before it. */
-	rb = 8, ra = 0;
-	read_page(obj, 10, &rb, &ra);
-	cr_assert_eq(rb, 2);
-	cr_assert_eq(page_state(obj, 8), 2);
-	cr_assert_eq(page_state(obj, 9), 2);
-	cr_assert_eq(page_state(obj, 7), 0, "read-behind left its chunk");
-
-	/* Behind page 3 with page 1 resident: page 2 only (rule 9 stops at page 1). */
-	read_page(obj, 1, NULL, NULL);
-	rb = 8, ra = 0;
-	read_page(obj, 3, &rb, &ra);
-	cr_assert_eq(rb, 1);
-	cr_assert_eq(page_state(obj, 2), 2);
-	cr_assert_eq(page_state(obj, 0), 0, "read-behind went past a resident page");
-
-	/* Behind page 14 with page 13 resident: nothing. */
-	read_page(obj, 13, NULL, NULL);
-	rb = 8, ra = 0;
-	read_page(obj, 14, &rb, &ra);
-	cr_assert_eq(rb, 0);
-	cr_assert_eq(page_state(obj, 12), 0);
-
-	/* Ahead of page 15 offering 8: none, the object ends there. */
-	rb = 0, ra = 8;
-	read_page(obj, 15, &rb, &ra);
-	cr_assert_eq(ra, 0);
-	cr_assert_eq(page_state(obj, 16), 0, "read-ahead crossed into the next object");
-
-	/* Ahead of page 17 offering 8: 18 to 25, the rest of chunk 24-27 into the sink. */
-	rb = 0, ra = 8;
-	read_page(obj, 17, &rb, &ra);
-	cr_assert_eq(ra, 8);
-	for (uint64_t p = 18; p <= 25; p++)
-		cr_assert_eq(page_state(obj, p), 2, "read-ahead page %llu", (unsigned long long)p);
-	cr_assert_eq(page_state(obj, 26), 0);
-	cr_assert_eq(page_state(obj, 16), 0);
-
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rb = cases[i].want_b, ra = cases[i].want_a, none = 0;
+		if (cases[i].resident >= 0) {
+			struct vm_page *r = vm_page_grab(obj, (uint64_t)cases[i].resident, 0);
+			cr_assert_not_null(r);
+			cr_assert_eq(pager_getpages(obj, &r, 1, &none, &none), PAGER_OK);
+			vm_page_xunbusy(r);
+		}
+		struct vm_page *m = vm_page_grab(obj, (uint64_t)cases[i].p, 0);
+		cr_assert_not_null(m);
+		cr_assert_eq(pager_getpages(obj, &m, 1, &rb, &ra), PAGER_OK, "%s", cases[i].what);
+		vm_page_xunbusy(m);
+		cr_assert_eq(rb, cases[i].got_b, "%s: %d behind", cases[i].what, rb);
+		cr_assert_eq(ra, cases[i].got_a, "%s: %d ahead", cases[i].what, ra);
+		for (int p = cases[i].p - rb; p <= cases[i].p + ra; p++)
+			cr_assert_eq(page_state(obj, (uint64_t)p), 2, "%s: page %d", cases[i].what,
+				     p);
+		cr_assert_eq(page_state(obj, (uint64_t)cases[i].absent), 0, "%s: page %d cached",
+			     cases[i].what, cases[i].absent);
+	}
 	cr_assert_eq(counter_get(&radosfs_stats.rbehind_pages) - behind0, 3);
 	cr_assert(vm_quiescent(), "a page was left busy or wired");
 	vnode_rele(vp);
