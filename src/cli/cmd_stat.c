@@ -12,7 +12,11 @@
  *   busy      pages busy (in I/O) now    vmsend_vm_pages_busy
  *   io        swapin pager I/Os in flight   vmsend_sf_ios_inflight
  *   ra_pg     read-ahead pages in flight    vmsend_sf_ra_inflight_pages
+ *   conns     connections open now          vmsend_http_connections_open
  *   errors    5xx responses + failed pager I/Os in the interval
+ *
+ * --json also gives the connections each event-loop thread holds
+ * (vmsend_http_thread_connections), to see how they are spread.
  *
  * A ratio with no lookups in the interval prints "-" (null in JSON).
  */
@@ -120,10 +124,30 @@ stat_get(const struct stat_sample *s, const char *name)
 	return sum;
 }
 
+#define STAT_MAX_THREADS 256
+
 struct stat_row {
 	double req_s, bytes_s, pc_hit, arc_hit; /* ratios < 0: no lookups */
-	double wired, busy, io, ra_pages, errors;
+	double wired, busy, io, ra_pages, errors, conns;
+	int nthreads;
+	double thread_conns[STAT_MAX_THREADS];
 };
+
+/* vmsend_http_thread_connections{thread="0"}, {thread="1"}, ... while present: how many. */
+static int
+stat_threads(const struct stat_sample *s, double *held, int max)
+{
+	int n = 0;
+	for (char name[96]; n < max; n++) {
+		int len = snprintf(name, sizeof(name),
+				   "\nvmsend_http_thread_connections{thread=\"%d\"} ", n);
+		const char *p = strstr(s->body, name);
+		if (p == NULL)
+			break;
+		held[n] = strtod(p + len, NULL);
+	}
+	return n;
+}
 
 static double
 stat_delta(const struct stat_sample *a, const struct stat_sample *b, const char *name)
@@ -154,6 +178,8 @@ stat_compute(const struct stat_sample *a, const struct stat_sample *b, struct st
 	r->busy = stat_get(b, "vmsend_vm_pages_busy");
 	r->io = stat_get(b, "vmsend_sf_ios_inflight");
 	r->ra_pages = stat_get(b, "vmsend_sf_ra_inflight_pages");
+	r->conns = stat_get(b, "vmsend_http_connections_open");
+	r->nthreads = stat_threads(b, r->thread_conns, STAT_MAX_THREADS);
 	r->errors = stat_delta(a, b, "vmsend_http_responses_total{code=\"5xx\"}") +
 		    stat_delta(a, b, "vmsend_sf_io_errors_total") +
 		    stat_delta(a, b, "vmsend_sf_ra_errors_total");
@@ -173,13 +199,18 @@ stat_print(const struct stat_row *r, bool json, int line)
 		    "{\"time\": %lld, \"requests_per_s\": %.1f, \"bytes_per_s\": %.0f, "
 		    "\"page_cache_hit_ratio\": %s, \"arc_hit_ratio\": %s, \"pages_wired\": %.0f, "
 		    "\"pages_busy\": %.0f, \"io_inflight\": %.0f, "
-		    "\"readahead_pages_inflight\": %.0f, \"errors\": %.0f}\n",
+		    "\"readahead_pages_inflight\": %.0f, \"errors\": %.0f, \"connections\": %.0f, "
+		    "\"thread_connections\": [",
 		    (long long)now, r->req_s, r->bytes_s, pc, arc, r->wired, r->busy, r->io,
-		    r->ra_pages, r->errors);
+		    r->ra_pages, r->errors, r->conns);
+		for (int t = 0; t < r->nthreads; t++)
+			printf("%s%.0f", t ? ", " : "", r->thread_conns[t]);
+		printf("]}\n");
 	} else {
 		if (line % 20 == 0)
-			printf("%8s %8s %8s %7s %7s %7s %6s %5s %6s %6s\n", "time", "req/s", "MB/s",
-			       "pc_hit", "arc_hit", "wired", "busy", "io", "ra_pg", "errors");
+			printf("%8s %8s %8s %7s %7s %7s %6s %5s %6s %6s %6s\n", "time", "req/s",
+			       "MB/s", "pc_hit", "arc_hit", "wired", "busy", "io", "ra_pg", "conns",
+			       "errors");
 		char tbuf[16], pc[16] = "-", arc[16] = "-";
 		struct tm tm;
 		strftime(tbuf, sizeof(tbuf), "%H:%M:%S", localtime_r(&now, &tm));
@@ -187,8 +218,9 @@ stat_print(const struct stat_row *r, bool json, int line)
 			snprintf(pc, sizeof(pc), "%.1f%%", r->pc_hit * 100);
 		if (r->arc_hit >= 0)
 			snprintf(arc, sizeof(arc), "%.1f%%", r->arc_hit * 100);
-		printf("%8s %8.0f %8.1f %7s %7s %7.0f %6.0f %5.0f %6.0f %6.0f\n", tbuf, r->req_s,
-		       r->bytes_s / 1e6, pc, arc, r->wired, r->busy, r->io, r->ra_pages, r->errors);
+		printf("%8s %8.0f %8.1f %7s %7s %7.0f %6.0f %5.0f %6.0f %6.0f %6.0f\n", tbuf,
+		       r->req_s, r->bytes_s / 1e6, pc, arc, r->wired, r->busy, r->io, r->ra_pages,
+		       r->conns, r->errors);
 	}
 	fflush(stdout);
 }

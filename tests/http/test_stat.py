@@ -44,7 +44,8 @@ class Stat(unittest.TestCase):
         self.assertEqual(len(lines), 1, r.stdout)
         s = json.loads(lines[0])
         for k in ("requests_per_s", "bytes_per_s", "page_cache_hit_ratio", "arc_hit_ratio",
-                  "pages_wired", "pages_busy", "io_inflight", "errors"):
+                  "pages_wired", "pages_busy", "io_inflight", "errors", "connections",
+                  "thread_connections"):
             self.assertIn(k, s)
         return s
 
@@ -56,6 +57,10 @@ class Stat(unittest.TestCase):
         self.assertEqual((s["pages_wired"], s["pages_busy"], s["io_inflight"], s["errors"]),
                          (0, 0, 0, 0))
         self.assertGreater(s["requests_per_s"], 0, "the second metrics fetch is a request")
+        # stat's own fetch is a connection; the server runs 2 threads (Server's default).
+        self.assertGreaterEqual(s["connections"], 1)
+        self.assertEqual(len(s["thread_connections"]), 2, s)
+        self.assertGreaterEqual(sum(s["thread_connections"]), 1, s)
 
     def test_json_under_load(self):
         stop = threading.Event()
@@ -83,8 +88,9 @@ class Stat(unittest.TestCase):
         lines = r.stdout.strip().splitlines()
         self.assertEqual(len(lines), 3, r.stdout)
         self.assertEqual(lines[0].split(), ["time", "req/s", "MB/s", "pc_hit", "arc_hit",
-                                            "wired", "busy", "io", "ra_pg", "errors"])
-        self.assertEqual(len(lines[1].split()), 10)
+                                            "wired", "busy", "io", "ra_pg", "conns", "errors"])
+        self.assertEqual(len(lines[1].split()), 11)
+        self.assertGreaterEqual(int(lines[1].split()[9]), 1, "stat's own connection is open")
 
     def test_no_server_is_a_clear_error(self):
         r = subprocess.run([binary(), "stat", "-1", "--server", "127.0.0.1:1"],
