@@ -268,23 +268,21 @@ rfs_io_build(struct vm_object *obj, struct vm_page **ma, int count, int *rbehind
 	}
 	/*
 	 * Optional pages: grabbed without sleeping, stopping at the first
-	 * resident one.  Behind, the run goes down from p0 - 1 into the slots
-	 * just before ma[], then is turned into pindex order.
+	 * resident one.  Behind, the run goes down from p0 - 1 into the
+	 * `behind` slots just before ma[] (still NULL), nearest first; turning
+	 * those slots around puts the pages in pindex order, ending at ma[],
+	 * and the NULLs of a short run first.
 	 */
 	int behind = MIN(want_b, io->req);
 	if (behind > 0) {
 		struct vm_page **b = io->pages + io->req - behind;
-		int nb = vm_page_grab_optional_run(obj, p0 - 1, -1, b, behind);
 
-		for (int i = 0; i < nb / 2; i++) {
+		io->nbehind = vm_page_grab_optional_run(obj, p0 - 1, -1, b, behind);
+		for (int i = 0; i < behind / 2; i++) {
 			struct vm_page *m = b[i];
-			b[i] = b[nb - 1 - i];
-			b[nb - 1 - i] = m;
+			b[i] = b[behind - 1 - i];
+			b[behind - 1 - i] = m;
 		}
-		memmove(b + (behind - nb), b, (size_t)nb * sizeof(*b));
-		for (int i = 0; i < behind - nb; i++)
-			b[i] = NULL;
-		io->nbehind = nb;
 	}
 	int ahead = MIN(want_a, io->nslots - (io->req + count));
 	if (ahead > 0)
