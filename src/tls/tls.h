@@ -56,6 +56,7 @@ int tls_server_new(const struct tls_cert_spec *certs, int n, char *err, size_t e
  */
 void tls_server_ref(struct tls_server *srv);
 void tls_server_free(struct tls_server *srv);
+#define TLS_MAX_TICKET_KEYS 4 /* --tls-ticket-key files a server takes */
 /*
  * Session-ticket keys shared with other servers (a fleet behind one name
  * resumes anywhere): each file holds 80 random bytes (`openssl rand 80`);
@@ -66,7 +67,6 @@ void tls_server_free(struct tls_server *srv);
  * connection.  0, or a negative errno with `err` naming the file.  A file
  * other users may read is logged as a warning.
  */
-#define TLS_MAX_TICKET_KEYS 4
 int tls_server_set_ticket_keys(struct tls_server *srv, const char *const *files, int n, char *err,
 			       size_t errlen);
 /*
