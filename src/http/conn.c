@@ -28,7 +28,7 @@
  * Closing.  The vms_socket owns the fd.  We never close it while our own
  * recv is in flight: shutdown(SHUT_RD) makes that recv finish, and the
  * socket is released (lingering or aborted) only then.  The kernel's
- * TCP_USER_TIMEOUT (set to the send timeout) bounds how long a lingering
+ * TCP_USER_TIMEOUT (the send timeout, set on the listener) bounds how long a lingering
  * close can wait for a peer that stopped reading.
  */
 #include "http/h2.h"
@@ -45,7 +45,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -953,12 +952,7 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 		close(fd);
 		return;
 	}
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	unsigned uto = cfg->send_timeout_ms;
-	if (uto)
-		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
-
+	/* TCP_NODELAY and TCP_USER_TIMEOUT came from the listener (http_listen_tune). */
 	struct http_conn *c = http_conn_alloc(th);
 	if (c == NULL) {
 		close(fd);

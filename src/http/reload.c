@@ -207,8 +207,13 @@ http_thread_reload_task(struct io_task *task)
 		bool keep = false;
 		for (int j = 0; j < rl->naddrs; j++)
 			keep |= rl->addrs[j].lid == l->lid;
-		if (l->fd < 0 || l->retiring || keep)
+		if (l->fd < 0 || l->retiring)
 			continue;
+		if (keep) {
+			if (th->idx == 0) /* the threads' fds share one socket */
+				http_listen_tune(l->fd, &rl->gen->cfg);
+			continue;
+		}
 		if (l->busy) {
 			l->retiring = true;
 			shutdown(l->fd, SHUT_RDWR); /* the accept comes back and closes it */

@@ -43,6 +43,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,6 +165,22 @@ http_listen_socket(const struct sockaddr_storage *ss, socklen_t len)
 		return e;
 	}
 	return fd;
+}
+
+/*
+ * What every accepted connection of a listener is set to, set once on the
+ * listening socket: Linux copies TCP options from the listener into each
+ * socket it accepts, so a connection costs no setsockopt of its own.
+ * TCP_USER_TIMEOUT bounds how long unacknowledged data may wait, as
+ * --send-timeout bounds send progress (0: the kernel's default).
+ */
+void
+http_listen_tune(int fd, const struct http_server_config *cfg)
+{
+	int one = 1;
+	unsigned uto = cfg->send_timeout_ms;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
 }
 
 static void http_accept_arm(struct http_listener *l);
@@ -442,7 +460,7 @@ http_addr_share(struct http_addr *a, int fd, int nthreads)
  * us (systemd's socket activation).  0 or -errno.
  */
 static int
-http_addr_bind(struct http_addr *a, int nthreads)
+http_addr_bind(struct http_addr *a, const struct http_server_config *cfg, int nthreads)
 {
 	if (strncmp(a->spec, "fd:", 3) == 0) {
 		char *end;
@@ -454,6 +472,7 @@ http_addr_bind(struct http_addr *a, int nthreads)
 			LOG_ERR("http", "%s is not a listening socket", a->spec);
 			return -EBADF;
 		}
+		http_listen_tune((int)fd, cfg);
 		return http_addr_share(a, (int)fd, nthreads);
 	}
 	struct sockaddr_storage ss;
@@ -468,6 +487,7 @@ http_addr_bind(struct http_addr *a, int nthreads)
 			fd == -EADDRINUSE ? " (is another server running there?)" : "");
 		return fd;
 	}
+	http_listen_tune(fd, cfg);
 	int rc = http_addr_share(a, fd, nthreads);
 	close(fd); /* the threads' dups hold it */
 	return rc;
@@ -512,7 +532,7 @@ http_addrs_bind(struct http_server *srv, const struct http_server_config *cfg,
 		}
 		if (!kept) {
 			a->lid = ++srv->next_lid;
-			rc = http_addr_bind(a, srv->nthreads);
+			rc = http_addr_bind(a, cfg, srv->nthreads);
 		}
 		if (rc == 0)
 			n++;

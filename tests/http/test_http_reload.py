@@ -4,6 +4,7 @@ load without a failed request (new connections see the new settings, open
 ones keep theirs), a bad config is refused while the old one keeps serving,
 SIGUSR1 reopens the logs after a rename, --check-config, socket activation
 through LISTEN_FDS/LISTEN_PID, and the privilege drop seen in /proc."""
+import ctypes
 import os
 import re
 import shutil
@@ -48,6 +49,37 @@ def wait_file(path, text, timeout=20):
             return True
         time.sleep(0.05)
     raise AssertionError("no %r in %s" % (text, path))
+
+
+def server_side(pid, client):
+    """The server's own socket of client's connection, taken with pidfd_getfd(2)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        for name in os.listdir("/proc/%d/fd" % pid):
+            try:
+                if not os.readlink("/proc/%d/fd/%s" % (pid, name)).startswith("socket:"):
+                    continue
+            except FileNotFoundError:
+                continue
+            fd = libc.syscall(438, pidfd, int(name), 0)  # SYS_pidfd_getfd
+            if fd < 0:
+                raise OSError(ctypes.get_errno(), "pidfd_getfd")
+            s = socket.socket(fileno=fd)
+            try:
+                if s.family == socket.AF_INET and s.getpeername() == client.getsockname():
+                    return s
+            except OSError:
+                pass  # a listener or an unconnected socket
+            s.close()
+    finally:
+        os.close(pidfd)
+    raise AssertionError("the server holds no socket connected to %s" % (client.getsockname(),))
+
+
+def tcp_options(s):
+    return (s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0,
+            s.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT))
 
 
 def no_sanitizer(tc, srv):
@@ -135,6 +167,33 @@ class Reload(unittest.TestCase):
             r = get(port, "/m2/m2.txt")
             self.assertEqual((r.status, r.body, r.h("x-gen")), (200, b"second mount\n", "two"))
         self.assertEqual(get(p2, "/m2/").status, 200)  # listing is on now
+
+    def test_accepted_sockets_inherit_the_listener_options(self):
+        """TCP_NODELAY and TCP_USER_TIMEOUT (--send-timeout) are set once on the
+        listening socket and every accepted connection has them; a reload that
+        changes the send timeout sets them again on the listener it keeps."""
+        srv = self.start("send-timeout 7\n")
+
+        def accepted():
+            c = Conn(srv.port)
+            c.request("GET", "/hello.txt")
+            self.assertEqual(c.read_response().status, 200)
+            s = server_side(srv.proc.pid, c.s)
+            opts = tcp_options(s)
+            s.close()
+            return c, opts
+        old, opts = accepted()
+        self.assertEqual(opts, (True, 7000))
+        write(self.cfg, "send-timeout 9.5\n")
+        self.reload(1)
+        srv.wait_log("vmsend: reloaded")
+        new, opts = accepted()
+        self.assertEqual(opts, (True, 9500))
+        s = server_side(srv.proc.pid, old.s)
+        self.assertEqual(tcp_options(s), (True, 7000))  # an open connection keeps its own
+        s.close()
+        old.close()
+        new.close()
 
     def test_bad_config_refused(self):
         srv = self.start("header /* X-Gen: one\n")
@@ -276,12 +335,14 @@ class Process(unittest.TestCase):
         launcher = ["sh", "-c", 'exec 3<&%d; LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"' % s.fileno(),
                     "launch"]
         self.srv = Server(self.root, listen=None, wrapper=launcher, pass_fds=(s.fileno(),))
+        self.assertEqual(tcp_options(s), (True, 30000))  # set on the socket we handed over
         s.close()
         self.assertEqual(self.srv.ports, [port])
         self.assertIn("listening on fd:3 (port %d)" % port, self.srv.log)
         r = get(port, "/hello.txt")
         self.assertEqual((r.status, r.body), (200, self.files["hello.txt"]))
-        env = open("/proc/%d/environ" % self.srv.proc.pid, "rb").read()
+        with open("/proc/%d/environ" % self.srv.proc.pid, "rb") as f:
+            env = f.read()
         self.assertIn(b"LISTEN_FDS=1", env)  # the kernel's copy; our getenv() no longer has it
 
     def test_sd_notify(self):
