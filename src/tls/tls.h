@@ -40,7 +40,10 @@ struct tls_cert_spec {
 
 /*
  * Load certificate/key pairs (the first is the default; the others are
- * chosen by SNI against their certificates' names).  TLS 1.3 and 1.2,
+ * chosen by SNI against their certificates' names; a pair with exactly the
+ * names of an earlier one and another key type, RSA beside ECDSA, is sent
+ * to the clients that cannot use the earlier one, and one with the same
+ * key type too is refused).  TLS 1.3 and 1.2,
  * AES-GCM and ChaCha20-Poly1305 with ECDHE only, session tickets, ALPN
  * http/1.1.  An expired certificate is logged as a warning.  Returns 0 and
  * *out, or a negative errno with `err` naming the file and the reason.

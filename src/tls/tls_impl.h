@@ -21,9 +21,9 @@ struct tls_ticket_key {
 
 struct tls_server {
 	_Atomic uint32_t refs;       /* (a) the creator and each HTTP generation */
-	int n;                       /* (c) */
+	int n;                       /* (c) contexts: one per set of names */
 	SSL_CTX *ctx[TLS_MAX_CERTS]; /* (c) [0] is the default */
-	X509 *certs[TLS_MAX_CERTS];  /* (c) owned by ctx[i] */
+	X509 *certs[TLS_MAX_CERTS];  /* (c) ctx[i]'s first certificate (its names), owned by it */
 	const unsigned char *alpn;   /* (c) wire format */
 	size_t alpn_len;             /* (c) */
 	/* (c) --tls-ticket-key files: [0] seals, all open; none: the process's rotating ring */

@@ -11,6 +11,14 @@
  * first context is the default (a client without SNI, or with a name no
  * certificate has); the servername callback moves a connection to the
  * context whose certificate matches the name.
+ *
+ * A pair whose certificate has the same names as an earlier one but another
+ * key type (an RSA certificate beside an ECDSA one) joins the earlier
+ * pair's context: OpenSSL keeps one certificate per key type in a context
+ * and gives each client one it can verify (the ECDSA one first, by our
+ * cipher order and its signature-algorithm order), so an old client that
+ * cannot use ECDSA still gets in.  Two pairs of one key type for the same
+ * names are refused: the second would never be sent.
  */
 #include "tls/tls_impl.h"
 
@@ -88,34 +96,15 @@ tls_check_readable(const char *what, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* Load one certificate/key pair into ctx (beside pairs of other key types); *x: its certificate. */
 static int
-tls_ctx_load(struct tls_server *srv, int i, const struct tls_cert_spec *cs, char *err,
-	     size_t errlen)
+tls_ctx_add_pair(SSL_CTX *ctx, const struct tls_cert_spec *cs, X509 **x, char *err, size_t errlen)
 {
 	char why[256];
 	int rc;
 	if ((rc = tls_check_readable("--tls-cert", cs->cert, err, errlen)) != 0 ||
 	    (rc = tls_check_readable("--tls-key", cs->key, err, errlen)) != 0)
 		return rc;
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	if (ctx == NULL) {
-		snprintf(err, errlen, "cannot create a TLS context: %s",
-			 tls_ossl_reason(why, sizeof(why)));
-		return -ENOMEM;
-	}
-	srv->ctx[i] = ctx;
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-				     SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_ENABLE_KTLS);
-	/* The chain sent is the --tls-cert file's, as given: OpenSSL does not build one per handshake. */
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
-	if (SSL_CTX_set_cipher_list(ctx, tls_ciphers12) != 1 ||
-	    SSL_CTX_set_ciphersuites(ctx, tls_ciphers13) != 1 ||
-	    SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1) {
-		snprintf(err, errlen, "cannot set the TLS ciphers: %s",
-			 tls_ossl_reason(why, sizeof(why)));
-		return -EINVAL;
-	}
 	if (SSL_CTX_use_certificate_chain_file(ctx, cs->cert) != 1) {
 		snprintf(err, errlen, "--tls-cert %s: not a PEM certificate chain (%s)", cs->cert,
 			 tls_ossl_reason(why, sizeof(why)));
@@ -138,13 +127,39 @@ tls_ctx_load(struct tls_server *srv, int i, const struct tls_cert_spec *cs, char
 		ERR_clear_error();
 		return -EINVAL;
 	}
-	X509 *x = SSL_CTX_get0_certificate(ctx);
-	srv->certs[i] = x;
-	if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
+	*x = SSL_CTX_get0_certificate(ctx); /* the one just loaded: OpenSSL made it current */
+	if (X509_cmp_current_time(X509_get0_notAfter(*x)) < 0)
 		LOG_WARN("tls", "warning: certificate %s has expired: clients will refuse it",
 			 cs->cert);
-	else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0)
+	else if (X509_cmp_current_time(X509_get0_notBefore(*x)) > 0)
 		LOG_WARN("tls", "warning: certificate %s is not valid yet", cs->cert);
+	return 0;
+}
+
+/* A new context with our policy for srv->ctx[i]. */
+static int
+tls_ctx_new(struct tls_server *srv, int i, char *err, size_t errlen)
+{
+	char why[256];
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL) {
+		snprintf(err, errlen, "cannot create a TLS context: %s",
+			 tls_ossl_reason(why, sizeof(why)));
+		return -ENOMEM;
+	}
+	srv->ctx[i] = ctx;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+				     SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_ENABLE_KTLS);
+	/* The chain sent is the --tls-cert file's, as given: OpenSSL does not build one per handshake. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
+	if (SSL_CTX_set_cipher_list(ctx, tls_ciphers12) != 1 ||
+	    SSL_CTX_set_ciphersuites(ctx, tls_ciphers13) != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1) {
+		snprintf(err, errlen, "cannot set the TLS ciphers: %s",
+			 tls_ossl_reason(why, sizeof(why)));
+		return -EINVAL;
+	}
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, srv);
 	SSL_CTX_set_keylog_callback(ctx, tls_conn_keylog);
 	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb);
@@ -154,6 +169,74 @@ tls_ctx_load(struct tls_server *srv, int i, const struct tls_cert_spec *cs, char
 		SSL_CTX_set_tlsext_servername_arg(ctx, srv);
 	}
 	return 0;
+}
+
+/* Is every subjectAltName of a also one of b's?  Without names, the subjects. */
+static bool
+tls_names_within(X509 *a, X509 *b)
+{
+	GENERAL_NAMES *an = X509_get_ext_d2i(a, NID_subject_alt_name, NULL, NULL);
+	GENERAL_NAMES *bn = X509_get_ext_d2i(b, NID_subject_alt_name, NULL, NULL);
+	bool within = an != NULL && bn != NULL;
+	for (int i = 0; within && i < sk_GENERAL_NAME_num(an); i++) {
+		bool found = false;
+		for (int j = 0; !found && j < sk_GENERAL_NAME_num(bn); j++)
+			found = GENERAL_NAME_cmp(sk_GENERAL_NAME_value(an, i),
+						 sk_GENERAL_NAME_value(bn, j)) == 0;
+		within = found;
+	}
+	if (an == NULL && bn == NULL)
+		within = X509_NAME_cmp(X509_get_subject_name(a), X509_get_subject_name(b)) == 0;
+	GENERAL_NAMES_free(an);
+	GENERAL_NAMES_free(bn);
+	return within;
+}
+
+/* The context, before `n`, whose first certificate has exactly x's names; -1 if none. */
+static int
+tls_same_names(const struct tls_server *srv, int n, X509 *x)
+{
+	for (int j = 0; j < n; j++)
+		if (tls_names_within(x, srv->certs[j]) && tls_names_within(srv->certs[j], x))
+			return j;
+	return -1;
+}
+
+/*
+ * Pair i: a context of its own, or another key type in the context of an
+ * earlier pair with the same names (see the top).  ctx_of[] and type_of[]
+ * record, for pairs 0..i, the context each went to and its key type.
+ */
+static int
+tls_pair_load(struct tls_server *srv, const struct tls_cert_spec *certs, int i, int *ctx_of,
+	      int *type_of, char *err, size_t errlen)
+{
+	int n = srv->n, rc;
+	X509 *x;
+	if ((rc = tls_ctx_new(srv, n, err, errlen)) != 0 ||
+	    (rc = tls_ctx_add_pair(srv->ctx[n], &certs[i], &x, err, errlen)) != 0)
+		return rc;
+	type_of[i] = EVP_PKEY_get_base_id(X509_get0_pubkey(x));
+	int j = tls_same_names(srv, n, x);
+	if (j < 0) {
+		srv->certs[n] = x;
+		srv->n++;
+		ctx_of[i] = n;
+		return 0;
+	}
+	SSL_CTX_free(srv->ctx[n]);
+	srv->ctx[n] = NULL;
+	for (int k = 0; k < i; k++) {
+		if (ctx_of[k] == j && type_of[k] == type_of[i]) {
+			snprintf(err, errlen,
+				 "--tls-cert %s has the names and the key type of --tls-cert %s: "
+				 "it would never be sent",
+				 certs[i].cert, certs[k].cert);
+			return -EINVAL;
+		}
+	}
+	ctx_of[i] = j;
+	return tls_ctx_add_pair(srv->ctx[j], &certs[i], &x, err, errlen);
 }
 
 int
@@ -170,11 +253,11 @@ tls_server_new(const struct tls_cert_spec *certs, int n, char *err, size_t errle
 		return -ENOMEM;
 	}
 	atomic_init(&srv->refs, 1);
-	srv->n = n;
 	srv->alpn = tls_alpn_default;
 	srv->alpn_len = sizeof(tls_alpn_default) - 1;
+	int ctx_of[TLS_MAX_CERTS], type_of[TLS_MAX_CERTS];
 	for (int i = 0; i < n; i++) {
-		int rc = tls_ctx_load(srv, i, &certs[i], err, errlen);
+		int rc = tls_pair_load(srv, certs, i, ctx_of, type_of, err, errlen);
 		if (rc != 0) {
 			tls_server_free(srv);
 			return rc;
@@ -203,7 +286,7 @@ tls_server_free(struct tls_server *srv)
 {
 	if (srv == NULL || atomic_fetch_sub_explicit(&srv->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	for (int i = 0; i < srv->n; i++)
+	for (int i = 0; i < TLS_MAX_CERTS; i++) /* with one a failed load left beyond n */
 		SSL_CTX_free(srv->ctx[i]);
 	OPENSSL_cleanse(srv->tickets, sizeof(srv->tickets));
 	free(srv);

@@ -33,6 +33,12 @@ def client_ctx(cafile, version=None):
     return ctx
 
 
+def der(path):
+    """A PEM certificate file's (first) certificate, DER."""
+    with open(path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
 class TConn(Conn):
     """Conn over TLS."""
 
@@ -233,10 +239,6 @@ class Https(unittest.TestCase):
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         ctx.set_alpn_protocols(["http/1.1"])  # h2 offered too is test_h2.py's (Tls)
-
-        def der(path):
-            with open(path) as f:
-                return ssl.PEM_cert_to_DER_cert(f.read())
         for name, want in (("other.test", self.ocert), ("localhost", self.cert),
                            ("wrong.example", self.cert)):
             c = TConn(self.tport, ctx, host=name)
@@ -587,6 +589,58 @@ class Options(unittest.TestCase):
         self.assertIn("--tls-key %s: not a usable PEM private key" % garbage, log)
         log = self.start_fail("--tls-cert", self.cert)
         self.assertIn("--tls-cert and --tls-key come in pairs", log)
+
+    def test_rsa_beside_ecdsa_for_the_same_names(self):
+        """A pair with the names of an earlier one and another key type joins it:
+        a client that cannot verify ECDSA gets the RSA certificate, the others
+        the ECDSA one, for the default name and for an SNI name alike."""
+        rcert, rkey = make_cert(self.d, "main-rsa", "localhost", rsa=True)
+        orcert, orkey = make_cert(self.d, "other-rsa", "other.test", rsa=True)
+        srv = Server(self.root, "--listen-tls", "127.0.0.1:0", "--tls-cert", self.cert,
+                     "--tls-key", self.key, "--tls-cert", self.ocert, "--tls-key", self.okey,
+                     "--tls-cert", rcert, "--tls-key", rkey, "--tls-cert", orcert,
+                     "--tls-key", orkey)
+        port = srv.ports[1]
+        try:
+            for host, ec, rsa in (("localhost", self.cert, rcert),
+                                  ("other.test", self.ocert, orcert)):
+                # TLS 1.2: the cipher suite names the key type
+                for ciphers, want in (("ECDHE-RSA-AES128-GCM-SHA256", rsa),
+                                      ("ECDHE-ECDSA-AES128-GCM-SHA256", ec), (None, ec)):
+                    ctx = client_ctx(want, ssl.TLSVersion.TLSv1_2)
+                    if ciphers:
+                        ctx.set_ciphers(ciphers)
+                    c = TConn(port, ctx, host=host)
+                    self.assertEqual(c.s.getpeercert(binary_form=True), der(want),
+                                     (host, ciphers))
+                    c.request("GET", "/hello.txt")
+                    self.assertEqual(c.read_response().body, self.files["hello.txt"])
+                    c.close()
+                # TLS 1.3: the client's signature algorithms do
+                for sigalgs, want in (("rsa_pss_rsae_sha256", rsa),
+                                      ("ecdsa_secp256r1_sha256", ec),
+                                      ("ecdsa_secp256r1_sha256:rsa_pss_rsae_sha256", ec)):
+                    r = subprocess.run(["openssl", "s_client", "-tls1_3", "-sigalgs", sigalgs,
+                                        "-connect", "127.0.0.1:%d" % port, "-servername", host,
+                                        "-CAfile", want, "-verify_return_error", "-ign_eof"],
+                                       input=b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n"
+                                       b"Connection: close\r\n\r\n",
+                                       capture_output=True, timeout=60)
+                    out = r.stdout.decode(errors="replace")
+                    self.assertEqual(r.returncode, 0, (host, sigalgs, r.stderr[-2000:]))
+                    pem = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----",
+                                    out, re.S)
+                    self.assertEqual(ssl.PEM_cert_to_DER_cert(pem.group(0)), der(want),
+                                     (host, sigalgs))
+                    self.assertIn(b"\r\n\r\n" + self.files["hello.txt"], r.stdout)
+        finally:
+            self.assertEqual(srv.stop(), 0, srv.log[-4000:])
+        # Two of one key type for the same names: the second could never be sent.
+        dup, dkey = make_cert(self.d, "main-2", "localhost")
+        log = self.start_fail("--tls-cert", self.cert, "--tls-key", self.key,
+                              "--tls-cert", dup, "--tls-key", dkey)
+        self.assertIn("--tls-cert %s has the names and the key type of --tls-cert %s"
+                      % (dup, self.cert), log)
 
     def test_expired_certificate_warns_and_serves(self):
         cert, key = make_cert(self.d, "old", "localhost", expired=True)

@@ -264,11 +264,13 @@ def run(*args, **kw):
     return subprocess.run(list(args), check=True, capture_output=True, timeout=120, **kw)
 
 
-def make_cert(d, name, dns, expired=False):
-    """A self-signed ECDSA P-256 certificate for `dns` (test-only key): (cert, key) paths."""
+def make_cert(d, name, dns, expired=False, rsa=False):
+    """A self-signed ECDSA P-256 (or RSA 2048) certificate for `dns` (test-only key):
+    (cert, key) paths."""
     cert, key = os.path.join(d, name + ".crt"), os.path.join(d, name + ".key")
     if not expired:
-        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        kind = (["rsa:2048"] if rsa else ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        run("openssl", "req", "-x509", "-newkey", *kind,
             "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=" + dns,
             "-addext", "subjectAltName=DNS:%s,IP:127.0.0.1" % dns)
         return cert, key
