@@ -295,6 +295,12 @@ cmd_serve(int argc, char **argv)
 	sigaddset(&sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	struct http_server *srv = NULL;
+	const struct vms_tunable *cs = vms_tunable_find("cache_size");
+	if (serve_memory_check((uint64_t)(o.cache ? o.cache : *cs->valp), err, sizeof(err)) != 0) {
+		fprintf(stderr, "vmsend serve: %s\n", err);
+		rc = -ENOMEM;
+		goto fail;
+	}
 	rc = vm_init((uint64_t)o.cache);
 	if (rc != 0) {
 		fprintf(stderr, "vmsend serve: cannot create the page cache: %s\n", strerror(-rc));

@@ -386,6 +386,54 @@ class Process(unittest.TestCase):
         self.assertNotEqual(self.srv.port, s.getsockname()[1])
         s.close()
 
+    def memory_cgroup(self, limit):
+        """A new memory cgroup limited to `limit` bytes (v2, or v1's memory controller),
+        and the wrapper that starts vmsend in it; removed at cleanup."""
+        try:
+            with open("/sys/fs/cgroup/cgroup.controllers") as f:
+                v2 = "memory" in f.read().split()
+        except OSError:
+            v2 = False
+        if v2:
+            base, ctl = "/sys/fs/cgroup", "memory.max"
+        elif os.path.exists("/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+            base, ctl = "/sys/fs/cgroup/memory", "memory.limit_in_bytes"
+        else:
+            self.skipTest("no memory cgroup controller here")
+        d = os.path.join(base, "vmsend-test-%d" % os.getpid())
+        try:
+            os.mkdir(d)
+            with open(os.path.join(d, ctl), "w") as f:
+                f.write(str(limit))
+        except OSError as e:
+            if os.path.isdir(d):
+                os.rmdir(d)
+            self.skipTest("cannot make a memory cgroup under %s: %s" % (base, e))
+        self.addCleanup(os.rmdir, d)
+        return d, ["sh", "-c", 'echo $$ > %s/cgroup.procs && exec "$@"' % d, "launch"]
+
+    def test_cache_larger_than_the_memory_cgroup_is_refused(self):
+        """A container's memory limit below the cache: a clear error at start, where the
+        kernel's OOM killer would otherwise end vmsend with no word; a cache that fits
+        starts under the same limit."""
+        if os.geteuid() != 0:
+            self.skipTest("making a memory cgroup needs root")
+        d, launcher = self.memory_cgroup(1 << 30)
+        s = Server(self.root, "--cache-size", "2G", wrapper=launcher, expect_fail=True)
+        self.assertEqual(s.proc.returncode, 1, s.log)  # not -9: nothing was killed
+        self.assertIn("a 2048 MiB cache needs about 2144 MiB, but the memory cgroup /%s is "
+                      "limited to 1024 MiB" % os.path.basename(d), s.log)
+        self.assertIn("give a smaller --cache-size", s.log)
+        self.srv = Server(self.root, "--cache-size", "128M", wrapper=launcher)
+        self.assertEqual(get(self.srv.port, "/hello.txt").status, 200)
+
+    def test_cache_larger_than_available_memory_is_refused(self):
+        with open("/proc/meminfo") as f:
+            avail = int(re.search(r"MemAvailable:\s+(\d+) kB", f.read()).group(1)) >> 10
+        s = Server(self.root, "--cache-size", "%dM" % (avail + 1024), expect_fail=True)
+        self.assertEqual(s.proc.returncode, 1, s.log)
+        self.assertIn("MiB are available (MemAvailable)", s.log)
+
     def test_privilege_drop(self):
         if os.geteuid() != 0:
             self.skipTest("the privilege drop needs the test to run as root")
