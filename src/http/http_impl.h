@@ -174,6 +174,8 @@ struct http_thread {
 	struct io_task stop_task;
 	struct io_timer stop_timer;
 	struct io_task reload_task;
+	bool accept_paused; /* (t) out of descriptors: accepts wait for accept_timer */
+	struct io_timer accept_timer;
 	atomic_bool aside;         /* (a) not accepting: holds more connections than another */
 	atomic_bool nudged;        /* (a) nudge_task is posted */
 	struct io_task nudge_task; /* another thread asks it to accept again */

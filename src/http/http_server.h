@@ -141,6 +141,7 @@ struct http_stats {
 	struct vms_counter parse_errors;   /* 4xx/5xx from the parser */
 	struct vms_counter sendfile_again; /* EAGAIN waits for the send buffer */
 	struct vms_counter accept_asides; /* a thread stopped accepting: it held more connections */
+	struct vms_counter accept_pauses; /* accepts paused: out of descriptors or memory */
 	struct vms_counter tls_errors;    /* TLS handshakes or records that failed */
 	struct vms_counter heap_trims;    /* malloc_trim() after a burst of connections ended */
 	struct vms_counter ring_empty;    /* receives that found the thread's buffer ring empty */

@@ -49,6 +49,8 @@ VMS_STAT_COUNTER(http_stats.heap_trims, "heap_trims",
 		 "heap memory given back to the system after a burst of connections ended");
 VMS_STAT_COUNTER(http_stats.accept_asides, "http_accept_asides",
 		 "times a thread stopped accepting because it held more connections than another");
+VMS_STAT_COUNTER(http_stats.accept_pauses, "http_accept_pauses",
+		 "times accepts paused for 100 ms: the process was out of descriptors or memory");
 VMS_STAT_COUNTER(http_stats.sendfile_again, "http_send_waits",
 		 "responses that waited for send-buffer space");
 

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -97,6 +98,38 @@ http_gen_free(struct http_gen *g)
 	free(g);
 }
 
+/*
+ * Each connection holds a descriptor, and so do the cached files it asks for
+ * (vfs): connections that took every descriptor would leave no file to open
+ * (500 for everyone) and accepts failing with EMFILE.  So connections get at
+ * most three quarters of what RLIMIT_NOFILE leaves over 64 (the server's own:
+ * listeners, rings, logs), and an operator asking for more is told why not.
+ */
+static void
+http_conns_fit_fds(int *max_connections)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) { /* a server may use every descriptor it is allowed */
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	int64_t fit = rl.rlim_cur > 64 ? (int64_t)(rl.rlim_cur - 64) * 3 / 4 : 1;
+	if (fit < 1)
+		fit = 1;
+	if (*max_connections <= fit)
+		return;
+	LOG_WARN("http",
+		 "%llu file descriptors (ulimit -n) leave room for %lld connections, not the %d "
+		 "asked for: raise the limit (LimitNOFILE= under systemd)",
+		 (unsigned long long)rl.rlim_cur, (long long)fit, *max_connections);
+	*max_connections = (int)fit;
+}
+
 int
 http_gen_new(const struct http_server_config *cfg, uint64_t id, const struct http_gen *prev,
 	     struct http_gen **out)
@@ -111,6 +144,7 @@ http_gen_new(const struct http_server_config *cfg, uint64_t id, const struct htt
 	    g->cfg.tls); /* the connections accepted under g finish on g's certificates */
 	if (g->cfg.max_connections <= 0)
 		g->cfg.max_connections = 10000;
+	http_conns_fit_fds(&g->cfg.max_connections);
 	struct http_server_config *c = &g->cfg;
 	g->strs = calloc(2 * HTTP_MAX_LISTEN + 2 + 3 * HTTP_MAX_HEADER_RULES, sizeof(char *));
 	bool ok = g->strs != NULL;

@@ -183,6 +183,9 @@ http_listen_tune(int fd, const struct http_server_config *cfg)
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
 }
 
+/* How long accepts wait after the process ran out of descriptors or memory. */
+#define HTTP_ACCEPT_PAUSE_NS (100 * 1000000ull)
+
 static void http_accept_arm(struct http_listener *l);
 
 static void
@@ -227,7 +230,26 @@ http_accept_done(struct io_req *req, int res, uint32_t flags)
 			LOG_WARN("http", "accept: %s", strerror(-res));
 			last = now;
 		}
+		/*
+		 * Out of descriptors or memory, the connection stays queued and an
+		 * accept armed again fails at once: the loop would spin.  Wait a
+		 * little instead (a closing connection or file gives one back).
+		 */
+		if ((res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) &&
+		    !th->accept_paused &&
+		    io_timer_arm(th->loop, &th->accept_timer, HTTP_ACCEPT_PAUSE_NS) == 0) {
+			th->accept_paused = true;
+			counter_inc(&http_stats.accept_pauses);
+		}
 	}
+	http_thread_balance(th);
+}
+
+static void
+http_thread_accept_resume(struct io_timer *t)
+{
+	struct http_thread *th = container_of(t, struct http_thread, accept_timer);
+	th->accept_paused = false;
 	http_thread_balance(th);
 }
 
@@ -297,6 +319,8 @@ http_thread_balance(struct http_thread *th)
 		}
 		atomic_store(&th->aside, false);
 	}
+	if (th->accept_paused)
+		return; /* http_thread_accept_resume arms them */
 	for (int i = 0; i < th->nlis; i++)
 		if (!th->lis[i].busy)
 			http_accept_arm(&th->lis[i]);
@@ -360,6 +384,7 @@ http_thread_main(void *arg)
 	th->stop_timer.fn = http_thread_grace_end;
 	th->reload_task.fn = http_thread_reload_task;
 	th->nudge_task.fn = http_thread_nudge_task;
+	th->accept_timer.fn = http_thread_accept_resume;
 	int rc = io_loop_create(&th->loop, 1024, vm_initialized() ? IO_LOOP_ARENA : 0);
 	/* Before the start returns, so that its allocation is not counted as a request's. */
 	if (rc == 0)
@@ -383,6 +408,7 @@ http_thread_main(void *arg)
 	while (vms_socket_count() > 0 && vms_now_ns() < deadline)
 		io_loop_run_once(th->loop, true, 10 * 1000000ull);
 	io_timer_cancel(th->loop, &th->stop_timer);
+	io_timer_cancel(th->loop, &th->accept_timer);
 	/*
 	 * io_loop_post() may still be waking this loop (writing its eventfd)
 	 * after our stop task ran: wait until the stopper's posts returned.
