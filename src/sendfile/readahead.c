@@ -14,7 +14,9 @@
  * Read-ahead reads the pages a stream will ask for next into the cache,
  * unwired, before it asks: by the time the caller queues them they are
  * valid (or already being read), and the device always has work queued.
- * The state lives in the socket (struct sf_ra), one stream per socket:
+ * The state lives in the socket (struct sf_ra), one stream per socket, and
+ * names its file by object id: between calls it holds no reference, so an
+ * idle keep-alive connection pins no file and no descriptor:
  *
  *      demand (queued, wired)       read ahead (cached, unwired)
  *   ...[=========next)[~~~~~~~~~~~~~~~~~~~~~~~~~end)        limit)
@@ -134,9 +136,7 @@ sf_ra_unreserve(int n)
 void
 sf_ra_reset(struct sf_ra *ra)
 {
-	if (ra->obj != NULL)
-		vm_object_deallocate(ra->obj);
-	ra->obj = NULL;
+	ra->obj_id = 0;
 	ra->win = 0;
 }
 
@@ -272,16 +272,14 @@ sf_ra_call(struct vms_socket *so, struct vm_object *obj, uint64_t offset, uint64
 		sf_ra_reset(ra);
 		return;
 	}
-	if (ra->obj == obj && offset == ra->next && ra->win > 0) {
+	if (ra->obj_id == obj->id && offset == ra->next && ra->win > 0) {
 		/* Sequential.  Starting where the previous request ended: across requests too. */
 		if (offset == ra->req_end)
 			ra->past_req = true;
 	} else {
-		if (ra->obj == obj)
+		if (ra->obj_id == obj->id)
 			counter_inc(&sf_stats.ra_seeks);
-		sf_ra_reset(ra);
-		vm_object_reference(obj);
-		ra->obj = obj;
+		ra->obj_id = obj->id;
 		ra->end = OFF_TO_IDX(offset);
 		ra->win = (uint32_t)MIN(sf_ra_min_pages, MAX(sf_ra_max_pages, 1));
 		ra->past_req = false;
@@ -291,12 +289,11 @@ sf_ra_call(struct vms_socket *so, struct vm_object *obj, uint64_t offset, uint64
 }
 
 void
-sf_ra_kick(struct vms_socket *so, uint64_t pos)
+sf_ra_kick(struct vms_socket *so, struct vm_object *obj, uint64_t pos)
 {
 	struct sf_ra *ra = &so->ra;
-	struct vm_object *obj = ra->obj;
 
-	if (obj == NULL || ra->win == 0 || so->error != 0)
+	if (ra->obj_id != obj->id || ra->win == 0 || so->error != 0)
 		return;
 	ra->next = pos;
 	uint64_t npages = vm_object_npages(obj);

@@ -99,7 +99,7 @@ vms_sendfile_object(struct vms_socket *so, struct vm_object *obj, off_t offset, 
 	while (rem > 0) {
 		/* A blocking socket waits below: the rest of the request is read ahead meanwhile. */
 		if (so->sb_cc >= so->hiwat)
-			sf_ra_kick(so, pos);
+			sf_ra_kick(so, obj, pos);
 		if ((error = sf_wait_space(so)) != 0)
 			goto out;
 		uint32_t len = (uint32_t)MIN(rem, (uint64_t)(so->hiwat - so->sb_cc));
@@ -146,7 +146,7 @@ vms_sendfile_object(struct vms_socket *so, struct vm_object *obj, off_t offset, 
 	}
 out:
 	sf_swapin_pump(so);
-	sf_ra_kick(so, pos);
+	sf_ra_kick(so, obj, pos);
 	sf_sb_kick(so);
 	if (error == -EAGAIN)
 		counter_inc(&sf_stats.eagain);

@@ -77,12 +77,12 @@ struct sf_zc {
  * the socket's loop thread.
  */
 struct sf_ra {
-	struct vm_object *obj; /* (l) referenced: the file the stream reads, or NULL */
-	uint64_t next;         /* (l) byte offset where the queued bytes end */
-	uint64_t req_end;      /* (l) byte offset where the current request ends */
-	uint64_t end;          /* (l) page index: pages below it were read or are being read */
-	uint32_t win;          /* (l) window in pages; 0: no adaptive read-ahead */
-	bool past_req;         /* (l) sequential across requests: may read past the request */
+	uint64_t obj_id;  /* (l) the file the stream reads (vm_object id), or 0 */
+	uint64_t next;    /* (l) byte offset where the queued bytes end */
+	uint64_t req_end; /* (l) byte offset where the current request ends */
+	uint64_t end;     /* (l) page index: pages below it were read or are being read */
+	uint32_t win;     /* (l) window in pages; 0: no adaptive read-ahead */
+	bool past_req;    /* (l) sequential across requests: may read past the request */
 };
 
 static inline uint32_t
@@ -232,9 +232,14 @@ uint32_t sf_swapin_nodiskio(struct sf_seg *seg);
  */
 void sf_ra_call(struct vms_socket *so, struct vm_object *obj, uint64_t offset, uint64_t req_end,
 		int flags);
-/* The call has queued up to byte `pos`: read ahead if the window says so. */
-void sf_ra_kick(struct vms_socket *so, uint64_t pos);
-/* Forget the stream (drops the object reference). */
+/*
+ * The call has queued up to byte `pos` of obj, the object of its
+ * sf_ra_call: read ahead if the window says so.  The stream keeps only
+ * obj's id between calls, no reference: an idle keep-alive connection pins
+ * no file (nor its descriptor).
+ */
+void sf_ra_kick(struct vms_socket *so, struct vm_object *obj, uint64_t pos);
+/* Forget the stream. */
 void sf_ra_reset(struct sf_ra *ra);
 
 #endif
