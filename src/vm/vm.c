@@ -286,13 +286,14 @@ vm_page_free(struct vm_page *m, bool locked)
  * Free the victims reclaim chose: each xbusied by reclaim, unwired when
  * chosen, still on its queue.  A run of one object's pages is freed under
  * one try-lock of it.  Pages whose object is contended, or that were wired
- * meanwhile, are given back unbusied; *passed_new counts those from the
- * new queue.  Returns how many were freed.
+ * meanwhile, are given back unbusied, unless their object died meanwhile
+ * (orphaned, see vm_internal.h); *passed_new counts those given back from
+ * the new queue.  Returns how many were freed.
  */
 static int
 reclaim_free(struct vm_page **vic, const bool *from_new, int n, uint64_t *passed_new)
 {
-	struct vm_page *freed[VM_FREE_BATCH];
+	struct vm_page *freed[VM_FREE_BATCH], *orphans[VM_FREE_BATCH];
 	int nfreed = 0;
 
 	for (int i = 0; i < n;) {
@@ -302,14 +303,31 @@ reclaim_free(struct vm_page **vic, const bool *from_new, int n, uint64_t *passed
 		while (end < n && vic[end]->object == obj)
 			end++;
 		bool locked = vm_object_trylock(obj), destroy = false;
+		int norphans = 0;
 		for (; i < end; i++) {
 			if (locked && vm_page_wired(vic[i]) == 0) {
 				vm_page_remove(vic[i]);
 				freed[nfreed++] = vic[i];
-			} else {
-				vm_page_xunbusy(vic[i]);
+			} else if (vm_page_giveback(vic[i])) {
 				*passed_new += from_new[i];
+			} else {
+				orphans[norphans++] = vic[i];
 			}
+		}
+		if (norphans > 0) {
+			/*
+			 * The contender was obj's last deallocate (vm_internal.h).  No
+			 * reference is left, so obj's lock is held only briefly by VM
+			 * code that waits for nothing we hold: waiting is safe here.
+			 */
+			if (!locked)
+				vm_object_lock(obj);
+			locked = true;
+			for (int k = 0; k < norphans; k++) {
+				vm_page_remove(orphans[k]);
+				freed[nfreed++] = orphans[k];
+			}
+			counter_add(&vm_stats.orphans, (uint64_t)norphans);
 		}
 		if (locked) {
 			destroy = vm_object_done(obj);

@@ -22,6 +22,25 @@ void vm_page_free_wakeup(void);
 void vm_page_busy_wake(struct vm_page *m);
 /* Count pages whose first wiring came (+1) or last wiring went (-1): the wired bound's count. */
 void vm_wired_add(int64_t delta);
+/*
+ * A page reclaim has chosen is xbusy in transit: reclaim frees it under a
+ * try-lock of its object, or gives it back unbusied when the object is
+ * contended.  If the contender is the object's last deallocate, that
+ * deallocate cannot free the busy page, and a plain give-back would leave
+ * a dead object (and its page) in the cache until reclaim came by again.
+ * So the deallocate marks such a page orphaned, and reclaim's give-back
+ * refuses an orphaned page: reclaim then frees it.  Both act on the busy
+ * word, so exactly one of them frees the page.
+ *
+ * vm_page_orphan (deallocate, object locked, m busy): mark m; false if m
+ * was unbusied meanwhile (take it and free it).  A page shared-busy, or
+ * busy by someone who unbusies it plainly, is left as before: reclaim
+ * frees it later.
+ * vm_page_giveback (reclaim, m xbusy): unbusy m, unless it is orphaned:
+ * then false and m stays xbusy, for the caller to free.
+ */
+bool vm_page_orphan(struct vm_page *m);
+bool vm_page_giveback(struct vm_page *m);
 /* Free the object struct (dead, no pages, unlocked). */
 void vm_object_destroy(struct vm_object *obj);
 /* Dead and empty (object locked): the caller destroys it once it has unlocked it. */

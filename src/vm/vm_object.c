@@ -217,7 +217,13 @@ vm_object_deallocate(struct vm_object *obj)
 		struct vm_page *m = obj->hash[b], *next;
 		for (; m != NULL; m = next) {
 			next = m->hnext;
-			if (vm_page_wired(m) == 0 && vm_page_tryxbusy(m))
+			if (vm_page_wired(m) != 0)
+				continue;
+			/* Busy: reclaim's in transit frees it once orphaned (vm_internal.h). */
+			bool busy;
+			while ((busy = !vm_page_tryxbusy(m)) && !vm_page_orphan(m))
+				; /* unbusied meanwhile: take it */
+			if (!busy)
 				destroy = vm_page_free_locked(m);
 		}
 	}

@@ -73,6 +73,43 @@ vm_page_xunbusy(struct vm_page *m)
 		vm_page_busy_wake(m);
 }
 
+bool
+vm_page_orphan(struct vm_page *m)
+{
+	uint32_t x = atomic_load_explicit(&m->busy_lock, memory_order_relaxed);
+
+	for (;;) {
+		if (!(x & VPB_XBUSY))
+			return (x & VPB_SHARERS_MASK) != 0;
+		if (atomic_compare_exchange_weak_explicit(&m->busy_lock, &x, x | VPB_ORPHANED,
+							  memory_order_relaxed,
+							  memory_order_relaxed))
+			return true;
+	}
+}
+
+bool
+vm_page_giveback(struct vm_page *m)
+{
+	vm_page_assert_xbusied(m);
+	uint32_t x = atomic_load_explicit(&m->busy_lock, memory_order_relaxed);
+	uint32_t owner = atomic_exchange_explicit(&m->busy_owner, 0, memory_order_relaxed);
+
+	for (;;) {
+		if (x & VPB_ORPHANED) {
+			atomic_store_explicit(&m->busy_owner, owner, memory_order_relaxed);
+			return false;
+		}
+		if (atomic_compare_exchange_weak_explicit(&m->busy_lock, &x, VPB_UNBUSIED,
+							  memory_order_release,
+							  memory_order_relaxed))
+			break;
+	}
+	if (x & VPB_WAITERS)
+		vm_page_busy_wake(m);
+	return true;
+}
+
 void
 vm_page_sunbusy(struct vm_page *m)
 {

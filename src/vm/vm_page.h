@@ -54,7 +54,8 @@
 /* busy_lock bits */
 #define VPB_XBUSY        0x80000000u
 #define VPB_WAITERS      0x40000000u
-#define VPB_SHARERS_MASK 0x3fffffffu
+#define VPB_ORPHANED     0x20000000u /* with XBUSY: the object died meanwhile (vm_page_orphan) */
+#define VPB_SHARERS_MASK 0x1fffffffu
 #define VPB_UNBUSIED     0u
 
 /* queue (q) */

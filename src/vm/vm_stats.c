@@ -6,6 +6,9 @@ struct vm_stats vm_stats;
 VMS_STAT_COUNTER(vm_stats.hits, "vm_hits", "page lookups that found the page");
 VMS_STAT_COUNTER(vm_stats.misses, "vm_misses", "page lookups that allocated");
 VMS_STAT_COUNTER(vm_stats.reclaims, "vm_reclaims", "pages reclaimed from objects");
+VMS_STAT_COUNTER(
+    vm_stats.orphans, "vm_reclaim_orphans",
+    "reclaimed pages whose object died while reclaim held them (freed, not given back)");
 VMS_STAT_COUNTER(vm_stats.frees, "vm_frees", "pages freed");
 VMS_STAT_COUNTER(vm_stats.alloc_fail, "vm_alloc_fail", "NOWAIT allocations that failed");
 VMS_STAT_COUNTER(vm_stats.alloc_waits, "vm_alloc_waits", "sleeps for a free page");

@@ -876,13 +876,14 @@ main(int argc, char **argv)
 	       (unsigned long long)st.eagain, (unsigned long long)st.blocking,
 	       (unsigned long long)hog_rounds);
 	printf("sendfile: %llu I/Os, %llu pages read, %llu bogus slots, %llu busy waits, %llu "
-	       "zero-copy sends; vm: %llu reclaims, %llu allocation failures\n",
+	       "zero-copy sends; vm: %llu reclaims (%llu orphaned), %llu allocation failures\n",
 	       (unsigned long long)counter_get(&sf_stats.ios),
 	       (unsigned long long)counter_get(&sf_stats.pages_read),
 	       (unsigned long long)counter_get(&sf_stats.pages_bogus),
 	       (unsigned long long)counter_get(&sf_stats.busy_waits),
 	       (unsigned long long)counter_get(&sf_stats.sends_zc),
 	       (unsigned long long)counter_get(&vm_stats.reclaims),
+	       (unsigned long long)counter_get(&vm_stats.orphans),
 	       (unsigned long long)counter_get(&vm_stats.alloc_fail));
 	/* A run that never reclaimed or never failed a read tested less than it claims. */
 	CHECK(st.ops > 0);

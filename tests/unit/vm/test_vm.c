@@ -1,5 +1,6 @@
 /* vm_page_grab_pages flags, reclaim and object lifetime (src/vm/vm.c, vm_object.c). */
 #include "vm/vm.h"
+#include "vm/vm_internal.h"
 #include "core/tunable.h"
 
 #include <criterion/criterion.h>
@@ -189,12 +190,31 @@ Test(vm, dead_object_pages_freed_once_unwired)
 
 Test(vm, reclaim_frees_dead_object_leftovers)
 {
+	/* Busy by its grabber, not by reclaim: the orphan mark goes with the plain unbusy. */
 	struct vm_object *obj = mempager_create(data, sizeof(data), 0, "o");
 	struct vm_page *m = vm_page_grab(obj, 0, 0);
 	vm_object_deallocate(obj); /* page busy: stays */
 	cr_assert_eq(vm_object_count(), 1);
 	vm_page_xunbusy(m);
 	cr_assert_eq(vm_reclaim(NPAGES), 1);
+	cr_assert_eq(vm_object_count(), 0);
+}
+
+Test(vm, a_victim_orphaned_by_its_dying_object_is_not_given_back)
+{
+	/* The protocol of vm_internal.h, step by step, as reclaim and deallocate meet. */
+	struct vm_object *obj = mempager_create(data, sizeof(data), 0, "o");
+	struct vm_page *m = vm_page_grab(obj, 0, 0);
+	vm_page_xunbusy(m);
+	cr_assert(vm_page_tryxbusy(m)); /* reclaim takes a victim, its object is contended */
+	cr_assert(vm_page_giveback(m), "a live object's page is given back");
+	cr_assert_not(vm_page_busied(m));
+	cr_assert(vm_page_tryxbusy(m)); /* chosen again, and meanwhile ... */
+	vm_object_deallocate(obj);      /* ... the last deallocate meets it busy */
+	cr_assert_eq(vm_object_count(), 1);
+	cr_assert_not(vm_page_giveback(m), "an orphaned page is its victim holder's to free");
+	cr_assert(vm_page_xbusied(m));
+	vm_page_free(m, false); /* as reclaim does: the last page out frees the struct */
 	cr_assert_eq(vm_object_count(), 0);
 }
 
