@@ -99,11 +99,12 @@ http_gen_free(struct http_gen *g)
 }
 
 /*
- * Each connection holds a descriptor, and so do the cached files it asks for
- * (vfs): connections that took every descriptor would leave no file to open
- * (500 for everyone) and accepts failing with EMFILE.  So connections get at
- * most three quarters of what RLIMIT_NOFILE leaves over 64 (the server's own:
- * listeners, rings, logs), and an operator asking for more is told why not.
+ * Each connection holds a descriptor, and so does each cached file (vfs):
+ * connections that took every descriptor would leave no file to open (500
+ * for everyone) and accepts failing with EMFILE.  So, with the soft
+ * RLIMIT_NOFILE raised to the hard one, connections get at most three
+ * quarters of what it leaves over 64 (the server's own: listeners, rings,
+ * logs), and an operator asking for more is told why not.
  */
 static void
 http_conns_fit_fds(int *max_connections)

@@ -128,11 +128,6 @@ tls_ctx_add_pair(SSL_CTX *ctx, const struct tls_cert_spec *cs, X509 **x, char *e
 		return -EINVAL;
 	}
 	*x = SSL_CTX_get0_certificate(ctx); /* the one just loaded: OpenSSL made it current */
-	if (X509_cmp_current_time(X509_get0_notAfter(*x)) < 0)
-		LOG_WARN("tls", "warning: certificate %s has expired: clients will refuse it",
-			 cs->cert);
-	else if (X509_cmp_current_time(X509_get0_notBefore(*x)) > 0)
-		LOG_WARN("tls", "warning: certificate %s is not valid yet", cs->cert);
 	return 0;
 }
 
@@ -216,6 +211,11 @@ tls_pair_load(struct tls_server *srv, const struct tls_cert_spec *certs, int i, 
 	if ((rc = tls_ctx_new(srv, n, err, errlen)) != 0 ||
 	    (rc = tls_ctx_add_pair(srv->ctx[n], &certs[i], &x, err, errlen)) != 0)
 		return rc;
+	if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
+		LOG_WARN("tls", "warning: certificate %s has expired: clients will refuse it",
+			 certs[i].cert);
+	else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0)
+		LOG_WARN("tls", "warning: certificate %s is not valid yet", certs[i].cert);
 	type_of[i] = EVP_PKEY_get_base_id(X509_get0_pubkey(x));
 	int j = tls_same_names(srv, n, x);
 	if (j < 0) {

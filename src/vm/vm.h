@@ -70,15 +70,15 @@
 #define VM_ALLOC_NOBUSY_VALID 0x20
 
 struct vm_stats {
-	struct vms_counter hits;        /* grab found the page resident */
-	struct vms_counter misses;      /* grab allocated a page */
-	struct vms_counter reclaims;    /* pages taken back from objects */
-	struct vms_counter orphans;     /* of which freed for a deallocate that met them busy */
-	struct vms_counter frees;       /* pages returned to the free list */
-	struct vms_counter alloc_fail;  /* NOWAIT allocations that failed */
-	struct vms_counter alloc_waits; /* sleeps for a free page */
-	struct vms_counter busy_sleeps; /* sleeps on a busy page */
-	struct vms_counter wire_limit;  /* grabs stopped at the wired bound (rule 1) */
+	struct vms_counter hits;              /* grab found the page resident */
+	struct vms_counter misses;            /* grab allocated a page */
+	struct vms_counter reclaims;          /* pages taken back from objects */
+	struct vms_counter orphans;           /* of them, orphans (vm_internal.h) */
+	struct vms_counter frees;             /* pages returned to the free list */
+	struct vms_counter alloc_fail;        /* NOWAIT allocations that failed */
+	struct vms_counter alloc_waits;       /* sleeps for a free page */
+	struct vms_counter busy_sleeps;       /* sleeps on a busy page */
+	struct vms_counter wire_limit;        /* grabs stopped at the wired bound (rule 1) */
 	struct vms_counter waitfail_releases; /* waiting grabs that gave back pages (rule 2) */
 	struct vms_counter alloc_toosmall;    /* waiting grabs failed: cache too small (rule 3) */
 	struct vms_counter promotions;        /* pages moved from the new to the main queue */
