@@ -947,7 +947,10 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 {
 	const struct http_server_config *cfg = &th->gen->cfg;
 	counter_inc(&http_stats.connections);
-	if (atomic_load(&http_stats.conns_open) >= cfg->max_connections || th->stopping) {
+	/* The slot is taken before the check: two threads cannot both take the last one. */
+	if (th->stopping || atomic_fetch_add(&http_stats.conns_open, 1) >= cfg->max_connections) {
+		if (!th->stopping)
+			atomic_fetch_sub(&http_stats.conns_open, 1);
 		counter_inc(&http_stats.conn_refused);
 		close(fd);
 		return;
@@ -955,6 +958,7 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 	/* TCP_NODELAY and TCP_USER_TIMEOUT came from the listener (http_listen_tune). */
 	struct http_conn *c = http_conn_alloc(th);
 	if (c == NULL) {
+		atomic_fetch_sub(&http_stats.conns_open, 1);
 		close(fd);
 		return;
 	}
@@ -981,6 +985,7 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 		if (c->so == NULL)
 			close(fd);
 		free(c);
+		atomic_fetch_sub(&http_stats.conns_open, 1);
 		return;
 	}
 	if (sa->sa_family == AF_INET) {
@@ -999,7 +1004,6 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 	th->conns = c;
 	th->nconns++;
 	th->nconns_peak = MAX(th->nconns_peak, th->nconns);
-	atomic_fetch_add(&http_stats.conns_open, 1);
 	if (http_conn_timer_set(c, tls ? HTTP_T_HEADER : HTTP_T_IDLE) != 0)
 		return;
 	http_conn_want_recv(c);
