@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -109,17 +108,10 @@ http_gen_free(struct http_gen *g)
 static void
 http_conns_fit_fds(int *max_connections)
 {
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+	uint64_t fds = vms_fd_limit_raise();
+	if (fds == UINT64_MAX)
 		return;
-	if (rl.rlim_cur < rl.rlim_max) { /* a server may use every descriptor it is allowed */
-		rl.rlim_cur = rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-		(void)getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (rl.rlim_cur == RLIM_INFINITY)
-		return;
-	int64_t fit = rl.rlim_cur > 64 ? (int64_t)(rl.rlim_cur - 64) * 3 / 4 : 1;
+	int64_t fit = fds > 64 ? (int64_t)(fds - 64) * 3 / 4 : 1;
 	if (fit < 1)
 		fit = 1;
 	if (*max_connections <= fit)
@@ -127,7 +119,7 @@ http_conns_fit_fds(int *max_connections)
 	LOG_WARN("http",
 		 "%llu file descriptors (ulimit -n) leave room for %lld connections, not the %d "
 		 "asked for: raise the limit (LimitNOFILE= under systemd)",
-		 (unsigned long long)rl.rlim_cur, (long long)fit, *max_connections);
+		 (unsigned long long)fds, (long long)fit, *max_connections);
 	*max_connections = (int)fit;
 }
 

@@ -31,6 +31,7 @@
 #include "core/assert.h"
 #include "core/log.h"
 #include "core/tunable.h"
+#include "core/util.h"
 #include "vm/vm.h"
 
 #include <dirent.h>
@@ -40,7 +41,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -176,7 +176,6 @@ static int
 hostfs_mount(struct mount *mp, const char *source)
 {
 	struct hostfs_mount *hm;
-	struct rlimit rl;
 	int fd;
 
 	fd = open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -193,11 +192,7 @@ hostfs_mount(struct mount *mp, const char *source)
 	}
 	hm->rootfd = fd;
 	mp->fs_priv = hm;
-	/* Every cached file version holds a descriptor: use all the process may have. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	(void)vms_fd_limit_raise(); /* every cached file version holds a descriptor */
 	return 0;
 }
 
