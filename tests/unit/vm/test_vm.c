@@ -397,3 +397,18 @@ Test(vm_run, optional_runs_span_batches)
 	finish_all(ma, n);
 	vm_object_deallocate(obj);
 }
+
+/*
+ * The arena is whole huge pages: aligned, and mapped to the end of its last
+ * one.  A mix of huge and small pages cannot be merged when io_uring pins
+ * it, and registering it then cost the kernel over a second per GiB.
+ */
+Test(vm, the_arena_is_whole_huge_pages)
+{
+	const size_t huge = 2u << 20;
+	char *base = vm_arena_base();
+	cr_assert_eq((uintptr_t)base % huge, 0, "arena at %p", (void *)base);
+	cr_assert_lt(vm_arena_size(), huge);
+	base[huge - 1] = 1; /* faults if the mapping stopped at the frames */
+	cr_assert_eq(base[huge - 1], 1);
+}
