@@ -58,7 +58,7 @@ struct http_server_config {
 	int nlisten;
 	const char *metrics_listen; /* serve /.vmsend/metrics only here (NULL: on every listener) */
 	int threads;                /* event loops; 0: one per CPU */
-	int max_connections;        /* over this, new connections are closed at once; 0: 10000 */
+	int max_connections; /* over this, new connections are closed at once; 0: the default */
 	uint32_t idle_timeout_ms;   /* keep-alive wait for the next request's first byte */
 	uint32_t header_timeout_ms; /* first byte to complete head; then 408 */
 	uint32_t send_timeout_ms;   /* no send progress for this long: connection aborted */
@@ -91,6 +91,15 @@ void http_server_config_defaults(struct http_server_config *cfg);
 int http_server_config_check(const struct http_server_config *cfg);
 
 struct http_server;
+
+#define HTTP_DEFAULT_MAX_CONNECTIONS 10000
+
+/*
+ * The connections a server will take when asked for `max_connections`
+ * (0: the default): at most three quarters of the descriptors RLIMIT_NOFILE
+ * (soft raised to hard) leaves over 64, so that cached files get the rest.
+ */
+int http_connections_fit(int max_connections);
 
 /*
  * Bind every listener on every thread and start the threads.  Returns 0,

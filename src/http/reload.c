@@ -105,22 +105,28 @@ http_gen_free(struct http_gen *g)
  * quarters of what it leaves over 64 (the server's own: listeners, rings,
  * logs), and an operator asking for more is told why not.
  */
+int
+http_connections_fit(int max_connections)
+{
+	int64_t asked = max_connections > 0 ? max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
+	uint64_t fds = vms_fd_limit_raise();
+	if (fds == UINT64_MAX)
+		return (int)asked;
+	int64_t fit = fds > 64 ? (int64_t)(fds - 64) * 3 / 4 : 1;
+	return (int)MIN(asked, MAX(fit, 1));
+}
+
 static void
 http_conns_fit_fds(int *max_connections)
 {
-	uint64_t fds = vms_fd_limit_raise();
-	if (fds == UINT64_MAX)
-		return;
-	int64_t fit = fds > 64 ? (int64_t)(fds - 64) * 3 / 4 : 1;
-	if (fit < 1)
-		fit = 1;
+	int fit = http_connections_fit(*max_connections);
 	if (*max_connections <= fit)
 		return;
 	LOG_WARN("http",
-		 "%llu file descriptors (ulimit -n) leave room for %lld connections, not the %d "
+		 "%llu file descriptors (ulimit -n) leave room for %d connections, not the %d "
 		 "asked for: raise the limit (LimitNOFILE= under systemd)",
-		 (unsigned long long)fds, (long long)fit, *max_connections);
-	*max_connections = (int)fit;
+		 (unsigned long long)vms_fd_limit_raise(), fit, *max_connections);
+	*max_connections = fit;
 }
 
 int
@@ -136,7 +142,7 @@ http_gen_new(const struct http_server_config *cfg, uint64_t id, const struct htt
 	tls_server_ref(
 	    g->cfg.tls); /* the connections accepted under g finish on g's certificates */
 	if (g->cfg.max_connections <= 0)
-		g->cfg.max_connections = 10000;
+		g->cfg.max_connections = HTTP_DEFAULT_MAX_CONNECTIONS;
 	http_conns_fit_fds(&g->cfg.max_connections);
 	struct http_server_config *c = &g->cfg;
 	g->strs = calloc(2 * HTTP_MAX_LISTEN + 2 + 3 * HTTP_MAX_HEADER_RULES, sizeof(char *));

@@ -56,7 +56,7 @@ http_server_config_defaults(struct http_server_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->threads = 0;
-	cfg->max_connections = 10000;
+	cfg->max_connections = HTTP_DEFAULT_MAX_CONNECTIONS;
 	cfg->idle_timeout_ms = 60000;
 	cfg->header_timeout_ms = 10000;
 	cfg->send_timeout_ms = 30000;

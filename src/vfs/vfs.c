@@ -42,7 +42,14 @@
 
 VMS_TUNABLE(vfs_valid_ms, "vfs_valid_ms", 1000,
 	    "how long a looked-up file is trusted before its identity is checked again (ms)");
-VMS_TUNABLE(vfs_cache_entries, "vfs_cache_entries", 4096, "name-cache entries kept (LRU)");
+VMS_TUNABLE(vfs_cache_entries, "vfs_cache_entries", 0,
+	    "name-cache entries kept (LRU); each keeps one file version, its cached pages and "
+	    "(hostfs) a descriptor alive; 0: the size vfs_cache_size_hint() gave (vmsend serve: a "
+	    "quarter of the page cache's pages, within the descriptors connections leave), at "
+	    "least 4096");
+
+#define VFS_CACHE_MIN 4096
+static _Atomic uint64_t vfs_cache_hinted = VFS_CACHE_MIN;
 
 #define VFS_MAX_TYPES  8
 #define VFS_MAX_MOUNTS 32
@@ -493,6 +500,7 @@ vfs_cache_unlink_locked(struct ncentry **pp, struct ncentry **dead)
 	*pp = e->hnext;
 	TAILQ_REMOVE(&vfs.lru, e, lru);
 	vfs.nentries--;
+	atomic_store(&vfs_stats.names_cached, vfs.nentries);
 	e->hnext = *dead;
 	*dead = e;
 }
@@ -537,6 +545,45 @@ vfs_cache_remove_locked(const struct mount *mp, const char *rel, struct ncentry 
 		vfs_cache_unlink_locked(pp, dead);
 }
 
+void
+vfs_cache_size_hint(uint64_t entries)
+{
+	atomic_store(&vfs_cache_hinted, MAX(entries, (uint64_t)VFS_CACHE_MIN));
+}
+
+static uint64_t
+vfs_cache_capacity(void)
+{
+	return vfs_cache_entries > 0 ? (uint64_t)vfs_cache_entries : atomic_load(&vfs_cache_hinted);
+}
+
+/*
+ * Twice the buckets once the entries outnumber them, so that chains stay
+ * short however large the cache is sized; a failed allocation keeps the
+ * table as it is (longer chains, still correct).
+ */
+static void
+vfs_cache_grow_locked(void)
+{
+	uint32_t n = (vfs.hash_mask + 1) * 2;
+	struct ncentry **h = n != 0 ? calloc(n, sizeof(*h)) : NULL;
+
+	if (h == NULL)
+		return;
+	for (uint32_t b = 0; b <= vfs.hash_mask; b++) {
+		struct ncentry *e = vfs.hash[b], *next;
+
+		for (; e != NULL; e = next) {
+			next = e->hnext;
+			e->hnext = h[e->hash & (n - 1)];
+			h[e->hash & (n - 1)] = e;
+		}
+	}
+	free(vfs.hash);
+	vfs.hash = h;
+	vfs.hash_mask = n - 1;
+}
+
 /* Insert or replace (mp, rel) -> vp; takes a reference on vp for the cache. */
 static void
 vfs_cache_enter_locked(struct mount *mp, const char *rel, struct vnode *vp, uint64_t now,
@@ -545,8 +592,8 @@ vfs_cache_enter_locked(struct mount *mp, const char *rel, struct vnode *vp, uint
 	uint64_t h = vfs_hash(mp, rel);
 	struct ncentry **pp, *e;
 
-	if (vfs_cache_entries <= 0)
-		return;
+	uint64_t cap = vfs_cache_capacity();
+
 	if (vfs.hash == NULL) {
 		uint32_t buckets = 1024;
 
@@ -559,7 +606,7 @@ vfs_cache_enter_locked(struct mount *mp, const char *rel, struct vnode *vp, uint
 	pp = vfs_cache_slot_locked(mp, rel, h);
 	if (*pp != NULL)
 		vfs_cache_unlink_locked(pp, dead);
-	while (vfs.nentries >= (uint64_t)vfs_cache_entries) {
+	while (vfs.nentries >= cap) {
 		struct ncentry *old = TAILQ_LAST(&vfs.lru, ncentry_lru_head), **opp;
 
 		opp = vfs_cache_slot_locked(old->mp, old->relpath, old->hash);
@@ -580,6 +627,9 @@ vfs_cache_enter_locked(struct mount *mp, const char *rel, struct vnode *vp, uint
 	*pp = e;
 	TAILQ_INSERT_HEAD(&vfs.lru, e, lru);
 	vfs.nentries++;
+	atomic_store(&vfs_stats.names_cached, vfs.nentries);
+	if (vfs.nentries > vfs.hash_mask + 1)
+		vfs_cache_grow_locked();
 }
 
 /* Drop the colder half of the cache. */

@@ -123,6 +123,15 @@ void vnode_rele(struct vnode *vp);
  */
 struct vnode *vnode_alloc(struct mount *mp, const char *relpath, const struct vattr *va);
 
+/*
+ * The name cache's size while the tunable vfs_cache_entries is 0 (its
+ * default): `entries`, at least 4096 (the size until this is called).  An
+ * entry keeps a file version and its cached pages alive, so a site with more
+ * files than entries reads the colder ones from disk however large the page
+ * cache; on hostfs each entry also holds a descriptor.
+ */
+void vfs_cache_size_hint(uint64_t entries);
+
 extern int64_t vfs_valid_ms;      /* tunable "vfs_valid_ms" */
 extern int64_t vfs_cache_entries; /* tunable "vfs_cache_entries" */
 
@@ -135,7 +144,8 @@ struct vfs_stats {
 	struct vms_counter refused;      /* "..", NUL, escape attempts */
 	struct vms_counter fd_pressure;  /* EMFILE/ENFILE: half the cache dropped, retried */
 	struct vms_counter vnodes_made;
-	_Atomic int64_t vnodes_live; /* (a) vnodes not yet freed (tests check for leaks) */
+	_Atomic int64_t vnodes_live;  /* (a) vnodes not yet freed (tests check for leaks) */
+	_Atomic int64_t names_cached; /* (a) name-cache entries now */
 };
 extern struct vfs_stats vfs_stats;
 

@@ -16,3 +16,5 @@ VMS_STAT_COUNTER(vfs_stats.fd_pressure, "vfs_fd_pressure",
 VMS_STAT_COUNTER(vfs_stats.vnodes_made, "vfs_vnodes_made", "vnodes created");
 
 VMS_STAT_LEVEL(vfs_stats.vnodes_live, "vfs_vnodes_live", "vnodes not yet freed");
+VMS_STAT_LEVEL(vfs_stats.names_cached, "vfs_names_cached",
+	       "names in the name cache (each keeps a file version and its cached pages)");

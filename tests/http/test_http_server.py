@@ -827,6 +827,52 @@ class Observability(unittest.TestCase):
                                r'"probe \\x22agent\\x22"$')
 
 
+class ManyFiles(unittest.TestCase):
+    def test_a_site_of_more_small_files_than_4096_stays_cached(self):
+        # Every cached file version is a name-cache entry; `vmsend serve` sizes
+        # that cache to a quarter of the page cache's pages (8192 for 128 MiB),
+        # within the descriptors connections leave.  Fixed at 4096, the second
+        # pass below read all 5000 files from disk again.
+        import resource
+        n = 5000
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard != resource.RLIM_INFINITY and hard < n + 64 + 100 + 100:
+            self.skipTest("RLIMIT_NOFILE hard limit %d cannot hold %d cached files" % (hard, n))
+        root = tempfile.mkdtemp(prefix="vmsend-many-")
+        srv = None
+        try:
+            for i in range(n):
+                with open(os.path.join(root, "f%d.txt" % i), "wb") as f:
+                    f.write(b"file %d\n" % i)
+            srv = Server(root, "--cache-size", "128M", "--max-connections", "100")
+            c = Conn(srv.port)
+
+            def one_pass():
+                for first in range(0, n, 100):
+                    batch = range(first, min(first + 100, n))
+                    for i in batch:  # pipelined
+                        c.request("GET", "/f%d.txt" % i)
+                    for i in batch:
+                        r = c.read_response()
+                        self.assertEqual((r.status, r.body), (200, b"file %d\n" % i))
+
+            def m(name):
+                c.request("GET", "/.vmsend/metrics")
+                body = c.read_response().body.decode()
+                return int(re.search(r"^%s (\d+)" % re.escape(name), body, re.M).group(1))
+
+            one_pass()
+            misses = m("vmsend_vm_misses_total")
+            one_pass()
+            self.assertEqual(m("vmsend_vm_misses_total"), misses, "the second pass read from disk")
+            self.assertEqual(m("vmsend_vfs_names_cached"), n)
+            c.close()
+        finally:
+            if srv:
+                srv.stop()
+            shutil.rmtree(root, ignore_errors=True)
+
+
 class ZLifecycle(unittest.TestCase):
     """Runs last (unittest sorts classes by name)."""
 

@@ -28,6 +28,7 @@ struct fakefs {
 	int nfiles;
 	int lookups, stats, mounts, unmounts, reclaims;
 	int live, max_live; /* vnodes alive; > 0: -EMFILE at that many (a descriptor limit) */
+	int nsynth;         /* files "n0" .. "n<nsynth - 1>" besides files[] */
 	char last_rel[PATH_MAX];
 };
 
@@ -36,9 +37,19 @@ static struct fakefs fs_a, fs_b;
 static struct fentry *
 fake_find(struct fakefs *fs, const char *rel)
 {
+	static _Thread_local struct fentry synth;
+	char *end;
+
 	for (int i = 0; i < fs->nfiles; i++)
 		if (strcmp(fs->files[i].name, rel) == 0)
 			return &fs->files[i];
+	if (rel[0] == 'n' && rel[1] != '\0') {
+		long k = strtol(rel + 1, &end, 10);
+		if (*end == '\0' && k >= 0 && k < fs->nsynth) {
+			synth = (struct fentry){rel, 1000 + (uint64_t)k, 1, 1, VREG};
+			return &synth;
+		}
+	}
 	return NULL;
 }
 
@@ -349,4 +360,42 @@ Test(vfs, descriptor_pressure_sheds_cold_entries_and_retries)
 	cr_assert_eq(lk("/x", &vp), 0);
 	cr_assert_eq(fs_a.lookups, lookups + 1, "x was dropped");
 	vnode_rele(vp);
+}
+
+/* Look up /n0 .. /n<n - 1> once each; returns how many the fs had to answer. */
+static int
+lookup_synth_pass(int n)
+{
+	int before = fs_a.lookups;
+	char path[32];
+	struct vnode *vp;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "/n%d", i);
+		cr_assert_eq(lk(path, &vp), 0, "%s", path);
+		vnode_rele(vp);
+	}
+	return fs_a.lookups - before;
+}
+
+Test(vfs, the_cache_holds_as_many_names_as_it_was_sized_for)
+{
+	cr_assert_eq(vms_tunable_set("vfs_valid_ms", "600000"), 0);
+	fs_a.nsynth = 6000;
+	/* Unsized: 4096 entries, and a cyclic pass over more names than that always misses. */
+	cr_assert_eq(lookup_synth_pass(6000), 6000);
+	cr_assert_eq(atomic_load(&vfs_stats.names_cached), 4096);
+	cr_assert_eq(lookup_synth_pass(6000), 6000);
+
+	vfs_cache_size_hint(8000);
+	cr_assert_eq(lookup_synth_pass(6000), 6000 - 4096, "the last 4096 were cached");
+	cr_assert_eq(atomic_load(&vfs_stats.names_cached), 6000);
+	cr_assert_eq(lookup_synth_pass(6000), 0, "every name was still cached");
+	cr_assert_eq(atomic_load(&vfs_stats.vnodes_live), 6000);
+
+	/* The tunable, when set, wins over the hint. */
+	vfs_cache_flush();
+	cr_assert_eq(vms_tunable_set("vfs_cache_entries", "100"), 0);
+	cr_assert_eq(lookup_synth_pass(200), 200);
+	cr_assert_eq(atomic_load(&vfs_stats.names_cached), 100);
 }
