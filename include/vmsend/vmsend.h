@@ -94,7 +94,13 @@ struct vmsend;
 /*
  * Create the engine with `cache_bytes` of page cache (0: the "cache_size"
  * tunable; at least 64 KiB).  0 and *out, -EBUSY when an engine exists,
- * -ENOMEM.
+ * -ENOMEM.  The cache is held for the life of the engine, so one larger
+ * than MemAvailable or the memory limit of the process's cgroup (a
+ * container's) gets -ENOMEM and an error log line naming the limit, where
+ * the kernel would kill the process later.  The engine keeps as many files
+ * open (and their pages cached) as a quarter of the cache's pages, or half
+ * the descriptors RLIMIT_NOFILE allows, whichever is fewer (the tunable
+ * "vfs_cache_entries" sets another number).
  */
 VMSEND_API int vmsend_create(uint64_t cache_bytes, struct vmsend **out);
 /*

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/stats.h"
 #include "core/tunable.h"
+#include "core/util.h"
 #include "fs/hostfs/hostfs.h"
 #include "fs/objfs/arc.h"
 #include "fs/objfs/objfs_vfs.h"
@@ -141,6 +142,9 @@ vmsend_create(uint64_t cache_bytes, struct vmsend **out)
 		atomic_store(&vms_engine_live, false);
 		return error;
 	}
+	/* Files the name cache keeps: a quarter of the pages, in at most half the descriptors. */
+	uint64_t files = vm_arena_size() / PAGE_SIZE / 4, fds = vms_fd_limit_raise();
+	vfs_cache_size_hint(fds == UINT64_MAX ? files : MIN(files, fds / 2));
 	pthread_once(&vms_fs_once, vms_fs_register);
 	*out = &vms_engine;
 	return 0;

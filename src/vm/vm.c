@@ -51,6 +51,7 @@
 #include "vm/vm_internal.h"
 #include "core/util.h"
 #include "core/log.h"
+#include "core/sysmem.h"
 #include "core/tunable.h"
 #include "io/io.h"
 
@@ -117,6 +118,12 @@ vm_arena_map(size_t size)
 	return a;
 }
 
+uint64_t
+vm_memory_need(uint64_t bytes)
+{
+	return bytes + bytes / 64; /* the arena, and its page structures (56 bytes a page) */
+}
+
 int
 vm_init(uint64_t bytes)
 {
@@ -129,6 +136,15 @@ vm_init(uint64_t bytes)
 	npages += 1; /* frame 0: bogus_page's sink */
 	if (npages > UINT32_MAX)
 		return -EINVAL;
+	char why[1200];
+	if (vms_memory_fits(vm_memory_need(npages * PAGE_SIZE), why, sizeof(why)) != 0) {
+		LOG_ERR("vm",
+			"a %llu MiB page cache needs about %llu MiB, but %s: refused, since its "
+			"memory is held for good and the kernel would kill the process",
+			(unsigned long long)(bytes >> 20),
+			(unsigned long long)(vm_memory_need(npages * PAGE_SIZE) >> 20), why);
+		return -ENOMEM;
+	}
 	size_t maplen = roundup2(npages * PAGE_SIZE, VM_ARENA_ALIGN);
 	void *arena = vm_arena_map(maplen);
 	if (arena == NULL)

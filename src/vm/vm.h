@@ -87,10 +87,16 @@ extern struct vm_stats vm_stats;
 
 /*
  * Create the arena with `bytes` of cache (0: the "cache_size" tunable),
- * rounded down to pages, at least 16 pages.  Returns 0 or -errno.  Not
- * thread-safe; call once before anything else touches the VM.
+ * rounded down to pages, at least 16 pages.  Returns 0 or -errno: -ENOMEM,
+ * with a log line naming the limit, for a cache the process cannot hold
+ * (vm_memory_need() over MemAvailable or its cgroup's limit), since the
+ * arena is held for good (io_uring pins it whole) and the kernel would kill
+ * the process instead.  Not thread-safe; call once before anything else
+ * touches the VM.
  */
 int vm_init(uint64_t bytes);
+/* The memory a cache of `bytes` holds: its arena and page structures (at most 1/64 more). */
+uint64_t vm_memory_need(uint64_t bytes);
 /* Tear down; every object must be gone and no page wired or busy. */
 void vm_fini(void);
 bool vm_initialized(void);

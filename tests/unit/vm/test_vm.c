@@ -1,9 +1,12 @@
 /* vm_page_grab_pages flags, reclaim and object lifetime (src/vm/vm.c, vm_object.c). */
 #include "vm/vm.h"
 #include "vm/vm_internal.h"
+#include "core/log.h"
 #include "core/tunable.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "support/mempager.h"
@@ -411,4 +414,41 @@ Test(vm, the_arena_is_whole_huge_pages)
 	cr_assert_lt(vm_arena_size(), huge);
 	base[huge - 1] = 1; /* faults if the mapping stopped at the frames */
 	cr_assert_eq(base[huge - 1], 1);
+}
+
+/* ---- a cache the process cannot hold ---- */
+
+static char vm_logged[2048];
+
+static void
+vm_log_capture(void *arg, int level, const char *subsys, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	snprintf(vm_logged, sizeof(vm_logged), "%s: %s", subsys, msg);
+}
+
+Test(vm_memory, a_cache_beyond_the_available_memory_is_refused_with_the_reason)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	unsigned long long kb = 0;
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		(void)sscanf(line, "MemAvailable: %llu kB", &kb);
+	fclose(f);
+	cr_assert_gt(kb, 0);
+
+	vms_log_set_sink(vm_log_capture, NULL);
+	cr_assert_eq(vm_init((kb << 10) + (1ull << 30)), -ENOMEM);
+	vms_log_set_sink(NULL, NULL);
+	cr_assert_not(vm_initialized());
+	/* MemAvailable, or a container's smaller limit. */
+	cr_assert(strstr(vm_logged, "(MemAvailable)") != NULL ||
+		      strstr(vm_logged, "the memory cgroup") != NULL,
+		  "no reason logged: '%s'", vm_logged);
+	cr_assert(strstr(vm_logged, "page cache needs about") != NULL, "%s", vm_logged);
+
+	cr_assert_eq(vm_init(1 << 20), 0, "a cache that fits is still made");
+	vm_fini();
 }
