@@ -873,6 +873,50 @@ class ManyFiles(unittest.TestCase):
             shutil.rmtree(root, ignore_errors=True)
 
 
+class ChangingFiles(unittest.TestCase):
+    def test_a_file_truncated_while_served_ends_the_response_not_in_zeros(self):
+        # The file shrinks in place after its response started: what was read
+        # before is the old version's bytes, but what is left cannot be read.
+        # The response must end short (the client sees the connection close
+        # before Content-Length), never carry zeros, and the server goes on.
+        root = tempfile.mkdtemp(prefix="vmsend-shrink-")
+        srv = None
+        try:
+            data = os.urandom(32 << 20)
+            path = os.path.join(root, "f.bin")
+            with open(path, "wb") as f:
+                f.write(data)
+            srv = Server(root, "--cache-size", "16M")
+            c = Conn(srv.port, rcvbuf=64 << 10)
+            c.request("GET", "/f.bin")
+            while b"\r\n\r\n" not in c.buf:
+                c._fill()
+            head, body = c.buf.split(b"\r\n\r\n", 1)
+            self.assertIn(b"Content-Length: %d" % len(data), head)
+            os.truncate(path, (1 << 20) + 100)  # inside a page
+            got = bytearray(body)
+            c.s.settimeout(30)
+            while True:
+                try:
+                    d = c.s.recv(1 << 20)
+                except ConnectionResetError:
+                    break
+                if not d:
+                    break
+                got += d
+            c.close()
+            self.assertLess(len(got), len(data), "the whole old file was sent after it shrank")
+            self.assertEqual(bytes(got), data[:len(got)], "bytes that are not the file's were sent")
+            srv.wait_log("shrank while cached")
+            time.sleep(1.1)  # the name cache trusts a file for vfs_valid_ms (1 s)
+            r = get(srv.port, "/f.bin")
+            self.assertEqual((r.status, r.body), (200, data[:(1 << 20) + 100]))
+        finally:
+            if srv:
+                srv.stop()
+            shutil.rmtree(root, ignore_errors=True)
+
+
 class ZLifecycle(unittest.TestCase):
     """Runs last (unittest sorts classes by name)."""
 

@@ -326,6 +326,20 @@ hostfs_io_complete(struct hostfs_io *io)
 	uint64_t eof = obj->size;
 	size_t good = io->done;
 
+	if (io->error == 0 && io->off + good < MIN(eof, io->off + io->total)) {
+		/*
+		 * EOF before this version's end: the file shrank (truncated in
+		 * place) after lookup.  Zeros in its place would be wrong bytes
+		 * sent as the file's, so the read fails; the next lookup's stat
+		 * finds the new version.
+		 */
+		LOG_ERR("hostfs",
+			"%s shrank while cached: a read at %llu ended at %llu, but this version "
+			"is %llu bytes; failing it (EIO), not sending zeros",
+			obj->name, (unsigned long long)io->off,
+			(unsigned long long)(io->off + good), (unsigned long long)eof);
+		io->error = -EIO;
+	}
 	if (io->error == 0) {
 		/* The file may have grown since lookup: this version ends at obj->size. */
 		if (io->off + good > eof)
@@ -360,6 +374,21 @@ hostfs_io_complete(struct hostfs_io *io)
 
 static void hostfs_io_submit(struct hostfs_io *io);
 
+/*
+ * After a read that returned bytes but left the run short: is there more to
+ * read?  Not past this version's end, and not after an O_DIRECT read that
+ * ended inside a page: that one only does at EOF, and restarting it at the
+ * page boundary (as O_DIRECT must) would return the same bytes forever when
+ * the file shrank after lookup.
+ */
+static bool
+hostfs_io_more(const struct hostfs_io *io)
+{
+	if (io->hn->direct && io->done % PAGE_SIZE != 0)
+		return false;
+	return io->done < io->total && io->off + io->done < io->obj->size;
+}
+
 static void
 hostfs_io_done(struct io_req *req, int res, uint32_t flags)
 {
@@ -379,7 +408,7 @@ hostfs_io_done(struct io_req *req, int res, uint32_t flags)
 		return;
 	}
 	io->done += (size_t)res;
-	if (res > 0 && io->done < io->total && io->off + io->done < io->obj->size) {
+	if (res > 0 && hostfs_io_more(io)) {
 		/* Short, but not at EOF: read the rest into the same pages. */
 		counter_inc(&hostfs_stats.short_reads);
 		hostfs_io_submit(io);
@@ -473,7 +502,7 @@ hostfs_io_run_preadv(struct hostfs_io *io)
 			break;
 		}
 		io->done = from + (size_t)r;
-		if (r == 0 || io->off + io->done >= io->obj->size)
+		if (r == 0 || !hostfs_io_more(io))
 			break;
 		if (io->done < io->total)
 			counter_inc(&hostfs_stats.short_reads);

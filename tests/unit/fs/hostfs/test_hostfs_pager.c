@@ -496,6 +496,55 @@ Test(hostfs_io, eof_tail_is_zeroed_even_if_the_file_grew)
 	ht_teardown(dir);
 }
 
+/*
+ * A file truncated in place after lookup: the read stops at the new EOF,
+ * inside this version.  Zero-filling the rest (what happened) sent zeros as
+ * the file's bytes; now the read fails and no page becomes valid.
+ */
+static void
+shrink_test(bool direct, bool async, const char *disable)
+{
+	enum { NP = 16 };
+	static char data[NP * PAGE_SIZE], got[sizeof(data)];
+	struct ht_read_opts o = {.async = async};
+	struct ht_read_stats st = {0};
+	char path[PATH_MAX + 8];
+
+	ht_setup(dir, 4u << 20);
+	cr_assert_eq(vms_tunable_set("hostfs_direct", direct ? "1" : "0"), 0);
+	cr_assert_eq(vms_tunable_set("io_disable", disable), 0);
+	ht_fill(data, sizeof(data), 10);
+	ht_write_file(dir, "f", data, sizeof(data));
+	struct vnode *vp = lookup("/f");
+	snprintf(path, sizeof(path), "%s/f", dir);
+	/* Inside a page: an O_DIRECT read restarted at its page boundary spun here for ever. */
+	cr_assert_eq(truncate(path, 4 * PAGE_SIZE + 10), 0);
+	uint64_t errs = counter_get(&hostfs_stats.errors);
+	cr_assert_eq(ht_cache_read(vp->object, 0, sizeof(data), got, &o, &st), -EIO);
+	cr_assert_gt(counter_get(&hostfs_stats.errors), errs);
+	for (uint64_t i = 4; i < NP; i++)
+		cr_assert_not(page_valid(vp->object, i), "page %llu past the new EOF is valid",
+			      (unsigned long long)i);
+	cr_assert(vm_quiescent());
+	vnode_rele(vp);
+	ht_teardown(dir);
+}
+
+Test(hostfs_io, a_file_that_shrank_after_lookup_fails_the_read_buffered)
+{
+	shrink_test(false, false, "0");
+}
+
+Test(hostfs_io, a_file_that_shrank_after_lookup_fails_the_read_direct_async)
+{
+	shrink_test(true, true, "0");
+}
+
+Test(hostfs_io, a_file_that_shrank_after_lookup_fails_the_read_direct_preadv)
+{
+	shrink_test(true, true, "16"); /* no io_uring READV: the blocking preadv loop */
+}
+
 static void
 short_read_test(bool direct, const char *cap)
 {
