@@ -917,6 +917,38 @@ class ChangingFiles(unittest.TestCase):
             shutil.rmtree(root, ignore_errors=True)
 
 
+    def test_a_root_symlink_switched_by_a_deploy_is_followed(self):
+        # --root /srv/current, a symlink a deploy switches to the new release.
+        # The mount held the old directory, even across a reload.
+        top = tempfile.mkdtemp(prefix="vmsend-deploy-")
+        srv = None
+        try:
+            for rel, files in (("v1", {"index.txt": b"one\n", "old.txt": b"old\n"}),
+                               ("v2", {"index.txt": b"two\n", "new.txt": b"new\n"})):
+                os.mkdir(os.path.join(top, rel))
+                for name, body in files.items():
+                    with open(os.path.join(top, rel, name), "wb") as f:
+                        f.write(body)
+            current = os.path.join(top, "current")
+            os.symlink("v1", current)
+            srv = Server(current)
+            self.assertEqual(get(srv.port, "/index.txt").body, b"one\n")
+            self.assertEqual(get(srv.port, "/old.txt").status, 200)
+            os.symlink("v2", current + ".new")
+            os.rename(current + ".new", current)  # the switch, atomic
+            deadline = time.time() + 10
+            while get(srv.port, "/index.txt").body != b"two\n":
+                self.assertLess(time.time(), deadline, "still serving the old release")
+                time.sleep(0.1)
+            self.assertEqual(get(srv.port, "/new.txt").body, b"new\n")
+            self.assertEqual(get(srv.port, "/old.txt").status, 404)
+            srv.wait_log("now leads to another directory")
+        finally:
+            if srv:
+                srv.stop()
+            shutil.rmtree(top, ignore_errors=True)
+
+
 class ZLifecycle(unittest.TestCase):
     """Runs last (unittest sorts classes by name)."""
 

@@ -1,8 +1,10 @@
 /*
  * hostfs: mounts, safe lookup and file identity for a host directory.
  *
- * Theory.  The mount holds one O_PATH descriptor on the root directory.
- * Every name is resolved by the kernel relative to it with openat2() and
+ * Theory.  The mount holds one O_PATH descriptor on the root directory (the
+ * one its source path leads to: hostfs_root_follow() takes over another if
+ * a deploy switches a symlink).  Every name is resolved by the kernel
+ * relative to it with openat2() and
  *
  *     RESOLVE_BENEATH        no absolute path, no ".." above the root, no
  *                            absolute symlink, no symlink leading outside
@@ -38,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +52,10 @@ VMS_TUNABLE(hostfs_direct, "hostfs_direct", 1,
 	    "1: read with O_DIRECT where statx STATX_DIOALIGN allows page-sized I/O; 0: never");
 
 struct hostfs_mount {
-	int rootfd; /* (c) O_PATH|O_DIRECTORY */
+	pthread_rwlock_t lock;       /* rootfd's users (read) against its replacement (write) */
+	int rootfd;                  /* (l) O_PATH|O_DIRECTORY */
+	uint64_t root_dev, root_ino; /* (l) what rootfd is */
+	_Atomic uint64_t checked_ns; /* (a) when the source path was last resolved again */
 };
 
 #define HOSTFS_RESOLVE (RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
@@ -172,25 +178,98 @@ hostfs_vattr_fill(struct vattr *va, const struct statx *stx)
 
 /* ---- mount ---- */
 
+/* The directory `source` leads to now (symlinks followed): an O_PATH fd and its identity. */
+static int
+hostfs_root_open(const char *source, uint64_t *dev, uint64_t *ino)
+{
+	struct stat sb;
+	int fd = open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) != 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	*dev = sb.st_dev;
+	*ino = sb.st_ino;
+	return fd;
+}
+
+/*
+ * Deploys often switch a symlink (/srv/current -> releases/v2) to publish a
+ * new tree at once.  A web server that resolves its root by path follows
+ * the switch; ours holds the directory, so at most once per vfs_valid_ms
+ * the source is resolved again, and a root that now leads elsewhere is
+ * taken over.  Cached names then find their files changed when they are
+ * next revalidated (their identity is the old tree's), so the new tree is
+ * served within about two validity windows, and responses in flight finish
+ * with the old files.
+ */
+static void
+hostfs_root_follow(struct mount *mp)
+{
+	struct hostfs_mount *hm = mp->fs_priv;
+	uint64_t now = vms_now_ns(), last = atomic_load(&hm->checked_ns), dev, ino;
+
+	if (now - last < (uint64_t)vfs_valid_ms * 1000000ull ||
+	    !atomic_compare_exchange_strong(&hm->checked_ns, &last, now))
+		return;
+	int fd = hostfs_root_open(mp->source, &dev, &ino);
+	if (fd < 0)
+		return; /* gone for now: keep serving the directory we hold */
+	pthread_rwlock_wrlock(&hm->lock);
+	if (dev != hm->root_dev || ino != hm->root_ino) {
+		int old = hm->rootfd;
+
+		hm->rootfd = fd;
+		hm->root_dev = dev;
+		hm->root_ino = ino;
+		fd = old;
+		LOG_INFO("hostfs", "%s now leads to another directory: serving that one",
+			 mp->source);
+	}
+	pthread_rwlock_unlock(&hm->lock);
+	close(fd); /* the replaced root, or the same directory opened again */
+}
+
+/* hostfs_openat2() beneath the mount's root, as its source path leads now. */
+static int
+hostfs_open_beneath(struct mount *mp, const char *rel, uint64_t flags)
+{
+	struct hostfs_mount *hm = mp->fs_priv;
+
+	hostfs_root_follow(mp);
+	pthread_rwlock_rdlock(&hm->lock);
+	int fd = hostfs_openat2(hm->rootfd, rel, flags);
+	pthread_rwlock_unlock(&hm->lock);
+	return fd;
+}
+
 static int
 hostfs_mount(struct mount *mp, const char *source)
 {
 	struct hostfs_mount *hm;
+	uint64_t dev, ino;
 	int fd;
 
-	fd = open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	fd = hostfs_root_open(source, &dev, &ino);
 	if (fd < 0) {
-		int err = errno;
-
-		LOG_ERR("hostfs", "cannot open directory %s: %s", source, strerror(err));
-		return -err;
+		LOG_ERR("hostfs", "cannot open directory %s: %s", source, strerror(-fd));
+		return fd;
 	}
 	hm = calloc(1, sizeof(*hm));
 	if (hm == NULL) {
 		close(fd);
 		return -ENOMEM;
 	}
+	pthread_rwlock_init(&hm->lock, NULL);
 	hm->rootfd = fd;
+	hm->root_dev = dev;
+	hm->root_ino = ino;
+	atomic_init(&hm->checked_ns, vms_now_ns());
 	mp->fs_priv = hm;
 	(void)vms_fd_limit_raise(); /* every cached file version holds a descriptor */
 	return 0;
@@ -202,6 +281,7 @@ hostfs_unmount(struct mount *mp)
 	struct hostfs_mount *hm = mp->fs_priv;
 
 	close(hm->rootfd);
+	pthread_rwlock_destroy(&hm->lock);
 	free(hm);
 	mp->fs_priv = NULL;
 }
@@ -255,7 +335,6 @@ hostfs_node_make(int fd, const struct statx *stx, const char *rel)
 static int
 hostfs_lookup(struct mount *mp, const char *rel, struct vnode **vpp)
 {
-	struct hostfs_mount *hm = mp->fs_priv;
 	struct hostfs_node *hn;
 	struct statx stx;
 	struct vattr va;
@@ -263,7 +342,7 @@ hostfs_lookup(struct mount *mp, const char *rel, struct vnode **vpp)
 	int fd, rv;
 
 	/* O_NONBLOCK: opening a FIFO planted in the tree must not hang the server. */
-	fd = hostfs_openat2(hm->rootfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = hostfs_open_beneath(mp, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return fd;
 	if ((rv = hostfs_statx(fd, &stx)) != 0) {
@@ -305,12 +384,11 @@ hostfs_lookup(struct mount *mp, const char *rel, struct vnode **vpp)
 static int
 hostfs_stat(struct mount *mp, const char *rel, struct vattr *va)
 {
-	struct hostfs_mount *hm = mp->fs_priv;
 	struct statx stx;
 	int fd, rv;
 
 	/* O_PATH through the same resolver: a stat never follows a name outside either. */
-	fd = hostfs_openat2(hm->rootfd, rel, O_PATH | O_CLOEXEC);
+	fd = hostfs_open_beneath(mp, rel, O_PATH | O_CLOEXEC);
 	if (fd < 0)
 		return fd;
 	rv = hostfs_statx(fd, &stx);
@@ -324,12 +402,11 @@ static int
 hostfs_readdir(struct mount *mp, const char *rel,
 	       int (*cb)(void *arg, const char *name, const struct vattr *va), void *arg)
 {
-	struct hostfs_mount *hm = mp->fs_priv;
 	struct dirent *de;
 	DIR *d;
 	int fd, rv = 0;
 
-	fd = hostfs_openat2(hm->rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = hostfs_open_beneath(mp, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return fd;
 	d = fdopendir(fd);
