@@ -284,6 +284,13 @@ vfs_mounts_replace(const char *const *specs, int n)
 			}
 		}
 		pthread_mutex_unlock(&vfs.lock);
+		if (keep != NULL && keep->mnt.ops->source_changed != NULL &&
+		    keep->mnt.ops->source_changed(&keep->mnt)) {
+			LOG_INFO("vfs", "%s changed since it was mounted at %s: mounting it again",
+				 source, prefix);
+			vfs_mount_rele(&keep->mnt);
+			keep = NULL;
+		}
 		for (int j = 0; j < made && rv == 0; j++)
 			if (strcmp(next[j]->mnt.prefix, prefix) == 0) {
 				LOG_ERR("vfs", "mount %s: prefix mounted twice", prefix);

@@ -67,6 +67,12 @@ struct vfsops {
 		       int (*cb)(void *arg, const char *name, const struct vattr *va), void *arg);
 	/* Free fs_priv of a vnode (not its object); optional. */
 	void (*reclaim)(struct vnode *vp);
+	/*
+	 * Optional: does `source` now name something else than what was mounted
+	 * (a new image moved over its path)?  Then vfs_mounts_replace() mounts it
+	 * again rather than keep this mount.
+	 */
+	bool (*source_changed)(struct mount *mp);
 };
 
 struct mount {
@@ -87,7 +93,8 @@ int vfs_mount_spec(const char *spec, struct mount **out);
 /*
  * Make the mount table exactly `specs` ("/prefix=fstype:source"), all or
  * nothing: a mount identical to a current one is kept (its cache stays
- * warm), the others are mounted first, and only if every one succeeded does
+ * warm) unless its source changed (vfsops.source_changed: a new image at
+ * the same path), the others are mounted first, and only if every one succeeded does
  * the table switch.  Dropped mounts leave the name cache; vnodes still held
  * keep them alive.  0, or -errno (logged) with the old table unchanged.
  */

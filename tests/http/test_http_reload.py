@@ -168,6 +168,30 @@ class Reload(unittest.TestCase):
             self.assertEqual((r.status, r.body, r.h("x-gen")), (200, b"second mount\n", "two"))
         self.assertEqual(get(p2, "/m2/").status, 200)  # listing is on now
 
+    def test_reload_mounts_a_new_image_moved_over_the_old_one(self):
+        # Publishing an objfs site: mkimage to a new file, mv it over the
+        # mounted path, SIGHUP.  The reload kept the mount (same spec) and
+        # served the old image until a restart.
+        for rel, body in (("s1", b"one\n"), ("s2", b"two\n")):
+            os.makedirs(os.path.join(self.other, rel))
+            write(os.path.join(self.other, rel, "index.txt"), body.decode())
+        img = os.path.join(self.other, "site.img")
+        subprocess.run([binary(), "mkimage", os.path.join(self.other, "s1"), img], check=True,
+                       stdout=subprocess.DEVNULL)
+        srv = self.start("mount /img=objfs:%s\n" % img)
+        self.assertEqual(get(srv.port, "/img/index.txt").body, b"one\n")
+        subprocess.run([binary(), "mkimage", os.path.join(self.other, "s2"), img + ".new"],
+                       check=True, stdout=subprocess.DEVNULL)
+        os.rename(img + ".new", img)
+        self.reload(1)
+        srv.wait_log("vmsend: reloaded")
+        self.assertIn("changed since it was mounted at /img: mounting it again", srv.log)
+        self.assertEqual(get(srv.port, "/img/index.txt").body, b"two\n")
+        self.reload(2)  # unchanged now: kept, with its cache
+        srv.wait_log("vmsend: reloaded", 2)
+        self.assertEqual(srv.log.count("mounting it again"), 1)
+        self.assertEqual(get(srv.port, "/img/index.txt").body, b"two\n")
+
     def test_accepted_sockets_inherit_the_listener_options(self):
         """TCP_NODELAY and TCP_USER_TIMEOUT (--send-timeout) are set once on the
         listening socket and every accepted connection has them; a reload that

@@ -782,6 +782,18 @@ objfs_image_path(const struct objfs_image *img)
 	return img->path;
 }
 
+bool
+objfs_image_replaced(const struct objfs_image *img)
+{
+	struct stat held, now;
+
+	if (fstat(img->fd, &held) != 0 || stat(img->path, &now) != 0)
+		return false;
+	return held.st_dev != now.st_dev || held.st_ino != now.st_ino ||
+	       held.st_size != now.st_size || held.st_mtim.tv_sec != now.st_mtim.tv_sec ||
+	       held.st_mtim.tv_nsec != now.st_mtim.tv_nsec;
+}
+
 const struct objfs_image_info *
 objfs_image_info(const struct objfs_image *img)
 {

@@ -92,6 +92,12 @@ void objfs_image_close(struct objfs_image *img);
 uint64_t objfs_image_id(const struct objfs_image *img);
 /* The path it was opened with (for logs). */
 const char *objfs_image_path(const struct objfs_image *img);
+/*
+ * Does that path now name another file than the one open: a new image moved
+ * over it, or this one written again in place (its size or mtime moved)?
+ * False when the path is gone or cannot be read: the open image still is.
+ */
+bool objfs_image_replaced(const struct objfs_image *img);
 const struct objfs_image_info *objfs_image_info(const struct objfs_image *img);
 /* The image's fd (read-only), for callers that issue their own I/O. */
 int objfs_image_fd(const struct objfs_image *img);

@@ -28,6 +28,12 @@ objfs_vfs_mount(struct mount *mp, const char *source)
 	return 0;
 }
 
+static bool
+objfs_vfs_source_changed(struct mount *mp)
+{
+	return objfs_image_replaced(((struct objfs_fs *)mp->fs_priv)->img);
+}
+
 static void
 objfs_vfs_unmount(struct mount *mp)
 {
@@ -132,6 +138,7 @@ const struct vfsops objfs_vfsops = {
     .lookup = objfs_vfs_lookup,
     .stat = objfs_vfs_stat,
     .readdir = objfs_vfs_readdir,
+    .source_changed = objfs_vfs_source_changed,
 };
 
 void
