@@ -137,12 +137,12 @@ vm_init(uint64_t bytes)
 	if (npages > UINT32_MAX)
 		return -EINVAL;
 	char why[1200];
-	if (vms_memory_fits(vm_memory_need(npages * PAGE_SIZE), why, sizeof(why)) != 0) {
+	uint64_t need = vm_memory_need(npages * PAGE_SIZE);
+	if (vms_memory_fits(need, why, sizeof(why)) != 0) {
 		LOG_ERR("vm",
 			"a %llu MiB page cache needs about %llu MiB, but %s: refused, since its "
 			"memory is held for good and the kernel would kill the process",
-			(unsigned long long)(bytes >> 20),
-			(unsigned long long)(vm_memory_need(npages * PAGE_SIZE) >> 20), why);
+			(unsigned long long)(bytes >> 20), (unsigned long long)(need >> 20), why);
 		return -ENOMEM;
 	}
 	size_t maplen = roundup2(npages * PAGE_SIZE, VM_ARENA_ALIGN);
