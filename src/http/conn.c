@@ -659,6 +659,15 @@ http_conn_tls_fill(struct http_conn *c)
 	}
 }
 
+/* Drop the first n bytes of the input. */
+static void
+http_conn_consume(struct http_conn *c, size_t n)
+{
+	memmove(c->in, c->in + n, c->inlen - n);
+	c->inlen -= n;
+	c->parsed_len = 0;
+}
+
 static void
 http_conn_process(struct http_conn *c)
 {
@@ -715,6 +724,12 @@ http_conn_process(struct http_conn *c)
 				return;
 			}
 		}
+		if (c->body_left > 0 && c->inlen > 0) {
+			/* The answered request's body: dropped (see http_request_parse). */
+			size_t k = c->body_left < c->inlen ? (size_t)c->body_left : c->inlen;
+			http_conn_consume(c, k);
+			c->body_left -= k;
+		}
 		if (c->th->stopping && c->inlen == 0) {
 			http_conn_close(c, VMS_CLOSE_LINGER);
 			return;
@@ -725,8 +740,9 @@ http_conn_process(struct http_conn *c)
 				return;
 			}
 			c->head_started = false;
-			/* A TLS handshake must finish within the header timeout. */
-			if (http_conn_timer_set(c, c->tls != NULL && !tls_conn_ready(c->tls)
+			/* A TLS handshake, or the rest of a body, must come within the header timeout. */
+			if (http_conn_timer_set(c, (c->tls != NULL && !tls_conn_ready(c->tls)) ||
+							   c->body_left > 0
 						       ? HTTP_T_HEADER
 						       : HTTP_T_IDLE) != 0)
 				return;
@@ -808,8 +824,8 @@ http_conn_process(struct http_conn *c)
 		}
 		http_log_prepare(c, c->resp, &req);
 		http_handle(c, c->resp, &req);
-		memmove(c->in, c->in + n, c->inlen - (size_t)n);
-		c->inlen -= (size_t)n;
+		http_conn_consume(c, (size_t)n);
+		c->body_left = req.body_length;
 	}
 	http_conn_want_recv(c);
 }
@@ -886,6 +902,12 @@ http_conn_timer_run(struct http_conn *c)
 		if (c->tls != NULL && !tls_conn_ready(c->tls)) {
 			LOG_DEBUG("http", "%s: TLS handshake timeout", c->peer);
 			http_conn_close(c, VMS_CLOSE_ABORT);
+			break;
+		}
+		if (c->body_left > 0) {
+			/* Its request is answered: nothing to say about the missing body. */
+			LOG_DEBUG("http", "%s: request body timeout", c->peer);
+			http_conn_close(c, VMS_CLOSE_LINGER);
 			break;
 		}
 		/* Too slow to send a head: 408 and close (RFC 9110 15.5.9). */

@@ -458,8 +458,10 @@ h2_conn_upgrade(struct http_conn *c, const struct http_request *req, size_t len)
 	const struct http_str *hs = http_request_header(req, "http2-settings");
 	uint8_t settings[360];
 	int slen;
-	if (up == NULL || conn == NULL || hs == NULL || !http_list_has(*up, "h2c") ||
-	    !http_list_has(*conn, "upgrade") || !http_list_has(*conn, "http2-settings") ||
+	/* A request with a body stays HTTP/1.1 (RFC 9113 3.2 lets a server ignore Upgrade). */
+	if (req->body_length > 0 || !req->keep_alive || up == NULL || conn == NULL || hs == NULL ||
+	    !http_list_has(*up, "h2c") || !http_list_has(*conn, "upgrade") ||
+	    !http_list_has(*conn, "http2-settings") ||
 	    (slen = h2_settings_decode(hs, settings, sizeof(settings))) < 0)
 		return 1;
 	char *head = malloc(len);

@@ -126,6 +126,7 @@ struct http_conn {
 	uint64_t drain_deadline; /* (t) end of the lingering close */
 	int close_how;           /* (t) VMS_CLOSE_* for the final close */
 	bool head_started;       /* (t) bytes of the next request have arrived */
+	uint64_t body_left;      /* (t) bytes of the last request's body still to drop */
 	struct http_resp *resp;  /* (t) the response being queued; NULL between responses */
 
 	struct io_timer timer; /* (t) */

@@ -281,6 +281,7 @@ http_request_finish(struct http_request *req)
 {
 	int nhost = 0;
 	bool have_cl = false, have_te = false, conn_close = false, conn_keep = false;
+	bool expect_continue = false;
 	uint64_t cl = 0;
 	struct http_str te = {0};
 
@@ -304,6 +305,8 @@ http_request_finish(struct http_request *req)
 		} else if (http_str_ieq(name, "connection")) {
 			conn_close |= http_list_has(val, "close");
 			conn_keep |= http_list_has(val, "keep-alive");
+		} else if (http_str_ieq(name, "expect")) {
+			expect_continue |= http_list_has(val, "100-continue");
 		} else if (http_str_ieq(name, "range")) {
 			req->range = val;
 		} else if (http_str_ieq(name, "if-none-match")) {
@@ -328,14 +331,16 @@ http_request_finish(struct http_request *req)
 			return -400;
 		if (!http_list_has(te, "chunked"))
 			return -501;
-		return -413;
 	}
-	if (have_cl && cl > 0)
+	if (cl > HTTP_MAX_BODY)
 		return -413;
+	req->body_length = cl;
 	if (req->version_minor == 0)
 		req->keep_alive = conn_keep && !conn_close;
 	else
 		req->keep_alive = !conn_close;
+	if (have_te || (cl > 0 && expect_continue))
+		req->keep_alive = false; /* the body is dropped by the lingering close */
 	return 0;
 }
 

@@ -22,11 +22,12 @@
 #include <time.h>
 
 /* Limits: past these a request is refused with the status in brackets. */
-#define HTTP_MAX_REQUEST_LINE 8192  /* [414] request line incl. CRLF */
-#define HTTP_MAX_HEADER_BYTES 16384 /* [431] whole header section after the request line */
-#define HTTP_MAX_HEADERS      64    /* [431] header fields */
-#define HTTP_MAX_RANGES       16    /* more range specs than this: Range is ignored (200) */
-#define HTTP_MAX_PATH         4096  /* [414] decoded path */
+#define HTTP_MAX_REQUEST_LINE 8192       /* [414] request line incl. CRLF */
+#define HTTP_MAX_HEADER_BYTES 16384      /* [431] whole header section after the request line */
+#define HTTP_MAX_HEADERS      64         /* [431] header fields */
+#define HTTP_MAX_RANGES       16         /* more range specs than this: Range is ignored (200) */
+#define HTTP_MAX_PATH         4096       /* [414] decoded path */
+#define HTTP_MAX_BODY         (1u << 20) /* [413] request body read and discarded */
 
 /* A view into the request buffer; never NUL-terminated. */
 struct http_str {
@@ -61,7 +62,8 @@ struct http_request {
 	struct http_str host;   /* authority of an absolute-form target, else the Host field */
 	int version_major;      /* 1 from the parser; 2 for an HTTP/2 stream */
 	int version_minor;      /* HTTP/1.x */
-	bool keep_alive;        /* after Connection and the version default */
+	bool keep_alive;        /* after Connection, the version default and the body */
+	uint64_t body_length;   /* Content-Length: body bytes after the head to discard */
 	bool absolute_form;
 	/* Fields the server acts on (len 0 when absent). */
 	struct http_str range;
@@ -82,11 +84,20 @@ struct http_request {
  *   -400 malformed (bad syntax, bare CR, obs-fold, missing/duplicate Host in
  *        1.1, bad or conflicting Content-Length, Content-Length with
  *        Transfer-Encoding, NUL or control bytes),
- *   -413 the request has a body (we serve GET/HEAD only and accept none),
+ *   -413 a Content-Length above HTTP_MAX_BODY,
  *   -414 request line too long, -431 header section too big or too many fields,
  *   -501 unknown method or transfer coding, -505 HTTP major version not 1.
  * A known but unsupported method (POST...) parses successfully; the caller
  * answers 405.  Bytes after the head (pipelined requests) are not touched.
+ *
+ * We serve files and take no content, but a request may carry some (a GET
+ * with a body, a form POSTed to a static page): it gets its answer like any
+ * other, and its body is thrown away.  A Content-Length body is skipped by
+ * the caller (body_length bytes) and the connection lives on.  A chunked
+ * body, or one the client holds back until "100 Continue", ends the
+ * connection after the answer (keep_alive false): the lingering close reads
+ * and drops it, and no second reading of chunk framing can disagree with a
+ * proxy's about where the next request starts.
  */
 int http_request_parse(struct http_request *req, const char *buf, size_t len);
 

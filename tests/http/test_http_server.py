@@ -175,8 +175,7 @@ class Statuses(unittest.TestCase):
         self.raw(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(64), 400)
 
     def test_413_414_431_501_505(self):
-        self.raw("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", 413)
-        self.raw("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 413)
+        self.raw("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1048577\r\n\r\n", 413)
         self.raw("GET /" + "a" * 9000 + " HTTP/1.1\r\nHost: a\r\n\r\n", 414)
         self.raw("GET / HTTP/1.1\r\nHost: a\r\nX: " + "b" * 17000 + "\r\n\r\n", 431)
         self.raw("GET / HTTP/1.1\r\nHost: a\r\n" + "X: y\r\n" * 100 + "\r\n", 431)
@@ -200,6 +199,51 @@ class Statuses(unittest.TestCase):
             c.s.settimeout(10)
             self.assertEqual(c.s.recv(100), b"")
             c.close()
+
+    def test_a_request_body_is_dropped_and_the_connection_kept(self):
+        # A GET with a body, or a form POSTed to a static page: answered as
+        # without one (not 413), and the next request on the connection too.
+        c = Conn(P())
+        c.send("GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
+               "POST /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n"
+               "Content-Type: application/x-www-form-urlencoded\r\n\r\na=1&b=GET"
+               "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+        for want in (200, 405, 200):
+            r = c.read_response()
+            self.assertEqual(r.status, want)
+            self.assertNotEqual(r.h("connection"), "close")
+        self.assertEqual(r.body, FILES["hello.txt"])
+        # A body of HTTP_MAX_BODY that arrives after its answer, in pieces,
+        # with a request head inside it: dropped, never parsed.
+        c.send("GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n"
+               "Content-Length: 1048576\r\n\r\n")
+        self.assertEqual(c.read_response().status, 200)
+        body = (b"GET /nothing HTTP/1.1\r\nHost: t\r\n\r\n" * 31000)[:1048576]
+        self.assertEqual(len(body), 1048576)
+        for i in range(0, len(body), 100000):
+            c.send(body[i:i + 100000])
+        c.send("HEAD /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+        r = c.read_response(head_only=True)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.h("content-length"), str(len(FILES["hello.txt"])))
+        c.close()
+
+    def test_a_body_that_cannot_be_skipped_ends_the_connection(self):
+        # Chunked: answered, then closed (no second reading of chunk framing).
+        r = self.raw("GET /hello.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "5\r\nhello\r\n0\r\n\r\nGET /nothing HTTP/1.1\r\nHost: t\r\n\r\n", 200)
+        self.assertEqual(r.h("connection"), "close")
+        self.assertEqual(r.body, FILES["hello.txt"])
+        # Expect: 100-continue: the final answer at once, no 100, then close.
+        r = self.raw("POST /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+                     "Expect: 100-continue\r\n\r\n", 405)
+        self.assertEqual(r.h("connection"), "close")
+        # A body that never comes: the answered connection ends at the header timeout.
+        c = Conn(P())
+        c.send("GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc")
+        self.assertEqual(c.read_response().status, 200)
+        self.assertTrue(c.closed_by_peer(10))
+        c.close()
 
     def test_head_in_tiny_pieces(self):
         c = Conn(P())

@@ -144,17 +144,37 @@ Test(http_parse, field_syntax)
 	cr_assert_null(http_request_header(&req, "y"));
 }
 
-Test(http_parse, bodies_refused)
+Test(http_parse, a_body_is_framed_for_dropping)
 {
 	cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"), 0);
-	cr_assert_eq(parse("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n"), -413);
+	cr_assert_eq(req.body_length, 0);
+	cr_assert(req.keep_alive);
+	/* A Content-Length body is skipped and the connection kept. */
+	cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n"), 0);
+	cr_assert_eq(req.body_length, 5);
+	cr_assert(req.keep_alive);
+	cr_assert_gt(parse("POST / HTTP/1.0\r\nContent-Length: 1048576\r\n\r\n"), 0);
+	cr_assert_eq(req.body_length, HTTP_MAX_BODY);
+	cr_assert_eq(parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1048577\r\n\r\n"), -413);
+	/* Chunked, or held back for "100 Continue": answered, then the connection ends. */
+	cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"), 0);
+	cr_assert_eq(req.body_length, 0);
+	cr_assert_not(req.keep_alive);
+	cr_assert_gt(parse("PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+			   "Expect: 100-continue\r\n\r\n"),
+		     0);
+	cr_assert_not(req.keep_alive);
+	cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n"), 0);
+	cr_assert(req.keep_alive); /* no body to wait for */
+}
+
+Test(http_parse, bad_body_framing_refused)
+{
 	cr_assert_eq(parse("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 6\r\n\r\n"), -400);
 	cr_assert_eq(parse("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n"), -400);
 	cr_assert_eq(
 	    parse("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
 	    -400);
-	cr_assert_eq(parse("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"),
-		     -413);
 	cr_assert_eq(parse("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"), -501);
 	cr_assert_eq(parse("GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
 			   "Content-Length: 3\r\n\r\n"),
