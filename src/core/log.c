@@ -1,5 +1,7 @@
 #include "core/log.h"
 
+#include "core/util.h"
+
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -79,4 +81,12 @@ vms_log(enum vms_log_level level, const char *subsys, const char *fmt, ...)
 	line[n++] = '\n';
 	ssize_t w = write(fd, line, n);
 	(void)w;
+}
+
+bool
+vms_log_every(_Atomic uint64_t *last_ns, uint64_t interval_ns)
+{
+	uint64_t now = vms_now_ns(), last = atomic_load(last_ns);
+	return (last == 0 || now - last >= interval_ns) &&
+	       atomic_compare_exchange_strong(last_ns, &last, now);
 }

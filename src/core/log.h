@@ -9,6 +9,9 @@
 #ifndef VMSEND_CORE_LOG_H
 #define VMSEND_CORE_LOG_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 enum vms_log_level { VMS_LOG_ERROR = 0, VMS_LOG_WARN, VMS_LOG_INFO, VMS_LOG_DEBUG };
 
 extern int vms_log_level; /* lines above this level are dropped */
@@ -29,6 +32,12 @@ void vms_log_set_sink(vms_log_sink_t *fn, void *arg);
  * log hears of a panic only by the abort).
  */
 int vms_log_panic(const char *msg);
+/*
+ * For a warning that could come with every request (a full disk, no
+ * memory): true at most once per interval_ns for one *last_ns (start it at
+ * 0), to the one caller that won the slot.  Say the count so far in the line.
+ */
+bool vms_log_every(_Atomic uint64_t *last_ns, uint64_t interval_ns);
 
 #define LOG_ERR(sub, ...)   vms_log(VMS_LOG_ERROR, sub, __VA_ARGS__)
 #define LOG_WARN(sub, ...)  vms_log(VMS_LOG_WARN, sub, __VA_ARGS__)

@@ -11,6 +11,10 @@
  */
 #include "http/http_impl.h"
 
+#include "core/log.h"
+#include "core/util.h"
+
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -100,17 +104,24 @@ http_log_prepare(struct http_conn *c, struct http_resp *r, const struct http_req
 void
 http_log_finish(struct http_conn *c, struct http_resp *r)
 {
-	int fd = c->gen->log ? c->gen->log->fd : -1;
-	if (fd < 0 || r->loglen == 0)
+	static _Atomic uint64_t warned_ns; /* (a) */
+	const struct http_logfile *lf = c->gen->log;
+	if (lf == NULL || r->loglen == 0)
 		return;
 	char line[sizeof(r->logline) + 64];
 	const char *tail = r->logline + sizeof(r->logline) / 2;
 	int n = snprintf(line, sizeof(line), "%.*s %d %llu%s", (int)r->loglen, r->logline,
 			 r->status, (unsigned long long)r->body, tail);
-	if (n > 0) {
-		ssize_t w =
-		    write(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-		(void)w;
-	}
 	r->loglen = 0;
+	size_t len = n < 0 ? 0 : MIN((size_t)n, sizeof(line) - 1);
+	ssize_t w = write(lf->fd, line, len);
+	if (w == (ssize_t)len)
+		return;
+	/* A full disk: serving goes on, and the operator hears of it once a minute. */
+	const char *why = w < 0 ? strerror(errno) : "short write";
+	counter_inc(&http_stats.access_log_lost);
+	if (vms_log_every(&warned_ns, 60 * 1000000000ull))
+		LOG_WARN("http", "cannot write the access log %s (%s); lines lost so far: %llu",
+			 lf->path, why,
+			 (unsigned long long)counter_get(&http_stats.access_log_lost));
 }

@@ -104,9 +104,7 @@ http_conn_timer_lost(struct http_conn *c, int error)
 {
 	counter_inc(&http_stats.conn_timer_errors);
 	/* Under memory pressure every connection may fail: one line a second, with the count. */
-	uint64_t now = vms_now_ns(), last = atomic_load(&http_timer_log_ns);
-	if (now - last >= 1000000000ull &&
-	    atomic_compare_exchange_strong(&http_timer_log_ns, &last, now))
+	if (vms_log_every(&http_timer_log_ns, 1000000000ull))
 		LOG_WARN("http",
 			 "%s: cannot arm the connection's timer (%s): connection closed "
 			 "(%llu so far)",

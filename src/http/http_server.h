@@ -154,6 +154,7 @@ struct http_stats {
 	struct vms_counter tls_errors;    /* TLS handshakes or records that failed */
 	struct vms_counter heap_trims;    /* malloc_trim() after a burst of connections ended */
 	struct vms_counter ring_empty;    /* receives that found the thread's buffer ring empty */
+	struct vms_counter access_log_lost; /* access log lines that could not be written */
 	/* HTTP/2 (requests and parse_errors above count both protocols) */
 	struct vms_counter h2_connections; /* connections that became HTTP/2 */
 	struct vms_counter h2_requests;    /* streams answered */

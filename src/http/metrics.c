@@ -62,6 +62,8 @@ VMS_STAT_LEVEL(http_stats.respbufs, "http_response_buffers",
 	       "hold one");
 VMS_STAT_COUNTER(http_stats.ring_empty, "http_recv_ring_empty",
 		 "receives that found the thread's ring of buffers empty and used their own");
+VMS_STAT_COUNTER(http_stats.access_log_lost, "http_access_log_lines_lost",
+		 "access log lines that could not be written (a full disk)");
 
 /* Requests by protocol: HTTP/2 ones are counted, the rest are HTTP/1.x. */
 static uint64_t

@@ -870,6 +870,26 @@ class Observability(unittest.TestCase):
                                r'"GET /hello\.txt\?log-probe=1 HTTP/1\.1" 200 13 "http://r/" '
                                r'"probe \\x22agent\\x22"$')
 
+    def test_an_access_log_on_a_full_disk_loses_lines_not_requests(self):
+        # /dev/full fails every write with ENOSPC, as a full log partition does.
+        srv = Server(ROOT, "--access-log", "/dev/full")
+        try:
+            for _ in range(5):
+                self.assertEqual(get(srv.port, "/hello.txt").body, FILES["hello.txt"])
+            srv.wait_log("cannot write the access log /dev/full (No space left on device); "
+                         "lines lost so far: 1")
+            # A line is written just after its response is queued (the metrics
+            # requests' own lines are lost too): wait for the fifth.
+            deadline = time.time() + 10
+            while (metric("vmsend_http_access_log_lines_lost_total", srv.port) < 5
+                   and time.time() < deadline):
+                time.sleep(0.05)
+            self.assertGreaterEqual(metric("vmsend_http_access_log_lines_lost_total", srv.port), 5)
+            # Once a minute, not once a request.
+            self.assertEqual(srv.log.count("cannot write the access log"), 1)
+        finally:
+            srv.stop()
+
 
 class ManyFiles(unittest.TestCase):
     def test_a_site_of_more_small_files_than_4096_stays_cached(self):
