@@ -12,6 +12,7 @@
 #include "fs/radosfs/radosfs.h"
 #endif
 #include "cli/serve.h"
+#include "http/http_proto.h"
 
 #include "core/log.h"
 #include "core/tunable.h"
@@ -286,18 +287,26 @@ serve_header_rule(struct serve_opts *o, const char *flag, const char *v, char *e
 	return 0;
 }
 
-/* The --config file's lines as flags, appended to *out. */
+/*
+ * The --config file's lines as flags, appended to *out, with the line each
+ * came from in (*lines)[] (arrays of *cap entries, grown together).
+ */
 static int
-serve_config_read(struct serve_opts *o, const char *path, const char ***out, int *n, int *cap,
-		  char *err, size_t errlen)
+serve_config_read(struct serve_opts *o, const char *path, const char ***out, int **lines, int *n,
+		  int *cap, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
 	if (f == NULL)
 		return serve_err(err, errlen, "cannot read --config %s: %s", path, strerror(errno));
-	char line[4096];
+	char line[HTTP_MAX_HEADER_BYTES]; /* room for any header a rule can add */
 	int lineno = 0, rc = 0;
 	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
 		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			rc = serve_err(err, errlen, "%s:%d: line longer than %zu bytes", path,
+				       lineno, sizeof(line) - 2);
+			break;
+		}
 		char *h = strchr(line, '#');
 		if (h)
 			*h = '\0';
@@ -318,28 +327,36 @@ serve_config_read(struct serve_opts *o, const char *path, const char ***out, int
 			break;
 		}
 		if (*n + 2 >= *cap) {
-			*cap *= 2;
-			const char **nv = realloc(*out, sizeof(*nv) * (size_t)*cap);
-			if (nv == NULL) {
+			const char **nv = realloc(*out, sizeof(*nv) * (size_t)*cap * 2);
+			if (nv != NULL)
+				*out = nv;
+			int *nl = realloc(*lines, sizeof(*nl) * (size_t)*cap * 2);
+			if (nl != NULL)
+				*lines = nl;
+			if (nv == NULL || nl == NULL) {
 				rc = serve_err(err, errlen, "out of memory");
 				break;
 			}
-			*out = nv;
+			*cap *= 2;
 		}
 		char *flag;
 		if (asprintf(&flag, "--%s", name) < 0 || serve_own(o, flag) == NULL) {
 			rc = serve_err(err, errlen, "out of memory");
 			break;
 		}
+		(*lines)[*n] = lineno;
 		(*out)[(*n)++] = flag;
-		if (val && *val)
+		if (val && *val) {
+			(*lines)[*n] = lineno;
 			(*out)[(*n)++] = serve_own(o, strdup(val));
+		}
 	}
 	fclose(f);
 	return rc;
 }
 
-static int serve_flags(struct serve_opts *o, int argc, const char **argv, char *err, size_t errlen);
+static int serve_flags(struct serve_opts *o, int argc, const char **argv, const int *lines, int *at,
+		       char *err, size_t errlen);
 
 int
 serve_opts_parse(int argc, char **argv, struct serve_opts *o, char *err, size_t errlen)
@@ -355,29 +372,47 @@ serve_opts_parse(int argc, char **argv, struct serve_opts *o, char *err, size_t 
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			o->config_path = argv[i + 1];
 	}
-	int cap = argc + 64, n = 0;
+	int cap = argc + 64, n = 0, at = -1;
 	const char **all = malloc(sizeof(*all) * (size_t)cap);
-	int rc = all ? 0 : serve_err(err, errlen, "out of memory");
+	int *lines = malloc(sizeof(*lines) * (size_t)cap);
+	int rc = all && lines ? 0 : serve_err(err, errlen, "out of memory");
 	if (rc == 0 && o->config_path)
-		rc = serve_config_read(o, o->config_path, &all, &n, &cap, err, errlen);
+		rc = serve_config_read(o, o->config_path, &all, &lines, &n, &cap, err, errlen);
 	if (rc == 0) {
-		for (int i = 1; i < argc; i++)
-			all[n++] = argv[i]; /* room: cap was kept argc ahead */
-		rc = serve_flags(o, n, all, err, errlen);
+		int nfile = n;
+		for (int i = 1; i < argc; i++) { /* room: cap was kept argc ahead */
+			lines[n] = 0;
+			all[n++] = argv[i];
+		}
+		rc = serve_flags(o, n, all, lines, &at, err, errlen);
+		if (rc != 0 && at >= 0 && at < nfile) {
+			/* Say where in the file, as "FILE:LINE: what". */
+			char why[256];
+			snprintf(why, sizeof(why), "%s", err);
+			serve_err(err, errlen, "%s:%d: %s", o->config_path, lines[at], why);
+		}
 	}
 	free(all);
+	free(lines);
 	if (rc != 0)
 		serve_opts_free(o);
 	return rc;
 }
 
+/*
+ * argv[] with lines[]: the config file's line of each entry (0: the command
+ * line), so that a flag takes its value only from its own line.  On an
+ * error, *at is the index of the flag it is about (-1: the whole set).
+ */
 static int
-serve_flags(struct serve_opts *o, int argc, const char **argv, char *err, size_t errlen)
+serve_flags(struct serve_opts *o, int argc, const char **argv, const int *lines, int *at, char *err,
+	    size_t errlen)
 {
 	struct http_server_config *cfg = &o->cfg;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
-		bool has_val = i + 1 < argc;
+		bool has_val = i + 1 < argc && lines[i + 1] == lines[i];
+		*at = i;
 		const char *v = has_val ? argv[i + 1] : NULL;
 #define NEED_VALUE()                                                                               \
 	do {                                                                                       \
@@ -523,7 +558,10 @@ serve_flags(struct serve_opts *o, int argc, const char **argv, char *err, size_t
 			return serve_err(err, errlen, "unknown flag '%s' (try --help)", a);
 		}
 #undef NEED_VALUE
+		if (lines[i] > 0 && i + 1 < argc && lines[i + 1] == lines[i])
+			return serve_err(err, errlen, "'%s' takes no value", a + 2);
 	}
+	*at = -1;
 	if (o->root != NULL) {
 		for (int i = 0; i < o->nmounts; i++)
 			if (strncmp(o->mounts[i], "/=", 2) == 0)

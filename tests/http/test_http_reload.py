@@ -336,6 +336,36 @@ class Reload(unittest.TestCase):
         # nothing was started: a check binds nothing
         self.assertNotIn("listening", r.stdout)
 
+    def test_a_config_error_names_its_line_and_a_value_stays_on_its_line(self):
+        def check(text):
+            write(self.cfg, text)
+            return subprocess.run([binary(), "serve", "--allow-root", "--check-config",
+                                   "--config", self.cfg], capture_output=True, text=True,
+                                  timeout=60)
+        for text, line, why in (
+                ("# site\nlisten 127.0.0.1:0\n\nlistng\n", 4, "unknown flag '--listng'"),
+                ("listen 127.0.0.1:0\nthreads 0\n", 2, "--threads wants 1..1024"),
+                # "root" took the next line's "listing" as its directory
+                ("listen 127.0.0.1:0\nroot\nlisting\n", 2, "--root needs a value"),
+                # "yes" was read as a flag of its own
+                ("listen 127.0.0.1:0\nlisting yes\n", 2, "'listing' takes no value"),
+                # a longer line was cut and its end read as another line
+                ("listen 127.0.0.1:0\nheader *.html X-Long: %s\n" % ("v" * 20000), 2,
+                 "line longer than")):
+            r = check(text)
+            self.assertEqual(r.returncode, 2, text[:80])
+            self.assertIn("%s:%d: %s" % (self.cfg, line, why), r.stderr)
+        # A long header value within the limit is one line and valid.
+        r = check("listen 127.0.0.1:0\nheader *.html X-Long: %s\n" % ("v" * 8000))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # An error on the command line names no line.
+        write(self.cfg, "listen 127.0.0.1:0\n")
+        r = subprocess.run([binary(), "serve", "--allow-root", "--check-config", "--config",
+                            self.cfg, "--threads", "0"], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("vmsend serve: --threads wants 1..1024", r.stderr)
+
 
 class Process(unittest.TestCase):
     def setUp(self):
