@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int
@@ -83,6 +85,20 @@ serve_privileges_check(const struct serve_opts *o, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Permitted and effective: CAP_IPC_LOCK, nothing else.  The raw capset(2):
+ * one call, where libcap would add a dependency for it.
+ */
+static int
+serve_keep_ipc_lock(void)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {0};
+	data[CAP_TO_INDEX(CAP_IPC_LOCK)].permitted = CAP_TO_MASK(CAP_IPC_LOCK);
+	data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective = CAP_TO_MASK(CAP_IPC_LOCK);
+	return (int)syscall(SYS_capset, &hdr, data);
+}
+
 int
 serve_privileges_drop(const struct serve_opts *o)
 {
@@ -99,12 +115,24 @@ serve_privileges_drop(const struct serve_opts *o)
 			return -ENOENT;
 		gid = gr->gr_gid;
 	}
+	/*
+	 * Each loop pins the page arena for io_uring (fixed buffers).  As the
+	 * user that counts against RLIMIT_MEMLOCK (8 MiB on Debian), and every
+	 * read would fall back to a plain one; with CAP_IPC_LOCK the kernel
+	 * does not count it.  So this thread keeps that one capability through
+	 * the uid change, and the loops' threads, started after us, inherit it.
+	 * Threads that exist already lose every capability with their uid.
+	 */
+	if (prctl(PR_SET_KEEPCAPS, 1) != 0)
+		return -errno;
 	/* glibc applies these to every thread of the process, not only the caller. */
 	if (setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 ||
 	    setresuid(uid, uid, uid) != 0)
 		return -errno;
 	if (setuid(0) == 0) /* must be gone for good */
 		return -EPERM;
+	if (prctl(PR_SET_KEEPCAPS, 0) != 0 || serve_keep_ipc_lock() != 0)
+		return -errno;
 	/* Dropping uid clears "dumpable"; a crash should still leave a core. */
 	prctl(PR_SET_DUMPABLE, 1);
 	return 0;

@@ -572,6 +572,16 @@ class Process(unittest.TestCase):
             self.assertRegex(st, r"(?m)^Uid:\s+65534\s+65534\s+65534\s+65534$")
         r = get(self.srv.port, "/hello.txt")
         self.assertEqual((r.status, r.body), (200, self.files["hello.txt"]))
+        # The loops pin the page arena as the user: the process keeps
+        # CAP_IPC_LOCK (bit 14) and nothing else, so RLIMIT_MEMLOCK does not
+        # turn reads into the cache's fixed buffers into plain ones.
+        self.assertNotIn("cannot register", self.srv.log)
+        for tid in os.listdir("/proc/%d/task" % self.srv.proc.pid):
+            st = open("/proc/%d/task/%s/status" % (self.srv.proc.pid, tid)).read()
+            eff = int(re.search(r"^CapEff:\s+(\w+)$", st, re.M).group(1), 16)
+            prm = int(re.search(r"^CapPrm:\s+(\w+)$", st, re.M).group(1), 16)
+            self.assertIn(eff, (0, 1 << 14), tid)
+            self.assertIn(prm, (0, 1 << 14), tid)
 
     def test_root_refused(self):
         if os.geteuid() != 0:
