@@ -80,6 +80,8 @@ serve_after_bind(void *arg)
 	int rc = serve_privileges_drop(o);
 	if (rc != 0)
 		fprintf(stderr, "vmsend serve: cannot become %s: %s\n", o->user, strerror(-rc));
+	else if (o->user != NULL)
+		serve_reload_files_check(o);
 	return rc;
 }
 

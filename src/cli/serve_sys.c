@@ -86,16 +86,16 @@ serve_privileges_check(const struct serve_opts *o, char *err, size_t errlen)
 }
 
 /*
- * Permitted and effective: CAP_IPC_LOCK, nothing else.  The raw capset(2):
- * one call, where libcap would add a dependency for it.
+ * Permitted and effective: the capabilities in `mask` (of the first 32),
+ * nothing else.  The raw capset(2): one call, where libcap would add a
+ * dependency for it.  0 or -1 (errno).
  */
 static int
-serve_keep_ipc_lock(void)
+serve_caps_only(uint32_t mask)
 {
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {0};
-	data[CAP_TO_INDEX(CAP_IPC_LOCK)].permitted = CAP_TO_MASK(CAP_IPC_LOCK);
-	data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective = CAP_TO_MASK(CAP_IPC_LOCK);
+	data[0].permitted = data[0].effective = mask;
 	return (int)syscall(SYS_capset, &hdr, data);
 }
 
@@ -131,9 +131,40 @@ serve_privileges_drop(const struct serve_opts *o)
 		return -errno;
 	if (setuid(0) == 0) /* must be gone for good */
 		return -EPERM;
-	if (prctl(PR_SET_KEEPCAPS, 0) != 0 || serve_keep_ipc_lock() != 0)
+	/* Outside our bounding set (a unit's CapabilityBoundingSet=) it cannot be kept. */
+	if (prctl(PR_SET_KEEPCAPS, 0) != 0 ||
+	    (serve_caps_only(CAP_TO_MASK(CAP_IPC_LOCK)) != 0 && serve_caps_only(0) != 0))
 		return -errno;
 	/* Dropping uid clears "dumpable"; a crash should still leave a core. */
 	prctl(PR_SET_DUMPABLE, 1);
 	return 0;
+}
+
+static void
+serve_reload_file_check(const struct serve_opts *o, const char *what, const char *path)
+{
+	if (path == NULL || access(path, R_OK) == 0)
+		return;
+	if (o->group != NULL)
+		LOG_WARN("serve",
+			 "%s %s is not readable by %s (%s): a reload (SIGHUP) will be refused "
+			 "until it is (chgrp %s %s; chmod g+r %s)",
+			 what, path, o->user, strerror(errno), o->group, path, path);
+	else
+		LOG_WARN("serve",
+			 "%s %s is not readable by %s (%s): a reload (SIGHUP) will be refused "
+			 "until it is (e.g. give it a group, mode 0640, and serve with --group)",
+			 what, path, o->user, strerror(errno));
+}
+
+void
+serve_reload_files_check(const struct serve_opts *o)
+{
+	serve_reload_file_check(o, "--config", o->config_path);
+	for (int i = 0; i < o->ntls_cert; i++) {
+		serve_reload_file_check(o, "--tls-cert", o->tls_cert[i]);
+		serve_reload_file_check(o, "--tls-key", o->tls_key[i]);
+	}
+	for (int i = 0; i < o->ntls_ticket_key; i++)
+		serve_reload_file_check(o, "--tls-ticket-key", o->tls_ticket_key[i]);
 }

@@ -21,5 +21,10 @@ int serve_memory_check(uint64_t cache, char *err, size_t errlen);
 int serve_privileges_check(const struct serve_opts *o, char *err, size_t errlen);
 /* Started as root with --user: become that user and group for good (every thread).  0 or -errno. */
 int serve_privileges_drop(const struct serve_opts *o);
+/*
+ * After serve_privileges_drop: a warning for each file a reload re-reads
+ * (--config, certificates, keys, ticket keys) that the user cannot read.
+ */
+void serve_reload_files_check(const struct serve_opts *o);
 
 #endif

@@ -583,6 +583,34 @@ class Process(unittest.TestCase):
             self.assertIn(eff, (0, 1 << 14), tid)
             self.assertIn(prm, (0, 1 << 14), tid)
 
+    def test_files_a_reload_cannot_read_as_the_user_are_named_at_start(self):
+        if os.geteuid() != 0:
+            self.skipTest("the privilege drop needs the test to run as root")
+        os.chmod(self.root, 0o755)
+        d = tempfile.mkdtemp(prefix="vmsend-keys-")
+        try:
+            cert, key = make_cert(d, "site", "localhost")
+            os.chmod(d, 0o755)
+            os.chmod(cert, 0o644)
+            os.chmod(key, 0o600)  # root's, as a renewal tool leaves it
+            cfg = os.path.join(d, "vmsend.conf")
+            with open(cfg, "w") as f:
+                f.write("listen-tls 127.0.0.1:0\ntls-cert %s\ntls-key %s\n" % (cert, key))
+            os.chmod(cfg, 0o644)
+            self.srv = Server(self.root, "--config", cfg, "--user", "nobody", "--group",
+                              "nogroup", allow_root=False)
+            self.assertIn("--tls-key %s is not readable by nobody (Permission denied): a reload "
+                          "(SIGHUP) will be refused until it is (chgrp nogroup %s; chmod g+r %s)"
+                          % (key, key, key), self.srv.log)
+            self.assertEqual(self.srv.log.count("is not readable by"), 1)  # the rest is
+            # Readable by the group: the reload goes through.
+            shutil.chown(key, group="nogroup")
+            os.chmod(key, 0o640)
+            self.srv.proc.send_signal(signal.SIGHUP)
+            self.srv.wait_log("configuration generation 2 in effect")
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
     def test_root_refused(self):
         if os.geteuid() != 0:
             self.skipTest("refusing root needs the test to run as root")
