@@ -400,6 +400,10 @@ h2_on_header(nghttp2_session *ngh, const nghttp2_frame *frame, nghttp2_rcbuf *na
 		req->host = v;
 	else if (h2_str_eq(&n, "range"))
 		req->range = v;
+	else if (h2_str_eq(&n, "if-match"))
+		req->if_match = v;
+	else if (h2_str_eq(&n, "if-unmodified-since"))
+		req->if_unmodified_since = v;
 	else if (h2_str_eq(&n, "if-none-match"))
 		req->if_none_match = v;
 	else if (h2_str_eq(&n, "if-modified-since"))

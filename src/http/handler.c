@@ -378,7 +378,13 @@ http_serve_file(struct http_conn *c, struct http_resp *r, const struct http_requ
 	/* Points into this thread's cache: valid until the next lookup here. */
 	const char *etag = http_validators(vp, &lastmod, &etag_len);
 
-	if (http_cond_evaluate(req, etag, etag_len, vp->va.mtime.tv_sec) == 304) {
+	int cond = http_cond_evaluate(req, etag, etag_len, vp->va.mtime.tv_sec);
+	if (cond == 412) {
+		vnode_rele(vp);
+		http_resp_simple(c, r, 412, false, NULL);
+		return;
+	}
+	if (cond == 304) {
 		vnode_rele(vp);
 		http_head_begin(r, &hb, 304, room);
 		http_head_file(cfg, &hb, etag, etag_len, lastmod, enc, path);

@@ -234,12 +234,30 @@ http_etag_list_match(const char *v, size_t len, const char *etag, size_t elen, b
 	return false;
 }
 
+static bool
+http_str_is_star(const struct http_str *v)
+{
+	return v->len == 1 && v->p[0] == '*';
+}
+
 int
 http_cond_evaluate(const struct http_request *req, const char *etag, size_t etag_len, time_t mtime)
 {
+	time_t t;
+	if (req->if_match.len > 0) {
+		const struct http_str *v = &req->if_match;
+		if (!http_str_is_star(v) &&
+		    !http_etag_list_match(v->p, v->len, etag, etag_len, true))
+			return 412;
+	} else if (req->if_unmodified_since.len > 0 &&
+		   http_date_parse(req->if_unmodified_since.p, req->if_unmodified_since.len, &t) ==
+		       0 &&
+		   mtime > t) {
+		return 412;
+	}
 	if (req->if_none_match.len > 0) {
 		const struct http_str *v = &req->if_none_match;
-		if (v->len == 1 && v->p[0] == '*')
+		if (http_str_is_star(v))
 			return 304;
 		return http_etag_list_match(v->p, v->len, etag, etag_len, false) ? 304 : 200;
 	}

@@ -309,6 +309,10 @@ http_request_finish(struct http_request *req)
 			expect_continue |= http_list_has(val, "100-continue");
 		} else if (http_str_ieq(name, "range")) {
 			req->range = val;
+		} else if (http_str_ieq(name, "if-match")) {
+			req->if_match = val;
+		} else if (http_str_ieq(name, "if-unmodified-since")) {
+			req->if_unmodified_since = val;
 		} else if (http_str_ieq(name, "if-none-match")) {
 			req->if_none_match = val;
 		} else if (http_str_ieq(name, "if-modified-since")) {

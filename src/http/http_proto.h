@@ -67,6 +67,8 @@ struct http_request {
 	bool absolute_form;
 	/* Fields the server acts on (len 0 when absent). */
 	struct http_str range;
+	struct http_str if_match;
+	struct http_str if_unmodified_since;
 	struct http_str if_none_match;
 	struct http_str if_modified_since;
 	struct http_str if_range;
@@ -122,8 +124,9 @@ enum http_range_result {
 
 /*
  * Evaluate a Range field value against a representation of `size` bytes.
- * Malformed values, units other than "bytes" and more than HTTP_MAX_RANGES
- * specs are ignored (RFC 9110 allows it) and give HTTP_RANGE_NONE.  Specs
+ * Malformed values, units other than "bytes", more than HTTP_MAX_RANGES
+ * specs and any Range of an empty representation are ignored (RFC 9110
+ * allows it) and give HTTP_RANGE_NONE.  Specs
  * that do not overlap the file are dropped; if none is left the result is
  * UNSATISFIABLE.  The rest are sorted by start and overlapping or adjacent
  * ones merged, so out[] never holds more than `max` entries and a client
@@ -162,10 +165,13 @@ size_t http_etag_make(char *buf, size_t cap, uint64_t dev, uint64_t ino, uint64_
 		      int64_t mtime_sec, long mtime_nsec);
 
 /*
- * The precondition result for a GET/HEAD of an existing file: 304 if
- * If-None-Match matches (weak comparison, "*" matches) or, when there is no
- * If-None-Match, If-Modified-Since is a valid date not older than `mtime`;
- * else 200.
+ * The preconditions of a GET/HEAD of an existing file, in RFC 9110 13.2.2's
+ * order: 412 if If-Match names no tag equal to `etag` (strong comparison,
+ * "*" matches) or, without If-Match, If-Unmodified-Since is a valid date
+ * older than `mtime`; else 304 if If-None-Match matches (weak comparison,
+ * "*" matches) or, without If-None-Match, If-Modified-Since is a valid date
+ * not older than `mtime`; else 200.  A client resuming with If-Match or
+ * If-Unmodified-Since thus never gets bytes of another version.
  */
 int http_cond_evaluate(const struct http_request *req, const char *etag, size_t etag_len,
 		       time_t mtime);

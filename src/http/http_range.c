@@ -48,7 +48,8 @@ http_range_parse(const char *s, size_t len, uint64_t size, struct http_range *ou
 	size_t i = 0;
 
 	*n = 0;
-	if (len < 6 || strncasecmp(s, "bytes=", 6) != 0)
+	/* An empty file has no byte to point at and no Content-Range for "-5": the whole, 200. */
+	if (size == 0 || len < 6 || strncasecmp(s, "bytes=", 6) != 0)
 		return HTTP_RANGE_NONE;
 	i = 6;
 	for (;;) {

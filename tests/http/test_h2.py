@@ -328,6 +328,10 @@ class Requests(Transport, unittest.TestCase):
         c.get(23, "/big.bin", [("if-range", etag), ("range", "bytes=0-9")])
         st = c.response(23)
         self.assertEqual(status(st), 200)  # If-Range names another file's tag
+        c.get(25, "/medium.bin", [("if-match", '"other"'), ("range", "bytes=0-1")])
+        self.assertEqual(status(c.response(25)), 412)
+        c.get(27, "/medium.bin", [("if-match", etag), ("range", "bytes=0-1")])
+        self.assertEqual(status(c.response(27)), 206)
         c.close()
 
     def test_reset_mid_body_then_keep_serving(self):

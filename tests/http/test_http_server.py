@@ -414,6 +414,40 @@ class Conditionals(unittest.TestCase):
         self.assertEqual(r2.body, b"version two, longer\n")
         self.assertNotEqual(r1.h("etag"), r2.h("etag"))
         self.assertEqual(get(P(), "/changing.txt", {"If-None-Match": r1.h("etag")}).status, 200)
+        # A download resumed on the old version's validators: refused, never the new bytes.
+        rest = get(P(), "/changing.txt", {"If-Match": r1.h("etag"), "Range": "bytes=5-"})
+        self.assertEqual(rest.status, 412)
+        rest = get(P(), "/changing.txt", {"If-Match": r2.h("etag"), "Range": "bytes=5-"})
+        self.assertEqual((rest.status, rest.body), (206, b"version two, longer\n"[5:]))
+
+    def test_if_match_and_if_unmodified_since(self):
+        r = get(P(), "/hello.txt")
+        etag, lm = r.h("etag"), r.h("last-modified")
+        for h, want in (({"If-Match": etag}, 200), ({"If-Match": '"x", ' + etag}, 200),
+                        ({"If-Match": "*"}, 200), ({"If-Match": '"other"'}, 412),
+                        ({"If-Match": "W/" + etag}, 412),  # strong comparison
+                        ({"If-Unmodified-Since": lm}, 200),
+                        ({"If-Unmodified-Since": "Sun, 06 Nov 1994 08:49:37 GMT"}, 412),
+                        ({"If-Unmodified-Since": "garbage"}, 200),
+                        # If-Match decides alone; a failed one wins over a 304
+                        ({"If-Match": etag, "If-Unmodified-Since": "Sun, 06 Nov 1994 08:49:37 GMT"},
+                         200),
+                        ({"If-Match": '"other"', "If-None-Match": etag}, 412),
+                        ({"If-Match": etag, "If-None-Match": etag}, 304)):
+            for method in ("GET", "HEAD"):
+                self.assertEqual(get(P(), "/hello.txt", h, method=method).status, want,
+                                 (method, h))
+        c = Conn(P())  # a 412 keeps the connection
+        c.request("GET", "/hello.txt", {"If-Match": '"other"'})
+        self.assertEqual(c.read_response().status, 412)
+        c.request("GET", "/hello.txt")
+        self.assertEqual(c.read_response().body, FILES["hello.txt"])
+        c.close()
+
+    def test_a_range_of_an_empty_file_gets_it_whole(self):
+        for rng in ("bytes=0-", "bytes=-5", "bytes=0-0"):
+            r = get(P(), "/empty.bin", {"Range": rng})
+            self.assertEqual((r.status, r.body, r.h("content-range")), (200, b"", None), rng)
 
 
 class Connections(unittest.TestCase):

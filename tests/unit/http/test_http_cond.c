@@ -145,6 +145,44 @@ Test(http_cond, if_modified_since)
 	cr_assert_eq(http_cond_evaluate(&req, ETAG, strlen(ETAG), T), 200);
 }
 
+static void
+setpre(const char *im, const char *ius)
+{
+	memset(&req, 0, sizeof(req));
+	if (im)
+		req.if_match = (struct http_str){im, strlen(im)};
+	if (ius)
+		req.if_unmodified_since = (struct http_str){ius, strlen(ius)};
+}
+
+Test(http_cond, if_match_and_if_unmodified_since)
+{
+	setpre(ETAG, NULL);
+	cr_assert_eq(http_cond_evaluate(&req, ETAG, strlen(ETAG), T), 200);
+	setpre("\"x\", " ETAG, NULL);
+	cr_assert_eq(http_cond_evaluate(&req, ETAG, strlen(ETAG), T), 200);
+	setpre("*", NULL);
+	cr_assert_eq(http_cond_evaluate(&req, ETAG, strlen(ETAG), T), 200);
+	setpre("\"abc-2\"", NULL);
+	cr_assert_eq(http_cond_evaluate(&req, ETAG, strlen(ETAG), T), 412);
+	setpre("W/" ETAG, NULL); /* If-Match compares strongly */
+	cr_assert_eq(http_cond_evaluate(&req, ETAG, strlen(ETAG), T), 412);
+	setpre(NULL, "Sun, 06 Nov 1994 08:49:37 GMT");
+	cr_assert_eq(http_cond_evaluate(&req, ETAG, strlen(ETAG), T), 200);
+	cr_assert_eq(http_cond_evaluate(&req, ETAG, strlen(ETAG), T + 1), 412);
+	setpre(NULL, "garbage"); /* not a date: ignored */
+	cr_assert_eq(http_cond_evaluate(&req, ETAG, strlen(ETAG), T + 1), 200);
+	/* If-Match wins over If-Unmodified-Since, and 412 over 304. */
+	setpre(ETAG, "Sun, 06 Nov 1994 08:49:36 GMT");
+	cr_assert_eq(http_cond_evaluate(&req, ETAG, strlen(ETAG), T), 200);
+	setpre("\"nope\"", NULL);
+	req.if_none_match = (struct http_str){"*", 1};
+	cr_assert_eq(http_cond_evaluate(&req, ETAG, strlen(ETAG), T), 412);
+	setpre(ETAG, NULL);
+	req.if_none_match = (struct http_str){"*", 1};
+	cr_assert_eq(http_cond_evaluate(&req, ETAG, strlen(ETAG), T), 304);
+}
+
 Test(http_cond, if_range)
 {
 	setreq(NULL, NULL, NULL);
