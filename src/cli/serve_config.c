@@ -53,7 +53,8 @@ serve_usage(FILE *f)
 	    "Response headers (PATTERN: fnmatch on the URL path, '*' crosses '/';\n"
 	    "without a leading '/' it matches the last segment, e.g. '*.html'):\n"
 	    "  --header 'PATTERN NAME: VALUE'   add a header; repeatable, later rules\n"
-	    "                         for the same NAME win\n"
+	    "                         for the same NAME win; Content-Type replaces the\n"
+	    "                         type a file's extension gives\n"
 	    "  --cache-control 'PATTERN VALUE'  same as --header 'PATTERN Cache-Control: VALUE'\n"
 	    "  --expires 'PATTERN TIME'  Expires: now + TIME (seconds, or with s, m, h, d),\n"
 	    "                         and Cache-Control: max-age unless a rule sets it\n"
@@ -239,6 +240,21 @@ serve_field_value(const char *s)
  * --header 'PATTERN NAME: VALUE', --cache-control 'PATTERN VALUE',
  * --expires 'PATTERN TIME' into a rule.  0 or -1 (err says why).
  */
+/* Headers each response computes (framing, validators): a rule would send a second one. */
+static bool
+serve_header_computed(const char *name)
+{
+	static const char *const computed[] = {
+	    "Accept-Ranges", "Connection", "Content-Encoding",  "Content-Length", "Content-Range",
+	    "Date",          "ETag",       "Keep-Alive",        "Last-Modified",  "Location",
+	    "Server",        "Trailer",    "Transfer-Encoding", "Upgrade",
+	};
+	for (size_t i = 0; i < sizeof(computed) / sizeof(computed[0]); i++)
+		if (strcasecmp(name, computed[i]) == 0)
+			return true;
+	return false;
+}
+
 static int
 serve_header_rule(struct serve_opts *o, const char *flag, const char *v, char *err, size_t errlen)
 {
@@ -264,6 +280,9 @@ serve_header_rule(struct serve_opts *o, const char *flag, const char *v, char *e
 			value++;
 		if (strcasecmp(name ? name : "", "Expires") == 0)
 			return serve_err(err, errlen, "use --expires 'PATTERN TIME' for Expires");
+		if (serve_header_computed(name ? name : ""))
+			return serve_err(err, errlen,
+					 "--header %s: vmsend sets it for each response", name);
 	} else if (strcmp(flag, "--cache-control") == 0) {
 		name = "Cache-Control";
 		value = sp;

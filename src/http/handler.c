@@ -309,18 +309,35 @@ http_rules_room(const struct http_server_config *cfg)
 	return n;
 }
 
-/* The configured headers for a URL path (see struct http_header_rule). */
+static bool
+http_rule_matches(const struct http_header_rule *hr, const char *path)
+{
+	const char *base = strrchr(path, '/');
+	return fnmatch(hr->pattern, hr->pattern[0] == '/' ? path : base ? base + 1 : path, 0) == 0;
+}
+
+/* A file's Content-Type: the last rule that sets one for its path, else the table's. */
+static const char *
+http_file_type(const struct http_server_config *cfg, const char *path)
+{
+	for (int i = cfg->nheader_rules - 1; i >= 0; i--) {
+		const struct http_header_rule *hr = &cfg->header_rules[i];
+		if (strcasecmp(hr->name, "Content-Type") == 0 && http_rule_matches(hr, path))
+			return hr->value;
+	}
+	return http_mime_type(path);
+}
+
+/* The configured headers for a URL path (see struct http_header_rule); not Content-Type. */
 static void
 http_head_rules(const struct http_server_config *cfg, struct http_hdrbuf *hb, const char *path)
 {
 	const struct http_header_rule *use[HTTP_MAX_HEADER_RULES];
 	int n = 0;
 	bool cache_control = false;
-	const char *base = strrchr(path, '/');
-	base = base ? base + 1 : path;
 	for (int i = 0; i < cfg->nheader_rules; i++) {
 		const struct http_header_rule *hr = &cfg->header_rules[i];
-		if (fnmatch(hr->pattern, hr->pattern[0] == '/' ? path : base, 0) != 0)
+		if (strcasecmp(hr->name, "Content-Type") == 0 || !http_rule_matches(hr, path))
 			continue;
 		int j = 0;
 		while (j < n && strcasecmp(use[j]->name, hr->name) != 0)
@@ -370,7 +387,7 @@ http_serve_file(struct http_conn *c, struct http_resp *r, const struct http_requ
 	const char *enc = NULL;
 	size_t room = http_rules_room(cfg);
 
-	const char *ctype = http_mime_type(path);
+	const char *ctype = http_file_type(cfg, path);
 	if (cfg->precompressed) {
 		vp = http_precompressed(req, vp, path, &enc);
 		size = vp->va.size;

@@ -35,7 +35,9 @@
  * ("*.html").  Every matching rule applies, in order; a later
  * rule for the same name replaces an earlier one.  The name "Expires" takes
  * seconds from the response time and also sets Cache-Control: max-age unless
- * a Cache-Control rule matched too.
+ * a Cache-Control rule matched too.  "Content-Type" replaces a file's type
+ * (from its extension).  Names each response computes (framing, validators,
+ * Date, Server) would be sent twice: `vmsend serve` refuses them.
  */
 struct http_header_rule {
 	const char *pattern;

@@ -209,7 +209,10 @@ class CacheHeaders(unittest.TestCase):
                     "header /sub/* X-Frame-Options: SAMEORIGIN\n"
                     "expires /img/* 2h\n"
                     "expires /style.css 30m\n"
-                    "cache-control /style.css private\n")
+                    "cache-control /style.css private\n"
+                    "header *.log Content-Type: text/plain; charset=utf-8\n"
+                    "header /assets/* X-Content-Type-Options: nosniff\n")
+        put(cls.root, "assets/app.log", b"0123456789")
         cls.srv = Server(cls.root, "--config", cls.cfg)
 
     @classmethod
@@ -232,6 +235,22 @@ class CacheHeaders(unittest.TestCase):
         r = get(self.srv.port, "/hello.txt")
         self.assertIsNone(r.h("cache-control"))
         self.assertEqual(r.h("x-frame-options"), "DENY")
+
+    def test_a_content_type_rule_replaces_the_type(self):
+        # One Content-Type, the rule's (a second one was added before), in parts too.
+        r = get(self.srv.port, "/assets/app.log")
+        types = re.findall(r"(?im)^content-type:[^\r\n]*", r.raw_head.decode())
+        self.assertEqual(types, ["Content-Type: text/plain; charset=utf-8"])
+        self.assertEqual(r.h("x-content-type-options"), "nosniff")
+        r = get(self.srv.port, "/assets/app.log", {"Range": "bytes=0-0,2-2"})
+        self.assertEqual(r.status, 206)
+        self.assertEqual(r.body.count(b"Content-Type: text/plain; charset=utf-8"), 2)
+        # A header each response computes cannot be a rule: it would go out twice.
+        for h in ("Content-Length: 5", "etag: x", "Server: me", "Transfer-Encoding: chunked"):
+            r = subprocess.run([binary(), "serve", "--allow-root", "--check-config", "--header",
+                                "*.x " + h], capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 2, h)
+            self.assertIn("vmsend sets it for each response", r.stderr)
 
     def test_expires(self):
         before = time.time()
