@@ -510,7 +510,11 @@ http_addr_bind(struct http_addr *a, const struct http_server_config *cfg, int nt
 	int fd = http_listen_socket(&ss, len);
 	if (fd < 0) {
 		LOG_ERR("http", "cannot listen on %s: %s%s", a->spec, strerror(-fd),
-			fd == -EADDRINUSE ? " (is another server running there?)" : "");
+			fd == -EADDRINUSE ? " (is another server running there?)"
+			: fd == -EACCES && geteuid() != 0
+			    ? " (a port below 1024 needs root: after --user dropped it, only a "
+			      "restart binds a new one)"
+			    : "");
 		return fd;
 	}
 	http_listen_tune(fd, cfg);

@@ -608,6 +608,14 @@ class Process(unittest.TestCase):
             os.chmod(key, 0o640)
             self.srv.proc.send_signal(signal.SIGHUP)
             self.srv.wait_log("configuration generation 2 in effect")
+            # A new privileged port cannot be bound without root: the reload says so.
+            with open(cfg, "a") as f:
+                f.write("listen 127.0.0.1:1\n")
+            self.srv.proc.send_signal(signal.SIGHUP)
+            self.srv.wait_log("reload refused")
+            self.assertIn("cannot listen on 127.0.0.1:1: Permission denied (a port below 1024 "
+                          "needs root: after --user dropped it, only a restart binds a new one)",
+                          self.srv.log)
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
