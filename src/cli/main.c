@@ -6,6 +6,8 @@
 #include "core/log.h"
 #include "core/tunable.h"
 
+#include <vmsend/vmsend.h> /* the version */
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,7 +19,8 @@ static const struct vms_command commands[] = {
     {"mkimage", cmd_mkimage, "pack a directory into an objfs image"},
     {"fsck", cmd_fsck, "verify every checksum and structure of an objfs image"},
     {"objfs", cmd_objfs, "inspect an objfs image: ls, stat, cat, blocks, info"},
-    {"serve", cmd_serve, "serve files over HTTP/1.1 through the page cache and sendfile"},
+    {"serve", cmd_serve,
+     "serve files over HTTP/1.1, HTTP/2 and HTTPS through the page cache and sendfile"},
     {"incident", cmd_incident,
      "reproduce the 2018 sendfile/ZFS panic, then avoid it (debug build)"},
     {"stat", cmd_stat, "live counters of a running server (requests/s, hit ratios, I/O)"},
@@ -38,7 +41,8 @@ usage(FILE *f)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 	fprintf(f, "\nEvery tunable can be set with VMSEND_<NAME>=value in the environment or\n"
 		   "--set name=value on the command line ('vmsend tunables' lists them).\n"
-		   "Run 'vmsend COMMAND --help' for a command's flags.\n");
+		   "Run 'vmsend COMMAND --help' for a command's flags, 'vmsend --version'\n"
+		   "for the version.\n");
 }
 
 /*
@@ -80,6 +84,10 @@ main(int argc, char **argv)
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("vmsend %d.%d\n", VMSEND_VERSION_MAJOR, VMSEND_VERSION_MINOR);
+		return 0;
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)

@@ -1067,6 +1067,9 @@ class ZLifecycle(unittest.TestCase):
                      "--max-connections", "--idle-timeout", "--header-timeout", "--send-timeout",
                      "--grace", "--no-metrics", "--metrics-listen", "--listing", "--dotfiles"):
             self.assertIn(flag, out)
+        for flag in ("--version", "-V"):
+            r = subprocess.run([SRV.proc.args[0], flag], capture_output=True, timeout=30)
+            self.assertEqual((r.returncode, r.stdout), (0, b"vmsend 0.1\n"))
 
     def test_zz_sigterm_graceful(self):
         # A response in flight when SIGTERM arrives still completes.
