@@ -142,9 +142,9 @@ vmsend_create(uint64_t cache_bytes, struct vmsend **out)
 		atomic_store(&vms_engine_live, false);
 		return error;
 	}
-	/* Files the name cache keeps: a quarter of the pages, in at most half the descriptors. */
-	uint64_t files = vm_arena_size() / PAGE_SIZE / 4, fds = vms_fd_limit_raise();
-	vfs_cache_size_hint(fds == UINT64_MAX ? files : MIN(files, fds / 2));
+	/* The name cache's files take at most half the descriptors: the rest are the embedder's. */
+	uint64_t fds = vms_fd_limit_raise();
+	vfs_cache_size_fit(fds == UINT64_MAX ? fds : fds / 2);
 	pthread_once(&vms_fs_once, vms_fs_register);
 	*out = &vms_engine;
 	return 0;

@@ -153,20 +153,17 @@ serve_tls_load(struct serve_opts *o, char *err, size_t errlen)
 
 /*
  * Every name-cache entry keeps a file version and its cached pages alive
- * (and, on hostfs, a descriptor), so the cache names as many files as a
- * quarter of the page cache's pages (files of 16 KiB on average fill it),
- * within the descriptors the connections leave.  With a fixed 4096, a site
- * of 10,000 small files read every one from disk on every pass.
+ * (and, on hostfs, a descriptor), so the cache is sized to the page cache
+ * (vfs_cache_size_fit), within the descriptors the connections leave.  With
+ * a fixed 4096, a site of 10,000 small files read every one from disk on
+ * every pass.
  */
 static void
 serve_name_cache_size(const struct serve_opts *o)
 {
-	uint64_t want = vm_arena_size() / PAGE_SIZE / 4;
 	uint64_t fds = vms_fd_limit_raise();
 	uint64_t left = 64 + (uint64_t)http_connections_fit(o->cfg.max_connections);
-	if (fds != UINT64_MAX)
-		want = MIN(want, fds > left ? fds - left : 0);
-	vfs_cache_size_hint(want);
+	vfs_cache_size_fit(fds == UINT64_MAX ? fds : fds > left ? fds - left : 0);
 }
 
 /* SIGHUP: all or nothing.  On success *o becomes the new options. */

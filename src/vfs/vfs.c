@@ -31,6 +31,7 @@
 #include "core/log.h"
 #include "core/tunable.h"
 #include "core/util.h"
+#include "vm/vm.h"
 #include "vm/vm_object.h"
 
 #include <errno.h>
@@ -556,6 +557,12 @@ void
 vfs_cache_size_hint(uint64_t entries)
 {
 	atomic_store(&vfs_cache_hinted, MAX(entries, (uint64_t)VFS_CACHE_MIN));
+}
+
+void
+vfs_cache_size_fit(uint64_t fds)
+{
+	vfs_cache_size_hint(MIN(vm_arena_size() / PAGE_SIZE / 4, fds));
 }
 
 static uint64_t

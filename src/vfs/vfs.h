@@ -138,6 +138,12 @@ struct vnode *vnode_alloc(struct mount *mp, const char *relpath, const struct va
  * cache; on hostfs each entry also holds a descriptor.
  */
 void vfs_cache_size_hint(uint64_t entries);
+/*
+ * The hint for a page cache of vm_arena_size() bytes: as many names as a
+ * quarter of its pages (files of 16 KiB on average fill it), within `fds`
+ * descriptors (UINT64_MAX: no limit).
+ */
+void vfs_cache_size_fit(uint64_t fds);
 
 extern int64_t vfs_valid_ms;      /* tunable "vfs_valid_ms" */
 extern int64_t vfs_cache_entries; /* tunable "vfs_cache_entries" */
