@@ -232,11 +232,20 @@ out:
 }
 
 /* --check-config: what a start would do, without listening. */
+/* The page cache's size: --cache-size, or the cache_size tunable. */
+static uint64_t
+serve_cache_size(const struct serve_opts *o)
+{
+	return o->cache ? (uint64_t)o->cache : (uint64_t)*vms_tunable_find("cache_size")->valp;
+}
+
 static int
 serve_check(struct serve_opts *o)
 {
 	char err[512];
 	int rc = serve_privileges_check(o, err, sizeof(err));
+	if (rc == 0 && (rc = serve_memory_check(serve_cache_size(o), false, err, sizeof(err))) != 0)
+		goto bad;
 	if (rc == 0 && (rc = serve_tls_load(o, err, sizeof(err))) != 0)
 		goto bad; /* err names the file and the reason */
 	if (rc == 0) {
@@ -314,8 +323,7 @@ cmd_serve(int argc, char **argv)
 	sigaddset(&sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	struct http_server *srv = NULL;
-	const struct vms_tunable *cs = vms_tunable_find("cache_size");
-	if (serve_memory_check((uint64_t)(o.cache ? o.cache : *cs->valp), err, sizeof(err)) != 0) {
+	if (serve_memory_check(serve_cache_size(&o), true, err, sizeof(err)) != 0) {
 		fprintf(stderr, "vmsend serve: %s\n", err);
 		rc = -ENOMEM;
 		goto fail;
@@ -350,9 +358,9 @@ cmd_serve(int argc, char **argv)
 		goto fail;
 	if (!o.cfg.quiet) {
 		serve_banner(&o, srv);
-		printf("vmsend: %d threads, %llu MiB page cache; Ctrl-C stops\n",
-		       o.cfg.threads ? o.cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN),
-		       (unsigned long long)(vm_arena_size() >> 20));
+		int nt = http_server_threads(srv);
+		printf("vmsend: %d thread%s, %llu MiB page cache; Ctrl-C stops\n", nt,
+		       nt == 1 ? "" : "s", (unsigned long long)(vm_arena_size() >> 20));
 		fflush(stdout);
 	}
 	serve_notify("READY=1\nSTATUS=serving\nMAINPID=%lu", (unsigned long)getpid());

@@ -64,6 +64,7 @@ serve_usage(FILE *f)
 	    "                         :8080 (all IPv4); repeatable; default 127.0.0.1:8080\n"
 	    "  --threads N            event loops, each with its own io_uring and\n"
 	    "                         its own accepts on every listener; default: one per CPU\n"
+	    "                         it may use (its affinity, its cgroup's CPU quota)\n"
 	    "  --max-connections N    close new connections beyond N at once (default 10000)\n"
 	    "  --h2c                  also speak HTTP/2 with prior knowledge (h2c) on the\n"
 	    "                         --listen addresses: a connection that starts with the\n"

@@ -39,12 +39,12 @@ serve_error_log_open(const char *path)
 }
 
 int
-serve_memory_check(uint64_t cache, char *err, size_t errlen)
+serve_memory_check(uint64_t cache, bool now, char *err, size_t errlen)
 {
 	/* The cache (vm_memory_need) and 64 MiB for the rest of the server. */
 	uint64_t need = vm_memory_need(cache) + (64ull << 20);
 	char why[1200];
-	if (vms_memory_fits(need, why, sizeof(why)) == 0)
+	if (vms_memory_fits(need, now, why, sizeof(why)) == 0)
 		return 0;
 	snprintf(err, errlen,
 		 "a %llu MiB cache needs about %llu MiB, but %s: the cache's memory is never given "

@@ -59,7 +59,7 @@ struct http_server_config {
 					 "fd:3": a listening socket we were handed (systemd) */
 	int nlisten;
 	const char *metrics_listen; /* serve /.vmsend/metrics only here (NULL: on every listener) */
-	int threads;                /* event loops; 0: one per CPU */
+	int threads;                /* event loops; 0: one per CPU it may use */
 	int max_connections; /* over this, new connections are closed at once; 0: the default */
 	uint32_t idle_timeout_ms;   /* keep-alive wait for the next request's first byte */
 	uint32_t header_timeout_ms; /* first byte to complete head; then 408 */
@@ -118,6 +118,8 @@ int http_server_port(const struct http_server *srv, int i);
 void http_server_stop(struct http_server *srv);
 /* The address spec of listener i (as configured), NULL past the last. */
 const char *http_server_addr(const struct http_server *srv, int i);
+/* Its event loops: cfg.threads, or one per CPU it may use (vms_cpus_usable). */
+int http_server_threads(const struct http_server *srv);
 
 /*
  * Reload, in two steps so the caller can switch its own state (the mount

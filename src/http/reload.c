@@ -296,6 +296,12 @@ http_server_reload_commit(struct http_server *srv, struct http_reload *rl)
 	free(rl);
 }
 
+int
+http_server_threads(const struct http_server *srv)
+{
+	return srv->nthreads;
+}
+
 const char *
 http_server_addr(const struct http_server *srv, int i)
 {

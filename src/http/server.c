@@ -34,6 +34,7 @@
 
 #include "core/assert.h"
 #include "core/log.h"
+#include "core/sysmem.h"
 #include "core/util.h"
 #include "sendfile/sendfile.h"
 #include "vm/vm.h"
@@ -618,11 +619,7 @@ http_server_start(const struct http_server_config *cfg, struct http_server **out
 		c.listen[0] = "127.0.0.1:8080";
 		c.nlisten = 1;
 	}
-	int n = c.threads;
-	if (n <= 0) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		n = cpus > 0 ? (int)cpus : 1;
-	}
+	int n = c.threads > 0 ? c.threads : (int)MIN(vms_cpus_usable(), 1024u);
 	srv->nthreads = n;
 	srv->threads = calloc((size_t)n, sizeof(*srv->threads));
 	if (srv->threads == NULL) {

@@ -138,7 +138,7 @@ vm_init(uint64_t bytes)
 		return -EINVAL;
 	char why[1200];
 	uint64_t need = vm_memory_need(npages * PAGE_SIZE);
-	if (vms_memory_fits(need, why, sizeof(why)) != 0) {
+	if (vms_memory_fits(need, true, why, sizeof(why)) != 0) {
 		LOG_ERR("vm",
 			"a %llu MiB page cache needs about %llu MiB, but %s: refused, since its "
 			"memory is held for good and the kernel would kill the process",

@@ -327,12 +327,16 @@ class Reload(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("is valid", r.stdout)
         for text in ("mount /m2=hostfs:/nonexistent/vmsend\n", "listen nohost:port\n",
-                     "expires *.css forever\n", "threads 0\n"):
+                     "expires *.css forever\n", "threads 0\n",
+                     # more than the machine has (a running server's cache cannot fail it)
+                     "cache-size 100000G\n"):
             write(self.cfg, text)
             r = subprocess.run([binary(), "serve", "--allow-root", "--check-config", "--config",
                                 self.cfg], capture_output=True, text=True, timeout=60)
             self.assertNotEqual(r.returncode, 0, text)
             self.assertTrue(r.stderr.strip(), text)
+            if text.startswith("cache-size"):
+                self.assertRegex(r.stderr, r"are in the machine \(MemTotal\)|memory cgroup")
         # nothing was started: a check binds nothing
         self.assertNotIn("listening", r.stdout)
 
@@ -618,6 +622,36 @@ class Process(unittest.TestCase):
                           self.srv.log)
         finally:
             shutil.rmtree(d, ignore_errors=True)
+
+    def test_threads_follow_the_cpus_it_may_use(self):
+        # A thread per online CPU oversubscribes a process pinned to fewer
+        # (taskset, CPUAffinity=) or a container given fewer (a CFS quota).
+        self.srv = Server(self.root, threads=None, wrapper=["taskset", "-c", "0"])
+        self.assertIn("vmsend: 1 thread, ", self.srv.log)
+        self.assertEqual(self.srv.stop(), 0)
+        self.srv = None
+        v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+        parent = "/sys/fs/cgroup" if v2 else "/sys/fs/cgroup/cpu"
+        cg = os.path.join(parent, "vmsend-test-%d" % os.getpid())
+        try:
+            os.mkdir(cg)
+            with open(os.path.join(cg, "cpu.max" if v2 else "cpu.cfs_quota_us"), "w") as f:
+                f.write("50000 100000\n" if v2 else "50000\n")
+        except OSError as e:
+            self.skipTest("cannot make a cgroup with a CPU quota here: %s" % e)
+        try:
+            launch = ["sh", "-c", 'echo $$ > %s/cgroup.procs && exec "$@"' % cg, "launch"]
+            self.srv = Server(self.root, threads=None, wrapper=launch)
+            self.assertIn("vmsend: 1 thread, ", self.srv.log)  # half a CPU: one loop
+            self.assertEqual(self.srv.stop(), 0)
+            self.srv = None
+        finally:
+            for _ in range(50):  # empty once the server's process is gone
+                try:
+                    os.rmdir(cg)
+                    break
+                except OSError:
+                    time.sleep(0.1)
 
     def test_root_refused(self):
         if os.geteuid() != 0:

@@ -54,11 +54,12 @@ class Server:
 
     def __init__(self, root, *flags, listen="127.0.0.1:0", threads=2, expect_fail=False,
                  allow_root=True, wrapper=(), pass_fds=()):
-        """wrapper: argv run in front of vmsend (it must exec "$@"); pass_fds: fds it inherits."""
+        """wrapper: argv run in front of vmsend (it must exec "$@"); pass_fds: fds it inherits;
+        threads None: the server's default."""
         fd, self.outname = tempfile.mkstemp(prefix="vmsend-http-", suffix=".log")
         self.out = os.fdopen(fd, "wb")
         args = list(wrapper) + [binary(), "serve"] + (["--root", root] if root is not None else [])
-        args += ["--threads", str(threads), "--cache-size", "64M"]
+        args += (["--threads", str(threads)] if threads else []) + ["--cache-size", "64M"]
         if allow_root:
             args.append("--allow-root")
         if listen:

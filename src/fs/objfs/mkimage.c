@@ -20,6 +20,7 @@
 #include "fs/objfs/mkimage.h"
 
 #include "core/log.h"
+#include "core/sysmem.h"
 #include "core/util.h"
 #include "fs/objfs/format.h"
 
@@ -732,8 +733,7 @@ write_all(struct mk *m, uint64_t guid, uint64_t now)
 static int
 mk_alloc(struct mk *m, uint32_t maxblk)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned t = m->o->threads ? m->o->threads : cpus > 0 ? (unsigned)cpus : 1;
+	unsigned t = m->o->threads ? m->o->threads : vms_cpus_usable();
 	m->nthreads = MIN(t, OBJFS_MK_THREADS_MAX);
 	m->nblk = m->nthreads == 1 ? 1 : 4 * m->nthreads;
 	bool hc = m->o->compress && m->o->level > 0;
