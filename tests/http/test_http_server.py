@@ -319,7 +319,7 @@ class Ranges(unittest.TestCase):
             r = self.rng(spec)
             self.assertEqual(r.status, 416, spec)
             self.assertEqual(r.h("content-range"), "bytes */%d" % n, spec)
-        self.assertEqual(self.rng("bytes=0-0", name="empty.bin").status, 416)
+        # An empty file is sent whole instead: Conditionals.test_a_range_of_an_empty_file_...
 
     def test_malformed_ignored(self):
         for spec in ("bytes=5-4", "bytes=abc", "items=0-1", "bytes=--1", "bytes=1-2-3"):
