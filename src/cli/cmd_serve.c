@@ -81,7 +81,7 @@ serve_after_bind(void *arg)
 	if (rc != 0)
 		fprintf(stderr, "vmsend serve: cannot become %s: %s\n", o->user, strerror(-rc));
 	else if (o->user != NULL)
-		serve_reload_files_check(o);
+		serve_user_access_check(o);
 	return rc;
 }
 

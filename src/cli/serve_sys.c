@@ -158,8 +158,16 @@ serve_reload_file_check(const struct serve_opts *o, const char *what, const char
 }
 
 void
-serve_reload_files_check(const struct serve_opts *o)
+serve_user_access_check(const struct serve_opts *o)
 {
+	/* A directory the user cannot search: every file under it would be 403. */
+	for (int i = 0; i < o->nmounts; i++) {
+		const char *dir = strstr(o->mounts[i], "=hostfs:");
+		if (dir != NULL && access(dir + 8, X_OK) != 0)
+			LOG_WARN("serve",
+				 "%s: %s cannot search %s (%s): every request there will get 403",
+				 o->mounts[i], o->user, dir + 8, strerror(errno));
+	}
 	serve_reload_file_check(o, "--config", o->config_path);
 	for (int i = 0; i < o->ntls_cert; i++) {
 		serve_reload_file_check(o, "--tls-cert", o->tls_cert[i]);

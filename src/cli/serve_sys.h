@@ -23,9 +23,10 @@ int serve_privileges_check(const struct serve_opts *o, char *err, size_t errlen)
 /* Started as root with --user: become that user and group for good (every thread).  0 or -errno. */
 int serve_privileges_drop(const struct serve_opts *o);
 /*
- * After serve_privileges_drop: a warning for each file a reload re-reads
- * (--config, certificates, keys, ticket keys) that the user cannot read.
+ * After serve_privileges_drop: a warning for each hostfs directory the user
+ * cannot search (its files would all be 403) and each file a reload
+ * re-reads (--config, certificates, keys, ticket keys) that it cannot read.
  */
-void serve_reload_files_check(const struct serve_opts *o);
+void serve_user_access_check(const struct serve_opts *o);
 
 #endif

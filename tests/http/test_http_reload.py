@@ -587,7 +587,7 @@ class Process(unittest.TestCase):
             self.assertIn(eff, (0, 1 << 14), tid)
             self.assertIn(prm, (0, 1 << 14), tid)
 
-    def test_files_a_reload_cannot_read_as_the_user_are_named_at_start(self):
+    def test_what_the_user_cannot_read_is_named_at_start(self):
         if os.geteuid() != 0:
             self.skipTest("the privilege drop needs the test to run as root")
         os.chmod(self.root, 0o755)
@@ -601,8 +601,12 @@ class Process(unittest.TestCase):
             with open(cfg, "w") as f:
                 f.write("listen-tls 127.0.0.1:0\ntls-cert %s\ntls-key %s\n" % (cert, key))
             os.chmod(cfg, 0o644)
+            priv = os.path.join(d, "private")  # root's only: every file would be 403
+            os.mkdir(priv, 0o700)
             self.srv = Server(self.root, "--config", cfg, "--user", "nobody", "--group",
-                              "nogroup", allow_root=False)
+                              "nogroup", "--mount", "/p=hostfs:" + priv, allow_root=False)
+            self.assertIn("/p=hostfs:%s: nobody cannot search %s (Permission denied): every "
+                          "request there will get 403" % (priv, priv), self.srv.log)
             self.assertIn("--tls-key %s is not readable by nobody (Permission denied): a reload "
                           "(SIGHUP) will be refused until it is (chgrp nogroup %s; chmod g+r %s)"
                           % (key, key, key), self.srv.log)
