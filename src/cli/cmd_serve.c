@@ -231,7 +231,6 @@ out:
 	serve_notify("READY=1\nSTATUS=serving");
 }
 
-/* --check-config: what a start would do, without listening. */
 /* The page cache's size: --cache-size, or the cache_size tunable. */
 static uint64_t
 serve_cache_size(const struct serve_opts *o)
@@ -239,6 +238,7 @@ serve_cache_size(const struct serve_opts *o)
 	return o->cache ? (uint64_t)o->cache : (uint64_t)*vms_tunable_find("cache_size")->valp;
 }
 
+/* --check-config: what a start would do, without listening. */
 static int
 serve_check(struct serve_opts *o)
 {

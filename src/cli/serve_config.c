@@ -237,10 +237,6 @@ serve_field_value(const char *s)
 	return true;
 }
 
-/*
- * --header 'PATTERN NAME: VALUE', --cache-control 'PATTERN VALUE',
- * --expires 'PATTERN TIME' into a rule.  0 or -1 (err says why).
- */
 /* Headers each response computes (framing, validators): a rule would send a second one. */
 static bool
 serve_header_computed(const char *name)
@@ -256,6 +252,10 @@ serve_header_computed(const char *name)
 	return false;
 }
 
+/*
+ * --header 'PATTERN NAME: VALUE', --cache-control 'PATTERN VALUE',
+ * --expires 'PATTERN TIME' into a rule.  0 or -1 (err says why).
+ */
 static int
 serve_header_rule(struct serve_opts *o, const char *flag, const char *v, char *err, size_t errlen)
 {
@@ -408,7 +408,7 @@ serve_opts_parse(int argc, char **argv, struct serve_opts *o, char *err, size_t 
 		rc = serve_flags(o, n, all, lines, &at, err, errlen);
 		if (rc != 0 && at >= 0 && at < nfile) {
 			/* Say where in the file, as "FILE:LINE: what". */
-			char why[256];
+			char why[1024];
 			snprintf(why, sizeof(why), "%s", err);
 			serve_err(err, errlen, "%s:%d: %s", o->config_path, lines[at], why);
 		}
