@@ -97,9 +97,12 @@ serve_banner(const struct serve_opts *o, struct http_server *srv)
 		/* The plain listeners come first, then the TLS ones. */
 		bool tls =
 		    !metrics_only && i >= n - o->cfg.nlisten_tls - (o->cfg.metrics_listen ? 1 : 0);
-		printf(metrics_only ? "vmsend: metrics on %s/.vmsend/metrics (port %d)\n"
-				    : "vmsend: listening on %s (port %d)%s\n",
-		       a, http_server_port(srv, i),
+		char port[32] = ""; /* a unix socket has none */
+		if (strncmp(a, HTTP_UNIX_PREFIX, 5) != 0)
+			snprintf(port, sizeof(port), " (port %d)", http_server_port(srv, i));
+		printf(metrics_only ? "vmsend: metrics on %s/.vmsend/metrics%s\n"
+				    : "vmsend: listening on %s%s%s\n",
+		       a, port,
 		       tls                     ? " with TLS"
 		       : o->cfg.https_redirect ? ", redirecting to https"
 					       : "");

@@ -61,6 +61,7 @@ serve_usage(FILE *f)
 	    "\n"
 	    "Where to listen:\n"
 	    "  --listen ADDR:PORT     address to listen on, e.g. 127.0.0.1:8080, [::1]:8080,\n"
+	    "                         unix:/run/vmsend.sock (mode from the umask),\n"
 	    "                         :8080 (all IPv4); repeatable; default 127.0.0.1:8080\n"
 	    "  --threads N            event loops, each with its own io_uring and\n"
 	    "                         its own accepts on every listener; default: one per CPU\n"

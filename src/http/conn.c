@@ -1015,7 +1015,7 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 		const struct sockaddr_in6 *s6 = (const void *)sa;
 		inet_ntop(AF_INET6, &s6->sin6_addr, c->peer, sizeof(c->peer));
 	} else {
-		strcpy(c->peer, "-");
+		strcpy(c->peer, sa->sa_family == AF_UNIX ? "unix:" : "-");
 	}
 	http_gen_ref(c->gen);
 	c->next = th->conns;

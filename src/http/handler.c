@@ -609,7 +609,7 @@ http_redirect_https(struct http_conn *c, struct http_resp *r, const struct http_
 		hl = (size_t)(colon - h);
 	int port = http_server_port(srv, http_conn_cfg(c)->nlisten);
 	char extra[HTTP_MAX_PATH + 320], ps[16] = "";
-	if (port != 443)
+	if (port != 443 && port > 0) /* 0: a unix socket, behind a proxy on 443 */
 		snprintf(ps, sizeof(ps), ":%d", port);
 	/* Path and query are visible ASCII already (the parser checked): safe to echo. */
 	snprintf(extra, sizeof(extra), "Location: https://%.*s%s%.*s%s%.*s", (int)hl, h, ps,

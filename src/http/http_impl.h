@@ -220,6 +220,8 @@ http_conn_cfg(const struct http_conn *c)
 int http_addrs_bind(struct http_server *srv, const struct http_server_config *cfg,
 		    struct http_addr *out, int *nout);
 void http_addr_close(struct http_addr *a, int nthreads);
+/* A unix-socket address's path is removed (a listener gone for good); others: nothing. */
+void http_addr_unlink(const struct http_addr *a);
 /* Set on a listening socket what its accepted connections inherit (cfg's send timeout, no Nagle). */
 void http_listen_tune(int fd, const struct http_server_config *cfg);
 void http_listener_arm(struct http_thread *th, const struct http_addr *a);

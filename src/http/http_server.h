@@ -24,6 +24,7 @@
 #include <stdio.h>
 
 #define HTTP_MAX_LISTEN       8
+#define HTTP_UNIX_PREFIX      "unix:" /* a listen address that is a unix socket's path */
 #define HTTP_LISTEN_ALL       (2 * HTTP_MAX_LISTEN + 1) /* plain, TLS, metrics */
 #define HTTP_MAX_HEADER_RULES 32
 
@@ -56,7 +57,9 @@ struct tls_server;
 struct http_server_config {
 	const char
 	    *listen[HTTP_MAX_LISTEN]; /* "127.0.0.1:8080", "[::1]:8080", ":8080"; port 0 = any;
-					 "fd:3": a listening socket we were handed (systemd) */
+					 "unix:/run/vmsend.sock" (a stale one is replaced, the
+					 path removed when it closes); "fd:3": a listening
+					 socket we were handed (systemd) */
 	int nlisten;
 	const char *metrics_listen; /* serve /.vmsend/metrics only here (NULL: on every listener) */
 	int threads;                /* event loops; 0: one per CPU it may use */

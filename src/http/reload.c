@@ -283,6 +283,13 @@ http_server_reload_commit(struct http_server *srv, struct http_reload *rl)
 		pthread_cond_wait(&srv->start_cv, &srv->start_mu);
 	pthread_mutex_unlock(&srv->start_mu);
 	srv->pending = NULL;
+	for (int j = 0; j < srv->naddrs; j++) { /* addresses the reload dropped */
+		bool kept = false;
+		for (int i = 0; i < rl->naddrs; i++)
+			kept |= rl->addrs[i].lid == srv->addrs[j].lid;
+		if (!kept)
+			http_addr_unlink(&srv->addrs[j]);
+	}
 	for (int i = 0; i < rl->naddrs; i++) {
 		free(rl->addrs[i].fds);
 		rl->addrs[i].fds = NULL;

@@ -50,6 +50,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 void
@@ -71,6 +73,17 @@ http_addr_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[256];
 	const char *port;
+	if (strncmp(spec, HTTP_UNIX_PREFIX, 5) == 0) {
+		struct sockaddr_un *un = (struct sockaddr_un *)ss;
+		size_t n = strlen(spec + 5);
+		if (n == 0 || n >= sizeof(un->sun_path))
+			return -EINVAL;
+		memset(un, 0, sizeof(*un));
+		un->sun_family = AF_UNIX;
+		memcpy(un->sun_path, spec + 5, n);
+		*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+		return 0;
+	}
 	if (spec[0] == '[') {
 		const char *e = strchr(spec, ']');
 		if (e == NULL || e[1] != ':' || (size_t)(e - spec - 1) >= sizeof(host))
@@ -147,7 +160,28 @@ http_addr_port(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET)
 		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
-	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 0; /* a unix socket */
+}
+
+/*
+ * A unix socket's path may hold the socket of a server that is gone (a
+ * crash, a kill -9): remove it when nothing answers there, so that bind
+ * works; a live one stays, and bind says EADDRINUSE.
+ */
+static void
+http_unix_stale_remove(const struct sockaddr_un *un, socklen_t len)
+{
+	struct stat st;
+	if (lstat(un->sun_path, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (connect(fd, (const struct sockaddr *)un, len) != 0 && errno == ECONNREFUSED)
+		unlink(un->sun_path);
+	close(fd);
 }
 
 static int
@@ -160,6 +194,8 @@ http_listen_socket(const struct sockaddr_storage *ss, socklen_t len)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss->ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (ss->ss_family == AF_UNIX)
+		http_unix_stale_remove((const struct sockaddr_un *)ss, len);
 	if (bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 1024) != 0) {
 		int e = -errno;
 		close(fd);
@@ -505,7 +541,7 @@ http_addr_bind(struct http_addr *a, const struct http_server_config *cfg, int nt
 	struct sockaddr_storage ss;
 	socklen_t len;
 	if (http_addr_parse(a->spec, &ss, &len) != 0) {
-		LOG_ERR("http", "bad listen address '%s' (want HOST:PORT)", a->spec);
+		LOG_ERR("http", "bad listen address '%s' (want HOST:PORT or unix:PATH)", a->spec);
 		return -EINVAL;
 	}
 	int fd = http_listen_socket(&ss, len);
@@ -707,6 +743,13 @@ http_server_port(const struct http_server *srv, int i)
 }
 
 void
+http_addr_unlink(const struct http_addr *a)
+{
+	if (strncmp(a->spec, HTTP_UNIX_PREFIX, 5) == 0)
+		unlink(a->spec + 5);
+}
+
+void
 http_server_stop(struct http_server *srv)
 {
 	for (int t = 0; t < srv->nthreads; t++)
@@ -716,5 +759,7 @@ http_server_stop(struct http_server *srv)
 		pthread_join(srv->threads[t].tid, NULL);
 	for (int t = 0; t < srv->nthreads; t++)
 		srv->threads[t].nlis = 0; /* closed by the threads */
+	for (int i = 0; i < srv->naddrs; i++)
+		http_addr_unlink(&srv->addrs[i]);
 	http_server_free(srv);
 }

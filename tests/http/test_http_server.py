@@ -925,6 +925,36 @@ class Observability(unittest.TestCase):
             srv.stop()
 
 
+class UnixSockets(unittest.TestCase):
+    def test_a_unix_socket_serves_and_is_removed_at_stop(self):
+        # Behind a proxy on the same machine: --listen unix:PATH, as nginx's listen unix:.
+        d = tempfile.mkdtemp(prefix="vmsend-unix-")
+        path = os.path.join(d, "vmsend.sock")
+        try:
+            # A socket file left by a server that died: replaced, not "address in use".
+            stale = socket.socket(socket.AF_UNIX)
+            stale.bind(path)
+            stale.close()
+            srv = Server(ROOT, "--listen", "unix:" + path, "--access-log", "-")
+            self.assertIn("listening on unix:%s\n" % path, srv.log)
+            c = Conn(path, family=socket.AF_UNIX)
+            c.request("GET", "/big.bin")
+            self.assertEqual(sha(c.read_response().body), sha(FILES["big.bin"]))
+            c.request("GET", "/medium.bin", {"Range": "bytes=10-19"})
+            r = c.read_response()
+            self.assertEqual((r.status, r.body), (206, FILES["medium.bin"][10:20]))
+            c.close()
+            srv.wait_log('unix: - - [')  # the access log names the peer as nginx does
+            # A second server on the same path: refused while the first one lives.
+            other = Server(ROOT, "--listen", "unix:" + path, expect_fail=True)
+            self.assertNotEqual(other.proc.returncode, 0)
+            self.assertIn("cannot listen on unix:%s: Address already in use" % path, other.log)
+            self.assertEqual(srv.stop(), 0)
+            self.assertFalse(os.path.exists(path))
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 class ManyFiles(unittest.TestCase):
     def test_a_site_of_more_small_files_than_4096_stays_cached(self):
         # Every cached file version is a name-cache entry; `vmsend serve` sizes

@@ -136,11 +136,12 @@ class Conn:
     """A raw HTTP/1.1 client socket with a buffered response reader."""
 
     def __init__(self, port, host="127.0.0.1", timeout=20, family=socket.AF_INET, rcvbuf=None):
+        """port: a unix socket's path with family AF_UNIX."""
         self.s = socket.socket(family, socket.SOCK_STREAM)
         if rcvbuf:
             self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.s.settimeout(timeout)
-        self.s.connect((host, port))
+        self.s.connect(port if family == socket.AF_UNIX else (host, port))
         self.buf = b""
 
     def send(self, data):
