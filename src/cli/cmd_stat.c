@@ -42,9 +42,10 @@ struct stat_sample {
 static void
 stat_usage(FILE *f)
 {
-	fprintf(f, "usage: vmsend stat [--server HOST:PORT] [-1] [--json] [--interval SECONDS]\n"
+	fprintf(f, "usage: vmsend stat [[--server] HOST:PORT] [-1] [--json] [--interval SECONDS]\n"
 		   "                   [--count N]\n"
-		   "  --server HOST:PORT  the server's metrics listener (default 127.0.0.1:8080)\n"
+		   "  --server HOST:PORT  the server's metrics listener (default 127.0.0.1:8080);\n"
+		   "                      the --server may be left out\n"
 		   "  -1                  print one sample (over one interval) and exit\n"
 		   "  --json              one JSON object per line\n"
 		   "  --interval S        seconds between samples (default 1)\n"
@@ -264,6 +265,8 @@ cmd_stat(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (optind + 1 == argc) /* "vmsend stat 127.0.0.1:8080", as one would guess */
+		server = argv[optind++];
 	if (optind != argc || interval <= 0 || interval > 3600) {
 		stat_usage(stderr);
 		return 2;

@@ -98,6 +98,11 @@ class Stat(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot read http://127.0.0.1:1/.vmsend/metrics", r.stderr)
         self.assertEqual(r.stdout, "")
+        # The address alone, without --server, names the server too.
+        r = subprocess.run([binary(), "stat", "-1", "127.0.0.1:1"], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot read http://127.0.0.1:1/.vmsend/metrics", r.stderr)
 
 
 if __name__ == "__main__":
