@@ -59,7 +59,7 @@ http_path_normalize(const char *raw, size_t len, char *out, size_t outsz)
 			} else {
 				i++;
 			}
-			if (c < 0x20 || c == 0x7f || c == '\\')
+			if (http_path_byte_refused(c))
 				return -400;
 			if (o + 1 >= outsz)
 				return -414;
@@ -104,4 +104,13 @@ http_path_has_dotfile(const char *path)
 		if (*p == '/' && p[1] == '.')
 			return true;
 	return path[0] == '.';
+}
+
+bool
+http_name_reachable(const char *name)
+{
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+		if (http_path_byte_refused(*p))
+			return false;
+	return true;
 }

@@ -148,6 +148,14 @@ enum http_range_result http_range_parse(const char *s, size_t len, uint64_t size
 int http_path_normalize(const char *raw, size_t len, char *out, size_t outsz);
 /* True if a segment of a normalised path starts with '.' (hidden file). */
 bool http_path_has_dotfile(const char *path);
+/* A byte http_path_normalize refuses in a name (400): a control byte or '\\'. */
+static inline bool
+http_path_byte_refused(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f || c == '\\';
+}
+/* Can a request reach this directory entry's name?  (A listing shows only those.) */
+bool http_name_reachable(const char *name);
 
 /* ---- Dates (IMF-fixdate out; IMF-fixdate, RFC 850 and asctime in) ---- */
 

@@ -5,7 +5,9 @@
  * name is percent-encoded (every byte but unreserved ones) wherever it
  * becomes a URL, HTML-escaped wherever it becomes text, and shown with
  * invalid UTF-8 replaced by U+FFFD, so the page and the JSON stay valid;
- * the href (and the JSON "href") keep the exact bytes.  Entries are sorted
+ * the href (and the JSON "href") keep the exact bytes.  A name no request
+ * can reach (a control byte or a backslash: http_path_normalize refuses
+ * them) is left out.  Entries are sorted
  * directories first, then by name (bytewise), so the order does not
  * depend on the file system.
  */
@@ -142,8 +144,8 @@ static int
 http_lcollect(void *arg, const char *name, const struct vattr *va)
 {
 	struct http_lbuf *b = arg;
-	if (name[0] == '.' && !b->dotfiles)
-		return 0;
+	if ((name[0] == '.' && !b->dotfiles) || !http_name_reachable(name))
+		return 0; /* a link that would only get 404 or 400 */
 	if (b->n == b->ecap) {
 		size_t cap = b->ecap ? 2 * b->ecap : 64;
 		struct http_lentry *e = realloc(b->e, cap * sizeof(*e));
