@@ -985,7 +985,8 @@ http_conn_accepted(struct http_thread *th, int fd, const struct sockaddr *sa, bo
 	c->th = th;
 	c->gen = th->gen;
 	c->fd = fd;
-	c->metrics_ok = metrics_ok;
+	/* On every listener (no --metrics-listen), the metrics are this machine's clients' only. */
+	c->metrics_ok = metrics_ok && (cfg->metrics_listen != NULL || http_peer_local(sa));
 	c->h2c = cfg->h2c && !tls; /* over TLS, h2 comes by ALPN (http_conn_process) */
 	c->recv_req.done = http_conn_recv_done;
 	c->timer.fn = http_conn_timer_fn;

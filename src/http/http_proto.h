@@ -190,6 +190,12 @@ int http_cond_evaluate(const struct http_request *req, const char *etag, size_t 
 bool http_if_range_ok(const struct http_request *req, const char *etag, size_t etag_len,
 		      time_t mtime);
 
+/* ---- Peers ---- */
+
+struct sockaddr;
+/* Is a client at `sa` on this machine: a loopback address (127/8, ::1, mapped) or a unix socket? */
+bool http_peer_local(const struct sockaddr *sa);
+
 /* ---- Accept-Encoding ---- */
 
 /*

@@ -61,7 +61,8 @@ struct http_server_config {
 					 path removed when it closes); "fd:3": a listening
 					 socket we were handed (systemd) */
 	int nlisten;
-	const char *metrics_listen; /* serve /.vmsend/metrics only here (NULL: on every listener) */
+	const char *metrics_listen; /* serve /.vmsend/metrics only here, to anyone (NULL: on every
+				       listener, to http_peer_local clients) */
 	int threads;                /* event loops; 0: one per CPU it may use */
 	int max_connections; /* over this, new connections are closed at once; 0: the default */
 	uint32_t idle_timeout_ms;   /* keep-alive wait for the next request's first byte */
