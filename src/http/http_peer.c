@@ -5,7 +5,6 @@
 #include "http/http_proto.h"
 
 #include <netinet/in.h>
-#include <string.h>
 #include <sys/socket.h>
 
 bool
