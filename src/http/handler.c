@@ -629,6 +629,10 @@ http_handle(struct http_conn *c, struct http_resp *r, const struct http_request 
 	if (c->tls != NULL && cfg->hsts_max_age > 0)
 		r->always = c->gen->hsts;
 
+	if (req->method == HTTP_M_UNKNOWN) { /* HTTP/2's: HTTP/1.1's parser answered already */
+		http_resp_simple(c, r, 501, false, NULL);
+		return;
+	}
 	if (req->method != HTTP_M_GET && req->method != HTTP_M_HEAD) {
 		http_resp_simple(c, r, 405, false, "Allow: GET, HEAD");
 		return;

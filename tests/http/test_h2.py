@@ -332,6 +332,10 @@ class Requests(Transport, unittest.TestCase):
         self.assertEqual(status(c.response(25)), 412)
         c.get(27, "/medium.bin", [("if-match", etag), ("range", "bytes=0-1")])
         self.assertEqual(status(c.response(27)), 206)
+        # A method we do not know is 501, as over HTTP/1.1 (methods are case-sensitive).
+        for sid, m in ((29, "BREW"), (31, "get")):
+            c.get(sid, "/hello.txt", method=m)
+            self.assertEqual(status(c.response(sid)), 501, m)
         c.close()
 
     def test_reset_mid_body_then_keep_serving(self):
