@@ -30,6 +30,15 @@ lookup(const char *path)
 	return vp;
 }
 
+/* The file "f" of `len` bytes of ht_fill's pattern `seed` (also left in data), looked up. */
+static struct vnode *
+file_f(char *data, size_t len, uint32_t seed)
+{
+	ht_fill(data, len, seed);
+	ht_write_file(dir, "f", data, len);
+	return lookup("/f");
+}
+
 static void
 host_pread(const char *name, uint64_t off, size_t len, void *out)
 {
@@ -478,9 +487,7 @@ Test(hostfs_io, eof_tail_is_zeroed_even_if_the_file_grew)
 	vnode_rele(jv);
 	vfs_cache_flush(); /* junk's pages go back to the free list, 0xee inside */
 
-	ht_fill(data, sizeof(data), 6);
-	ht_write_file(dir, "f", data, sizeof(data));
-	struct vnode *vp = lookup("/f");
+	struct vnode *vp = file_f(data, sizeof(data), 6);
 	/* The file grows after lookup: this version still ends at 4097. */
 	ht_fill(more, sizeof(more), 7);
 	host_pwrite("f", sizeof(data), more, sizeof(more));
@@ -513,9 +520,7 @@ shrink_test(bool direct, bool async, const char *disable)
 	ht_setup(dir, 4u << 20);
 	cr_assert_eq(vms_tunable_set("hostfs_direct", direct ? "1" : "0"), 0);
 	cr_assert_eq(vms_tunable_set("io_disable", disable), 0);
-	ht_fill(data, sizeof(data), 10);
-	ht_write_file(dir, "f", data, sizeof(data));
-	struct vnode *vp = lookup("/f");
+	struct vnode *vp = file_f(data, sizeof(data), 10);
 	snprintf(path, sizeof(path), "%s/f", dir);
 	/* Inside a page: an O_DIRECT read restarted at its page boundary spun here for ever. */
 	cr_assert_eq(truncate(path, 4 * PAGE_SIZE + 10), 0);
@@ -556,9 +561,7 @@ short_read_test(bool direct, const char *cap)
 	ht_setup(dir, 4u << 20);
 	cr_assert_eq(vms_tunable_set("hostfs_direct", direct ? "1" : "0"), 0);
 	cr_assert_eq(vms_tunable_set("hostfs_debug_read_cap", cap), 0);
-	ht_fill(data, sizeof(data), 8);
-	ht_write_file(dir, "f", data, sizeof(data));
-	struct vnode *vp = lookup("/f");
+	struct vnode *vp = file_f(data, sizeof(data), 8);
 	uint64_t ios = counter_get(&hostfs_stats.ios), sh = counter_get(&hostfs_stats.short_reads);
 	cr_assert_eq(ht_cache_read(vp->object, 0, sizeof(data), got, &o, &st), 0);
 	cr_assert_eq(memcmp(got, data, sizeof(data)), 0);
@@ -586,9 +589,7 @@ Test(hostfs_io, without_io_uring_readv_reads_with_preadv)
 
 	ht_setup(dir, 4u << 20);
 	cr_assert_eq(vms_tunable_set("io_disable", "16"), 0);
-	ht_fill(data, sizeof(data), 9);
-	ht_write_file(dir, "f", data, sizeof(data));
-	struct vnode *vp = lookup("/f");
+	struct vnode *vp = file_f(data, sizeof(data), 9);
 	uint64_t sr = counter_get(&hostfs_stats.sync_reads);
 	cr_assert_eq(ht_cache_read(vp->object, 0, sizeof(data), got, &o, &st), 0);
 	cr_assert_eq(memcmp(got, data, sizeof(data)), 0);
@@ -609,9 +610,7 @@ fixed_read_test(const char *io_disable_mask, uint64_t want_fixed)
 	ht_setup(dir, 4u << 20);
 	cr_assert_eq(vms_tunable_set("io_disable", io_disable_mask), 0);
 	cr_assert_eq(io_loop_create(&loop, 64, IO_LOOP_ARENA), 0);
-	ht_fill(data, sizeof(data), 10);
-	ht_write_file(dir, "f", data, sizeof(data));
-	struct vnode *vp = lookup("/f");
+	struct vnode *vp = file_f(data, sizeof(data), 10);
 	uint64_t fx = counter_get(&hostfs_stats.fixed_reads);
 	uint64_t ios = counter_get(&hostfs_stats.ios);
 	/* A fresh arena hands out frames in order: the run is contiguous. */
@@ -647,9 +646,7 @@ Test(hostfs_io, private_ring_never_uses_read_fixed)
 	struct ht_read_stats st = {0};
 
 	ht_setup(dir, 4u << 20);
-	ht_fill(data, sizeof(data), 14);
-	ht_write_file(dir, "f", data, sizeof(data));
-	struct vnode *vp = lookup("/f");
+	struct vnode *vp = file_f(data, sizeof(data), 14);
 	uint64_t fx = counter_get(&hostfs_stats.fixed_reads);
 	cr_assert_eq(ht_cache_read(vp->object, 0, sizeof(data), got, &o, &st), 0);
 	cr_assert_eq(memcmp(got, data, sizeof(data)), 0);
