@@ -657,8 +657,7 @@ http_conn_tls_fill(struct http_conn *c)
 	}
 }
 
-/* Drop the first n bytes of the input. */
-static void
+void
 http_conn_consume(struct http_conn *c, size_t n)
 {
 	memmove(c->in, c->in + n, c->inlen - n);

@@ -486,9 +486,7 @@ h2_conn_upgrade(struct http_conn *c, const struct http_request *req, size_t len)
 		return -ENOMEM; /* the caller closes c, which frees h */
 	}
 	/* What followed the head (the client preface) is HTTP/2. */
-	memmove(c->in, c->in + len, c->inlen - len);
-	c->inlen -= len;
-	c->parsed_len = 0;
+	http_conn_consume(c, len);
 	h2_conn_feed(h);
 	return 0;
 }

@@ -257,6 +257,8 @@ void http_conn_drain(struct http_conn *c);
  * over TLS, the ciphertext buffer).  Out of memory: c is closed.
  */
 void http_conn_want_recv(struct http_conn *c);
+/* Drop the first n bytes of c's input (a parsed head, a body to skip). */
+void http_conn_consume(struct http_conn *c, size_t n);
 /*
  * TLS: decrypt what fits into c->in (running the handshake first); a failed
  * handshake or record, or the peer's close, sets c->eof (so does no memory
