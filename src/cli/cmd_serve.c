@@ -98,7 +98,7 @@ serve_banner(const struct serve_opts *o, struct http_server *srv)
 		bool tls =
 		    !metrics_only && i >= n - o->cfg.nlisten_tls - (o->cfg.metrics_listen ? 1 : 0);
 		char port[32] = ""; /* a unix socket has none */
-		if (strncmp(a, HTTP_UNIX_PREFIX, 5) != 0)
+		if (http_unix_path(a) == NULL)
 			snprintf(port, sizeof(port), " (port %d)", http_server_port(srv, i));
 		printf(metrics_only ? "vmsend: metrics on %s/.vmsend/metrics%s\n"
 				    : "vmsend: listening on %s%s%s\n",

@@ -22,11 +22,21 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #define HTTP_MAX_LISTEN       8
 #define HTTP_UNIX_PREFIX      "unix:" /* a listen address that is a unix socket's path */
 #define HTTP_LISTEN_ALL       (2 * HTTP_MAX_LISTEN + 1) /* plain, TLS, metrics */
 #define HTTP_MAX_HEADER_RULES 32
+
+/* The socket path of a "unix:PATH" listen address; NULL for any other. */
+static inline const char *
+http_unix_path(const char *spec)
+{
+	return strncmp(spec, HTTP_UNIX_PREFIX, sizeof(HTTP_UNIX_PREFIX) - 1) == 0
+		   ? spec + sizeof(HTTP_UNIX_PREFIX) - 1
+		   : NULL;
+}
 
 /*
  * Extra response headers for files and listings whose URL path matches a

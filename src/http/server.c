@@ -73,14 +73,15 @@ http_addr_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[256];
 	const char *port;
-	if (strncmp(spec, HTTP_UNIX_PREFIX, 5) == 0) {
+	const char *path = http_unix_path(spec);
+	if (path != NULL) {
 		struct sockaddr_un *un = (struct sockaddr_un *)ss;
-		size_t n = strlen(spec + 5);
+		size_t n = strlen(path);
 		if (n == 0 || n >= sizeof(un->sun_path))
 			return -EINVAL;
 		memset(un, 0, sizeof(*un));
 		un->sun_family = AF_UNIX;
-		memcpy(un->sun_path, spec + 5, n);
+		memcpy(un->sun_path, path, n);
 		*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
 		return 0;
 	}
@@ -745,8 +746,9 @@ http_server_port(const struct http_server *srv, int i)
 void
 http_addr_unlink(const struct http_addr *a)
 {
-	if (strncmp(a->spec, HTTP_UNIX_PREFIX, 5) == 0)
-		unlink(a->spec + 5);
+	const char *path = http_unix_path(a->spec);
+	if (path != NULL)
+		unlink(path);
 }
 
 void
